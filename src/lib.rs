@@ -1,0 +1,28 @@
+//! # coalesce
+//!
+//! Request coalescing for database access. Many concurrent `load(key)` calls,
+//! made by independent tasks within one tick of the runtime, become one call
+//! of a batch function (one `IN` / `= ANY($1)` query) and each caller gets its
+//! own row back.
+//!
+//! ```
+//! use coalesce::loader::{Loader, from_fn};
+//! use std::{collections::HashMap, convert::Infallible};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // One call of this function serves every key requested in the same tick.
+//! let users = Loader::new(from_fn(|ids: Vec<u32>| async move {
+//!     Ok::<_, Infallible>(ids.into_iter().map(|id| (id, format!("user {id}"))).collect::<HashMap<_, _>>())
+//! }));
+//! let (a, b) = tokio::join!(users.load(1), users.load(2));
+//! assert_eq!(a.unwrap().as_deref(), Some("user 1"));
+//! assert_eq!(b.unwrap().as_deref(), Some("user 2"));
+//! assert_eq!(users.stats().total_operations, 1); // one batch served both
+//! # }
+//! ```
+//!
+//! The crate is layered so that each room has one job:
+//! - [`loader`]: the database-agnostic engine (batching window, de-duplication,
+//!   single-flight, caps, optional cache, statistics).
+
+pub mod loader;
