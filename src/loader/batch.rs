@@ -115,12 +115,13 @@ pub(crate) async fn dispatch<S: BatchSource>(shared: Arc<Shared<S>>, batch: Arc<
         "batch completed"
     );
 
+    // Release the keys before publishing, so once any caller has its value
+    // the loader holds nothing of this batch.
+    shared
+        .state
+        .lock()
+        .complete(&batch, &keys, outcome.as_ref().ok());
     let _ = batch.outcome.set(outcome);
-    let values = batch
-        .outcome
-        .get()
-        .and_then(|outcome| outcome.as_ref().ok());
-    shared.state.lock().complete(&batch, &keys, values);
     batch.done.notify_waiters();
     drop(guard);
 }
