@@ -38,6 +38,9 @@ pub enum LoadError<E> {
     /// happens when the runtime shuts down.
     #[error("batch was abandoned before it completed (runtime shutting down)")]
     Abandoned,
+    /// A write sink returned fewer outputs than it was given operations.
+    #[error("the write sink returned no output for this operation")]
+    NoOutput,
     /// `load` was called outside a Tokio runtime, which batches need.
     #[error("load was called outside a Tokio runtime")]
     NoRuntime,
@@ -58,6 +61,7 @@ impl<E> Clone for LoadError<E> {
                 batch_size: *batch_size,
             },
             Self::Abandoned => Self::Abandoned,
+            Self::NoOutput => Self::NoOutput,
             Self::NoRuntime => Self::NoRuntime,
         }
     }

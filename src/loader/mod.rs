@@ -38,6 +38,7 @@ mod dataloader_compat;
 mod error;
 mod source;
 mod stats;
+mod writer;
 
 pub use cache::CachePolicy;
 #[cfg(feature = "dataloader")]
@@ -45,6 +46,7 @@ pub use dataloader_compat::DataloaderSource;
 pub use error::LoadError;
 pub use source::{BatchSource, FnSource, from_fn};
 pub use stats::{Stats, StatsSnapshot};
+pub use writer::{WriteSink, WriteSource, Writer};
 
 use batch::{Batch, dispatch};
 use cache::Cache;

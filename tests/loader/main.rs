@@ -4,3 +4,4 @@
 mod properties;
 mod semantics;
 mod source;
+mod writer;
