@@ -96,11 +96,25 @@ async fn concurrent_profile_reads_share_one_query(store: MemoryStore, _: Target)
     assert_eq!(store.batch_get_profiles(&users).await.unwrap(), expected);
     assert_eq!(db.statements() - before, 1);
 
-    // 7 profile saves (one statement each) and 20 coalesced reads (two).
+    // Separate tasks, as independent request handlers would be.
+    let before = db.statements();
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|id| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { store.get_profile(&id).await })
+        })
+        .collect();
+    for (id, task) in users.iter().zip(tasks) {
+        assert_eq!(task.await.unwrap().unwrap().as_ref(), expected.get(id));
+    }
+    assert_eq!(db.statements() - before, 1, "10 spawned tasks, one query");
+
+    // 7 profile saves (one statement each) and 30 coalesced reads (three).
     let stats = store.stats();
-    assert_eq!(stats.loads_requested, 27);
-    assert_eq!(stats.total_operations, 9);
-    assert_eq!(stats.queries_saved, 18);
+    assert_eq!(stats.loads_requested, 37);
+    assert_eq!(stats.total_operations, 10);
+    assert_eq!(stats.queries_saved, 27);
     assert_eq!(stats.status, "active");
 }
 

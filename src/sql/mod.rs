@@ -204,11 +204,37 @@ impl Database {
                 )
             }
         };
-        Ok(Self {
+        Ok(Self::new(pool))
+    }
+
+    /// Wrap a pool opened elsewhere (with options of your own, such as
+    /// timeouts); its maximum size becomes [`pool_size`](Self::pool_size).
+    ///
+    /// ```no_run
+    /// use coalesce::sql::{Database, Pool};
+    /// use std::time::Duration;
+    ///
+    /// # async fn f() -> Result<(), sqlx::Error> {
+    /// let pg = sqlx::postgres::PgPoolOptions::new()
+    ///     .max_connections(10)
+    ///     .acquire_timeout(Duration::from_secs(2))
+    ///     .connect("postgres://localhost/app")
+    ///     .await?;
+    /// let db = Database::new(Pool::Postgres(pg));
+    /// assert_eq!(db.pool_size(), 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(pool: Pool) -> Self {
+        let pool_size = match &pool {
+            Pool::Postgres(pool) => pool.options().get_max_connections(),
+            Pool::MySql(pool) => pool.options().get_max_connections(),
+            Pool::Sqlite(pool) => pool.options().get_max_connections(),
+        };
+        Self {
             pool,
             pool_size,
             counters: Arc::default(),
-        })
+        }
     }
 
     /// Create or update the tables (`migrations/<backend>`); safe to run
