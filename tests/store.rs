@@ -493,6 +493,14 @@ async fn bad_input_is_refused_and_writes_nothing(store: MemoryStore, _: Target) 
         invalid(store.get_memory(&user, Category::Fact, "\0").await),
         InvalidInput::NulByte { field: "key" }
     );
+    let state = Onboarding {
+        data: serde_json::json!({"name": "a\0b"}),
+        completed: false,
+    };
+    assert_eq!(
+        invalid(store.save_onboarding(&user, &state).await),
+        InvalidInput::NulByte { field: "data" }
+    );
     let ids = vec![user.clone(), String::new()];
     assert_eq!(
         invalid(store.batch_get_profiles(&ids).await),
@@ -501,6 +509,7 @@ async fn bad_input_is_refused_and_writes_nothing(store: MemoryStore, _: Target) 
     assert_eq!(db.statements(), before, "no statement ran");
     assert_eq!(count(&store, &user).await, 0, "nothing written");
     assert_eq!(db.profile_direct(&user).await.unwrap(), None);
+    assert_eq!(db.onboarding_direct(&user).await.unwrap(), None);
 }
 
 async fn special_strings_round_trip(store: MemoryStore, _: Target) {

@@ -18,31 +18,25 @@ macro_rules! in_list_dialect {
 
         const MEMORY_COLUMNS: &str = "category, `key`, value";
 
-        /// Run `SELECT ... WHERE <prefix> IN (...)` over `items` in padded
-        /// chunks of at most `MAX_BINDS - extra` items, binding `first`
-        /// before each list.
-        async fn select_in<T, R>(
+        /// Run `<select> (?, ...)` over the distinct `user_ids`, in padded
+        /// chunks under the bind limit.
+        async fn select_in<R>(
             pool: &Pool<Db>,
             counters: &Counters,
             select: &str,
-            items: &[T],
-            bind: impl Fn(
-                sqlx::query::QueryAs<'static, Db, R, <Db as sqlx::Database>::Arguments>,
-                &T,
-            ) -> sqlx::query::QueryAs<'static, Db, R, <Db as sqlx::Database>::Arguments>,
+            user_ids: &[String],
         ) -> Result<Vec<R>, sqlx::Error>
         where
-            T: Eq + std::hash::Hash + Clone,
             R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
         {
-            let distinct: Vec<T> = list::distinct(items).into_iter().cloned().collect();
+            let distinct = list::distinct(user_ids);
             let mut out = Vec::new();
             for chunk in distinct.chunks(MAX_BINDS) {
                 let padded = list::padded(chunk, MAX_BINDS);
                 let sql = format!("{select} ({})", list::placeholders(padded.len(), 1));
                 let query = padded
                     .into_iter()
-                    .fold(sqlx::query_as(AssertSqlSafe(sql)), |q, item| bind(q, item));
+                    .fold(sqlx::query_as(AssertSqlSafe(sql)), |q, id| q.bind(*id));
                 counters.statement();
                 out.extend(query.fetch_all(pool).await?);
             }
@@ -55,7 +49,7 @@ macro_rules! in_list_dialect {
             user_ids: &[String],
         ) -> Result<Vec<(String, String)>, sqlx::Error> {
             let select = "SELECT user_id, profile FROM profiles WHERE user_id IN";
-            select_in(pool, counters, select, user_ids, |q, id| q.bind(id.clone())).await
+            select_in(pool, counters, select, user_ids).await
         }
 
         pub(super) async fn profile_direct(
@@ -91,7 +85,7 @@ macro_rules! in_list_dialect {
             user_ids: &[String],
         ) -> Result<Vec<(String, String, bool)>, sqlx::Error> {
             let select = "SELECT user_id, data, completed FROM onboarding WHERE user_id IN";
-            select_in(pool, counters, select, user_ids, |q, id| q.bind(id.clone())).await
+            select_in(pool, counters, select, user_ids).await
         }
 
         pub(super) async fn onboarding_direct(

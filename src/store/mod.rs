@@ -188,7 +188,7 @@ impl MemoryStore {
         if items == 0 {
             return Ok(Vec::new());
         }
-        self.record(items, 1);
+        self.record(items);
         let found = self.db.memories(user_id, category, keys, limit).await;
         found.map_err(StoreError::db("batch_get_memories"))
     }
@@ -237,7 +237,7 @@ impl MemoryStore {
         if keys.is_empty() {
             return Ok(0);
         }
-        self.record(keys.len(), 1);
+        self.record(keys.len());
         let deleted = self.db.delete_memories(user_id, keys).await;
         let deleted = deleted.map_err(StoreError::db("batch_delete_memories"))?;
         for key in keys {
@@ -277,7 +277,7 @@ impl MemoryStore {
     pub async fn save_profile(&self, user_id: &str, profile: &str) -> Result<(), StoreError> {
         validate::user_id(user_id)?;
         validate::profile(profile)?;
-        self.record(1, 1);
+        self.record(1);
         let saved = self.db.save_profile(user_id, profile).await;
         saved.map_err(StoreError::db("save_profile"))?;
         self.profiles.clear(&user_id.to_owned());
@@ -291,7 +291,8 @@ impl MemoryStore {
         state: &Onboarding,
     ) -> Result<(), StoreError> {
         validate::user_id(user_id)?;
-        self.record(1, 1);
+        validate::json("data", &state.data)?;
+        self.record(1);
         let saved = self.db.save_onboarding(user_id, state).await;
         saved.map_err(StoreError::db("save_onboarding"))?;
         self.onboardings.clear(&user_id.to_owned());
@@ -314,7 +315,7 @@ impl MemoryStore {
         if categories.is_empty() {
             return Ok(found);
         }
-        self.record(found.len(), 1);
+        self.record(found.len());
         let rows = self
             .db
             .top_memories_per_category(user_id, categories, limit_per_category)
@@ -332,7 +333,7 @@ impl MemoryStore {
     pub async fn prefetch_user_data(&self, user_id: &str) -> Result<UserData, StoreError> {
         validate::user_id(user_id)?;
         let recent = async {
-            self.record(1, 1);
+            self.record(1);
             let recent = self
                 .db
                 .recent_memories(user_id, self.config.recent_memories);
@@ -341,7 +342,7 @@ impl MemoryStore {
                 .map_err(StoreError::db("prefetch_user_data: recent memories"))
         };
         let count = async {
-            self.record(1, 1);
+            self.record(1);
             let count = self.db.count_memories(user_id);
             count
                 .await
@@ -367,12 +368,10 @@ impl MemoryStore {
         self.stats.snapshot()
     }
 
-    /// Count an explicit batch call: `items` requested, `statements` issued.
-    fn record(&self, items: usize, statements: usize) {
+    /// Count an explicit call of one statement serving `items` items.
+    fn record(&self, items: usize) {
         self.stats.record_requests(items);
-        for _ in 0..statements {
-            self.stats.record_batch(items.div_ceil(statements));
-        }
+        self.stats.record_batch(items);
     }
 }
 

@@ -56,6 +56,24 @@ pub(crate) fn profile(profile: &str) -> Result<(), InvalidInput> {
     text("profile", profile, usize::MAX)
 }
 
+/// JSON for the database: no NUL in any string or object key
+/// (PostgreSQL `jsonb` refuses `\u0000`).
+pub(crate) fn json(field: &'static str, value: &serde_json::Value) -> Result<(), InvalidInput> {
+    use serde_json::Value;
+    let nul = || InvalidInput::NulByte { field };
+    match value {
+        Value::String(text) if text.contains('\0') => Err(nul()),
+        Value::Array(items) => items.iter().try_for_each(|item| json(field, item)),
+        Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            if key.contains('\0') {
+                return Err(nul());
+            }
+            json(field, item)
+        }),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn limit(limit: i64) -> Result<(), InvalidInput> {
     if limit < 1 {
         return Err(InvalidInput::BadLimit(limit));
@@ -83,5 +101,15 @@ mod tests {
         assert_eq!(limit(0), Err(InvalidInput::BadLimit(0)));
         assert_eq!(limit(-5), Err(InvalidInput::BadLimit(-5)));
         assert_eq!(limit(1), Ok(()));
+        let nul = InvalidInput::NulByte { field: "data" };
+        assert_eq!(
+            json("data", &serde_json::json!({"a": ["x\0"]})),
+            Err(nul.clone())
+        );
+        assert_eq!(json("data", &serde_json::json!({"a\0": 1})), Err(nul));
+        assert_eq!(
+            json("data", &serde_json::json!({"a": [1, "b", null]})),
+            Ok(())
+        );
     }
 }
