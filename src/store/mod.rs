@@ -36,7 +36,10 @@ use crate::{
     sql::Database,
 };
 use sources::{MemorySource, OnboardingSource, ProfileSource};
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+};
 
 /// The most rows a configured upsert statement may hold: below SQLite's
 /// bind limit at four binds a row.
@@ -397,10 +400,14 @@ fn last_write_wins(memories: &[NewMemory]) -> Vec<NewMemory> {
     let mut position: HashMap<MemoryKey, usize> = HashMap::with_capacity(memories.len());
     let mut rows: Vec<NewMemory> = Vec::with_capacity(memories.len());
     for memory in memories {
-        match position.get(&memory.memory_key()) {
-            Some(&at) => rows[at].value.clone_from(&memory.value),
-            None => {
-                position.insert(memory.memory_key(), rows.len());
+        match position.entry(memory.memory_key()) {
+            Entry::Occupied(at) => {
+                if let Some(row) = rows.get_mut(*at.get()) {
+                    row.value.clone_from(&memory.value);
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(rows.len());
                 rows.push(memory.clone());
             }
         }
