@@ -267,7 +267,9 @@ impl Database {
         self.pool_size
     }
 
-    /// Statements executed through this database (and its clones) so far.
+    /// Statements sent through this database (and its clones) so far,
+    /// failed ones included; `BEGIN`/`COMMIT` are counted by
+    /// [`transactions`](Self::transactions) instead.
     pub fn statements(&self) -> u64 {
         self.counters.statements.load(Relaxed)
     }
