@@ -24,5 +24,11 @@
 //! The crate is layered so that each room has one job:
 //! - [`loader`]: the database-agnostic engine (batching window, de-duplication,
 //!   single-flight, caps, optional cache, statistics).
+//! - [`sql`]: connection pools for PostgreSQL, MySQL/MariaDB and SQLite and
+//!   the memory store's statements in each dialect, batched and per item.
+//! - [`store`]: the memory store (the specification's `DatabaseBatcher`):
+//!   batch operations, and single-item reads coalesced through loaders.
 
 pub mod loader;
+pub mod sql;
+pub mod store;

@@ -1,0 +1,478 @@
+//! The SQL layer: one connection pool per backend and the memory store's
+//! statements in each dialect.
+//!
+//! [`Database`] wraps a PostgreSQL, MySQL/MariaDB or SQLite pool, chosen
+//! from the URL scheme, and counts every statement it executes. Its methods
+//! come in two kinds: batched ones, one statement for many keys (chunked
+//! under the bind limit where lists are spelled out as `IN (?, ...)`), and
+//! `*_direct` ones, one statement per item, the plain baseline.
+//!
+//! - `postgres`: arrays (`= ANY($1)`, `UNNEST`), so one prepared statement
+//!   serves every batch size; top-N per category through `LATERAL`.
+//! - `mysql`, `sqlite`: `IN` lists and multi-row `VALUES` padded to a few
+//!   fixed lengths (shared code in `in_list`); top-N through `ROW_NUMBER()`.
+//!
+//! ```no_run
+//! use coalesce::sql::Database;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = Database::connect("sqlite://target/coalesce.db", 4).await?;
+//! db.migrate().await?;
+//! let profiles = db.profiles(&["u1".to_owned(), "u2".to_owned()]).await?;
+//! assert_eq!(db.statements(), 1);
+//! # drop(profiles); Ok(()) }
+//! ```
+
+mod in_list;
+mod list;
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use crate::store::{Category, Memory, MemoryKey, NewMemory, Onboarding};
+use sqlx::{
+    MySqlPool, PgPool, SqlitePool, migrate::MigrateError, mysql::MySqlPoolOptions,
+    postgres::PgPoolOptions, sqlite::SqliteConnectOptions, sqlite::SqliteJournalMode,
+    sqlite::SqlitePoolOptions,
+};
+use std::{
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+/// The database family, chosen from a connection URL's scheme.
+///
+/// ```
+/// use coalesce::sql::Backend;
+///
+/// assert_eq!(Backend::from_url("postgresql://localhost/db").unwrap(), Backend::Postgres);
+/// assert_eq!(Backend::from_url("mariadb://root@localhost/db").unwrap(), Backend::MySql);
+/// assert_eq!(Backend::from_url("sqlite://data.db").unwrap(), Backend::Sqlite);
+/// assert!(Backend::from_url("mssql://localhost").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL: `postgres://` or `postgresql://`.
+    Postgres,
+    /// MySQL or MariaDB: `mysql://` or `mariadb://`.
+    MySql,
+    /// SQLite: `sqlite://path` (the file is created on first use) or `sqlite::memory:`.
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a URL names, or [`ConnectError::UnsupportedUrl`].
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            "mysql" | "mariadb" => Ok(Self::MySql),
+            "sqlite" => Ok(Self::Sqlite),
+            _ => Err(ConnectError::UnsupportedUrl {
+                scheme: scheme.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Why a [`Database`] could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL's scheme names no supported database.
+    #[error(
+        "unsupported database URL scheme {scheme:?}: use postgres://, mysql://, mariadb:// or sqlite://"
+    )]
+    UnsupportedUrl {
+        /// The scheme found (the URL itself may hold a password, so it is not kept).
+        scheme: String,
+    },
+    /// A pool of zero connections was asked for.
+    #[error("pool size must be at least 1")]
+    ZeroPoolSize,
+    /// The database refused or did not answer.
+    #[error("could not connect to {backend:?}: {source}")]
+    Connect {
+        /// The backend the URL named.
+        backend: Backend,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying the migrations failed.
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] MigrateError),
+}
+
+/// A connection pool of one of the supported backends.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// A PostgreSQL pool.
+    Postgres(PgPool),
+    /// A MySQL/MariaDB pool.
+    MySql(MySqlPool),
+    /// A SQLite pool.
+    Sqlite(SqlitePool),
+}
+
+/// Statements and transactions executed, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    statements: AtomicU64,
+    transactions: AtomicU64,
+}
+
+impl Counters {
+    /// Count one statement about to be sent.
+    pub(crate) fn statement(&self) {
+        self.statements.fetch_add(1, Relaxed);
+    }
+
+    /// Count one transaction about to begin.
+    pub(crate) fn transaction(&self) {
+        self.transactions.fetch_add(1, Relaxed);
+    }
+}
+
+/// A pool of connections to one database, running the memory store's
+/// statements in its dialect and counting them. Cheap to clone; clones
+/// share the pool and the counters.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: Pool,
+    pool_size: u32,
+    counters: Arc<Counters>,
+}
+
+/// Call the same function in the dialect module of the pool's backend.
+macro_rules! dispatch {
+    ($self:ident . $function:ident ( $($arg:expr),* )) => {
+        match &$self.pool {
+            Pool::Postgres(pool) => postgres::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::MySql(pool) => mysql::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::Sqlite(pool) => sqlite::$function(pool, &$self.counters, $($arg),*).await,
+        }
+    };
+}
+
+impl Database {
+    /// Open a pool of `pool_size` connections to the database `url` names.
+    /// A SQLite file is created if missing (WAL journal, 5 s busy timeout);
+    /// note that each connection to `sqlite::memory:` is its own database.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, ConnectError> {
+        if pool_size == 0 {
+            return Err(ConnectError::ZeroPoolSize);
+        }
+        let backend = Backend::from_url(url)?;
+        let failed = |source| ConnectError::Connect { backend, source };
+        let pool = match backend {
+            Backend::Postgres => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(pool_size)
+                    .connect(url)
+                    .await
+                    .map_err(failed)?,
+            ),
+            Backend::MySql => {
+                let url = match url.split_once("://") {
+                    Some((_, rest)) => format!("mysql://{rest}"),
+                    None => url.to_owned(),
+                };
+                Pool::MySql(
+                    MySqlPoolOptions::new()
+                        .max_connections(pool_size)
+                        .connect(&url)
+                        .await
+                        .map_err(failed)?,
+                )
+            }
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(failed)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5));
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(pool_size)
+                        .connect_with(options)
+                        .await
+                        .map_err(failed)?,
+                )
+            }
+        };
+        Ok(Self::new(pool))
+    }
+
+    /// Wrap a pool opened elsewhere (with options of your own, such as
+    /// timeouts); its maximum size becomes [`pool_size`](Self::pool_size).
+    ///
+    /// ```no_run
+    /// use coalesce::sql::{Database, Pool};
+    /// use std::time::Duration;
+    ///
+    /// # async fn f() -> Result<(), sqlx::Error> {
+    /// let pg = sqlx::postgres::PgPoolOptions::new()
+    ///     .max_connections(10)
+    ///     .acquire_timeout(Duration::from_secs(2))
+    ///     .connect("postgres://localhost/app")
+    ///     .await?;
+    /// let db = Database::new(Pool::Postgres(pg));
+    /// assert_eq!(db.pool_size(), 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(pool: Pool) -> Self {
+        let pool_size = match &pool {
+            Pool::Postgres(pool) => pool.options().get_max_connections(),
+            Pool::MySql(pool) => pool.options().get_max_connections(),
+            Pool::Sqlite(pool) => pool.options().get_max_connections(),
+        };
+        Self {
+            pool,
+            pool_size,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Create or update the tables (`migrations/<backend>`); safe to run
+    /// from several processes at once.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        match &self.pool {
+            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Pool::MySql(pool) => sqlx::migrate!("migrations/mysql").run(pool).await?,
+            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which database family this is.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Postgres(_) => Backend::Postgres,
+            Pool::MySql(_) => Backend::MySql,
+            Pool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The underlying pool, for queries of your own.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        self.pool_size
+    }
+
+    /// Statements sent through this database (and its clones) so far,
+    /// failed ones included; `BEGIN`/`COMMIT` are counted by
+    /// [`transactions`](Self::transactions) instead.
+    pub fn statements(&self) -> u64 {
+        self.counters.statements.load(Relaxed)
+    }
+
+    /// Transactions begun through this database (and its clones) so far.
+    pub fn transactions(&self) -> u64 {
+        self.counters.transactions.load(Relaxed)
+    }
+
+    /// Profiles of the users found among `user_ids`, in one statement (per
+    /// bind-limit chunk); duplicates are sent once.
+    pub async fn profiles(
+        &self,
+        user_ids: &[String],
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        dispatch!(self.profiles(user_ids))
+    }
+
+    /// One user's profile: one statement, the plain per-item path.
+    pub async fn profile_direct(&self, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+        dispatch!(self.profile_direct(user_id))
+    }
+
+    /// Insert or replace a user's profile.
+    pub async fn save_profile(&self, user_id: &str, profile: &str) -> Result<(), sqlx::Error> {
+        dispatch!(self.save_profile(user_id, profile))
+    }
+
+    /// Onboarding states of the users found among `user_ids`.
+    pub async fn onboardings(
+        &self,
+        user_ids: &[String],
+    ) -> Result<Vec<(String, Onboarding)>, sqlx::Error> {
+        let rows = dispatch!(self.onboardings(user_ids))?;
+        rows.into_iter()
+            .map(|(user_id, data, completed)| Ok((user_id, onboarding(&data, completed)?)))
+            .collect()
+    }
+
+    /// One user's onboarding state: one statement, the plain per-item path.
+    pub async fn onboarding_direct(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<Onboarding>, sqlx::Error> {
+        dispatch!(self.onboarding_direct(user_id))?
+            .map(|(data, completed)| onboarding(&data, completed))
+            .transpose()
+    }
+
+    /// Insert or replace a user's onboarding state.
+    pub async fn save_onboarding(
+        &self,
+        user_id: &str,
+        state: &Onboarding,
+    ) -> Result<(), sqlx::Error> {
+        let data = serde_json::to_string(&state.data).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        dispatch!(self.save_onboarding(user_id, &data, state.completed))
+    }
+
+    /// The values of the memories found among `keys` (user, category, key).
+    pub async fn memories_by_key(
+        &self,
+        keys: &[MemoryKey],
+    ) -> Result<Vec<(MemoryKey, String)>, sqlx::Error> {
+        let rows = dispatch!(self.memories_by_key(keys))?;
+        rows.into_iter()
+            .map(|(user_id, category, key, value)| {
+                let category = category_of(&category)?;
+                Ok((
+                    MemoryKey {
+                        user_id,
+                        category,
+                        key,
+                    },
+                    value,
+                ))
+            })
+            .collect()
+    }
+
+    /// One memory's value: one statement, the plain per-item path.
+    pub async fn memory_direct(&self, key: &MemoryKey) -> Result<Option<String>, sqlx::Error> {
+        dispatch!(self.memory_direct(key))
+    }
+
+    /// A user's memories, optionally of one category and among `keys`,
+    /// ordered by category then key (bytewise), at most `limit`. An empty
+    /// `keys` list returns nothing without a query.
+    pub async fn memories(
+        &self,
+        user_id: &str,
+        category: Option<Category>,
+        keys: Option<&[String]>,
+        limit: Option<i64>,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        if keys.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        let rows = dispatch!(self.memories(user_id, category.map(Category::as_str), keys, limit))?;
+        memories(rows)
+    }
+
+    /// A user's `limit` most recently updated memories of each category, in
+    /// one statement, grouped in the order of `categories` (newest first).
+    pub async fn top_memories_per_category(
+        &self,
+        user_id: &str,
+        categories: &[Category],
+        limit: i64,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = categories.iter().map(|c| c.as_str().to_owned()).collect();
+        memories(dispatch!(
+            self.top_memories_per_category(user_id, &names, limit)
+        )?)
+    }
+
+    /// A user's `limit` most recently updated memories of one category:
+    /// one statement, the plain per-category path.
+    pub async fn top_memories_direct(
+        &self,
+        user_id: &str,
+        category: Category,
+        limit: i64,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        memories(dispatch!(self.top_memories_direct(
+            user_id,
+            category.as_str(),
+            limit
+        ))?)
+    }
+
+    /// A user's `limit` most recently created memories, newest first.
+    pub async fn recent_memories(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        memories(dispatch!(self.recent_memories(user_id, limit))?)
+    }
+
+    /// How many memories a user has.
+    pub async fn count_memories(&self, user_id: &str) -> Result<u64, sqlx::Error> {
+        let count: i64 = dispatch!(self.count_memories(user_id))?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    /// Upsert memories, at most `rows_per_statement` rows a statement (and
+    /// below the bind limit); several statements run in one transaction.
+    /// The rows must be distinct on (user, category, key).
+    pub async fn save_memories(
+        &self,
+        rows: &[NewMemory],
+        rows_per_statement: usize,
+    ) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self.save_memories(rows, rows_per_statement.max(1)))
+    }
+
+    /// Delete a user's memories with these keys (in every category); the
+    /// number deleted. Several chunks run in one transaction.
+    pub async fn delete_memories(
+        &self,
+        user_id: &str,
+        keys: &[String],
+    ) -> Result<u64, sqlx::Error> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        dispatch!(self.delete_memories(user_id, keys))
+    }
+}
+
+fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(error))
+}
+
+fn category_of(name: &str) -> Result<Category, sqlx::Error> {
+    name.parse().map_err(decode_error)
+}
+
+fn onboarding(data: &str, completed: bool) -> Result<Onboarding, sqlx::Error> {
+    Ok(Onboarding {
+        data: serde_json::from_str(data).map_err(decode_error)?,
+        completed,
+    })
+}
+
+/// Memory rows as the dialects return them: (category, key, value).
+type MemoryRow = (String, String, String);
+
+fn memories(rows: Vec<MemoryRow>) -> Result<Vec<Memory>, sqlx::Error> {
+    rows.into_iter()
+        .map(|(category, key, value)| {
+            Ok(Memory {
+                category: category_of(&category)?,
+                key,
+                value,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,86 @@
+//! What can go wrong in the memory store.
+
+use crate::{loader::LoadError, sql::ConnectError};
+
+/// Input the store refuses before it reaches the database; nothing is
+/// written when a call fails with one of these.
+///
+/// ```
+/// use coalesce::store::{Category, InvalidInput};
+///
+/// let err = "NOPE".parse::<Category>().unwrap_err();
+/// assert_eq!(err, InvalidInput::UnknownCategory("NOPE".into()));
+/// assert_eq!(err.to_string(), "unknown memory category \"NOPE\"");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    /// A user id was empty.
+    #[error("user id must not be empty")]
+    EmptyUserId,
+    /// A text held a NUL byte, which PostgreSQL text cannot store.
+    #[error("{field} contains a NUL byte")]
+    NulByte {
+        /// Which input held it: `"user_id"`, `"key"`, `"value"`, `"profile"`.
+        field: &'static str,
+    },
+    /// A text was longer than the schema allows.
+    #[error("{field} is {len} characters long, more than the {max} allowed")]
+    TooLong {
+        /// Which input it was.
+        field: &'static str,
+        /// Its length in characters.
+        len: usize,
+        /// The most the schema stores.
+        max: usize,
+    },
+    /// A category name that is not one of the five.
+    #[error("unknown memory category {0:?}")]
+    UnknownCategory(String),
+    /// A limit of zero or less.
+    #[error("limit must be at least 1, got {0}")]
+    BadLimit(i64),
+    /// A store setting that cannot work, such as zero rows per statement.
+    #[error("invalid store configuration: {0}")]
+    BadConfig(&'static str),
+}
+
+/// The error of every store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The input was refused before any query ran.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// A statement failed; `context` names the operation.
+    #[error("{context}: {source}")]
+    Database {
+        /// The store operation that failed, e.g. `"batch_save_memories"`.
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A coalesced read failed; every caller of that batch gets this error.
+    #[error("{context}: {source}")]
+    Batch {
+        /// The store operation that failed, e.g. `"get_profile"`.
+        context: &'static str,
+        /// The loader's error, wrapping the driver's.
+        #[source]
+        source: LoadError<sqlx::Error>,
+    },
+    /// Connecting to or migrating the database failed.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+}
+
+impl StoreError {
+    /// Wrap a driver error with the operation it came from.
+    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { context, source }
+    }
+
+    /// Wrap a loader error with the operation it came from.
+    pub(crate) fn batch(context: &'static str) -> impl FnOnce(LoadError<sqlx::Error>) -> Self {
+        move |source| Self::Batch { context, source }
+    }
+}

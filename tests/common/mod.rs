@@ -1,0 +1,97 @@
+//! Helpers shared by the integration tests: a store on each backend, unique
+//! user ids, and the macro that runs one test body on all three backends.
+//!
+//! Servers come from `COALESCE_TEST_POSTGRES_URL` / `COALESCE_TEST_MYSQL_URL`
+//! (defaults: the local test servers). An unreachable server fails the test
+//! when `CI` is set, and otherwise skips it with a loud `SKIPPED:` line.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use coalesce::store::MemoryStore;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+/// The database a test body runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test, process or earlier run uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// The URL a target is reached at.
+pub fn url(target: Target) -> String {
+    match target {
+        Target::Postgres => std::env::var("COALESCE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+        Target::MySql => std::env::var("COALESCE_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned()),
+        Target::Sqlite => {
+            let file = std::env::temp_dir().join(format!("{}.db", unique("coalesce-test")));
+            format!("sqlite://{}", file.display())
+        }
+    }
+}
+
+/// A migrated store with a pool of 4 on `target`, or `None` (after a loud
+/// `SKIPPED:` line) when its server is unreachable outside CI.
+pub async fn store(target: Target) -> Option<MemoryStore> {
+    let url = url(target);
+    match MemoryStore::connect(&url, 4).await {
+        Ok(store) => Some(store),
+        Err(error) if std::env::var_os("CI").is_some() => {
+            panic!("{target:?} test database unreachable in CI: {error}")
+        }
+        Err(error) => {
+            eprintln!(
+                "SKIPPED: {target:?} tests: database unreachable ({error}); set CI=1 to fail instead"
+            );
+            None
+        }
+    }
+}
+
+/// Run each named `async fn(MemoryStore, Target)` on PostgreSQL, MariaDB
+/// and SQLite: `mod <name> { postgres, mysql, sqlite }`.
+#[macro_export]
+macro_rules! on_all_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::common::{store, Target};
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(s) = store(Target::Postgres).await {
+                    super::$name(s, Target::Postgres).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn mysql() {
+                if let Some(s) = store(Target::MySql).await {
+                    super::$name(s, Target::MySql).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                if let Some(s) = store(Target::Sqlite).await {
+                    super::$name(s, Target::Sqlite).await;
+                }
+            }
+        }
+    )*};
+}
