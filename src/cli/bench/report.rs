@@ -1,0 +1,392 @@
+//! The figures of a bench run: one row per workload, concurrency and path,
+//! printed as Markdown tables and written as JSON.
+
+use super::{
+    paths::{EngineStats, PathKind},
+    workload::{Outcome, Workload},
+};
+use serde::Serialize;
+use std::{fmt::Write as _, time::Duration};
+
+/// Latency percentiles of one run, in microseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Slowest operation.
+    pub max: f64,
+}
+
+/// The measured figures of one workload through one path at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The workload's name.
+    pub workload: Workload,
+    /// The path's name.
+    pub path: PathKind,
+    /// Concurrent tasks.
+    pub concurrency: usize,
+    /// Operations completed.
+    pub ops: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// The first failure, if any.
+    pub first_error: Option<String>,
+    /// Wall time of the run, in seconds.
+    pub elapsed_s: f64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// Statements sent during the run (`Database::statements` delta).
+    pub statements: u64,
+    /// Statements per 1,000 operations.
+    pub queries_per_1000_ops: f64,
+    /// Latency per operation, microseconds.
+    pub latency_us: Latency,
+    /// The engine's batching statistics over the run (none for naive).
+    pub engine: Option<EngineStats>,
+    /// Throughput divided by the naive path's (same workload and concurrency).
+    pub throughput_vs_naive: Option<f64>,
+    /// The naive path's statements per operation divided by this path's.
+    pub queries_fewer_than_naive: Option<f64>,
+}
+
+impl Row {
+    /// The figures of a finished run.
+    pub fn new(
+        workload: Workload,
+        path: PathKind,
+        concurrency: usize,
+        outcome: &Outcome,
+        statements: u64,
+        engine: Option<EngineStats>,
+    ) -> Self {
+        let secs = outcome.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+        let us = |q: f64| round2(outcome.latency.value_at_quantile(q) as f64 / 1_000.0);
+        let ops = outcome.ops.max(1) as f64;
+        Self {
+            workload,
+            path,
+            concurrency,
+            ops: outcome.ops,
+            errors: outcome.errors,
+            first_error: outcome.first_error.clone(),
+            elapsed_s: round2(secs * 1000.0) / 1000.0,
+            ops_per_sec: round2(outcome.ops as f64 / secs),
+            statements,
+            queries_per_1000_ops: round2(statements as f64 * 1_000.0 / ops),
+            latency_us: Latency {
+                p50: us(0.50),
+                p95: us(0.95),
+                p99: us(0.99),
+                mean: round2(outcome.latency.mean() / 1_000.0),
+                max: round2(outcome.latency.max() as f64 / 1_000.0),
+            },
+            engine,
+            throughput_vs_naive: None,
+            queries_fewer_than_naive: None,
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// How the run was set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct Meta {
+    /// The crate version.
+    pub version: &'static str,
+    /// When the run started (UTC, RFC 3339).
+    pub started_at: String,
+    /// The database family.
+    pub backend: String,
+    /// The database URL without credentials.
+    pub database: String,
+    /// Added round-trip time, milliseconds.
+    pub rtt_ms: f64,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Seeded users.
+    pub users: u32,
+    /// Seeded memories per user.
+    pub memories_per_user: u32,
+    /// The random seed.
+    pub seed: u64,
+    /// Memories per `bulk-save` operation.
+    pub bulk_size: usize,
+    /// `"ops N"` or `"duration D"` per run.
+    pub limit: String,
+    /// Warm-up before each measured run, milliseconds.
+    pub warmup_ms: f64,
+    /// Tokio worker threads.
+    pub worker_threads: usize,
+    /// Whether the peer paths were built in.
+    pub peers: bool,
+}
+
+/// One measured row of the specification's query reduction table.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryReduction {
+    /// The specification's operation name.
+    pub operation: &'static str,
+    /// Statements per operation, one statement per item.
+    pub without_batching: f64,
+    /// Statements per operation through the store's batch API.
+    pub with_batching: f64,
+    /// How many times fewer.
+    pub improvement: f64,
+}
+
+/// One measured row of the specification's latency table.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRow {
+    /// The specification's operation name.
+    pub operation: &'static str,
+    /// Concurrency the figures were measured at.
+    pub concurrency: usize,
+    /// Median latency, one statement per item, microseconds.
+    pub before_us: f64,
+    /// Median latency through the batch API, microseconds.
+    pub after_us: f64,
+    /// How many times faster.
+    pub speedup: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// How the run was set up.
+    pub meta: Meta,
+    /// One row per workload, concurrency and path.
+    pub results: Vec<Row>,
+    /// The specification's query reduction table, measured.
+    pub query_reduction: Vec<QueryReduction>,
+    /// The specification's latency table, measured.
+    pub latency_per_operation: Vec<LatencyRow>,
+}
+
+impl Report {
+    /// A report of `results`: fills in the ratios to naive and the
+    /// specification's tables (from the lowest concurrency measured).
+    pub fn new(meta: Meta, mut results: Vec<Row>) -> Self {
+        let naive: Vec<(Workload, usize, f64, f64)> = results
+            .iter()
+            .filter(|r| r.path == PathKind::Naive)
+            .map(|r| (r.workload, r.concurrency, r.ops_per_sec, r.queries_per_1000_ops))
+            .collect();
+        for row in &mut results {
+            if let Some((_, _, ops, queries)) = naive
+                .iter()
+                .find(|n| n.0 == row.workload && n.1 == row.concurrency)
+            {
+                row.throughput_vs_naive = (*ops > 0.0).then(|| round2(row.ops_per_sec / ops));
+                row.queries_fewer_than_naive = (row.queries_per_1000_ops > 0.0)
+                    .then(|| round2(queries / row.queries_per_1000_ops));
+            }
+        }
+        let mut query_reduction = Vec::new();
+        let mut latency_per_operation = Vec::new();
+        for workload in Workload::DEFAULT {
+            let Some(operation) = workload.spec_operation() else {
+                continue;
+            };
+            let lowest = results
+                .iter()
+                .filter(|r| r.workload == workload)
+                .map(|r| r.concurrency)
+                .min();
+            let pick = |path| {
+                results
+                    .iter()
+                    .find(|r| r.workload == workload && r.path == path && Some(r.concurrency) == lowest)
+            };
+            let (Some(before), Some(after)) = (pick(PathKind::Naive), pick(PathKind::Coalesce))
+            else {
+                continue;
+            };
+            let per_op = |r: &Row| round2(r.queries_per_1000_ops / 1_000.0);
+            query_reduction.push(QueryReduction {
+                operation,
+                without_batching: per_op(before),
+                with_batching: per_op(after),
+                improvement: ratio(before.queries_per_1000_ops, after.queries_per_1000_ops),
+            });
+            latency_per_operation.push(LatencyRow {
+                operation,
+                concurrency: before.concurrency,
+                before_us: before.latency_us.p50,
+                after_us: after.latency_us.p50,
+                speedup: ratio(before.latency_us.p50, after.latency_us.p50),
+            });
+        }
+        Self {
+            meta,
+            results,
+            query_reduction,
+            latency_per_operation,
+        }
+    }
+
+    /// The whole report as Markdown: one table per workload, then the
+    /// specification's two tables.
+    pub fn markdown(&self, bulk_size: usize) -> String {
+        let mut out = String::new();
+        let mut workloads: Vec<Workload> = Vec::new();
+        for row in &self.results {
+            if !workloads.contains(&row.workload) {
+                workloads.push(row.workload);
+            }
+        }
+        for workload in workloads {
+            out.push_str(&self.workload_table(workload, bulk_size));
+            out.push('\n');
+        }
+        if !self.query_reduction.is_empty() {
+            out.push_str("### Query reduction (measured)\n\n");
+            out.push_str("| Operation | Without batching | With batching | Improvement |\n");
+            out.push_str("|---|---:|---:|---:|\n");
+            for r in &self.query_reduction {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} queries | {} queries | **{}x fewer** |",
+                    r.operation,
+                    number(r.without_batching),
+                    number(r.with_batching),
+                    number(r.improvement)
+                );
+            }
+            out.push('\n');
+        }
+        if !self.latency_per_operation.is_empty() {
+            let concurrency = self.latency_per_operation[0].concurrency;
+            let _ = writeln!(
+                out,
+                "### Latency per operation (measured, p50, concurrency {concurrency})\n"
+            );
+            out.push_str("| Operation | Before (sequential) | After (batched) | Speedup |\n");
+            out.push_str("|---|---:|---:|---:|\n");
+            for r in &self.latency_per_operation {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | **{}x faster** |",
+                    r.operation,
+                    micros(r.before_us),
+                    micros(r.after_us),
+                    number(r.speedup)
+                );
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn workload_table(&self, workload: Workload, bulk_size: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "### {}: {}\n",
+            workload.name(),
+            workload.describe(bulk_size)
+        );
+        out.push_str(
+            "| tasks | path | ops/s | queries/1k ops | p50 | p95 | p99 | mean batch | vs naive | errors |\n",
+        );
+        out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        let mut errors = Vec::new();
+        for r in self.results.iter().filter(|r| r.workload == workload) {
+            let batch = r
+                .engine
+                .map_or_else(|| "-".to_owned(), |e| format!("{:.1}", e.mean_batch));
+            let versus = r
+                .throughput_vs_naive
+                .map_or_else(|| "-".to_owned(), |x| format!("{}x", number(x)));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.concurrency,
+                r.path.name(),
+                thousands(r.ops_per_sec),
+                number(r.queries_per_1000_ops),
+                micros(r.latency_us.p50),
+                micros(r.latency_us.p95),
+                micros(r.latency_us.p99),
+                batch,
+                versus,
+                r.errors
+            );
+            if let Some(error) = &r.first_error {
+                errors.push(format!("{} at {} tasks: {error}", r.path.name(), r.concurrency));
+            }
+        }
+        for error in errors {
+            let _ = writeln!(out, "\nfirst error, {error}");
+        }
+        out
+    }
+}
+
+fn ratio(before: f64, after: f64) -> f64 {
+    if after > 0.0 {
+        round2(before / after)
+    } else {
+        0.0
+    }
+}
+
+/// A figure with at most one decimal for small values.
+fn number(x: f64) -> String {
+    if x >= 100.0 {
+        thousands(x)
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// An integer with thousands separators.
+fn thousands(x: f64) -> String {
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A latency in microseconds, shown in µs, ms or s.
+fn micros(us: f64) -> String {
+    let d = Duration::from_secs_f64(us.max(0.0) / 1e6);
+    if us < 1_000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1_000_000.0 {
+        format!("{:.2} ms", us / 1_000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(1234567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(micros(163.2), "163 µs");
+        assert_eq!(micros(1500.0), "1.50 ms");
+        assert_eq!(number(12.0), "12.0");
+        assert_eq!(number(0.5), "0.50");
+    }
+}

@@ -1,0 +1,358 @@
+//! Deterministic synthetic data: users with a profile, onboarding data and
+//! memories spread over the five categories, written in bulk.
+//!
+//! Every value derives from `(seed, user, item)` alone, so two runs with the
+//! same parameters write identical rows, and the workloads can compute which
+//! rows exist without reading them. A marker profile records the parameters
+//! of the last complete seeding; a run with the same parameters skips it.
+//!
+//! Refers only to the library (`coalesce::…`), so tests can include the file.
+
+use coalesce::{
+    sql::{Database, Pool},
+    store::{Category, MemoryStore, NewMemory, Onboarding, StoreConfig, StoreError},
+};
+use std::time::{Duration, Instant};
+
+/// The user id under which the marker profile is stored.
+pub const MARKER_USER: &str = "__coalesce_bench_seed__";
+
+/// Rows per upsert statement while seeding (under SQLite's bind limit).
+const SEED_ROWS_PER_STATEMENT: usize = 8_000;
+
+/// Users whose profiles and onboarding rows go in one statement or transaction.
+const USERS_PER_CHUNK: usize = 2_000;
+
+/// A small, fast, deterministic pseudo-random generator (SplitMix64).
+///
+/// ```ignore
+/// let mut a = Rng::new(7);
+/// let mut b = Rng::new(7);
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator whose sequence is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// A generator for one item, mixed from several numbers.
+    pub fn for_item(parts: &[u64]) -> Self {
+        let mut rng = Self(0x853c_49e6_748f_ea9b);
+        for part in parts {
+            rng.0 ^= *part;
+            rng.next_u64();
+        }
+        rng
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        // Multiply-shift: unbiased enough for load generation, no division.
+        ((u128::from(self.next_u64()) * u128::from(n.max(1))) >> 64) as u64
+    }
+
+    /// A number in `0..n` as `usize`.
+    pub fn index(&mut self, n: usize) -> usize {
+        usize::try_from(self.below(n as u64)).unwrap_or_default()
+    }
+}
+
+const WORDS: [&str; 32] = [
+    "coffee", "hiking", "rust", "piano", "berlin", "garden", "chess", "novel", "sailing",
+    "python", "yoga", "tea", "jazz", "physics", "cooking", "cycling", "history", "cats",
+    "painting", "running", "photography", "sushi", "mountains", "theatre", "poetry", "tennis",
+    "astronomy", "baking", "travel", "design", "kayak", "music",
+];
+
+/// The parameters that determine the seeded data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedSpec {
+    /// The random seed.
+    pub seed: u64,
+    /// How many users.
+    pub users: u32,
+    /// Memories per user, spread round-robin over the five categories.
+    pub memories_per_user: u32,
+}
+
+impl SeedSpec {
+    /// The text stored in the marker profile for these parameters.
+    pub fn marker(&self) -> String {
+        format!(
+            "coalesce bench data v1: seed={} users={} memories_per_user={}",
+            self.seed, self.users, self.memories_per_user
+        )
+    }
+
+    /// How many memories the seeded data holds.
+    pub fn total_memories(&self) -> u64 {
+        u64::from(self.users) * u64::from(self.memories_per_user)
+    }
+
+    /// A user's profile text.
+    pub fn profile(&self, user: u32) -> String {
+        let mut rng = Rng::for_item(&[self.seed, 1, u64::from(user)]);
+        format!("Profile of {}: likes {}", user_id(user), words(&mut rng, 12))
+    }
+
+    /// A user's onboarding state.
+    pub fn onboarding(&self, user: u32) -> Onboarding {
+        let mut rng = Rng::for_item(&[self.seed, 2, u64::from(user)]);
+        let step = rng.below(5);
+        Onboarding {
+            data: serde_json::json!({ "step": step, "interests": words(&mut rng, 3) }),
+            completed: step == 4,
+        }
+    }
+
+    /// A user's seeded memory number `item`.
+    pub fn memory(&self, user: u32, item: u32) -> NewMemory {
+        let mut rng = Rng::for_item(&[self.seed, 3, u64::from(user), u64::from(item)]);
+        let count = 3 + rng.index(10);
+        NewMemory::new(
+            user_id(user),
+            memory_category(item),
+            memory_key(item),
+            words(&mut rng, count),
+        )
+    }
+
+    /// All seeded memories of a user.
+    pub fn memories(&self, user: u32) -> impl Iterator<Item = NewMemory> + '_ {
+        (0..self.memories_per_user).map(move |item| self.memory(user, item))
+    }
+}
+
+/// The id of seeded user number `user`.
+pub fn user_id(user: u32) -> String {
+    format!("user-{user:06}")
+}
+
+/// The key of a user's seeded memory number `item`.
+pub fn memory_key(item: u32) -> String {
+    format!("k{item:03}")
+}
+
+/// The category of a user's seeded memory number `item` (round-robin).
+pub fn memory_category(item: u32) -> Category {
+    Category::ALL[item as usize % Category::ALL.len()]
+}
+
+fn words(rng: &mut Rng, count: usize) -> String {
+    let mut text = String::new();
+    for i in 0..count {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(WORDS[rng.index(WORDS.len())]);
+    }
+    text
+}
+
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// Writing memories through the store failed.
+    #[error("seeding memories failed: {0}")]
+    Store(#[from] StoreError),
+    /// Writing profiles, onboarding rows or the marker failed.
+    #[error("seeding {what} failed: {source}")]
+    Sql {
+        /// What was being written.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// What [`seed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    /// The database already held the data of these parameters.
+    AlreadySeeded,
+    /// The data was written, in this long.
+    Written(Duration),
+}
+
+/// Whether the marker says the database holds `spec`'s data.
+pub async fn is_seeded(db: &Database, spec: &SeedSpec) -> Result<bool, SeedError> {
+    let marker = db.profile_direct(MARKER_USER).await;
+    let marker = marker.map_err(|source| SeedError::Sql {
+        what: "the marker",
+        source,
+    })?;
+    Ok(marker.as_deref() == Some(spec.marker().as_str()))
+}
+
+/// Write `spec`'s data unless the marker says it is there; `progress` is
+/// called with the number of users done so far.
+pub async fn seed(
+    db: &Database,
+    spec: &SeedSpec,
+    mut progress: impl FnMut(u64),
+) -> Result<Seeded, SeedError> {
+    if is_seeded(db, spec).await? {
+        return Ok(Seeded::AlreadySeeded);
+    }
+    let start = Instant::now();
+    let config = StoreConfig {
+        rows_per_statement: SEED_ROWS_PER_STATEMENT,
+        ..StoreConfig::default()
+    };
+    let store = MemoryStore::with_config(db.clone(), config)?;
+    let users: Vec<u32> = (0..spec.users).collect();
+    for chunk in users.chunks(USERS_PER_CHUNK) {
+        let profiles: Vec<(String, String)> = chunk
+            .iter()
+            .map(|u| (user_id(*u), spec.profile(*u)))
+            .collect();
+        let onboarding: Vec<(String, String, bool)> = chunk
+            .iter()
+            .map(|u| {
+                let state = spec.onboarding(*u);
+                (user_id(*u), state.data.to_string(), state.completed)
+            })
+            .collect();
+        save_profiles(db, &profiles).await?;
+        save_onboarding(db, &onboarding).await?;
+        let memories: Vec<NewMemory> = chunk.iter().flat_map(|u| spec.memories(*u)).collect();
+        for rows in memories.chunks(SEED_ROWS_PER_STATEMENT) {
+            store.batch_save_memories(rows).await?;
+        }
+        progress(chunk.len() as u64);
+    }
+    let marker = db.save_profile(MARKER_USER, &spec.marker()).await;
+    marker.map_err(|source| SeedError::Sql {
+        what: "the marker",
+        source,
+    })?;
+    Ok(Seeded::Written(start.elapsed()))
+}
+
+/// Upsert profiles: one statement on PostgreSQL, one transaction elsewhere.
+async fn save_profiles(db: &Database, rows: &[(String, String)]) -> Result<(), SeedError> {
+    let failed = |source| SeedError::Sql {
+        what: "profiles",
+        source,
+    };
+    match db.pool() {
+        Pool::Postgres(pool) => {
+            let (ids, texts): (Vec<&str>, Vec<&str>) =
+                rows.iter().map(|(u, p)| (u.as_str(), p.as_str())).unzip();
+            sqlx::query(
+                "INSERT INTO profiles (user_id, profile) SELECT * FROM UNNEST($1::text[], $2::text[]) \
+                 ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile",
+            )
+            .bind(ids)
+            .bind(texts)
+            .execute(pool)
+            .await
+            .map_err(failed)?;
+        }
+        Pool::MySql(pool) => {
+            let mut tx = pool.begin().await.map_err(failed)?;
+            for (user, profile) in rows {
+                sqlx::query(
+                    "INSERT INTO profiles (user_id, profile) VALUES (?, ?) \
+                     ON DUPLICATE KEY UPDATE profile = VALUES(profile)",
+                )
+                .bind(user)
+                .bind(profile)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)?;
+        }
+        Pool::Sqlite(pool) => {
+            let mut tx = pool.begin().await.map_err(failed)?;
+            for (user, profile) in rows {
+                sqlx::query(
+                    "INSERT INTO profiles (user_id, profile) VALUES (?, ?) \
+                     ON CONFLICT (user_id) DO UPDATE SET profile = excluded.profile",
+                )
+                .bind(user)
+                .bind(profile)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Upsert onboarding rows: one statement on PostgreSQL, one transaction elsewhere.
+async fn save_onboarding(db: &Database, rows: &[(String, String, bool)]) -> Result<(), SeedError> {
+    let failed = |source| SeedError::Sql {
+        what: "onboarding data",
+        source,
+    };
+    match db.pool() {
+        Pool::Postgres(pool) => {
+            let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+            let data: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+            let done: Vec<bool> = rows.iter().map(|r| r.2).collect();
+            sqlx::query(
+                "INSERT INTO onboarding (user_id, data, completed) \
+                 SELECT u, d::jsonb, c FROM UNNEST($1::text[], $2::text[], $3::bool[]) AS t(u, d, c) \
+                 ON CONFLICT (user_id) DO UPDATE SET data = EXCLUDED.data, completed = EXCLUDED.completed",
+            )
+            .bind(ids)
+            .bind(data)
+            .bind(done)
+            .execute(pool)
+            .await
+            .map_err(failed)?;
+        }
+        Pool::MySql(pool) => {
+            let mut tx = pool.begin().await.map_err(failed)?;
+            for (user, data, completed) in rows {
+                sqlx::query(
+                    "INSERT INTO onboarding (user_id, data, completed) VALUES (?, ?, ?) \
+                     ON DUPLICATE KEY UPDATE data = VALUES(data), completed = VALUES(completed)",
+                )
+                .bind(user)
+                .bind(data)
+                .bind(completed)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)?;
+        }
+        Pool::Sqlite(pool) => {
+            let mut tx = pool.begin().await.map_err(failed)?;
+            for (user, data, completed) in rows {
+                sqlx::query(
+                    "INSERT INTO onboarding (user_id, data, completed) VALUES (?, ?, ?) \
+                     ON CONFLICT (user_id) DO UPDATE \
+                     SET data = excluded.data, completed = excluded.completed",
+                )
+                .bind(user)
+                .bind(data)
+                .bind(completed)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)?;
+        }
+    }
+    Ok(())
+}

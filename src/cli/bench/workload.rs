@@ -1,0 +1,254 @@
+//! The workloads, and the driver that runs one of them through one path
+//! with a number of concurrent tasks, timing every operation.
+
+use super::{
+    paths::{OpError, Target},
+    seed::Rng,
+};
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
+};
+
+/// What each operation of a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// Drop-in: one `get_profile` through the per-item repository trait.
+    Profile,
+    /// Drop-in: one `get_memory` through the per-item repository trait.
+    Memory,
+    /// Drop-in: one `get_onboarding` through the per-item repository trait.
+    Onboarding,
+    /// Drop-in: 40% profiles, 35% memories, 10% onboarding, 10% saves, 5% deletes.
+    Mixed,
+    /// Get 10 memories of a user by key.
+    GetMemories,
+    /// Save 20 memories of a user.
+    Save,
+    /// Delete 15 keys of a user.
+    Delete,
+    /// Get 5 profiles.
+    Profiles,
+    /// Search 4 categories of a user (10 newest each).
+    Search,
+    /// Prefetch a user's data (profile, recent memories, onboarding, count).
+    Prefetch,
+    /// Save `--bulk-size` memories at once (not in the default set).
+    BulkSave,
+}
+
+impl Workload {
+    /// The workloads run when `--workload` is not given.
+    pub const DEFAULT: [Self; 10] = [
+        Self::Profile,
+        Self::Memory,
+        Self::Onboarding,
+        Self::Mixed,
+        Self::GetMemories,
+        Self::Save,
+        Self::Delete,
+        Self::Profiles,
+        Self::Search,
+        Self::Prefetch,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Memory => "memory",
+            Self::Onboarding => "onboarding",
+            Self::Mixed => "mixed",
+            Self::GetMemories => "get-memories",
+            Self::Save => "save",
+            Self::Delete => "delete",
+            Self::Profiles => "profiles",
+            Self::Search => "search",
+            Self::Prefetch => "prefetch",
+            Self::BulkSave => "bulk-save",
+        }
+    }
+
+    /// One line saying what an operation is.
+    pub fn describe(self, bulk_size: usize) -> String {
+        match self {
+            Self::Profile => "get_profile(user) through MemoryRepository (drop-in)".into(),
+            Self::Memory => "get_memory(user, category, key) through MemoryRepository (drop-in)".into(),
+            Self::Onboarding => "get_onboarding(user) through MemoryRepository (drop-in)".into(),
+            Self::Mixed => {
+                "MemoryRepository: 40% get_profile, 35% get_memory, 10% get_onboarding, 10% save_memory, 5% delete_memory".into()
+            }
+            Self::GetMemories => "get 10 memories of a user by key".into(),
+            Self::Save => "save 20 memories of a user".into(),
+            Self::Delete => "delete 15 keys of a user".into(),
+            Self::Profiles => "get 5 profiles".into(),
+            Self::Search => "search 4 categories of a user, 10 newest each".into(),
+            Self::Prefetch => "prefetch a user's profile, recent memories, onboarding, count".into(),
+            Self::BulkSave => format!("save {bulk_size} memories"),
+        }
+    }
+
+    /// The operation's row name in the specification's tables, if it has one.
+    pub fn spec_operation(self) -> Option<&'static str> {
+        match self {
+            Self::GetMemories => Some("Get 10 memories"),
+            Self::Save => Some("Save 20 memories"),
+            Self::Delete => Some("Delete 15 keys"),
+            Self::Profiles => Some("Get 5 profiles"),
+            Self::Search => Some("Search 4 categories"),
+            Self::Prefetch => Some("Prefetch user data"),
+            _ => None,
+        }
+    }
+}
+
+/// When a run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// After this many operations in all.
+    Ops(u64),
+    /// No new operation starts after this long.
+    Time(Duration),
+}
+
+/// The raw outcome of one run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Operations completed (successfully or not).
+    pub ops: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// The first failure, for the report.
+    pub first_error: Option<String>,
+    /// Wall time from the first start to the last finish.
+    pub elapsed: Duration,
+    /// Latency of each operation, in nanoseconds.
+    pub latency: Histogram<u64>,
+}
+
+/// Shared state of the tasks of one run.
+struct Run {
+    target: Arc<Target>,
+    workload: Workload,
+    limit: Limit,
+    started: AtomicU64,
+    done: AtomicU64,
+    deadline: Instant,
+}
+
+impl Run {
+    /// Claim the next operation; `None` once the run is over.
+    fn claim(&self) -> Option<u64> {
+        match self.limit {
+            Limit::Ops(ops) => {
+                let n = self.started.fetch_add(1, Relaxed);
+                (n < ops).then_some(n)
+            }
+            Limit::Time(_) => {
+                (Instant::now() < self.deadline).then(|| self.started.fetch_add(1, Relaxed))
+            }
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns .. 10 min at 3 significant digits; the bounds are valid constants.
+    Histogram::new_with_bounds(1, 600_000_000_000, 3).unwrap_or_else(|_| {
+        Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"))
+    })
+}
+
+/// Run `workload` through `target` with `concurrency` tasks until `limit`.
+/// Task `t` draws its operations from a generator seeded with `(seed, t)`.
+pub async fn drive(
+    target: Arc<Target>,
+    workload: Workload,
+    concurrency: usize,
+    limit: Limit,
+    seed: u64,
+    progress: &ProgressBar,
+) -> Outcome {
+    let start = Instant::now();
+    let deadline = match limit {
+        Limit::Time(duration) => start + duration,
+        Limit::Ops(_) => start,
+    };
+    let run = Arc::new(Run {
+        target,
+        workload,
+        limit,
+        started: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        deadline,
+    });
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|task| {
+            let run = Arc::clone(&run);
+            tokio::spawn(async move {
+                let mut rng = Rng::for_item(&[seed, 0xbe0c, task as u64]);
+                let mut latency = histogram();
+                let mut errors = 0;
+                let mut first_error: Option<OpError> = None;
+                while run.claim().is_some() {
+                    let began = Instant::now();
+                    let result = run.target.op(run.workload, &mut rng).await;
+                    let took = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    latency.saturating_record(took.max(1));
+                    run.done.fetch_add(1, Relaxed);
+                    if let Err(error) = result {
+                        errors += 1;
+                        first_error.get_or_insert(error);
+                    }
+                }
+                (latency, errors, first_error)
+            })
+        })
+        .collect();
+    let ticker = {
+        let run = Arc::clone(&run);
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            loop {
+                progress.set_position(match run.limit {
+                    Limit::Ops(_) => run.done.load(Relaxed),
+                    Limit::Time(_) => u64::try_from(start.elapsed().as_millis()).unwrap_or(0),
+                });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let mut latency = histogram();
+    let mut errors = 0;
+    let mut first_error = None;
+    for task in tasks {
+        match task.await {
+            Ok((task_latency, task_errors, task_error)) => {
+                // Both histograms have the same bounds; adding cannot fail.
+                drop(latency.add(&task_latency));
+                errors += task_errors;
+                if first_error.is_none() {
+                    first_error = task_error.map(|e| e.to_string());
+                }
+            }
+            Err(join_error) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| format!("a load task failed: {join_error}"));
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    ticker.abort();
+    Outcome {
+        ops: run.done.load(Relaxed),
+        errors,
+        first_error,
+        elapsed,
+        latency,
+    }
+}
