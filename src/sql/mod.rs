@@ -447,6 +447,22 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Delete memories by (user, key) pairs, in every category, users mixed
+    /// in one statement (per bind-limit chunk, chunks in one transaction);
+    /// returns the pairs that existed. Uses `DELETE ... RETURNING`, which
+    /// PostgreSQL, SQLite and MariaDB have (MySQL does not).
+    pub async fn delete_memory_pairs(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self.delete_memory_pairs(pairs))
+    }
+}
+
 fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(error))
 }

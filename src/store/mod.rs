@@ -25,7 +25,7 @@
 mod error;
 mod model;
 mod sources;
-mod validate;
+pub(crate) mod validate;
 
 pub use error::{InvalidInput, StoreError};
 pub use model::{Category, Memory, MemoryKey, NewMemory, Onboarding, UserData};
@@ -396,7 +396,7 @@ fn loader<S: BatchSource>(
 
 /// The distinct memories of a call, each (user, category, key) with its
 /// last value, in the order of first appearance.
-fn last_write_wins(memories: &[NewMemory]) -> Vec<NewMemory> {
+pub(crate) fn last_write_wins(memories: &[NewMemory]) -> Vec<NewMemory> {
     let mut position: HashMap<MemoryKey, usize> = HashMap::with_capacity(memories.len());
     let mut rows: Vec<NewMemory> = Vec::with_capacity(memories.len());
     for memory in memories {
