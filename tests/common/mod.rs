@@ -2,7 +2,8 @@
 //! user ids, and the macro that runs one test body on all three backends.
 //!
 //! Servers come from `COALESCE_TEST_POSTGRES_URL` / `COALESCE_TEST_MYSQL_URL`
-//! (defaults: the local test servers). An unreachable server fails the test
+//! (defaults: the local test servers); SQLite uses a fresh file per test
+//! under Cargo's `CARGO_TARGET_TMPDIR`. An unreachable server fails the test
 //! when `CI` is set, and otherwise skips it with a loud `SKIPPED:` line.
 
 #![allow(dead_code)] // each test binary uses its own subset
@@ -40,7 +41,9 @@ pub fn url(target: Target) -> String {
         Target::MySql => std::env::var("COALESCE_TEST_MYSQL_URL")
             .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned()),
         Target::Sqlite => {
-            let file = std::env::temp_dir().join(format!("{}.db", unique("coalesce-test")));
+            // Cargo's scratch directory for integration tests, under target/.
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let file = dir.join(format!("{}.db", unique("store")));
             format!("sqlite://{}", file.display())
         }
     }
