@@ -75,9 +75,13 @@ async fn reachable(target: Target, url: &str) -> Result<(), String> {
 /// A migrated store with a pool of 4 on `target`, or `None` (after a loud
 /// `SKIPPED:` line) when its server is unreachable outside CI.
 pub async fn store(target: Target) -> Option<MemoryStore> {
-    let url = url(target);
-    let connected = match reachable(target, &url).await {
-        Ok(()) => MemoryStore::connect(&url, 4)
+    store_at(target, &url(target)).await
+}
+
+/// Like [`store`], at a given URL.
+pub async fn store_at(target: Target, url: &str) -> Option<MemoryStore> {
+    let connected = match reachable(target, url).await {
+        Ok(()) => MemoryStore::connect(url, 4)
             .await
             .map_err(|e| e.to_string()),
         Err(error) => Err(error),
@@ -92,6 +96,15 @@ pub async fn store(target: Target) -> Option<MemoryStore> {
                 "SKIPPED: {target:?} tests: database unreachable ({error}); set CI=1 to fail instead"
             );
             None
+        }
+    }
+}
+
+/// Delete a SQLite test database and its WAL files.
+pub fn remove_sqlite(url: &str) {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }
 }
@@ -120,9 +133,11 @@ macro_rules! on_all_backends {
 
             #[tokio::test]
             async fn sqlite() {
-                if let Some(s) = store(Target::Sqlite).await {
+                let url = super::common::url(Target::Sqlite);
+                if let Some(s) = super::common::store_at(Target::Sqlite, &url).await {
                     super::$name(s, Target::Sqlite).await;
                 }
+                super::common::remove_sqlite(&url);
             }
         }
     )*};
