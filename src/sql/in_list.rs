@@ -3,8 +3,9 @@
 //! limit and padded to a few fixed lengths (see `list`), top-N per category
 //! through `ROW_NUMBER()`. `key` is quoted with backticks, which both accept.
 //!
-//! Written once as a macro because sqlx's generic executor bounds do not
-//! carry over between functions; each dialect module invokes it with its
+//! Written once as a macro rather than as functions generic over
+//! `sqlx::Database`, which would each need the same long list of executor,
+//! encode and decode bounds; each dialect module invokes it with its
 //! database type after defining `MAX_BINDS`, `UPSERT_MEMORIES` (the clause
 //! after `VALUES`), `SAVE_PROFILE`, `SAVE_ONBOARDING` and `ROW_LIST` (what
 //! opens a list of row values after `IN (`).

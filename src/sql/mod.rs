@@ -280,7 +280,7 @@ impl Database {
     }
 
     /// Profiles of the users found among `user_ids`, in one statement (per
-    /// bind-limit chunk); duplicates are sent once.
+    /// bind-limit chunk where lists are spelled out).
     pub async fn profiles(
         &self,
         user_ids: &[String],

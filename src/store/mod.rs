@@ -197,7 +197,8 @@ impl MemoryStore {
     }
 
     /// Insert or overwrite memories: `rows_per_statement` rows a statement,
-    /// every statement of the call in one transaction (all or nothing).
+    /// every statement of the call in one transaction (all or nothing; a
+    /// call that fits one statement needs none, that statement is atomic).
     /// Several entries for one (user, category, key) resolve to the last.
     /// Returns how many distinct memories were written.
     pub async fn batch_save_memories(&self, memories: &[NewMemory]) -> Result<usize, StoreError> {
