@@ -28,7 +28,10 @@
 //!   the memory store's statements in each dialect, batched and per item.
 //! - [`store`]: the memory store (the specification's `DatabaseBatcher`):
 //!   batch operations, and single-item reads coalesced through loaders.
+//! - [`repo`]: drop-in batching of a per-item repository trait: the plain
+//!   implementation and the coalescing wrapper, for reads and writes.
 
 pub mod loader;
+pub mod repo;
 pub mod sql;
 pub mod store;
