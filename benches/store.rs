@@ -27,7 +27,12 @@ fn setup(runtime: &Runtime) -> (Database, MemoryStore) {
         let db = Database::connect(&url, 10).await.expect("open SQLite");
         db.migrate().await.expect("migrate");
         let store = MemoryStore::new(db.clone()).expect("store");
-        if db.profile_direct(&user_id(USERS - 1)).await.expect("probe").is_none() {
+        if db
+            .profile_direct(&user_id(USERS - 1))
+            .await
+            .expect("probe")
+            .is_none()
+        {
             for i in 0..USERS {
                 store
                     .save_profile(&user_id(i), &format!("profile of user {i}"))

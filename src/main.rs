@@ -46,7 +46,10 @@ fn main() -> ExitCode {
             }
             // One line: clap's first line is "error: ...".
             let rendered = error.render().to_string();
-            eprintln!("{}", rendered.lines().next().unwrap_or("error: bad arguments"));
+            eprintln!(
+                "{}",
+                rendered.lines().next().unwrap_or("error: bad arguments")
+            );
             return ExitCode::from(2);
         }
     };

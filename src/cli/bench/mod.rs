@@ -14,7 +14,6 @@ mod peers;
 #[cfg(feature = "plot")]
 mod plot;
 mod proxy;
-mod repo;
 mod report;
 mod seed;
 mod workload;
@@ -122,6 +121,9 @@ pub enum BenchError {
     /// The store could not be built.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The database server cannot be reached.
+    #[error("{0}")]
+    Unreachable(String),
     /// The round-trip proxy could not start.
     #[error("could not start the round-trip proxy: {0}")]
     Proxy(std::io::Error),
@@ -183,9 +185,10 @@ impl<'a> ServerUrl<'a> {
         let host_start = scheme_end + authority.rfind('@').map_or(0, |at| at + 1);
         let host_port = &url[host_start..scheme_end + authority_len];
         let (host, port) = match host_port.rfind(':') {
-            Some(colon) if !host_port[colon..].contains(']') => {
-                (&host_port[..colon], Some(host_port[colon + 1..].parse().ok()?))
-            }
+            Some(colon) if !host_port[colon..].contains(']') => (
+                &host_port[..colon],
+                Some(host_port[colon + 1..].parse().ok()?),
+            ),
             _ => (host_port, None),
         };
         Some(Self {
@@ -207,24 +210,47 @@ impl<'a> ServerUrl<'a> {
     }
 }
 
-/// Start the proxy in front of the server `url` names and return the URL
-/// that goes through it.
-fn through_proxy(url: &str, backend: Backend, rtt: Duration) -> Result<(String, DelayProxy), BenchError> {
+/// Start the proxy in front of `upstream` and return the URL that goes
+/// through it instead.
+fn through_proxy(
+    url: &str,
+    upstream: SocketAddr,
+    rtt: Duration,
+) -> Result<(String, DelayProxy), BenchError> {
+    let parts = ServerUrl::parse(url).ok_or_else(|| {
+        BenchError::Usage("--rtt: cannot find host:port in the database URL".into())
+    })?;
+    let proxy = DelayProxy::start(upstream, rtt).map_err(BenchError::Proxy)?;
+    let local = proxy.local_addr();
+    Ok((format!("{}{local}{}", parts.before, parts.after), proxy))
+}
+
+/// The server's socket address, from the URL (default port per backend).
+fn server_addr(url: &str, backend: Backend) -> Result<SocketAddr, BenchError> {
     let parts = ServerUrl::parse(url)
-        .ok_or_else(|| BenchError::Usage("--rtt: cannot find host:port in the database URL".into()))?;
+        .ok_or_else(|| BenchError::Usage("cannot find host:port in the database URL".into()))?;
     let port = parts.port.unwrap_or(match backend {
         Backend::MySql => 3306,
         _ => 5432,
     });
     let host = parts.host.trim_start_matches('[').trim_end_matches(']');
-    let upstream: SocketAddr = (host, port)
+    (host, port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| BenchError::Usage(format!("--rtt: cannot resolve database host {host}:{port}")))?;
-    let proxy = DelayProxy::start(upstream, rtt).map_err(BenchError::Proxy)?;
-    let local = proxy.local_addr();
-    Ok((format!("{}{local}{}", parts.before, parts.after), proxy))
+        .ok_or_else(|| {
+            BenchError::Unreachable(format!("cannot resolve database host {host}:{port}"))
+        })
+}
+
+/// Fail fast when nothing listens at the server's address (the pool would
+/// otherwise retry a refused connection for its whole 30 s acquire timeout).
+fn probe(addr: SocketAddr, backend: Backend) -> Result<(), BenchError> {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map(drop)
+        .map_err(|e| {
+            BenchError::Unreachable(format!("could not connect to {backend:?} at {addr}: {e}"))
+        })
 }
 
 fn progress_bar(len: u64, message: String) -> ProgressBar {
@@ -256,11 +282,14 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let backend = Backend::from_url(&url)?;
     if backend == Backend::Sqlite && !args.rtt.is_zero() {
         return Err(BenchError::Usage(
-            "--rtt needs a database server: SQLite is a local file, with no network to delay".into(),
+            "--rtt needs a database server: SQLite is a local file, with no network to delay"
+                .into(),
         ));
     }
     if args.plot.is_some() && !cfg!(feature = "plot") {
-        return Err(BenchError::Usage("--plot needs a build with --features plot".into()));
+        return Err(BenchError::Usage(
+            "--plot needs a build with --features plot".into(),
+        ));
     }
     let workloads = if args.workload.is_empty() {
         Workload::DEFAULT.to_vec()
@@ -273,7 +302,9 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         dedup(&args.paths)
     };
     if requested.iter().any(|p| !p.available()) {
-        eprintln!("note: the peer paths (dataloader, async-graphql) need a build with --features peers");
+        eprintln!(
+            "note: the peer paths (dataloader, async-graphql) need a build with --features peers"
+        );
     }
     let paths: Vec<PathKind> = requested.into_iter().filter(|p| p.available()).collect();
     if paths.is_empty() {
@@ -289,11 +320,20 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         |parts| parts.redacted(),
     );
 
-    let (connect_url, _proxy) = if args.rtt.is_zero() {
-        (url.clone(), None)
-    } else {
-        let (proxied, proxy) = through_proxy(&url, backend, args.rtt)?;
-        (proxied, Some(proxy))
+    let upstream = match backend {
+        Backend::Sqlite => None,
+        _ => {
+            let addr = server_addr(&url, backend)?;
+            probe(addr, backend)?;
+            Some(addr)
+        }
+    };
+    let (connect_url, _proxy) = match upstream {
+        Some(upstream) if !args.rtt.is_zero() => {
+            let (proxied, proxy) = through_proxy(&url, upstream, args.rtt)?;
+            (proxied, Some(proxy))
+        }
+        _ => (url.clone(), None),
     };
     let db = Database::connect(&connect_url, args.pool_size).await?;
     db.migrate().await?;
@@ -369,15 +409,11 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             }
         }
         let partial = Report::new(meta.clone(), workload_rows.clone());
-        println!("{}", partial.markdown(args.bulk_size));
+        print!("{}", partial.workload_tables(args.bulk_size));
         rows.extend(workload_rows);
     }
     let report = Report::new(meta, rows);
-    let spec_tables = Report {
-        results: Vec::new(),
-        ..report.clone()
-    };
-    print!("{}", spec_tables.markdown(args.bulk_size));
+    print!("{}", report.spec_tables());
 
     if let Some(file) = &args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| BenchError::Write {
@@ -418,7 +454,15 @@ async fn measure(
     if !args.warmup.is_zero() {
         let warm = Limit::Time(args.warmup);
         let seed = args.seed ^ 0x5741_524d;
-        workload::drive(Arc::clone(&target), workload, concurrency, warm, seed, &hidden).await;
+        workload::drive(
+            Arc::clone(&target),
+            workload,
+            concurrency,
+            warm,
+            seed,
+            &hidden,
+        )
+        .await;
     }
     let len = match limit {
         Limit::Ops(ops) => ops,
@@ -427,14 +471,29 @@ async fn measure(
     let bar = progress_bar(len, label);
     let engine_before = target.engine_stats();
     let statements_before = db.statements();
-    let outcome = workload::drive(Arc::clone(&target), workload, concurrency, limit, args.seed, &bar).await;
+    let outcome = workload::drive(
+        Arc::clone(&target),
+        workload,
+        concurrency,
+        limit,
+        args.seed,
+        &bar,
+    )
+    .await;
     let statements = db.statements() - statements_before;
     bar.finish_and_clear();
     let engine = match (target.engine_stats(), engine_before) {
         (Some(after), Some(before)) => Some(after.since(&before)),
         _ => None,
     };
-    Ok(Row::new(workload, path, concurrency, &outcome, statements, engine))
+    Ok(Row::new(
+        workload,
+        path,
+        concurrency,
+        &outcome,
+        statements,
+        engine,
+    ))
 }
 
 /// The items in first-seen order, without repeats.
@@ -464,7 +523,10 @@ mod tests {
         let parts = ServerUrl::parse("mysql://root@[::1]/test").unwrap();
         assert_eq!((parts.host, parts.port), ("[::1]", None));
         let parts = ServerUrl::parse("postgres://127.0.0.1:5432").unwrap();
-        assert_eq!((parts.host, parts.port, parts.after), ("127.0.0.1", Some(5432), ""));
+        assert_eq!(
+            (parts.host, parts.port, parts.after),
+            ("127.0.0.1", Some(5432), "")
+        );
     }
 
     #[test]

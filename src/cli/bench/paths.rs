@@ -4,12 +4,12 @@
 //! crate and async-graphql's `DataLoader` over the same batched SQL.
 
 use super::{
-    repo::{CoalescingRepository, MemoryRepository, PlainRepository},
     seed::{Rng, SeedSpec, memory_category, memory_key, user_id},
     workload::Workload,
 };
 use coalesce::{
     loader::StatsSnapshot,
+    repo::{CoalescingRepository, MemoryRepository, PlainRepository},
     sql::Database,
     store::{Category, MemoryKey, MemoryStore, NewMemory, StoreError},
 };
@@ -69,7 +69,11 @@ impl PathKind {
     /// Whether the path has an implementation of `workload`: peers only
     /// batch single-key reads (`profile`, `memory`, `profiles`).
     pub fn supports(self, workload: Workload) -> bool {
-        !self.is_peer() || matches!(workload, Workload::Profile | Workload::Memory | Workload::Profiles)
+        !self.is_peer()
+            || matches!(
+                workload,
+                Workload::Profile | Workload::Memory | Workload::Profiles
+            )
     }
 }
 
@@ -184,7 +188,7 @@ fn scratch_memory(user: &str, i: u64, rng: &mut Rng) -> NewMemory {
 enum Imp {
     Naive(PlainRepository),
     Coalesce {
-        repo: CoalescingRepository,
+        repo: CoalescingRepository<MemoryStore>,
         store: MemoryStore,
     },
     #[cfg(feature = "peers")]
@@ -231,7 +235,9 @@ impl Target {
     pub fn engine_stats(&self) -> Option<EngineStats> {
         match &self.imp {
             Imp::Naive(_) => None,
-            Imp::Coalesce { store, .. } => Some(EngineStats::from_snapshot(&store.stats())),
+            Imp::Coalesce { repo, store } => Some(EngineStats::from_snapshot(
+                &repo.stats().merge(&store.stats()),
+            )),
             #[cfg(feature = "peers")]
             Imp::Peer(peers) => Some(peers.stats()),
         }
@@ -241,17 +247,15 @@ impl Target {
     pub async fn op(&self, workload: Workload, rng: &mut Rng) -> Result<(), OpError> {
         match &self.imp {
             Imp::Naive(repo) => match workload {
-                Workload::Profile
-                | Workload::Memory
-                | Workload::Onboarding
-                | Workload::Mixed => drop_in(repo, workload, &self.shape, rng).await,
+                Workload::Profile | Workload::Memory | Workload::Onboarding | Workload::Mixed => {
+                    drop_in(repo, workload, &self.shape, rng).await
+                }
                 _ => self.naive_batch(repo, workload, rng).await,
             },
             Imp::Coalesce { repo, store } => match workload {
-                Workload::Profile
-                | Workload::Memory
-                | Workload::Onboarding
-                | Workload::Mixed => drop_in(repo, workload, &self.shape, rng).await,
+                Workload::Profile | Workload::Memory | Workload::Onboarding | Workload::Mixed => {
+                    drop_in(repo, workload, &self.shape, rng).await
+                }
                 _ => self.coalesced_batch(store, workload, rng).await,
             },
             #[cfg(feature = "peers")]
@@ -260,7 +264,10 @@ impl Target {
                 match workload {
                     Workload::Profile => {
                         let user = user_id(shape.user(rng));
-                        peers.profile(user).await?.ok_or(OpError::Missing("profile"))?;
+                        peers
+                            .profile(user)
+                            .await?
+                            .ok_or(OpError::Missing("profile"))?;
                         Ok(())
                     }
                     Workload::Memory => {
@@ -303,7 +310,9 @@ impl Target {
             Workload::GetMemories => {
                 let user = shape.user(rng);
                 for key in ten_keys(shape, user, rng) {
-                    repo.get_memory(&key).await?.ok_or(OpError::Missing("memory"))?;
+                    repo.get_memory(&key)
+                        .await?
+                        .ok_or(OpError::Missing("memory"))?;
                 }
             }
             Workload::Save => {
@@ -320,7 +329,9 @@ impl Target {
             }
             Workload::Profiles => {
                 for user in five_users(shape, rng) {
-                    repo.get_profile(&user).await?.ok_or(OpError::Missing("profile"))?;
+                    repo.get_profile(&user)
+                        .await?
+                        .ok_or(OpError::Missing("profile"))?;
                 }
             }
             Workload::Search => {
@@ -440,7 +451,9 @@ async fn drop_in<R: MemoryRepository>(
         }
         Workload::Memory => {
             let key = shape.seeded_key(user, rng);
-            repo.get_memory(&key).await?.ok_or(OpError::Missing("memory"))?;
+            repo.get_memory(&key)
+                .await?
+                .ok_or(OpError::Missing("memory"))?;
         }
         Workload::Onboarding => {
             repo.get_onboarding(&user_id(user))
@@ -474,7 +487,9 @@ fn ten_keys(shape: &Shape, user: u32, rng: &mut Rng) -> impl Iterator<Item = Mem
 fn five_users(shape: &Shape, rng: &mut Rng) -> Vec<String> {
     let users = shape.spec.users;
     let first = shape.user(rng);
-    (0..users.min(5)).map(|i| user_id((first + i) % users)).collect()
+    (0..users.min(5))
+        .map(|i| user_id((first + i) % users))
+        .collect()
 }
 
 /// Four of the five categories, starting at a random one.
@@ -492,6 +507,11 @@ fn bulk_rows<'a>(shape: &'a Shape, rng: &mut Rng) -> impl Iterator<Item = NewMem
     (0..shape.bulk_size as u64).map(move |i| {
         let user = user_id(u32::try_from((first + i / 50) % users).unwrap_or(0));
         let category = Category::ALL[(i % 5) as usize];
-        NewMemory::new(user, category, format!("b{i:05}"), format!("bulk {stamp:016x}"))
+        NewMemory::new(
+            user,
+            category,
+            format!("b{i:05}"),
+            format!("bulk {stamp:016x}"),
+        )
     })
 }

@@ -43,7 +43,8 @@ fn slots<K: Eq + Hash + Clone>(
 ) -> HashMap<K, Slot> {
     match rows {
         Ok(rows) => {
-            let mut found: HashMap<K, Slot> = rows.into_iter().map(|(k, v)| (k, Ok(Some(v)))).collect();
+            let mut found: HashMap<K, Slot> =
+                rows.into_iter().map(|(k, v)| (k, Ok(Some(v)))).collect();
             for key in keys {
                 found.entry(key.clone()).or_insert(Ok(None));
             }
@@ -52,7 +53,9 @@ fn slots<K: Eq + Hash + Clone>(
         Err(error) => {
             counters.errors.fetch_add(1, Relaxed);
             let message = error.to_string();
-            keys.iter().map(|k| (k.clone(), Err(message.clone()))).collect()
+            keys.iter()
+                .map(|k| (k.clone(), Err(message.clone())))
+                .collect()
         }
     }
 }
@@ -162,9 +165,10 @@ impl Peers {
         self.counters.requests.fetch_add(1, Relaxed);
         match &self.loaders {
             Loaders::Dataloader { profiles, .. } => dl_result(profiles.try_load(user_id).await),
-            Loaders::AsyncGraphql { profiles, .. } => {
-                profiles.load_one(user_id).await.map_err(|e| OpError::Peer(e.to_string()))
-            }
+            Loaders::AsyncGraphql { profiles, .. } => profiles
+                .load_one(user_id)
+                .await
+                .map_err(|e| OpError::Peer(e.to_string())),
         }
     }
 
@@ -173,9 +177,10 @@ impl Peers {
         self.counters.requests.fetch_add(1, Relaxed);
         match &self.loaders {
             Loaders::Dataloader { memories, .. } => dl_result(memories.try_load(key).await),
-            Loaders::AsyncGraphql { memories, .. } => {
-                memories.load_one(key).await.map_err(|e| OpError::Peer(e.to_string()))
-            }
+            Loaders::AsyncGraphql { memories, .. } => memories
+                .load_one(key)
+                .await
+                .map_err(|e| OpError::Peer(e.to_string())),
         }
     }
 

@@ -38,7 +38,10 @@ pub fn throughput_svg(file: &Path, report: &Report, workload: Workload) -> Resul
         .filter(|r| r.workload == workload && r.ops_per_sec > 0.0)
         .collect();
     if rows.is_empty() {
-        return Err(failed(format!("no results of workload {}", workload.name())));
+        return Err(failed(format!(
+            "no results of workload {}",
+            workload.name()
+        )));
     }
     let max_x = rows.iter().map(|r| r.concurrency).max().unwrap_or(1) as f64;
     let (min_y, max_y) = rows.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), r| {
@@ -86,7 +89,9 @@ pub fn throughput_svg(file: &Path, report: &Report, workload: Workload) -> Resul
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
                 .label(path.name())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
             chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
         }
         chart

@@ -179,7 +179,14 @@ impl Report {
         let naive: Vec<(Workload, usize, f64, f64)> = results
             .iter()
             .filter(|r| r.path == PathKind::Naive)
-            .map(|r| (r.workload, r.concurrency, r.ops_per_sec, r.queries_per_1000_ops))
+            .map(|r| {
+                (
+                    r.workload,
+                    r.concurrency,
+                    r.ops_per_sec,
+                    r.queries_per_1000_ops,
+                )
+            })
             .collect();
         for row in &mut results {
             if let Some((_, _, ops, queries)) = naive
@@ -203,9 +210,9 @@ impl Report {
                 .map(|r| r.concurrency)
                 .min();
             let pick = |path| {
-                results
-                    .iter()
-                    .find(|r| r.workload == workload && r.path == path && Some(r.concurrency) == lowest)
+                results.iter().find(|r| {
+                    r.workload == workload && r.path == path && Some(r.concurrency) == lowest
+                })
             };
             let (Some(before), Some(after)) = (pick(PathKind::Naive), pick(PathKind::Coalesce))
             else {
@@ -234,9 +241,8 @@ impl Report {
         }
     }
 
-    /// The whole report as Markdown: one table per workload, then the
-    /// specification's two tables.
-    pub fn markdown(&self, bulk_size: usize) -> String {
+    /// One table per workload, in the order they ran.
+    pub fn workload_tables(&self, bulk_size: usize) -> String {
         let mut out = String::new();
         let mut workloads: Vec<Workload> = Vec::new();
         for row in &self.results {
@@ -248,6 +254,12 @@ impl Report {
             out.push_str(&self.workload_table(workload, bulk_size));
             out.push('\n');
         }
+        out
+    }
+
+    /// The specification's query reduction and latency tables, measured.
+    pub fn spec_tables(&self) -> String {
+        let mut out = String::new();
         if !self.query_reduction.is_empty() {
             out.push_str("### Query reduction (measured)\n\n");
             out.push_str("| Operation | Without batching | With batching | Improvement |\n");
@@ -322,7 +334,11 @@ impl Report {
                 r.errors
             );
             if let Some(error) = &r.first_error {
-                errors.push(format!("{} at {} tasks: {error}", r.path.name(), r.concurrency));
+                errors.push(format!(
+                    "{} at {} tasks: {error}",
+                    r.path.name(),
+                    r.concurrency
+                ));
             }
         }
         for error in errors {

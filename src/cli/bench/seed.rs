@@ -26,20 +26,16 @@ const USERS_PER_CHUNK: usize = 2_000;
 /// A small, fast, deterministic pseudo-random generator (SplitMix64).
 ///
 /// ```ignore
-/// let mut a = Rng::new(7);
-/// let mut b = Rng::new(7);
+/// let mut a = Rng::for_item(&[7]);
+/// let mut b = Rng::for_item(&[7]);
 /// assert_eq!(a.next_u64(), b.next_u64());
 /// ```
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
 impl Rng {
-    /// A generator whose sequence is fixed by `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// A generator for one item, mixed from several numbers.
+    /// A generator whose sequence is fixed by `parts` (a seed and the
+    /// numbers of an item).
     pub fn for_item(parts: &[u64]) -> Self {
         let mut rng = Self(0x853c_49e6_748f_ea9b);
         for part in parts {
@@ -71,10 +67,38 @@ impl Rng {
 }
 
 const WORDS: [&str; 32] = [
-    "coffee", "hiking", "rust", "piano", "berlin", "garden", "chess", "novel", "sailing",
-    "python", "yoga", "tea", "jazz", "physics", "cooking", "cycling", "history", "cats",
-    "painting", "running", "photography", "sushi", "mountains", "theatre", "poetry", "tennis",
-    "astronomy", "baking", "travel", "design", "kayak", "music",
+    "coffee",
+    "hiking",
+    "rust",
+    "piano",
+    "berlin",
+    "garden",
+    "chess",
+    "novel",
+    "sailing",
+    "python",
+    "yoga",
+    "tea",
+    "jazz",
+    "physics",
+    "cooking",
+    "cycling",
+    "history",
+    "cats",
+    "painting",
+    "running",
+    "photography",
+    "sushi",
+    "mountains",
+    "theatre",
+    "poetry",
+    "tennis",
+    "astronomy",
+    "baking",
+    "travel",
+    "design",
+    "kayak",
+    "music",
 ];
 
 /// The parameters that determine the seeded data.
@@ -105,7 +129,11 @@ impl SeedSpec {
     /// A user's profile text.
     pub fn profile(&self, user: u32) -> String {
         let mut rng = Rng::for_item(&[self.seed, 1, u64::from(user)]);
-        format!("Profile of {}: likes {}", user_id(user), words(&mut rng, 12))
+        format!(
+            "Profile of {}: likes {}",
+            user_id(user),
+            words(&mut rng, 12)
+        )
     }
 
     /// A user's onboarding state.

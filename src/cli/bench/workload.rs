@@ -230,7 +230,7 @@ pub async fn drive(
         match task.await {
             Ok((task_latency, task_errors, task_error)) => {
                 // Both histograms have the same bounds; adding cannot fail.
-                drop(latency.add(&task_latency));
+                latency.add(&task_latency).ok();
                 errors += task_errors;
                 if first_error.is_none() {
                     first_error = task_error.map(|e| e.to_string());
