@@ -14,7 +14,7 @@ use coalesce::sql::Database;
 use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
@@ -33,7 +33,7 @@ fn sqlite_url(name: &str) -> (String, PathBuf) {
     (format!("sqlite://{}", file.display()), file)
 }
 
-fn remove(file: &PathBuf) {
+fn remove(file: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         drop(std::fs::remove_file(format!("{}{suffix}", file.display())));
     }
@@ -130,7 +130,7 @@ async fn seeding_writes_the_same_rows_once() {
     }
     assert_eq!(tables[0], tables[1], "two seedings wrote different rows");
     assert_eq!(tables[0].0, Some(spec.profile(29)));
-    files.iter().for_each(remove);
+    files.iter().for_each(|f| remove(f));
 }
 
 #[test]
