@@ -92,6 +92,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10_000, value_parser = parse_bulk_size)]
     pub bulk_size: usize,
 
+    /// Most keys per batch of the coalescing repository's loaders (the
+    /// library's default is 100).
+    #[arg(long, default_value_t = coalesce::loader::DEFAULT_MAX_BATCH_SIZE, value_parser = parse_bulk_size)]
+    pub max_batch_size: usize,
+
     /// Unmeasured load before each measured run (0 for none).
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     pub warmup: Duration,
@@ -364,6 +369,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let shape = Shape {
         spec,
         bulk_size: args.bulk_size,
+        max_batch_size: args.max_batch_size,
     };
     let worker_threads = std::thread::available_parallelism().map_or(1, usize::from);
     let meta = Meta {
@@ -377,6 +383,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         memories_per_user: spec.memories_per_user,
         seed: spec.seed,
         bulk_size: args.bulk_size,
+        max_batch_size: args.max_batch_size,
         limit: match limit {
             Limit::Ops(ops) => format!("ops {ops}"),
             Limit::Time(d) => format!("duration {}", humantime::format_duration(d)),

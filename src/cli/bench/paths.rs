@@ -8,10 +8,10 @@ use super::{
     workload::Workload,
 };
 use coalesce::{
-    loader::StatsSnapshot,
-    repo::{CoalescingRepository, MemoryRepository, PlainRepository},
+    loader::{BatchSettings, ConfigError, StatsSnapshot},
+    repo::{CoalescingRepository, MemoryBatchRepository, MemoryRepository, PlainRepository},
     sql::Database,
-    store::{Category, MemoryKey, MemoryStore, NewMemory, StoreError},
+    store::{Category, InvalidInput, MemoryKey, MemoryStore, NewMemory, StoreError},
 };
 use serde::Serialize;
 
@@ -154,6 +154,8 @@ pub struct Shape {
     pub spec: SeedSpec,
     /// Memories per `bulk-save` operation.
     pub bulk_size: usize,
+    /// Most keys per batch of the coalescing repository's loaders.
+    pub max_batch_size: usize,
 }
 
 impl Shape {
@@ -169,6 +171,14 @@ impl Shape {
     fn seeded_key(&self, user: u32, rng: &mut Rng) -> MemoryKey {
         let item = self.item(rng);
         MemoryKey::new(user_id(user), memory_category(item), memory_key(item))
+    }
+}
+
+/// A loader setting error as the store's static configuration message.
+fn config_error(error: &ConfigError) -> &'static str {
+    match error {
+        ConfigError::ZeroBatchSize => "max_batch_size must be at least 1",
+        ConfigError::ZeroConcurrency => "max_concurrent_batches must be at least 1",
     }
 }
 
@@ -210,10 +220,16 @@ impl Target {
             PathKind::Naive => Imp::Naive(PlainRepository::new(db.clone())),
             PathKind::Coalesce => {
                 let store = MemoryStore::new(db.clone())?;
-                Imp::Coalesce {
-                    repo: CoalescingRepository::new(store.clone()),
-                    store,
-                }
+                let settings = BatchSettings {
+                    max_batch_size: shape.max_batch_size,
+                    max_concurrent_batches: store.max_concurrent_batches(),
+                    ..BatchSettings::default()
+                };
+                let repo =
+                    CoalescingRepository::with_settings(store.clone(), settings).map_err(|e| {
+                        StoreError::InvalidInput(InvalidInput::BadConfig(config_error(&e)))
+                    })?;
+                Imp::Coalesce { repo, store }
             }
             #[cfg(feature = "peers")]
             PathKind::Dataloader | PathKind::AsyncGraphql | PathKind::AsyncGraphqlNoDelay => {

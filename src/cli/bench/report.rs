@@ -121,6 +121,8 @@ pub struct Meta {
     pub seed: u64,
     /// Memories per `bulk-save` operation.
     pub bulk_size: usize,
+    /// Most keys per batch of the coalescing repository.
+    pub max_batch_size: usize,
     /// `"ops N"` or `"duration D"` per run.
     pub limit: String,
     /// Warm-up before each measured run, milliseconds.
@@ -324,7 +326,7 @@ impl Report {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.concurrency,
                 r.path.name(),
-                thousands(r.ops_per_sec),
+                number(r.ops_per_sec),
                 number(r.queries_per_1000_ops),
                 micros(r.latency_us.p50),
                 micros(r.latency_us.p95),
