@@ -306,11 +306,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     } else {
         dedup(&args.paths)
     };
-    if requested.iter().any(|p| !p.available()) {
-        eprintln!(
-            "note: the peer paths (dataloader, async-graphql) need a build with --features peers"
-        );
-    }
+    let peers_missing = requested.iter().any(|p| !p.available());
     let paths: Vec<PathKind> = requested.into_iter().filter(|p| p.available()).collect();
     if paths.is_empty() {
         return Err(BenchError::Usage("no path to run in this build".into()));
@@ -361,6 +357,11 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             spec.total_memories(),
             took.as_secs_f64()
         ),
+    }
+    if peers_missing {
+        eprintln!(
+            "note: the peer paths (dataloader, async-graphql) need a build with --features peers"
+        );
     }
     // Open every connection of the pool before measuring.
     let warm = (0..args.pool_size * 2).map(|_| db.profile_direct(seed::MARKER_USER));
