@@ -5,7 +5,11 @@ use super::{BatchSource, LoadError, Shared};
 use futures::FutureExt;
 use parking_lot::Mutex;
 use std::{
-    collections::HashMap, panic::AssertUnwindSafe, sync::Arc, sync::OnceLock, time::Instant,
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    sync::{Arc, OnceLock},
+    task::{Poll, Waker},
+    time::Instant,
 };
 use tokio::sync::Notify;
 
@@ -16,22 +20,31 @@ pub(crate) type Outcome<S> = Result<
 
 /// A batch from the moment its first key arrives until its outcome is known.
 pub(crate) struct Batch<S: BatchSource> {
-    /// Keys collected while the batch is open; taken when it is sealed.
-    keys: Mutex<Vec<S::Key>>,
+    /// Keys collected while the batch is open, and the callers to wake.
+    inner: Mutex<Inner<S::Key>>,
     /// Signalled when the batch reached the cap, so its dispatcher skips the
     /// rest of the window.
     full: Notify,
-    /// Signalled once `outcome` is set.
-    done: Notify,
     outcome: OnceLock<Outcome<S>>,
+}
+
+struct Inner<K> {
+    /// Taken when the batch is sealed.
+    keys: Vec<K>,
+    /// One waker per waiting caller (a caller re-polled with another waker
+    /// replaces its own entry). Taken, and woken, once `outcome` is set; a
+    /// dropped caller's entry is at most one spurious wake-up.
+    wakers: Vec<Waker>,
 }
 
 impl<S: BatchSource> Batch<S> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            keys: Mutex::new(Vec::with_capacity(capacity)),
+            inner: Mutex::new(Inner {
+                keys: Vec::with_capacity(capacity),
+                wakers: Vec::new(),
+            }),
             full: Notify::new(),
-            done: Notify::new(),
             outcome: OnceLock::new(),
         }
     }
@@ -39,30 +52,61 @@ impl<S: BatchSource> Batch<S> {
     /// Add a key; returns how many keys the batch now holds. Called only
     /// while the batch is the loader's open batch, under the state lock.
     pub(crate) fn push(&self, key: S::Key) -> usize {
-        let mut keys = self.keys.lock();
-        keys.push(key);
-        keys.len()
+        let mut inner = self.inner.lock();
+        inner.keys.push(key);
+        inner.keys.len()
     }
 
     pub(crate) fn mark_full(&self) {
         self.full.notify_one();
     }
 
+    /// The keys collected so far; the batch takes no more after this.
+    fn take_keys(&self) -> Vec<S::Key> {
+        std::mem::take(&mut self.inner.lock().keys)
+    }
+
+    /// Set the outcome and wake every caller waiting for it.
+    fn publish(&self, outcome: Outcome<S>) {
+        let _ = self.outcome.set(outcome);
+        // Taken under the lock: a caller that found no outcome registers its
+        // waker under the same lock, so it is either taken here or sees the
+        // outcome when it re-checks.
+        let wakers = std::mem::take(&mut self.inner.lock().wakers);
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
     /// Wait for the outcome and pick this caller's value out of it.
     pub(crate) async fn wait(&self, key: &S::Key) -> Result<Option<S::Value>, LoadError<S::Error>> {
-        loop {
-            let notified = self.done.notified();
-            tokio::pin!(notified);
-            // Register before checking, so a completion between the check
-            // and the await is not missed.
-            notified.as_mut().enable();
+        let mut slot: Option<usize> = None;
+        let outcome = std::future::poll_fn(|cx| {
             if let Some(outcome) = self.outcome.get() {
-                return match outcome {
-                    Ok(values) => Ok(values.get(key).cloned()),
-                    Err(err) => Err(err.clone()),
-                };
+                return Poll::Ready(outcome);
             }
-            notified.await;
+            let mut inner = self.inner.lock();
+            if let Some(outcome) = self.outcome.get() {
+                return Poll::Ready(outcome);
+            }
+            match slot {
+                Some(index) => {
+                    let registered = &mut inner.wakers[index];
+                    if !registered.will_wake(cx.waker()) {
+                        registered.clone_from(cx.waker());
+                    }
+                }
+                None => {
+                    slot = Some(inner.wakers.len());
+                    inner.wakers.push(cx.waker().clone());
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match outcome {
+            Ok(values) => Ok(values.get(key).cloned()),
+            Err(err) => Err(err.clone()),
         }
     }
 }
@@ -84,7 +128,7 @@ pub(crate) async fn dispatch<S: BatchSource>(shared: Arc<Shared<S>>, batch: Arc<
     let keys = {
         let mut state = shared.state.lock();
         state.seal(&batch);
-        std::mem::take(&mut *batch.keys.lock())
+        batch.take_keys()
     };
 
     let batch_size = keys.len();
@@ -115,13 +159,11 @@ pub(crate) async fn dispatch<S: BatchSource>(shared: Arc<Shared<S>>, batch: Arc<
         "batch completed"
     );
 
-    let _ = batch.outcome.set(outcome);
-    let values = batch
-        .outcome
-        .get()
-        .and_then(|outcome| outcome.as_ref().ok());
-    shared.state.lock().complete(&batch, &keys, values);
-    batch.done.notify_waiters();
+    shared
+        .state
+        .lock()
+        .complete(&batch, &keys, outcome.as_ref().ok());
+    batch.publish(outcome);
     drop(guard);
 }
 
@@ -144,8 +186,7 @@ impl<S: BatchSource> Drop for AbandonGuard<'_, S> {
     fn drop(&mut self) {
         if self.batch.outcome.get().is_none() {
             self.shared.state.lock().forget(self.batch);
-            let _ = self.batch.outcome.set(Err(LoadError::Abandoned));
-            self.batch.done.notify_waiters();
+            self.batch.publish(Err(LoadError::Abandoned));
         }
     }
 }

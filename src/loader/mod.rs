@@ -49,7 +49,12 @@ pub use stats::{Stats, StatsSnapshot};
 use batch::{Batch, dispatch};
 use cache::Cache;
 use parking_lot::Mutex;
-use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    fmt,
+    sync::Arc,
+    time::Duration,
+};
 use tokio::{runtime::Handle, sync::Notify, sync::Semaphore};
 
 /// The default cap on keys per batch, as the specification sets it.
@@ -86,7 +91,17 @@ impl BatchWindow {
             match self {
                 Self::Yield(times) => {
                     for _ in 0..times {
-                        tokio::task::yield_now().await;
+                        let mut yielded = false;
+                        std::future::poll_fn(|cx| {
+                            if yielded {
+                                std::task::Poll::Ready(())
+                            } else {
+                                yielded = true;
+                                cx.waker().wake_by_ref();
+                                std::task::Poll::Pending
+                            }
+                        })
+                        .await;
                     }
                 }
                 Self::Time(duration) => tokio::time::sleep(duration).await,
@@ -157,10 +172,15 @@ impl<S: BatchSource> State<S> {
             stats.record_cache_hits(1);
             return Ticket::Ready(hit);
         }
-        if let Some(batch) = self.in_flight.get(key) {
-            stats.record_deduplicated(1);
-            return Ticket::Pending(Arc::clone(batch));
-        }
+        // One hash of the key: join the batch already holding it, or claim
+        // the entry for the open batch.
+        let entry = match self.in_flight.entry(key.clone()) {
+            Entry::Occupied(joined) => {
+                stats.record_deduplicated(1);
+                return Ticket::Pending(Arc::clone(joined.get()));
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
         let batch = match &self.open {
             Some(open) => Arc::clone(open),
             None => {
@@ -170,11 +190,11 @@ impl<S: BatchSource> State<S> {
                 batch
             }
         };
+        entry.insert(Arc::clone(&batch));
         if batch.push(key.clone()) >= config.max_batch_size {
             self.open = None;
             batch.mark_full();
         }
-        self.in_flight.insert(key.clone(), Arc::clone(&batch));
         Ticket::Pending(batch)
     }
 
@@ -188,16 +208,19 @@ impl<S: BatchSource> State<S> {
         values: Option<&HashMap<S::Key, S::Value>>,
     ) {
         for key in keys {
-            if !self
-                .in_flight
-                .get(key)
-                .is_some_and(|owner| Arc::ptr_eq(owner, batch))
-            {
+            // Usually the key is still attached to this batch: remove it with
+            // one lookup, and put it back in the rare case that it was
+            // detached and has since joined another batch.
+            let Some((key, owner)) = self.in_flight.remove_entry(key) else {
+                continue;
+            };
+            if !Arc::ptr_eq(&owner, batch) {
+                self.in_flight.insert(key, owner);
                 continue;
             }
-            self.in_flight.remove(key);
             if let (Some(cache), Some(values)) = (self.cache.as_mut(), values) {
-                cache.insert(key.clone(), values.get(key).cloned());
+                let value = values.get(&key).cloned();
+                cache.insert(key, value);
             }
         }
     }
