@@ -8,10 +8,9 @@ use std::{
     collections::HashMap,
     panic::AssertUnwindSafe,
     sync::{Arc, OnceLock},
-    task::{Poll, Waker},
+    task::{Context, Poll, Waker},
     time::Instant,
 };
-use tokio::sync::Notify;
 
 pub(crate) type Outcome<S> = Result<
     HashMap<<S as BatchSource>::Key, <S as BatchSource>::Value>,
@@ -20,11 +19,8 @@ pub(crate) type Outcome<S> = Result<
 
 /// A batch from the moment its first key arrives until its outcome is known.
 pub(crate) struct Batch<S: BatchSource> {
-    /// Keys collected while the batch is open, and the callers to wake.
+    /// Keys collected while the batch is open, and the tasks to wake.
     inner: Mutex<Inner<S::Key>>,
-    /// Signalled when the batch reached the cap, so its dispatcher skips the
-    /// rest of the window.
-    full: Notify,
     outcome: OnceLock<Outcome<S>>,
 }
 
@@ -35,6 +31,10 @@ struct Inner<K> {
     /// replaces its own entry). Taken, and woken, once `outcome` is set; a
     /// dropped caller's entry is at most one spurious wake-up.
     wakers: Vec<Waker>,
+    /// The batch reached the cap: its dispatcher skips the rest of the window.
+    full: bool,
+    /// The dispatcher, while a time window waits for the batch to fill.
+    dispatcher: Option<Waker>,
 }
 
 impl<S: BatchSource> Batch<S> {
@@ -42,9 +42,12 @@ impl<S: BatchSource> Batch<S> {
         Self {
             inner: Mutex::new(Inner {
                 keys: Vec::with_capacity(capacity),
-                wakers: Vec::new(),
+                // Room for a typical batch's callers without growing from
+                // tiny sizes, without a large allocation for a lone load.
+                wakers: Vec::with_capacity(capacity.min(32)),
+                full: false,
+                dispatcher: None,
             }),
-            full: Notify::new(),
             outcome: OnceLock::new(),
         }
     }
@@ -58,7 +61,31 @@ impl<S: BatchSource> Batch<S> {
     }
 
     pub(crate) fn mark_full(&self) {
-        self.full.notify_one();
+        let dispatcher = {
+            let mut inner = self.inner.lock();
+            inner.full = true;
+            inner.dispatcher.take()
+        };
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.wake();
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.inner.lock().full
+    }
+
+    /// Ready once the batch is full; otherwise wake `cx` when it fills.
+    pub(crate) fn poll_full(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.inner.lock();
+        if inner.full {
+            return Poll::Ready(());
+        }
+        match &mut inner.dispatcher {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// The keys collected so far; the batch takes no more after this.
@@ -119,7 +146,7 @@ pub(crate) async fn dispatch<S: BatchSource>(shared: Arc<Shared<S>>, batch: Arc<
         shared: &shared,
         batch: &batch,
     };
-    shared.config.window.wait(&batch.full).await;
+    shared.config.window.wait(&batch).await;
     let _permit = match &shared.permits {
         // The semaphore is never closed, so acquiring cannot fail.
         Some(permits) => permits.acquire().await.ok(),
@@ -133,7 +160,9 @@ pub(crate) async fn dispatch<S: BatchSource>(shared: Arc<Shared<S>>, batch: Arc<
 
     let batch_size = keys.len();
     shared.stats.record_batch(batch_size);
-    let started = Instant::now();
+    // Two clock reads a batch only when someone listens for the event.
+    let started =
+        tracing::enabled!(target: "coalesce::loader", tracing::Level::DEBUG).then(Instant::now);
     let result = AssertUnwindSafe(shared.source.load(&keys))
         .catch_unwind()
         .await;
@@ -151,13 +180,15 @@ pub(crate) async fn dispatch<S: BatchSource>(shared: Arc<Shared<S>>, batch: Arc<
     if outcome.is_err() {
         shared.stats.record_error();
     }
-    tracing::debug!(
-        target: "coalesce::loader",
-        batch_size,
-        elapsed_us = started.elapsed().as_micros() as u64,
-        ok = outcome.is_ok(),
-        "batch completed"
-    );
+    if let Some(started) = started {
+        tracing::debug!(
+            target: "coalesce::loader",
+            batch_size,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = outcome.is_ok(),
+            "batch completed"
+        );
+    }
 
     shared
         .state

@@ -55,7 +55,8 @@ use std::{
     sync::Arc,
     time::Duration,
 };
-use tokio::{runtime::Handle, sync::Notify, sync::Semaphore};
+use std::{future::Future, task::Poll};
+use tokio::{runtime::Handle, sync::Semaphore};
 
 /// The default cap on keys per batch, as the specification sets it.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 100;
@@ -86,31 +87,37 @@ impl Default for BatchWindow {
 }
 
 impl BatchWindow {
-    async fn wait(self, full: &Notify) {
-        let window = async {
-            match self {
-                Self::Yield(times) => {
-                    for _ in 0..times {
-                        let mut yielded = false;
-                        std::future::poll_fn(|cx| {
-                            if yielded {
-                                std::task::Poll::Ready(())
-                            } else {
-                                yielded = true;
-                                cx.waker().wake_by_ref();
-                                std::task::Poll::Pending
-                            }
-                        })
-                        .await;
+    /// Wait out the window, or less once the batch is full.
+    async fn wait<S: BatchSource>(self, batch: &Batch<S>) {
+        match self {
+            Self::Yield(times) => {
+                // Each yield wakes the dispatcher at once, which puts it at
+                // the back of the worker's run queue: every task already
+                // ready runs (and adds its key) before it is polled again.
+                // (`tokio::task::yield_now` would instead defer the wake-up
+                // until the worker parks, a driver poll per lone load.)
+                let mut left = times;
+                std::future::poll_fn(|cx| {
+                    if left == 0 || batch.is_full() {
+                        return Poll::Ready(());
                     }
-                }
-                Self::Time(duration) => tokio::time::sleep(duration).await,
+                    left -= 1;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                })
+                .await;
             }
-        };
-        tokio::select! {
-            biased;
-            () = full.notified() => {}
-            () = window => {}
+            Self::Time(duration) => {
+                let sleep = tokio::time::sleep(duration);
+                tokio::pin!(sleep);
+                std::future::poll_fn(|cx| {
+                    if batch.poll_full(cx).is_ready() {
+                        return Poll::Ready(());
+                    }
+                    sleep.as_mut().poll(cx)
+                })
+                .await;
+            }
         }
     }
 }
