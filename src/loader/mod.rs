@@ -25,11 +25,15 @@
 //!
 //! How a load travels: the caller registers its key under a short lock; a
 //! key already pending or in flight joins that batch (de-duplication and
-//! single-flight), otherwise it joins the open batch, creating it (and
-//! spawning its dispatcher task) if there is none. The dispatcher waits out
-//! the window, or less when the batch fills, takes a concurrency permit,
-//! seals the batch and calls the source. Callers only wait on a
-//! notification, so dropping a caller never affects a batch.
+//! single-flight), otherwise it joins the open batch, opening one if there
+//! is none. The `load` that opened a batch leads it: it waits out the
+//! window, or less when the batch fills, takes a concurrency permit, seals
+//! the batch and polls the source's future once. A source that answers at
+//! once is done without a task; a pending fetch continues as its own task.
+//! Batches opened by `load_many`, and a batch whose leader was dropped
+//! before its fetch began, run in a dispatcher task instead. Other callers
+//! only wait on the outcome, and no fetch belongs to a caller, so dropping
+//! a caller never affects a batch.
 
 mod batch;
 mod cache;
@@ -46,7 +50,7 @@ pub use error::LoadError;
 pub use source::{BatchSource, FnSource, from_fn};
 pub use stats::{Stats, StatsSnapshot};
 
-use batch::{Batch, dispatch};
+use batch::{Batch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
 use std::{
@@ -91,7 +95,7 @@ impl BatchWindow {
     async fn wait<S: BatchSource>(self, batch: &Batch<S>) {
         match self {
             Self::Yield(times) => {
-                // Each yield wakes the dispatcher at once, which puts it at
+                // Each yield wakes the waiting task at once, which puts it at
                 // the back of the worker's run queue: every task already
                 // ready runs (and adds its key) before it is polled again.
                 // (`tokio::task::yield_now` would instead defer the wake-up
@@ -255,14 +259,15 @@ struct Shared<S: BatchSource> {
     source: S,
     config: Config,
     state: Mutex<State<S>>,
-    permits: Option<Semaphore>,
+    permits: Option<Arc<Semaphore>>,
     stats: Arc<Stats>,
 }
 
 /// Coalesces concurrent loads into batched calls of a [`BatchSource`].
 ///
 /// Cheap to clone: clones share batches, cache and statistics. `load` must
-/// be called within a Tokio runtime (each batch runs as its own task).
+/// be called within a Tokio runtime (a batch whose fetch does not finish at
+/// once runs as its own task).
 ///
 /// ```
 /// use coalesce::loader::{from_fn, Loader};
@@ -344,7 +349,9 @@ impl<S: BatchSource> Loader<S> {
                     in_flight: HashMap::new(),
                     cache: Cache::new(builder.cache),
                 }),
-                permits: builder.max_concurrent_batches.map(Semaphore::new),
+                permits: builder
+                    .max_concurrent_batches
+                    .map(|n| Arc::new(Semaphore::new(n))),
                 stats,
             }),
         }
@@ -374,10 +381,16 @@ impl<S: BatchSource> Loader<S> {
             &self.shared.stats,
             &mut new_batch,
         );
-        self.spawn_dispatchers(&handle, new_batch);
         match ticket {
             Ticket::Ready(value) => Ok(value),
-            Ticket::Pending(batch) => batch.wait(&key).await,
+            Ticket::Pending(batch) => {
+                // This load opened the batch: it runs the batch itself.
+                if let Some(opened) = new_batch.pop() {
+                    debug_assert!(Arc::ptr_eq(&opened, &batch));
+                    lead(&self.shared, &batch, &handle).await;
+                }
+                batch.wait(&key).await
+            }
         }
     }
 
