@@ -38,7 +38,9 @@ pub enum LoadError<E> {
     /// happens when the runtime shuts down.
     #[error("batch was abandoned before it completed (runtime shutting down)")]
     Abandoned,
-    /// `load` was called outside a Tokio runtime, which batches need.
+    /// `load` was called outside a Tokio runtime and needed a new batch,
+    /// which runs on the runtime. (A load that joins a batch already
+    /// pending, or hits the cache, needs no runtime of its own.)
     #[error("load was called outside a Tokio runtime")]
     NoRuntime,
 }

@@ -155,6 +155,8 @@ struct State<S: BatchSource> {
 enum Ticket<S: BatchSource> {
     Ready(Option<S::Value>),
     Pending(Arc<Batch<S>>),
+    /// The key needs a new batch, and there is no runtime to run it on.
+    NoRuntime,
 }
 
 impl<S: BatchSource> State<S> {
@@ -177,6 +179,7 @@ impl<S: BatchSource> State<S> {
         key: &S::Key,
         config: &Config,
         stats: &Stats,
+        runtime: &mut Option<Handle>,
         new_batch: &mut Vec<Arc<Batch<S>>>,
     ) -> Ticket<S> {
         if let Some(hit) = self.cache.as_mut().and_then(|cache| cache.get(key)) {
@@ -195,6 +198,14 @@ impl<S: BatchSource> State<S> {
         let batch = match &self.open {
             Some(open) => Arc::clone(open),
             None => {
+                // Only a new batch needs the runtime (and a handle costs an
+                // atomic increment on a line every worker shares).
+                if runtime.is_none() {
+                    match Handle::try_current() {
+                        Ok(handle) => *runtime = Some(handle),
+                        Err(_) => return Ticket::NoRuntime,
+                    }
+                }
                 let batch = Arc::new(Batch::new(config.max_batch_size));
                 self.open = Some(Arc::clone(&batch));
                 new_batch.push(Arc::clone(&batch));
@@ -372,25 +383,30 @@ impl<S: BatchSource> Loader<S> {
     /// # }
     /// ```
     pub async fn load(&self, key: S::Key) -> Result<Option<S::Value>, LoadError<S::Error>> {
-        let handle = Handle::try_current().map_err(|_| LoadError::NoRuntime)?;
-        self.shared.stats.record_requests(1);
+        let mut runtime = None;
         let mut new_batch = Vec::new();
         let ticket = self.shared.state.lock().register(
             &key,
             &self.shared.config,
             &self.shared.stats,
+            &mut runtime,
             &mut new_batch,
         );
         match ticket {
-            Ticket::Ready(value) => Ok(value),
+            Ticket::Ready(value) => {
+                self.shared.stats.record_requests(1);
+                Ok(value)
+            }
             Ticket::Pending(batch) => {
+                self.shared.stats.record_requests(1);
                 // This load opened the batch: it runs the batch itself.
-                if let Some(opened) = new_batch.pop() {
+                if let (Some(opened), Some(handle)) = (new_batch.pop(), &runtime) {
                     debug_assert!(Arc::ptr_eq(&opened, &batch));
-                    lead(&self.shared, &batch, &handle).await;
+                    lead(&self.shared, &batch, handle).await;
                 }
                 batch.wait(&key).await
             }
+            Ticket::NoRuntime => Err(LoadError::NoRuntime),
         }
     }
 
@@ -412,7 +428,7 @@ impl<S: BatchSource> Loader<S> {
         &self,
         keys: impl IntoIterator<Item = S::Key>,
     ) -> Result<Vec<Option<S::Value>>, LoadError<S::Error>> {
-        let handle = Handle::try_current().map_err(|_| LoadError::NoRuntime)?;
+        let mut runtime = Some(Handle::try_current().map_err(|_| LoadError::NoRuntime)?);
         let keys: Vec<S::Key> = keys.into_iter().collect();
         self.shared.stats.record_requests(keys.len());
         let mut new_batches = Vec::new();
@@ -424,17 +440,22 @@ impl<S: BatchSource> Loader<S> {
                         key,
                         &self.shared.config,
                         &self.shared.stats,
+                        &mut runtime,
                         &mut new_batches,
                     )
                 })
                 .collect()
         };
-        self.spawn_dispatchers(&handle, new_batches);
+        if let Some(handle) = &runtime {
+            self.spawn_dispatchers(handle, new_batches);
+        }
         let mut values = Vec::with_capacity(keys.len());
         for (key, ticket) in keys.iter().zip(tickets) {
             values.push(match ticket {
                 Ticket::Ready(value) => value,
                 Ticket::Pending(batch) => batch.wait(key).await?,
+                // The runtime was found before registering.
+                Ticket::NoRuntime => return Err(LoadError::NoRuntime),
             });
         }
         Ok(values)
