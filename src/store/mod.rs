@@ -25,7 +25,7 @@
 mod error;
 mod model;
 mod sources;
-mod validate;
+pub(crate) mod validate;
 
 pub use error::{InvalidInput, StoreError};
 pub use model::{Category, Memory, MemoryKey, NewMemory, Onboarding, UserData};
