@@ -61,22 +61,13 @@ impl Proxy {
     }
 }
 
-/// The `host:port` part of a URL like `scheme://user@host:port/db`.
-fn host_port(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let after_user = after_scheme
-        .rsplit_once('@')
-        .map_or(after_scheme, |(_, rest)| rest);
-    after_user.split('/').next().unwrap_or(after_user)
-}
-
 async fn lost_connection(target: Target) {
     // Skip (or fail in CI) exactly as the other tests do.
     let Some(direct) = common::store(target).await else {
         return;
     };
     let url = common::url(target);
-    let server = host_port(&url);
+    let server = common::host_port(&url);
     let upstream = tokio::net::lookup_host(server)
         .await
         .unwrap()

@@ -44,7 +44,7 @@ pub use cache::CachePolicy;
 #[cfg(feature = "dataloader")]
 pub use dataloader_compat::DataloaderSource;
 pub use error::LoadError;
-pub use source::{BatchSource, FnSource, from_fn};
+pub use source::{BatchMethod, BatchSource, FnSource, MethodSource, from_fn, from_method};
 pub use stats::{Stats, StatsSnapshot};
 pub use writer::{WriteSink, WriteSource, Writer};
 
@@ -301,22 +301,23 @@ impl<S: BatchSource> Loader<S> {
     }
 
     fn from_builder(builder: LoaderBuilder<S>) -> Self {
+        let settings = builder.settings;
         let stats = builder
             .stats
-            .unwrap_or_else(|| Arc::new(Stats::new(builder.max_batch_size)));
+            .unwrap_or_else(|| Arc::new(Stats::new(settings.max_batch_size)));
         Self {
             shared: Arc::new(Shared {
                 source: builder.source,
                 config: Config {
-                    max_batch_size: builder.max_batch_size,
-                    window: builder.window,
+                    max_batch_size: settings.max_batch_size,
+                    window: settings.window,
                 },
                 state: Mutex::new(State {
                     open: None,
                     in_flight: HashMap::new(),
                     cache: Cache::new(builder.cache),
                 }),
-                permits: builder.max_concurrent_batches.map(Semaphore::new),
+                permits: settings.max_concurrent_batches.map(Semaphore::new),
                 stats,
             }),
         }
@@ -523,12 +524,61 @@ impl<S: BatchSource> Loader<S> {
     }
 }
 
+/// How a loader (or writer) batches: the settings that do not depend on
+/// its source, so one value can configure several.
+///
+/// ```
+/// use coalesce::loader::{BatchSettings, BatchWindow};
+/// let settings = BatchSettings { max_concurrent_batches: Some(10), ..BatchSettings::default() };
+/// assert_eq!(settings.max_batch_size, 100);
+/// assert_eq!(settings.window, BatchWindow::Yield(1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Most keys in one call of the source (default 100); a fuller batch is
+    /// dispatched at once.
+    pub max_batch_size: usize,
+    /// How long a batch collects keys (default: one yield).
+    pub window: BatchWindow,
+    /// Most batches running at once (default: no limit), typically the pool
+    /// size; further batches wait their turn in order and keep collecting
+    /// keys meanwhile.
+    pub max_concurrent_batches: Option<usize>,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            max_batch_size: DEFAULT_MAX_BATCH_SIZE,
+            window: BatchWindow::default(),
+            max_concurrent_batches: None,
+        }
+    }
+}
+
+impl BatchSettings {
+    /// Why these settings cannot work, if they cannot.
+    ///
+    /// ```
+    /// use coalesce::loader::{BatchSettings, ConfigError};
+    /// let zero = BatchSettings { max_batch_size: 0, ..BatchSettings::default() };
+    /// assert_eq!(zero.validate(), Err(ConfigError::ZeroBatchSize));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_batch_size == 0 {
+            return Err(ConfigError::ZeroBatchSize);
+        }
+        if self.max_concurrent_batches == Some(0) {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        Ok(())
+    }
+}
+
 /// Builds a [`Loader`]; see [`Loader::builder`].
 pub struct LoaderBuilder<S: BatchSource> {
     source: S,
-    max_batch_size: usize,
-    window: BatchWindow,
-    max_concurrent_batches: Option<usize>,
+    settings: BatchSettings,
     cache: CachePolicy,
     stats: Option<Arc<Stats>>,
 }
@@ -537,31 +587,35 @@ impl<S: BatchSource> LoaderBuilder<S> {
     fn new(source: S) -> Self {
         Self {
             source,
-            max_batch_size: DEFAULT_MAX_BATCH_SIZE,
-            window: BatchWindow::default(),
-            max_concurrent_batches: None,
+            settings: BatchSettings::default(),
             cache: CachePolicy::Disabled,
             stats: None,
         }
     }
 
+    /// Replace every batching setting at once.
+    pub fn settings(mut self, settings: BatchSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     /// Most keys in one call of the source (default 100); a fuller batch is
     /// dispatched at once.
     pub fn max_batch_size(mut self, max: usize) -> Self {
-        self.max_batch_size = max;
+        self.settings.max_batch_size = max;
         self
     }
 
     /// How long a batch collects keys (default: one yield).
     pub fn window(mut self, window: BatchWindow) -> Self {
-        self.window = window;
+        self.settings.window = window;
         self
     }
 
     /// Most batches running at once, typically the pool size; further
     /// batches wait their turn in order and keep collecting keys meanwhile.
     pub fn max_concurrent_batches(mut self, max: usize) -> Self {
-        self.max_concurrent_batches = Some(max);
+        self.settings.max_concurrent_batches = Some(max);
         self
     }
 
@@ -579,12 +633,7 @@ impl<S: BatchSource> LoaderBuilder<S> {
 
     /// The loader, or why the configuration cannot work.
     pub fn build(self) -> Result<Loader<S>, ConfigError> {
-        if self.max_batch_size == 0 {
-            return Err(ConfigError::ZeroBatchSize);
-        }
-        if self.max_concurrent_batches == Some(0) {
-            return Err(ConfigError::ZeroConcurrency);
-        }
+        self.settings.validate()?;
         Ok(Loader::from_builder(self))
     }
 }

@@ -1,6 +1,7 @@
 //! Where a loader's values come from: one call per batch of distinct keys.
 
-use std::{collections::HashMap, future::Future, hash::Hash, marker::PhantomData};
+use futures::future::BoxFuture;
+use std::{collections::HashMap, future::Future, hash::Hash, marker::PhantomData, sync::Arc};
 
 /// A batch function: given distinct keys, return the values found.
 ///
@@ -79,5 +80,66 @@ where
 
     fn load(&self, keys: &[K]) -> impl Future<Output = Result<HashMap<K, V>, E>> + Send {
         (self.batch_fn)(keys.to_vec())
+    }
+}
+
+/// The batch method a [`MethodSource`] calls: a plain function (or a closure
+/// capturing nothing) from a repository and keys to a boxed future.
+pub type BatchMethod<R, K, V, E> =
+    for<'a> fn(&'a R, &'a [K]) -> BoxFuture<'a, Result<HashMap<K, V>, E>>;
+
+/// A [`BatchSource`] that calls a batch method of a shared repository; see
+/// [`from_method`].
+pub struct MethodSource<R, K, V, E> {
+    repo: Arc<R>,
+    method: BatchMethod<R, K, V, E>,
+}
+
+/// Use a repository's batch method (`get_orders(&[OrderId])`) as the source
+/// of a loader, so a per-item method (`get_order(id)`) can be served by it.
+///
+/// ```
+/// use coalesce::loader::{from_method, Loader};
+/// use std::{collections::HashMap, convert::Infallible, sync::Arc};
+///
+/// struct Orders;
+/// impl Orders {
+///     async fn get_orders(&self, ids: &[u64]) -> Result<HashMap<u64, String>, Infallible> {
+///         Ok(ids.iter().map(|id| (*id, format!("order {id}"))).collect())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let orders = Loader::new(from_method(Arc::new(Orders), |repo, ids| Box::pin(repo.get_orders(ids))));
+/// assert_eq!(orders.load(7).await.unwrap().as_deref(), Some("order 7"));
+/// # }
+/// ```
+pub fn from_method<R, K, V, E>(
+    repo: Arc<R>,
+    method: BatchMethod<R, K, V, E>,
+) -> MethodSource<R, K, V, E> {
+    MethodSource { repo, method }
+}
+
+impl<R, K, V, E> MethodSource<R, K, V, E> {
+    /// The repository whose method this source calls.
+    pub fn repo(&self) -> &Arc<R> {
+        &self.repo
+    }
+}
+
+impl<R, K, V, E> BatchSource for MethodSource<R, K, V, E>
+where
+    R: Send + Sync + 'static,
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    type Key = K;
+    type Value = V;
+    type Error = E;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, V>, E> {
+        (self.method)(&self.repo, keys).await
     }
 }

@@ -3,10 +3,12 @@
 //! limit and padded to a few fixed lengths (see `list`), top-N per category
 //! through `ROW_NUMBER()`. `key` is quoted with backticks, which both accept.
 //!
-//! Written once as a macro because sqlx's generic executor bounds do not
-//! carry over between functions; each dialect module invokes it with its
+//! Written once as a macro rather than as functions generic over
+//! `sqlx::Database`, which would each need the same long list of executor,
+//! encode and decode bounds; each dialect module invokes it with its
 //! database type after defining `MAX_BINDS`, `UPSERT_MEMORIES` (the clause
-//! after `VALUES`), `SAVE_PROFILE` and `SAVE_ONBOARDING`.
+//! after `VALUES`), `SAVE_PROFILE`, `SAVE_ONBOARDING` and `ROW_LIST` (what
+//! opens a list of row values after `IN (`).
 
 macro_rules! in_list_dialect {
     ($db:ty) => {
@@ -343,6 +345,40 @@ macro_rules! in_list_dialect {
             let mut deleted = 0;
             for chunk in distinct.chunks(per_chunk) {
                 deleted += delete(chunk).execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(deleted)
+        }
+
+        pub(super) async fn delete_memory_pairs(
+            pool: &Pool<Db>,
+            counters: &Counters,
+            pairs: &[(String, String)],
+        ) -> Result<Vec<(String, String)>, sqlx::Error> {
+            let distinct = list::distinct(pairs);
+            let per_chunk = MAX_BINDS / 2;
+            let delete = |chunk: &[&(String, String)]| {
+                let padded = list::padded(chunk, per_chunk);
+                let sql = format!(
+                    "DELETE FROM memories WHERE (user_id, `key`) IN ({ROW_LIST}{}) \
+                     RETURNING user_id, `key`",
+                    list::placeholders(padded.len(), 2)
+                );
+                counters.statement();
+                padded.into_iter().fold(sqlx::query_as(AssertSqlSafe(sql)), |q, pair| {
+                    // Owned binds: the borrow checker cannot tie a closure's
+                    // nested input lifetime to its output.
+                    q.bind(pair.0.clone()).bind(pair.1.clone())
+                })
+            };
+            if distinct.len() <= per_chunk {
+                return delete(&distinct).fetch_all(pool).await;
+            }
+            counters.transaction();
+            let mut tx = pool.begin().await?;
+            let mut deleted = Vec::new();
+            for chunk in distinct.chunks(per_chunk) {
+                deleted.extend(delete(chunk).fetch_all(&mut *tx).await?);
             }
             tx.commit().await?;
             Ok(deleted)

@@ -355,7 +355,7 @@ impl Database {
     }
 
     /// Profiles of the users found among `user_ids`, in one statement (per
-    /// bind-limit chunk); duplicates are sent once.
+    /// bind-limit chunk where lists are spelled out).
     pub async fn profiles(
         &self,
         user_ids: &[String],
@@ -519,6 +519,22 @@ impl Database {
             return Ok(0);
         }
         dispatch!(self.delete_memories(user_id, keys))
+    }
+}
+
+impl Database {
+    /// Delete memories by (user, key) pairs, in every category, users mixed
+    /// in one statement (per bind-limit chunk, chunks in one transaction);
+    /// returns the pairs that existed. Uses `DELETE ... RETURNING`, which
+    /// PostgreSQL, SQLite and MariaDB have (MySQL does not).
+    pub async fn delete_memory_pairs(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self.delete_memory_pairs(pairs))
     }
 }
 

@@ -14,4 +14,7 @@ const SAVE_ONBOARDING: &str = "INSERT INTO onboarding (user_id, data, completed)
      ON DUPLICATE KEY UPDATE data = VALUES(data), completed = VALUES(completed), \
      updated_at = CURRENT_TIMESTAMP(6)";
 
+/// MariaDB takes a list of row values as is: `(a, b) IN ((?, ?), ...)`.
+const ROW_LIST: &str = "";
+
 super::in_list::in_list_dialect!(sqlx::MySql);

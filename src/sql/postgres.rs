@@ -273,3 +273,23 @@ pub(super) async fn delete_memories(
         .await?;
     Ok(done.rows_affected())
 }
+
+pub(super) async fn delete_memory_pairs(
+    pool: &PgPool,
+    counters: &Counters,
+    pairs: &[(String, String)],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let (user_ids, keys): (Vec<&str>, Vec<&str>) = pairs
+        .iter()
+        .map(|(user_id, key)| (user_id.as_str(), key.as_str()))
+        .unzip();
+    counters.statement();
+    sqlx::query_as(
+        "DELETE FROM memories m USING UNNEST($1::text[], $2::text[]) AS d(user_id, key) \
+         WHERE m.user_id = d.user_id AND m.key = d.key RETURNING m.user_id, m.key",
+    )
+    .bind(user_ids)
+    .bind(keys)
+    .fetch_all(pool)
+    .await
+}

@@ -16,4 +16,7 @@ const SAVE_ONBOARDING: &str = "INSERT INTO onboarding (user_id, data, completed)
      SET data = excluded.data, completed = excluded.completed, \
      updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')";
 
+/// SQLite needs a table value: `(a, b) IN (VALUES (?, ?), ...)`.
+const ROW_LIST: &str = "VALUES ";
+
 super::in_list::in_list_dialect!(sqlx::Sqlite);

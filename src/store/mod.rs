@@ -197,7 +197,8 @@ impl MemoryStore {
     }
 
     /// Insert or overwrite memories: `rows_per_statement` rows a statement,
-    /// every statement of the call in one transaction (all or nothing).
+    /// every statement of the call in one transaction (all or nothing; a
+    /// call that fits one statement needs none, that statement is atomic).
     /// Several entries for one (user, category, key) resolve to the last.
     /// Returns how many distinct memories were written.
     pub async fn batch_save_memories(&self, memories: &[NewMemory]) -> Result<usize, StoreError> {
@@ -396,7 +397,7 @@ fn loader<S: BatchSource>(
 
 /// The distinct memories of a call, each (user, category, key) with its
 /// last value, in the order of first appearance.
-fn last_write_wins(memories: &[NewMemory]) -> Vec<NewMemory> {
+pub(crate) fn last_write_wins(memories: &[NewMemory]) -> Vec<NewMemory> {
     let mut position: HashMap<MemoryKey, usize> = HashMap::with_capacity(memories.len());
     let mut rows: Vec<NewMemory> = Vec::with_capacity(memories.len());
     for memory in memories {
