@@ -46,8 +46,12 @@ impl Tool {
 
     /// The tool's definition: name, description and argument schema.
     pub fn definition(self) -> &'static ToolDefinition {
-        let index = Self::ALL.iter().position(|t| *t == self).unwrap_or(0);
-        &DEFINITIONS[index]
+        let [stats, get, search] = &*DEFINITIONS;
+        match self {
+            Self::GetDatabaseBatchStats => stats,
+            Self::BatchGetMemories => get,
+            Self::BulkMemorySearch => search,
+        }
     }
 }
 
