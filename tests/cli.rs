@@ -4,7 +4,7 @@
 mod common;
 
 use coalesce::store::{Category, MemoryStore, NewMemory};
-use common::unique;
+use common::{Target, unique};
 use serde_json::Value;
 use std::process::{Command, Output};
 
@@ -79,6 +79,20 @@ fn runtime_errors_are_one_line() {
     assert_one_line_error(&bad_json, 1, "not valid JSON");
     let empty_user = coalesce(&["session", "--user-id", "", "--database-url", &url]);
     assert_one_line_error(&empty_user, 1, "user id must not be empty");
+    let empty_mcp_user = coalesce(&["mcp", "--user-id", "", "--database-url", &url]);
+    assert_one_line_error(&empty_mcp_user, 1, "invalid --user-id");
+    let bad_dir = coalesce(&[
+        "mcp",
+        "--user-id",
+        "u",
+        "--database-url",
+        "sqlite:///proc/no/such/dir/x.db",
+    ]);
+    assert_one_line_error(
+        &bad_dir,
+        1,
+        "could not create the directory /proc/no/such/dir",
+    );
 }
 
 #[test]
@@ -162,3 +176,17 @@ async fn tool_and_session_print_the_users_data() {
     assert_eq!(stats["status"], "active");
     assert!(stats["total_operations"].as_u64().is_some_and(|n| n > 0));
 }
+
+/// The report `migrate` prints, on every backend: a store is migrated when
+/// it connects, so a second run applies nothing and names what is there.
+async fn migrate_report_after_connect(store: MemoryStore, _: Target) {
+    let report = store.database().migrate_report().await.expect("migrate");
+    assert!(report.applied.is_empty(), "{report:?}");
+    let first = report.already_applied.first().expect("the first migration");
+    assert_eq!(
+        (first.version, first.description.as_str()),
+        (1, "memory store")
+    );
+}
+
+on_all_backends!(migrate_report_after_connect);
