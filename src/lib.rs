@@ -30,8 +30,12 @@
 //!   batch operations, and single-item reads coalesced through loaders.
 //! - [`repo`]: drop-in batching of a per-item repository trait: the plain
 //!   implementation and the coalescing wrapper, for reads and writes.
+//! - [`tools`]: the memory store as agent tools (`getDatabaseBatchStats`,
+//!   `batchGetMemories`, `bulkMemorySearch`) bound to one user: JSON Schemas
+//!   for function calling and one JSON-in, JSON-out dispatch entry point.
 
 pub mod loader;
 pub mod repo;
 pub mod sql;
 pub mod store;
+pub mod tools;

@@ -41,7 +41,9 @@ pub enum LoadError<E> {
     /// A write sink returned fewer outputs than it was given operations.
     #[error("the write sink returned no output for this operation")]
     NoOutput,
-    /// `load` was called outside a Tokio runtime, which batches need.
+    /// `load` was called outside a Tokio runtime and needed a new batch,
+    /// which runs on the runtime. (A load that joins a batch already
+    /// pending, or hits the cache, needs no runtime of its own.)
     #[error("load was called outside a Tokio runtime")]
     NoRuntime,
 }

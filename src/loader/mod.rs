@@ -25,11 +25,15 @@
 //!
 //! How a load travels: the caller registers its key under a short lock; a
 //! key already pending or in flight joins that batch (de-duplication and
-//! single-flight), otherwise it joins the open batch, creating it (and
-//! spawning its dispatcher task) if there is none. The dispatcher waits out
-//! the window, or less when the batch fills, takes a concurrency permit,
-//! seals the batch and calls the source. Callers only wait on a
-//! notification, so dropping a caller never affects a batch.
+//! single-flight), otherwise it joins the open batch, opening one if there
+//! is none. The `load` that opened a batch leads it: it waits out the
+//! window, or less when the batch fills, takes a concurrency permit, seals
+//! the batch and polls the source's future once. A source that answers at
+//! once is done without a task; a pending fetch continues as its own task.
+//! Batches opened by `load_many`, and a batch whose leader was dropped
+//! before its fetch began, run in a dispatcher task instead. Other callers
+//! only wait on the outcome, and no fetch belongs to a caller, so dropping
+//! a caller never affects a batch.
 
 mod batch;
 mod cache;
@@ -48,11 +52,17 @@ pub use source::{BatchMethod, BatchSource, FnSource, MethodSource, from_fn, from
 pub use stats::{Stats, StatsSnapshot};
 pub use writer::{WriteSink, WriteSource, Writer};
 
-use batch::{Batch, dispatch};
+use batch::{Batch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
-use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
-use tokio::{runtime::Handle, sync::Notify, sync::Semaphore};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    fmt,
+    sync::Arc,
+    time::Duration,
+};
+use std::{future::Future, task::Poll};
+use tokio::{runtime::Handle, sync::Semaphore};
 
 /// The default cap on keys per batch, as the specification sets it.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 100;
@@ -83,21 +93,37 @@ impl Default for BatchWindow {
 }
 
 impl BatchWindow {
-    async fn wait(self, full: &Notify) {
-        let window = async {
-            match self {
-                Self::Yield(times) => {
-                    for _ in 0..times {
-                        tokio::task::yield_now().await;
+    /// Wait out the window, or less once the batch is full.
+    async fn wait<S: BatchSource>(self, batch: &Batch<S>) {
+        match self {
+            Self::Yield(times) => {
+                // Each yield wakes the waiting task at once, which puts it at
+                // the back of the worker's run queue: every task already
+                // ready runs (and adds its key) before it is polled again.
+                // (`tokio::task::yield_now` would instead defer the wake-up
+                // until the worker parks, a driver poll per lone load.)
+                let mut left = times;
+                std::future::poll_fn(|cx| {
+                    if left == 0 || batch.is_full() {
+                        return Poll::Ready(());
                     }
-                }
-                Self::Time(duration) => tokio::time::sleep(duration).await,
+                    left -= 1;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                })
+                .await;
             }
-        };
-        tokio::select! {
-            biased;
-            () = full.notified() => {}
-            () = window => {}
+            Self::Time(duration) => {
+                let sleep = tokio::time::sleep(duration);
+                tokio::pin!(sleep);
+                std::future::poll_fn(|cx| {
+                    if batch.poll_full(cx).is_ready() {
+                        return Poll::Ready(());
+                    }
+                    sleep.as_mut().poll(cx)
+                })
+                .await;
+            }
         }
     }
 }
@@ -131,6 +157,8 @@ struct State<S: BatchSource> {
 enum Ticket<S: BatchSource> {
     Ready(Option<S::Value>),
     Pending(Arc<Batch<S>>),
+    /// The key needs a new batch, and there is no runtime to run it on.
+    NoRuntime,
 }
 
 impl<S: BatchSource> State<S> {
@@ -153,30 +181,44 @@ impl<S: BatchSource> State<S> {
         key: &S::Key,
         config: &Config,
         stats: &Stats,
+        runtime: &mut Option<Handle>,
         new_batch: &mut Vec<Arc<Batch<S>>>,
     ) -> Ticket<S> {
         if let Some(hit) = self.cache.as_mut().and_then(|cache| cache.get(key)) {
             stats.record_cache_hits(1);
             return Ticket::Ready(hit);
         }
-        if let Some(batch) = self.in_flight.get(key) {
-            stats.record_deduplicated(1);
-            return Ticket::Pending(Arc::clone(batch));
-        }
+        // One hash of the key: join the batch already holding it, or claim
+        // the entry for the open batch.
+        let entry = match self.in_flight.entry(key.clone()) {
+            Entry::Occupied(joined) => {
+                stats.record_deduplicated(1);
+                return Ticket::Pending(Arc::clone(joined.get()));
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
         let batch = match &self.open {
             Some(open) => Arc::clone(open),
             None => {
+                // Only a new batch needs the runtime (and a handle costs an
+                // atomic increment on a line every worker shares).
+                if runtime.is_none() {
+                    match Handle::try_current() {
+                        Ok(handle) => *runtime = Some(handle),
+                        Err(_) => return Ticket::NoRuntime,
+                    }
+                }
                 let batch = Arc::new(Batch::new(config.max_batch_size));
                 self.open = Some(Arc::clone(&batch));
                 new_batch.push(Arc::clone(&batch));
                 batch
             }
         };
+        entry.insert(Arc::clone(&batch));
         if batch.push(key.clone()) >= config.max_batch_size {
             self.open = None;
             batch.mark_full();
         }
-        self.in_flight.insert(key.clone(), Arc::clone(&batch));
         Ticket::Pending(batch)
     }
 
@@ -190,16 +232,19 @@ impl<S: BatchSource> State<S> {
         values: Option<&HashMap<S::Key, S::Value>>,
     ) {
         for key in keys {
-            if !self
-                .in_flight
-                .get(key)
-                .is_some_and(|owner| Arc::ptr_eq(owner, batch))
-            {
+            // Usually the key is still attached to this batch: remove it with
+            // one lookup, and put it back in the rare case that it was
+            // detached and has since joined another batch.
+            let Some((key, owner)) = self.in_flight.remove_entry(key) else {
+                continue;
+            };
+            if !Arc::ptr_eq(&owner, batch) {
+                self.in_flight.insert(key, owner);
                 continue;
             }
-            self.in_flight.remove(key);
             if let (Some(cache), Some(values)) = (self.cache.as_mut(), values) {
-                cache.insert(key.clone(), values.get(key).cloned());
+                let value = values.get(&key).cloned();
+                cache.insert(key, value);
             }
         }
     }
@@ -227,14 +272,15 @@ struct Shared<S: BatchSource> {
     source: S,
     config: Config,
     state: Mutex<State<S>>,
-    permits: Option<Semaphore>,
+    permits: Option<Arc<Semaphore>>,
     stats: Arc<Stats>,
 }
 
 /// Coalesces concurrent loads into batched calls of a [`BatchSource`].
 ///
 /// Cheap to clone: clones share batches, cache and statistics. `load` must
-/// be called within a Tokio runtime (each batch runs as its own task).
+/// be called within a Tokio runtime (a batch whose fetch does not finish at
+/// once runs as its own task).
 ///
 /// ```
 /// use coalesce::loader::{from_fn, Loader};
@@ -317,7 +363,9 @@ impl<S: BatchSource> Loader<S> {
                     in_flight: HashMap::new(),
                     cache: Cache::new(builder.cache),
                 }),
-                permits: settings.max_concurrent_batches.map(Semaphore::new),
+                permits: settings
+                    .max_concurrent_batches
+                    .map(|n| Arc::new(Semaphore::new(n))),
                 stats,
             }),
         }
@@ -338,19 +386,30 @@ impl<S: BatchSource> Loader<S> {
     /// # }
     /// ```
     pub async fn load(&self, key: S::Key) -> Result<Option<S::Value>, LoadError<S::Error>> {
-        let handle = Handle::try_current().map_err(|_| LoadError::NoRuntime)?;
-        self.shared.stats.record_requests(1);
+        let mut runtime = None;
         let mut new_batch = Vec::new();
         let ticket = self.shared.state.lock().register(
             &key,
             &self.shared.config,
             &self.shared.stats,
+            &mut runtime,
             &mut new_batch,
         );
-        self.spawn_dispatchers(&handle, new_batch);
         match ticket {
-            Ticket::Ready(value) => Ok(value),
-            Ticket::Pending(batch) => batch.wait(&key).await,
+            Ticket::Ready(value) => {
+                self.shared.stats.record_requests(1);
+                Ok(value)
+            }
+            Ticket::Pending(batch) => {
+                self.shared.stats.record_requests(1);
+                // This load opened the batch: it runs the batch itself.
+                if let (Some(opened), Some(handle)) = (new_batch.pop(), &runtime) {
+                    debug_assert!(Arc::ptr_eq(&opened, &batch));
+                    lead(&self.shared, &batch, handle).await;
+                }
+                batch.wait(&key).await
+            }
+            Ticket::NoRuntime => Err(LoadError::NoRuntime),
         }
     }
 
@@ -372,7 +431,7 @@ impl<S: BatchSource> Loader<S> {
         &self,
         keys: impl IntoIterator<Item = S::Key>,
     ) -> Result<Vec<Option<S::Value>>, LoadError<S::Error>> {
-        let handle = Handle::try_current().map_err(|_| LoadError::NoRuntime)?;
+        let mut runtime = Some(Handle::try_current().map_err(|_| LoadError::NoRuntime)?);
         let keys: Vec<S::Key> = keys.into_iter().collect();
         self.shared.stats.record_requests(keys.len());
         let mut new_batches = Vec::new();
@@ -384,17 +443,22 @@ impl<S: BatchSource> Loader<S> {
                         key,
                         &self.shared.config,
                         &self.shared.stats,
+                        &mut runtime,
                         &mut new_batches,
                     )
                 })
                 .collect()
         };
-        self.spawn_dispatchers(&handle, new_batches);
+        if let Some(handle) = &runtime {
+            self.spawn_dispatchers(handle, new_batches);
+        }
         let mut values = Vec::with_capacity(keys.len());
         for (key, ticket) in keys.iter().zip(tickets) {
             values.push(match ticket {
                 Ticket::Ready(value) => value,
                 Ticket::Pending(batch) => batch.wait(key).await?,
+                // The runtime was found before registering.
+                Ticket::NoRuntime => return Err(LoadError::NoRuntime),
             });
         }
         Ok(values)

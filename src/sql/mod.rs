@@ -31,8 +31,12 @@ mod sqlite;
 
 use crate::store::{Category, Memory, MemoryKey, NewMemory, Onboarding};
 use sqlx::{
-    MySqlPool, PgPool, SqlitePool, migrate::MigrateError, mysql::MySqlPoolOptions,
-    postgres::PgPoolOptions, sqlite::SqliteConnectOptions, sqlite::SqliteJournalMode,
+    MySqlPool, PgPool, SqlitePool,
+    migrate::{Migrate, MigrateError, Migrator},
+    mysql::MySqlPoolOptions,
+    postgres::PgPoolOptions,
+    sqlite::SqliteConnectOptions,
+    sqlite::SqliteJournalMode,
     sqlite::SqlitePoolOptions,
 };
 use std::{
@@ -105,6 +109,37 @@ pub enum ConnectError {
     /// Applying the migrations failed.
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] MigrateError),
+}
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("migrations/mysql");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The versions of the migrations a database has recorded as applied
+/// (creating sqlx's bookkeeping table if missing, as a run would).
+async fn applied(conn: &mut impl Migrate) -> Result<Vec<i64>, MigrateError> {
+    let table = "_sqlx_migrations";
+    conn.ensure_migrations_table(table).await?;
+    let applied = conn.list_applied_migrations(table).await?;
+    Ok(applied.into_iter().map(|m| m.version).collect())
+}
+
+/// One migration of the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationInfo {
+    /// Its version (the number its file name starts with).
+    pub version: i64,
+    /// Its description (the rest of the file name).
+    pub description: String,
+}
+
+/// What [`Database::migrate_report`] did, in version order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The migrations this call applied.
+    pub applied: Vec<MigrationInfo>,
+    /// The migrations the database had already.
+    pub already_applied: Vec<MigrationInfo>,
 }
 
 /// A connection pool of one of the supported backends.
@@ -241,11 +276,51 @@ impl Database {
     /// from several processes at once.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         match &self.pool {
-            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
-            Pool::MySql(pool) => sqlx::migrate!("migrations/mysql").run(pool).await?,
-            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Pool::MySql(pool) => MYSQL_MIGRATIONS.run(pool).await?,
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// [`migrate`](Self::migrate), saying which migrations this call
+    /// applied: those the database had not recorded before it ran. (A
+    /// migration another process applies at the same moment may be counted
+    /// by both.)
+    pub async fn migrate_report(&self) -> Result<MigrationReport, ConnectError> {
+        let backend = self.backend();
+        let failed = |source| ConnectError::Connect { backend, source };
+        let (migrator, before) = match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(failed)?;
+                (&POSTGRES_MIGRATIONS, applied(&mut *conn).await?)
+            }
+            Pool::MySql(pool) => {
+                let mut conn = pool.acquire().await.map_err(failed)?;
+                (&MYSQL_MIGRATIONS, applied(&mut *conn).await?)
+            }
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(failed)?;
+                (&SQLITE_MIGRATIONS, applied(&mut *conn).await?)
+            }
+        };
+        self.migrate().await?;
+        let mut report = MigrationReport::default();
+        for migration in migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+        {
+            let info = MigrationInfo {
+                version: migration.version,
+                description: migration.description.to_string(),
+            };
+            if before.contains(&migration.version) {
+                report.already_applied.push(info);
+            } else {
+                report.applied.push(info);
+            }
+        }
+        Ok(report)
     }
 
     /// Which database family this is.

@@ -36,17 +36,13 @@ use std::{
 };
 use workload::{Limit, Workload};
 
-/// The database used when `--database-url` is not given.
+/// The database used when the command line's database URL is its default
+/// (a file of its own, so the bench never seeds the application's database).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://target/coalesce-bench.db";
 
 /// The flags of `coalesce bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Database to load: postgres://, mysql://, mariadb:// or sqlite:// URL
-    /// [default: sqlite://target/coalesce-bench.db, created on first use].
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
-
     /// Random seed of the synthetic data and of the load.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -271,19 +267,16 @@ fn progress_bar(len: u64, message: String) -> ProgressBar {
     bar
 }
 
-/// Run the bench with these flags: print the tables to stdout, and write
+/// Run the bench against `url` (the command line's `--database-url`) with these flags: print the tables to stdout, and write
 /// JSON and the chart where asked.
-pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
-    let url = match &args.database_url {
-        Some(url) => url.clone(),
-        None => {
-            std::fs::create_dir_all("target").map_err(|e| BenchError::Write {
-                file: "target/".into(),
-                message: e.to_string(),
-            })?;
-            DEFAULT_DATABASE_URL.to_owned()
-        }
-    };
+pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
+    let url = url.to_owned();
+    if url == DEFAULT_DATABASE_URL {
+        std::fs::create_dir_all("target").map_err(|e| BenchError::Write {
+            file: "target/".into(),
+            message: e.to_string(),
+        })?;
+    }
     let backend = Backend::from_url(&url)?;
     if backend == Backend::Sqlite && !args.rtt.is_zero() {
         return Err(BenchError::Usage(

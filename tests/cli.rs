@@ -1,0 +1,192 @@
+//! Smoke tests of the `coalesce` binary: help, one-line errors with a
+//! non-zero exit, `migrate`, `session` and `tool` on a SQLite file.
+
+mod common;
+
+use coalesce::store::{Category, MemoryStore, NewMemory};
+use common::{Target, unique};
+use serde_json::Value;
+use std::process::{Command, Output};
+
+/// Run the binary with `args`, `DATABASE_URL` unset.
+fn coalesce(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coalesce"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run coalesce")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The command failed with `code` and exactly one `error: ...` line.
+fn assert_one_line_error(output: &Output, code: i32, hint: &str) {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.starts_with("error: "), "{stderr:?}");
+    assert!(stderr.contains(hint), "{stderr:?} lacks {hint:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+}
+
+/// A SQLite URL in a directory that does not exist yet.
+fn fresh_url() -> String {
+    let dir = std::env::temp_dir()
+        .join(unique("coalesce-cli"))
+        .join("nested");
+    format!("sqlite://{}", dir.join("memories.db").display())
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for command in [&[][..], &["migrate"], &["session"], &["tool"], &["mcp"]] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = coalesce(&args);
+        assert!(output.status.success(), "{args:?}");
+        let help = text(&output.stdout);
+        assert!(help.contains("Example"), "{args:?}: {help}");
+        assert!(help.contains("coalesce "), "{args:?}: {help}");
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line() {
+    assert_one_line_error(&coalesce(&[]), 2, "subcommand");
+    assert_one_line_error(&coalesce(&["--bogus"]), 2, "--bogus");
+    assert_one_line_error(&coalesce(&["frobnicate"]), 2, "frobnicate");
+    assert_one_line_error(&coalesce(&["session"]), 2, "--user-id");
+    assert_one_line_error(&coalesce(&["tool", "nope", "--user-id", "u"]), 2, "nope");
+    assert_one_line_error(&coalesce(&["migrate", "extra"]), 2, "extra");
+}
+
+#[test]
+fn runtime_errors_are_one_line() {
+    let bad_scheme = coalesce(&["migrate", "--database-url", "mssql://db/app"]);
+    assert_one_line_error(&bad_scheme, 1, "unsupported database URL scheme");
+    let url = fresh_url();
+    let bad_json = coalesce(&[
+        "tool",
+        "getDatabaseBatchStats",
+        "--user-id",
+        "u",
+        "{",
+        "--database-url",
+        &url,
+    ]);
+    assert_one_line_error(&bad_json, 1, "not valid JSON");
+    let empty_user = coalesce(&["session", "--user-id", "", "--database-url", &url]);
+    assert_one_line_error(&empty_user, 1, "user id must not be empty");
+    let empty_mcp_user = coalesce(&["mcp", "--user-id", "", "--database-url", &url]);
+    assert_one_line_error(&empty_mcp_user, 1, "invalid --user-id");
+    let bad_dir = coalesce(&[
+        "mcp",
+        "--user-id",
+        "u",
+        "--database-url",
+        "sqlite:///proc/no/such/dir/x.db",
+    ]);
+    assert_one_line_error(
+        &bad_dir,
+        1,
+        "could not create the directory /proc/no/such/dir",
+    );
+}
+
+#[test]
+fn migrate_creates_the_file_and_is_idempotent() {
+    let url = fresh_url();
+    let first = coalesce(&["migrate", "--database-url", &url]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("applied migration 1 (memory store)"));
+    let again = Command::new(env!("CARGO_BIN_EXE_coalesce"))
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("run coalesce");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let said = text(&again.stdout);
+    assert!(
+        said.contains("up to date: 1 migration(s) already applied"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn tool_and_session_print_the_users_data() {
+    let url = fresh_url();
+    let first = coalesce(&["migrate", "--database-url", &url]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let (me, other) = (unique("me"), unique("other"));
+    let store = MemoryStore::connect(&url, 1).await.expect("store");
+    store
+        .batch_save_memories(&[
+            NewMemory::new(&me, Category::Fact, "name", "John"),
+            NewMemory::new(&me, Category::Interest, "hobby", "coding"),
+            NewMemory::new(&other, Category::Fact, "name", "Mallory"),
+        ])
+        .await
+        .expect("seed");
+
+    let args = r#"{"category": "FACT", "limit": 50}"#;
+    let output = coalesce(&[
+        "tool",
+        "batchGetMemories",
+        "--user-id",
+        &me,
+        args,
+        "--database-url",
+        &url,
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(
+        json,
+        serde_json::json!({"success": true, "count": 1, "memories": [
+            {"category": "FACT", "key": "name", "value": "John"}
+        ]})
+    );
+
+    let refused = coalesce(&[
+        "tool",
+        "batchGetMemories",
+        "--user-id",
+        &me,
+        r#"{"category": "FACT", "user_id": "x"}"#,
+        "--database-url",
+        &url,
+    ]);
+    assert_one_line_error(&refused, 1, "serves one user");
+    let json: Value = serde_json::from_slice(&refused.stdout).expect("JSON on stdout");
+    assert_eq!(json["success"], false);
+
+    let session = coalesce(&["session", "--user-id", &me, "--database-url", &url]);
+    assert!(session.status.success(), "{}", text(&session.stderr));
+    let said = text(&session.stdout);
+    assert!(
+        said.contains("[ENTRYPOINT] ✓ Database batcher initialized"),
+        "{said}"
+    );
+    assert!(said.contains("[BATCH] Prefetch completed in "), "{said}");
+    assert!(said.contains("[BATCH] ✓ Prefetched 2 memories"), "{said}");
+    let stats = said.split_once("Stats:\n").expect("a stats section").1;
+    let stats: Value = serde_json::from_str(stats).expect("stats JSON");
+    assert_eq!(stats["status"], "active");
+    assert!(stats["total_operations"].as_u64().is_some_and(|n| n > 0));
+}
+
+/// The report `migrate` prints, on every backend: a store is migrated when
+/// it connects, so a second run applies nothing and names what is there.
+async fn migrate_report_after_connect(store: MemoryStore, _: Target) {
+    let report = store.database().migrate_report().await.expect("migrate");
+    assert!(report.applied.is_empty(), "{report:?}");
+    let first = report.already_applied.first().expect("the first migration");
+    assert_eq!(
+        (first.version, first.description.as_str()),
+        (1, "memory store")
+    );
+}
+
+on_all_backends!(migrate_report_after_connect);

@@ -1,0 +1,154 @@
+//! `coalesce mcp` end to end: the MCP SDK's client spawns the built binary
+//! over stdio, lists the tools, calls each one and checks the JSON.
+
+mod common;
+
+use coalesce::{
+    store::{Category, MemoryStore, NewMemory},
+    tools::MemoryTools,
+};
+use common::{Target, unique};
+use rmcp::{
+    ServiceExt,
+    model::{CallToolRequestParams, CallToolResult},
+    transport::{ConfigureCommandExt, TokioChildProcess},
+};
+use serde_json::{Value, json};
+
+/// The JSON text of a tool result, parsed.
+fn json_of(result: &CallToolResult) -> Value {
+    assert_eq!(result.content.len(), 1, "{result:?}");
+    let text = result.content[0].as_text().expect("text content");
+    serde_json::from_str(&text.text).expect("JSON text")
+}
+
+fn call(name: &'static str, arguments: Value) -> CallToolRequestParams {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments must be an object");
+    };
+    CallToolRequestParams::new(name).with_arguments(arguments)
+}
+
+#[tokio::test]
+async fn mcp_server_lists_and_calls_the_tools() {
+    let url = common::url(Target::Sqlite);
+    let (me, other) = (unique("me"), unique("other"));
+    let store = MemoryStore::connect(&url, 2).await.expect("SQLite store");
+    store
+        .batch_save_memories(&[
+            NewMemory::new(&me, Category::Fact, "name", "John"),
+            NewMemory::new(&me, Category::Fact, "age", "30"),
+            NewMemory::new(&me, Category::Goal, "run", "a marathon"),
+            NewMemory::new(&other, Category::Fact, "name", "Mallory"),
+        ])
+        .await
+        .expect("seed");
+
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_coalesce")).configure(|cmd| {
+        cmd.args(["mcp", "--user-id", &me, "--database-url", &url])
+            .env_remove("DATABASE_URL");
+    });
+    let client =
+        ().serve(TokioChildProcess::new(command).expect("spawn coalesce mcp"))
+            .await
+            .expect("MCP handshake");
+
+    let info = client.peer_info().expect("server info");
+    let server = info.server_info.as_ref().expect("server identity");
+    assert_eq!(server.name, "coalesce");
+
+    let listed = client.list_all_tools().await.expect("tools/list");
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "getDatabaseBatchStats",
+            "batchGetMemories",
+            "bulkMemorySearch"
+        ]
+    );
+    for (tool, definition) in listed.iter().zip(MemoryTools::list()) {
+        assert_eq!(
+            Value::Object((*tool.input_schema).clone()),
+            definition.input_schema
+        );
+        assert_eq!(tool.description.as_deref(), Some(definition.description));
+    }
+
+    let got = client
+        .call_tool(call(
+            "batchGetMemories",
+            json!({"category": "FACT", "limit": 10}),
+        ))
+        .await
+        .expect("tools/call");
+    assert_ne!(got.is_error, Some(true));
+    assert_eq!(
+        json_of(&got),
+        json!({"success": true, "count": 2, "memories": [
+            {"category": "FACT", "key": "age", "value": "30"},
+            {"category": "FACT", "key": "name", "value": "John"},
+        ]})
+    );
+
+    let searched = client
+        .call_tool(call(
+            "bulkMemorySearch",
+            json!({"categories": ["GOAL", "INTEREST"], "limit_per_category": 5}),
+        ))
+        .await
+        .expect("tools/call");
+    assert_eq!(
+        json_of(&searched),
+        json!({"success": true, "categories_searched": 2, "total_memories": 1, "results": {
+            "GOAL": [{"category": "GOAL", "key": "run", "value": "a marathon"}],
+            "INTEREST": [],
+        }})
+    );
+
+    let stats = client
+        .call_tool(CallToolRequestParams::new("getDatabaseBatchStats"))
+        .await
+        .expect("tools/call");
+    let stats = json_of(&stats);
+    assert_eq!(stats["status"], "active");
+    assert_eq!(
+        stats["total_operations"], 2,
+        "two tool queries in this server"
+    );
+    assert_eq!(stats["queries_saved"], 1, "two categories in one query");
+
+    // The model cannot pick the user, and bad arguments are tool errors.
+    for (name, args, hint) in [
+        (
+            "batchGetMemories",
+            json!({"category": "FACT", "user_id": other}),
+            "serves one user",
+        ),
+        (
+            "batchGetMemories",
+            json!({"category": "FACT", "limit": 0}),
+            "between 1 and 100",
+        ),
+        (
+            "bulkMemorySearch",
+            json!({"categories": "FACT,NOPE"}),
+            "unknown category",
+        ),
+        ("deleteEverything", json!({}), "unknown tool"),
+    ] {
+        let refused = client
+            .call_tool(call(name, args))
+            .await
+            .expect("tools/call");
+        assert_eq!(refused.is_error, Some(true), "{name}");
+        let out = json_of(&refused);
+        assert_eq!(out["success"], false);
+        assert!(
+            out["error"].as_str().is_some_and(|e| e.contains(hint)),
+            "{out}"
+        );
+    }
+
+    client.cancel().await.expect("clean shutdown");
+}
