@@ -27,7 +27,49 @@ on_all_backends!(
     key_lists_past_the_bind_limit_are_chunked,
     empty_lists_issue_no_query,
     arbitrary_strings_round_trip,
+    bulk_profile_and_onboarding_upserts_round_trip,
 );
+
+async fn bulk_profile_and_onboarding_upserts_round_trip(store: MemoryStore, _: Target) {
+    let users: Vec<String> = (0..3).map(|_| user()).collect();
+    let db = store.database();
+    let profiles: Vec<(String, String)> = users
+        .iter()
+        .map(|u| (u.clone(), format!("old {u}")))
+        .collect();
+    db.save_profiles(&profiles).await.unwrap();
+    let profiles: Vec<(String, String)> = users
+        .iter()
+        .map(|u| (u.clone(), format!("new {u}")))
+        .collect();
+    db.save_profiles(&profiles).await.unwrap();
+    let states: Vec<(String, Onboarding)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let state = Onboarding {
+                data: serde_json::json!({"step": i}),
+                completed: i == 2,
+            };
+            (u.clone(), state)
+        })
+        .collect();
+    db.save_onboardings(&states).await.unwrap();
+    for (i, u) in users.iter().enumerate() {
+        assert_eq!(
+            db.profile_direct(u).await.unwrap(),
+            Some(format!("new {u}"))
+        );
+        assert_eq!(
+            db.onboarding_direct(u).await.unwrap(),
+            Some(states[i].1.clone())
+        );
+    }
+    let before = db.statements();
+    db.save_profiles(&[]).await.unwrap();
+    db.save_onboardings(&[]).await.unwrap();
+    assert_eq!(db.statements(), before, "empty lists issue no statement");
+}
 
 fn user() -> String {
     unique("user")

@@ -383,6 +383,46 @@ macro_rules! in_list_dialect {
             tx.commit().await?;
             Ok(deleted)
         }
+
+        /// Rows of (user id, profile) in one transaction, a statement each.
+        pub(super) async fn save_profiles(
+            pool: &Pool<Db>,
+            counters: &Counters,
+            rows: &[(String, String)],
+        ) -> Result<(), sqlx::Error> {
+            counters.transaction();
+            let mut tx = pool.begin().await?;
+            for (user_id, profile) in rows {
+                counters.statement();
+                sqlx::query(SAVE_PROFILE)
+                    .bind(user_id)
+                    .bind(profile)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+
+        /// Rows of (user id, JSON text, completed) in one transaction, a
+        /// statement each.
+        pub(super) async fn save_onboardings(
+            pool: &Pool<Db>,
+            counters: &Counters,
+            rows: &[(String, String, bool)],
+        ) -> Result<(), sqlx::Error> {
+            counters.transaction();
+            let mut tx = pool.begin().await?;
+            for (user_id, data, completed) in rows {
+                counters.statement();
+                sqlx::query(SAVE_ONBOARDING)
+                    .bind(user_id)
+                    .bind(data)
+                    .bind(completed)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
     };
 }
 

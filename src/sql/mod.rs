@@ -523,6 +523,33 @@ impl Database {
 }
 
 impl Database {
+    /// Insert or replace many users' profiles: one statement on PostgreSQL,
+    /// one transaction of single-row statements on MariaDB and SQLite. For
+    /// bulk loads such as seeding; validate input first (the store does).
+    pub async fn save_profiles(&self, rows: &[(String, String)]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self.save_profiles(rows))
+    }
+
+    /// Insert or replace many users' onboarding states, like
+    /// [`save_profiles`](Self::save_profiles).
+    pub async fn save_onboardings(&self, rows: &[(String, Onboarding)]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows
+            .iter()
+            .map(|(user_id, state)| {
+                let data = serde_json::to_string(&state.data)
+                    .map_err(|e| sqlx::Error::Encode(e.into()))?;
+                Ok((user_id.clone(), data, state.completed))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        dispatch!(self.save_onboardings(&rows))
+    }
+
     /// Delete memories by (user, key) pairs, in every category, users mixed
     /// in one statement (per bind-limit chunk, chunks in one transaction);
     /// returns the pairs that existed. Uses `DELETE ... RETURNING`, which

@@ -293,3 +293,47 @@ pub(super) async fn delete_memory_pairs(
     .fetch_all(pool)
     .await
 }
+
+pub(super) async fn save_profiles(
+    pool: &PgPool,
+    counters: &Counters,
+    rows: &[(String, String)],
+) -> Result<(), sqlx::Error> {
+    let (user_ids, profiles): (Vec<&str>, Vec<&str>) = rows
+        .iter()
+        .map(|(user_id, profile)| (user_id.as_str(), profile.as_str()))
+        .unzip();
+    counters.statement();
+    sqlx::query(
+        "INSERT INTO profiles (user_id, profile) SELECT * FROM UNNEST($1::text[], $2::text[]) \
+         ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now()",
+    )
+    .bind(user_ids)
+    .bind(profiles)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+pub(super) async fn save_onboardings(
+    pool: &PgPool,
+    counters: &Counters,
+    rows: &[(String, String, bool)],
+) -> Result<(), sqlx::Error> {
+    let user_ids: Vec<&str> = rows.iter().map(|row| row.0.as_str()).collect();
+    let data: Vec<&str> = rows.iter().map(|row| row.1.as_str()).collect();
+    let completed: Vec<bool> = rows.iter().map(|row| row.2).collect();
+    counters.statement();
+    sqlx::query(
+        "INSERT INTO onboarding (user_id, data, completed) \
+         SELECT u, d::jsonb, c FROM UNNEST($1::text[], $2::text[], $3::bool[]) AS t(u, d, c) \
+         ON CONFLICT (user_id) DO UPDATE \
+         SET data = EXCLUDED.data, completed = EXCLUDED.completed, updated_at = now()",
+    )
+    .bind(user_ids)
+    .bind(data)
+    .bind(completed)
+    .execute(pool)
+    .await
+    .map(drop)
+}

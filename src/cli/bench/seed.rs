@@ -9,7 +9,7 @@
 //! Refers only to the library (`coalesce::…`), so tests can include the file.
 
 use coalesce::{
-    sql::{Database, Pool},
+    sql::Database,
     store::{Category, MemoryStore, NewMemory, Onboarding, StoreConfig, StoreError},
 };
 use std::time::{Duration, Instant};
@@ -248,15 +248,22 @@ pub async fn seed(
             .iter()
             .map(|u| (user_id(*u), spec.profile(*u)))
             .collect();
-        let onboarding: Vec<(String, String, bool)> = chunk
+        let onboarding: Vec<(String, Onboarding)> = chunk
             .iter()
-            .map(|u| {
-                let state = spec.onboarding(*u);
-                (user_id(*u), state.data.to_string(), state.completed)
-            })
+            .map(|u| (user_id(*u), spec.onboarding(*u)))
             .collect();
-        save_profiles(db, &profiles).await?;
-        save_onboarding(db, &onboarding).await?;
+        db.save_profiles(&profiles)
+            .await
+            .map_err(|source| SeedError::Sql {
+                what: "profiles",
+                source,
+            })?;
+        db.save_onboardings(&onboarding)
+            .await
+            .map_err(|source| SeedError::Sql {
+                what: "onboarding data",
+                source,
+            })?;
         let memories: Vec<NewMemory> = chunk.iter().flat_map(|u| spec.memories(*u)).collect();
         for rows in memories.chunks(SEED_ROWS_PER_STATEMENT) {
             store.batch_save_memories(rows).await?;
@@ -269,118 +276,4 @@ pub async fn seed(
         source,
     })?;
     Ok(Seeded::Written(start.elapsed()))
-}
-
-/// Upsert profiles: one statement on PostgreSQL, one transaction elsewhere.
-async fn save_profiles(db: &Database, rows: &[(String, String)]) -> Result<(), SeedError> {
-    let failed = |source| SeedError::Sql {
-        what: "profiles",
-        source,
-    };
-    match db.pool() {
-        Pool::Postgres(pool) => {
-            let (ids, texts): (Vec<&str>, Vec<&str>) =
-                rows.iter().map(|(u, p)| (u.as_str(), p.as_str())).unzip();
-            sqlx::query(
-                "INSERT INTO profiles (user_id, profile) SELECT * FROM UNNEST($1::text[], $2::text[]) \
-                 ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile",
-            )
-            .bind(ids)
-            .bind(texts)
-            .execute(pool)
-            .await
-            .map_err(failed)?;
-        }
-        Pool::MySql(pool) => {
-            let mut tx = pool.begin().await.map_err(failed)?;
-            for (user, profile) in rows {
-                sqlx::query(
-                    "INSERT INTO profiles (user_id, profile) VALUES (?, ?) \
-                     ON DUPLICATE KEY UPDATE profile = VALUES(profile)",
-                )
-                .bind(user)
-                .bind(profile)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
-            }
-            tx.commit().await.map_err(failed)?;
-        }
-        Pool::Sqlite(pool) => {
-            let mut tx = pool.begin().await.map_err(failed)?;
-            for (user, profile) in rows {
-                sqlx::query(
-                    "INSERT INTO profiles (user_id, profile) VALUES (?, ?) \
-                     ON CONFLICT (user_id) DO UPDATE SET profile = excluded.profile",
-                )
-                .bind(user)
-                .bind(profile)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
-            }
-            tx.commit().await.map_err(failed)?;
-        }
-    }
-    Ok(())
-}
-
-/// Upsert onboarding rows: one statement on PostgreSQL, one transaction elsewhere.
-async fn save_onboarding(db: &Database, rows: &[(String, String, bool)]) -> Result<(), SeedError> {
-    let failed = |source| SeedError::Sql {
-        what: "onboarding data",
-        source,
-    };
-    match db.pool() {
-        Pool::Postgres(pool) => {
-            let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-            let data: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-            let done: Vec<bool> = rows.iter().map(|r| r.2).collect();
-            sqlx::query(
-                "INSERT INTO onboarding (user_id, data, completed) \
-                 SELECT u, d::jsonb, c FROM UNNEST($1::text[], $2::text[], $3::bool[]) AS t(u, d, c) \
-                 ON CONFLICT (user_id) DO UPDATE SET data = EXCLUDED.data, completed = EXCLUDED.completed",
-            )
-            .bind(ids)
-            .bind(data)
-            .bind(done)
-            .execute(pool)
-            .await
-            .map_err(failed)?;
-        }
-        Pool::MySql(pool) => {
-            let mut tx = pool.begin().await.map_err(failed)?;
-            for (user, data, completed) in rows {
-                sqlx::query(
-                    "INSERT INTO onboarding (user_id, data, completed) VALUES (?, ?, ?) \
-                     ON DUPLICATE KEY UPDATE data = VALUES(data), completed = VALUES(completed)",
-                )
-                .bind(user)
-                .bind(data)
-                .bind(completed)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
-            }
-            tx.commit().await.map_err(failed)?;
-        }
-        Pool::Sqlite(pool) => {
-            let mut tx = pool.begin().await.map_err(failed)?;
-            for (user, data, completed) in rows {
-                sqlx::query(
-                    "INSERT INTO onboarding (user_id, data, completed) VALUES (?, ?, ?) \
-                     ON CONFLICT (user_id) DO UPDATE \
-                     SET data = excluded.data, completed = excluded.completed",
-                )
-                .bind(user)
-                .bind(data)
-                .bind(completed)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
-            }
-            tx.commit().await.map_err(failed)?;
-        }
-    }
-    Ok(())
 }
