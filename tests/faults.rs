@@ -1,13 +1,15 @@
-//! Faults: a connection lost under the pool reaches every caller of the
-//! batch as an error, and the store works again once the database answers.
-//! Runs on the networked backends (PostgreSQL, MariaDB) through a TCP proxy
-//! the test can cut; SQLite has no connection to lose.
+//! Faults on the networked backends (PostgreSQL, MariaDB):
+//! - a connection lost under the pool reaches every caller of the batch as
+//!   an error, and the store works again once the database answers (through
+//!   a TCP proxy the test can cut; SQLite has no connection to lose);
+//! - a batched write that the database aborts to break a deadlock is run
+//!   again, and succeeds (SQLite has one writer at a time, so no deadlock).
 
 mod common;
 
 use coalesce::{
     sql::{Database, Pool},
-    store::{MemoryStore, StoreError},
+    store::{Category, MemoryKey, MemoryStore, NewMemory, StoreError},
 };
 use common::{Target, unique};
 use futures::future::join_all;
@@ -143,4 +145,143 @@ async fn lost_connection_postgres() {
 #[tokio::test]
 async fn lost_connection_mysql() {
     lost_connection(Target::MySql).await;
+}
+
+/// Run `sql` (no binds) on a connection of `pool`'s own, for the side of a
+/// deadlock that is not the code under test.
+macro_rules! on_pool {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        match $pool {
+            Pool::Postgres(pool) => {
+                let mut $conn = pool.begin().await.unwrap();
+                $body
+            }
+            Pool::MySql(pool) => {
+                let mut $conn = pool.begin().await.unwrap();
+                $body
+            }
+            Pool::Sqlite(_) => unreachable!("SQLite has one writer at a time"),
+        }
+    };
+}
+
+/// Lock waits anywhere on the server right now.
+async fn lock_waits(pool: &Pool) -> i64 {
+    match pool {
+        Pool::Postgres(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+        Pool::MySql(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+        Pool::Sqlite(_) => unreachable!("SQLite has one writer at a time"),
+    }
+}
+
+/// Deadlock a batched save on purpose: a holder transaction locks 21 rows
+/// including `m`, the save (`[a, m]`) locks `a` and waits for `m`, then the
+/// holder asks for `a`. (The names sort so that InnoDB's next-key locks
+/// from the holder's scan stay clear of `a`.) The database aborts the save: on InnoDB the
+/// transaction that changed fewer rows, on PostgreSQL the first to wait.
+/// Returns the save's result and how many statements it sent.
+async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Error>, u64) {
+    let user = unique("deadlock");
+    let names: Vec<String> = (0..20)
+        .map(|i| format!("w{i}"))
+        .chain(["m".to_owned(), "a".to_owned()])
+        .collect();
+    let seed: Vec<NewMemory> = names
+        .iter()
+        .map(|k| NewMemory::new(&user, Category::Interest, k, "seed"))
+        .collect();
+    db.save_memories(&seed, 100).await.unwrap();
+
+    let quoted_key = if target == Target::MySql {
+        "`key`"
+    } else {
+        "key"
+    };
+    // One row a statement: a point lookup locks that row only, where an IN
+    // list over most of the user's rows may be run as a scan of them all.
+    let update = |key: &str| {
+        sqlx::AssertSqlSafe(format!(
+            "UPDATE memories SET value = 'holder' WHERE user_id = '{user}' \
+             AND category = 'INTEREST' AND {quoted_key} = '{key}'"
+        ))
+    };
+    let before = db.statements();
+    let save = {
+        let db = db.clone();
+        let rows = vec![
+            NewMemory::new(&user, Category::Interest, "a", "saved"),
+            NewMemory::new(&user, Category::Interest, "m", "saved"),
+        ];
+        async move { db.save_memories(&rows, 100).await }
+    };
+    on_pool!(db.pool(), |holder| {
+        for key in &names[..21] {
+            sqlx::query(update(key))
+                .execute(&mut *holder)
+                .await
+                .unwrap();
+        }
+        let save = tokio::spawn(save);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            // Sleep first, and not less: InnoDB refreshes its lock tables
+            // only after 100 ms without a read.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            if lock_waits(db.pool()).await > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the save never waited for m"
+            );
+        }
+        sqlx::query(update(&names[21]))
+            .execute(&mut *holder)
+            .await
+            .expect("the holder survives the deadlock");
+        holder.commit().await.unwrap();
+        (save.await.unwrap(), db.statements() - before)
+    })
+}
+
+async fn deadlocked_write_is_retried(target: Target) {
+    let Some(store) = common::store(target).await else {
+        return;
+    };
+    let db = store.database().clone();
+
+    let (once, statements) = deadlocked_save(&db.clone().with_write_attempts(1), target).await;
+    let code = match &once {
+        Err(sqlx::Error::Database(e)) => e.code().map(|c| c.into_owned()),
+        other => panic!("expected the database to abort the save: {other:?}"),
+    };
+    assert!(
+        matches!(code.as_deref(), Some("40001" | "40P01")),
+        "{once:?}"
+    );
+    assert_eq!(statements, 1);
+
+    let (retried, statements) = deadlocked_save(&db, target).await;
+    retried.expect("the retried save succeeds");
+    assert_eq!(statements, 2, "one aborted attempt, one that succeeded");
+}
+
+#[tokio::test]
+async fn deadlocked_write_is_retried_postgres() {
+    deadlocked_write_is_retried(Target::Postgres).await;
+}
+
+#[tokio::test]
+async fn deadlocked_write_is_retried_mysql() {
+    deadlocked_write_is_retried(Target::MySql).await;
 }

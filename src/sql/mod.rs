@@ -27,6 +27,7 @@ mod in_list;
 mod list;
 mod mysql;
 mod postgres;
+mod retry;
 mod sqlite;
 
 use crate::store::{Category, Memory, MemoryKey, NewMemory, Onboarding};
@@ -180,6 +181,7 @@ pub struct Database {
     pool: Pool,
     pool_size: u32,
     counters: Arc<Counters>,
+    write_attempts: u32,
 }
 
 /// Call the same function in the dialect module of the pool's backend.
@@ -191,6 +193,19 @@ macro_rules! dispatch {
             Pool::Sqlite(pool) => sqlite::$function(pool, &$self.counters, $($arg),*).await,
         }
     };
+}
+
+/// [`dispatch!`] a write, run again if the database aborted it to break a
+/// deadlock (see `retry`). The arguments are evaluated once per attempt,
+/// so pass references or copies.
+macro_rules! dispatch_write {
+    ($self:ident . $function:ident ( $($arg:expr),* )) => {{
+        let this = $self;
+        retry::on_conflict(this.write_attempts, move || async move {
+            dispatch!(this.$function($($arg),*))
+        })
+        .await
+    }};
 }
 
 impl Database {
@@ -269,7 +284,29 @@ impl Database {
             pool,
             pool_size,
             counters: Arc::default(),
+            write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
         }
+    }
+
+    /// How many times a write is tried when the database aborts it to
+    /// resolve a deadlock or serialization failure with a concurrent one
+    /// (default 5, the first attempt included; 1 turns retries off). Each
+    /// write is one transaction or one statement, so an aborted attempt
+    /// leaves nothing behind; the pause between attempts starts near 2 ms
+    /// and doubles, randomized. Other errors are never retried.
+    ///
+    /// ```no_run
+    /// use coalesce::sql::Database;
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect("postgres://localhost/app", 10)
+    ///     .await?
+    ///     .with_write_attempts(10);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_write_attempts(mut self, attempts: u32) -> Self {
+        self.write_attempts = attempts.max(1);
+        self
     }
 
     /// Create or update the tables (`migrations/<backend>`); safe to run
@@ -370,7 +407,7 @@ impl Database {
 
     /// Insert or replace a user's profile.
     pub async fn save_profile(&self, user_id: &str, profile: &str) -> Result<(), sqlx::Error> {
-        dispatch!(self.save_profile(user_id, profile))
+        dispatch_write!(self.save_profile(user_id, profile))
     }
 
     /// Onboarding states of the users found among `user_ids`.
@@ -401,7 +438,8 @@ impl Database {
         state: &Onboarding,
     ) -> Result<(), sqlx::Error> {
         let data = serde_json::to_string(&state.data).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        dispatch!(self.save_onboarding(user_id, &data, state.completed))
+        let (data, completed) = (data.as_str(), state.completed);
+        dispatch_write!(self.save_onboarding(user_id, data, completed))
     }
 
     /// The values of the memories found among `keys` (user, category, key).
@@ -505,7 +543,8 @@ impl Database {
         if rows.is_empty() {
             return Ok(());
         }
-        dispatch!(self.save_memories(rows, rows_per_statement.max(1)))
+        let rows_per_statement = rows_per_statement.max(1);
+        dispatch_write!(self.save_memories(rows, rows_per_statement))
     }
 
     /// Delete a user's memories with these keys (in every category); the
@@ -518,7 +557,7 @@ impl Database {
         if keys.is_empty() {
             return Ok(0);
         }
-        dispatch!(self.delete_memories(user_id, keys))
+        dispatch_write!(self.delete_memories(user_id, keys))
     }
 }
 
@@ -530,7 +569,7 @@ impl Database {
         if rows.is_empty() {
             return Ok(());
         }
-        dispatch!(self.save_profiles(rows))
+        dispatch_write!(self.save_profiles(rows))
     }
 
     /// Insert or replace many users' onboarding states, like
@@ -547,7 +586,8 @@ impl Database {
                 Ok((user_id.clone(), data, state.completed))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        dispatch!(self.save_onboardings(&rows))
+        let rows = rows.as_slice();
+        dispatch_write!(self.save_onboardings(rows))
     }
 
     /// Delete memories by (user, key) pairs, in every category, users mixed
@@ -561,7 +601,7 @@ impl Database {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
-        dispatch!(self.delete_memory_pairs(pairs))
+        dispatch_write!(self.delete_memory_pairs(pairs))
     }
 }
 
