@@ -189,8 +189,8 @@ async fn lock_waits(pool: &Pool) -> i64 {
 /// holder asks for `a`. (The names sort so that InnoDB's next-key locks
 /// from the holder's scan stay clear of `a`.) The database aborts the save: on InnoDB the
 /// transaction that changed fewer rows, on PostgreSQL the first to wait.
-/// Returns the save's result and how many statements it sent.
-async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Error>, u64) {
+/// Returns the save's result, how many statements it sent, and the user.
+async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Error>, u64, String) {
     let user = unique("deadlock");
     let names: Vec<String> = (0..20)
         .map(|i| format!("w{i}"))
@@ -250,7 +250,7 @@ async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Err
             .await
             .expect("the holder survives the deadlock");
         holder.commit().await.unwrap();
-        (save.await.unwrap(), db.statements() - before)
+        (save.await.unwrap(), db.statements() - before, user)
     })
 }
 
@@ -260,7 +260,7 @@ async fn deadlocked_write_is_retried(target: Target) {
     };
     let db = store.database().clone();
 
-    let (once, statements) = deadlocked_save(&db.clone().with_write_attempts(1), target).await;
+    let (once, statements, _) = deadlocked_save(&db.clone().with_write_attempts(1), target).await;
     let code = match &once {
         Err(sqlx::Error::Database(e)) => e.code().map(|c| c.into_owned()),
         other => panic!("expected the database to abort the save: {other:?}"),
@@ -271,9 +271,18 @@ async fn deadlocked_write_is_retried(target: Target) {
     );
     assert_eq!(statements, 1);
 
-    let (retried, statements) = deadlocked_save(&db, target).await;
+    let (retried, statements, user) = deadlocked_save(&db, target).await;
     retried.expect("the retried save succeeds");
     assert_eq!(statements, 2, "one aborted attempt, one that succeeded");
+    // The retry ran after the holder committed, so its values are the last.
+    let keys = ["a", "m"].map(|k| MemoryKey::new(&user, Category::Interest, k));
+    let mut found = db.memories_by_key(&keys).await.unwrap();
+    found.sort();
+    assert_eq!(
+        found,
+        keys.map(|k| (k, "saved".to_owned())).to_vec(),
+        "the retried save is in the database"
+    );
 }
 
 #[tokio::test]
