@@ -182,6 +182,9 @@ pub struct Database {
     pool_size: u32,
     counters: Arc<Counters>,
     write_attempts: u32,
+    /// Whether a MySQL-family server has `DELETE ... RETURNING`, asked
+    /// once per pool.
+    mysql_returning: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 /// Call the same function in the dialect module of the pool's backend.
@@ -285,6 +288,7 @@ impl Database {
             pool_size,
             counters: Arc::default(),
             write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
+            mysql_returning: Arc::default(),
         }
     }
 
@@ -381,7 +385,8 @@ impl Database {
 
     /// Statements sent through this database (and its clones) so far,
     /// failed ones included; `BEGIN`/`COMMIT` are counted by
-    /// [`transactions`](Self::transactions) instead.
+    /// [`transactions`](Self::transactions) instead, and a MySQL-family
+    /// server's version, asked once a pool, not at all.
     pub fn statements(&self) -> u64 {
         self.counters.statements.load(Relaxed)
     }
@@ -593,13 +598,28 @@ impl Database {
     /// Delete memories by (user, key) pairs, in every category, users mixed
     /// in one statement (per bind-limit chunk, chunks in one transaction);
     /// returns the pairs that existed. Uses `DELETE ... RETURNING`, which
-    /// PostgreSQL, SQLite and MariaDB have (MySQL does not).
+    /// PostgreSQL, SQLite and MariaDB have; on Oracle MySQL, which lacks it,
+    /// a locking `SELECT ... FOR UPDATE` and the `DELETE` in one transaction
+    /// (two statements a chunk).
     pub async fn delete_memory_pairs(
         &self,
         pairs: &[(String, String)],
     ) -> Result<Vec<(String, String)>, sqlx::Error> {
         if pairs.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Pool::MySql(pool) = &self.pool {
+            let returning = self
+                .mysql_returning
+                .get_or_try_init(|| mysql::deletes_return_rows(pool))
+                .await?;
+            if !returning {
+                let counters = &*self.counters;
+                return retry::on_conflict(self.write_attempts, || {
+                    mysql::delete_memory_pairs_locking(pool, counters, pairs)
+                })
+                .await;
+            }
         }
         dispatch_write!(self.delete_memory_pairs(pairs))
     }
