@@ -63,11 +63,11 @@ impl Proxy {
     }
 }
 
-async fn lost_connection(target: Target) {
+/// A store whose pool reaches the `target` server through a cuttable
+/// proxy, with the proxy, and a store connected directly for checking.
+async fn behind_proxy(target: Target) -> Option<(MemoryStore, Proxy, MemoryStore)> {
     // Skip (or fail in CI) exactly as the other tests do.
-    let Some(direct) = common::store(target).await else {
-        return;
-    };
+    let direct = common::store(target).await?;
     let url = common::url(target);
     let server = common::host_port(&url);
     let upstream = tokio::net::lookup_host(server)
@@ -75,7 +75,7 @@ async fn lost_connection(target: Target) {
         .unwrap()
         .find(SocketAddr::is_ipv4)
         .unwrap();
-    let mut proxy = Proxy::start(upstream).await;
+    let proxy = Proxy::start(upstream).await;
     let via_proxy = url.replacen(server, &proxy.addr.to_string(), 1);
     let timeout = Duration::from_secs(2);
     let pool = match target {
@@ -98,6 +98,13 @@ async fn lost_connection(target: Target) {
         Target::Sqlite => unreachable!("no connection to lose"),
     };
     let store = MemoryStore::new(Database::new(pool)).unwrap();
+    Some((store, proxy, direct))
+}
+
+async fn lost_connection(target: Target) {
+    let Some((store, mut proxy, direct)) = behind_proxy(target).await else {
+        return;
+    };
     let users: Vec<String> = (0..10).map(|_| unique("fault")).collect();
     for user in &users {
         direct.save_profile(user, "before").await.unwrap();
@@ -145,6 +152,51 @@ async fn lost_connection_postgres() {
 #[tokio::test]
 async fn lost_connection_mysql() {
     lost_connection(Target::MySql).await;
+}
+
+/// The connection is cut while a bulk save's transaction is half sent:
+/// the caller gets the error and the database holds none of the rows.
+async fn cut_mid_transaction(target: Target) {
+    let Some((store, mut proxy, direct)) = behind_proxy(target).await else {
+        return;
+    };
+    let user = unique("cut");
+    // 200 upserts of 100 rows in one transaction: far longer than the
+    // few statements the test waits for before cutting.
+    let rows: Vec<NewMemory> = (0..20_000)
+        .map(|i| NewMemory::new(&user, Category::Fact, format!("k{i}"), "v"))
+        .collect();
+    let db = store.database().clone();
+    let before = db.statements();
+    let save = tokio::spawn(async move { store.batch_save_memories(&rows).await });
+    while db.statements() < before + 3 {
+        assert!(
+            !save.is_finished(),
+            "the save ended before the cut: {save:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    proxy.cut().await;
+    let result = save.await.unwrap();
+    assert!(
+        matches!(result, Err(StoreError::Database { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        direct.database().count_memories(&user).await.unwrap(),
+        0,
+        "nothing of the cut transaction is written"
+    );
+}
+
+#[tokio::test]
+async fn cut_mid_transaction_postgres() {
+    cut_mid_transaction(Target::Postgres).await;
+}
+
+#[tokio::test]
+async fn cut_mid_transaction_mysql() {
+    cut_mid_transaction(Target::MySql).await;
 }
 
 /// Run `sql` (no binds) on a connection of `pool`'s own, for the side of a
