@@ -127,6 +127,16 @@ impl EngineStats {
         }
     }
 
+    /// Mean keys per batch, one decimal (as the loader's statistics round
+    /// it), 0 without batches.
+    pub fn mean_batch(keys: u64, batches: u64) -> f64 {
+        if batches == 0 {
+            0.0
+        } else {
+            (keys as f64 / batches as f64 * 10.0).round() / 10.0
+        }
+    }
+
     /// What happened between `before` and `self`.
     pub fn since(&self, before: &Self) -> Self {
         let batches = self.batches.saturating_sub(before.batches);
@@ -135,11 +145,7 @@ impl EngineStats {
             requests: self.requests.saturating_sub(before.requests),
             batches,
             keys,
-            mean_batch: if batches == 0 {
-                0.0
-            } else {
-                (keys as f64 / batches as f64 * 10.0).round() / 10.0
-            },
+            mean_batch: Self::mean_batch(keys, batches),
             largest_batch: self.largest_batch,
             deduplicated: self.deduplicated.saturating_sub(before.deduplicated),
             errors: self.errors.saturating_sub(before.errors),

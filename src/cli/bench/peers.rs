@@ -178,11 +178,7 @@ impl Peers {
             requests: c.requests.load(Relaxed),
             batches,
             keys,
-            mean_batch: if batches == 0 {
-                0.0
-            } else {
-                (keys as f64 / batches as f64 * 10.0).round() / 10.0
-            },
+            mean_batch: EngineStats::mean_batch(keys, batches),
             largest_batch: c.largest.load(Relaxed),
             deduplicated: 0,
             errors: c.errors.load(Relaxed),
