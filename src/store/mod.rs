@@ -416,7 +416,7 @@ impl LoaderConfig<'_> {
             .max_concurrent_batches(self.concurrency)
             .stats(Arc::clone(self.stats))
             .build()
-            .map_err(|_| InvalidInput::BadConfig("max_batch_size must be at least 1").into())
+            .map_err(|error| InvalidInput::from(error).into())
     }
 }
 

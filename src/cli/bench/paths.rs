@@ -8,10 +8,10 @@ use super::{
     workload::Workload,
 };
 use coalesce::{
-    loader::{BatchSettings, ConfigError, StatsSnapshot},
+    loader::{BatchSettings, StatsSnapshot},
     repo::{CoalescingRepository, MemoryBatchRepository, MemoryRepository, PlainRepository},
     sql::Database,
-    store::{Category, InvalidInput, MemoryKey, MemoryStore, NewMemory, StoreError},
+    store::{Category, MemoryKey, MemoryStore, NewMemory, StoreError},
 };
 use serde::Serialize;
 
@@ -180,14 +180,6 @@ impl Shape {
     }
 }
 
-/// A loader setting error as the store's static configuration message.
-fn config_error(error: &ConfigError) -> &'static str {
-    match error {
-        ConfigError::ZeroBatchSize => "max_batch_size must be at least 1",
-        ConfigError::ZeroConcurrency => "max_concurrent_batches must be at least 1",
-    }
-}
-
 /// The key of scratch memory `i` (written by the write workloads, so the
 /// seeded rows never change).
 fn scratch_key(i: u64) -> String {
@@ -231,10 +223,8 @@ impl Target {
                     max_concurrent_batches: store.max_concurrent_batches(),
                     ..BatchSettings::default()
                 };
-                let repo =
-                    CoalescingRepository::with_settings(store.clone(), settings).map_err(|e| {
-                        StoreError::InvalidInput(InvalidInput::BadConfig(config_error(&e)))
-                    })?;
+                let repo = CoalescingRepository::with_settings(store.clone(), settings)
+                    .map_err(|error| StoreError::InvalidInput(error.into()))?;
                 Imp::Coalesce { repo, store }
             }
             #[cfg(feature = "peers")]
