@@ -1,5 +1,5 @@
 //! Smoke tests of the `coalesce` binary: help, one-line errors with a
-//! non-zero exit, `migrate`, `session` and `tool` on a SQLite file.
+//! non-zero exit, `migrate`, `seed`, `session` and `tool` on a SQLite file.
 
 mod common;
 
@@ -41,7 +41,14 @@ fn fresh_url() -> String {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for command in [&[][..], &["migrate"], &["session"], &["tool"], &["mcp"]] {
+    for command in [
+        &[][..],
+        &["migrate"],
+        &["seed"],
+        &["session"],
+        &["tool"],
+        &["mcp"],
+    ] {
         let mut args = command.to_vec();
         args.push("--help");
         let output = coalesce(&args);
@@ -60,6 +67,13 @@ fn usage_errors_are_one_line() {
     assert_one_line_error(&coalesce(&["session"]), 2, "--user-id");
     assert_one_line_error(&coalesce(&["tool", "nope", "--user-id", "u"]), 2, "nope");
     assert_one_line_error(&coalesce(&["migrate", "extra"]), 2, "extra");
+    assert_one_line_error(&coalesce(&["seed", "--users", "0"]), 2, "--users");
+    assert_one_line_error(
+        &coalesce(&["seed", "--memories-per-user", "many"]),
+        2,
+        "many",
+    );
+    assert_one_line_error(&coalesce(&["seed", "--seed", "abc"]), 2, "--seed");
 }
 
 #[test]
@@ -175,6 +189,75 @@ async fn tool_and_session_print_the_users_data() {
     let stats: Value = serde_json::from_str(stats).expect("stats JSON");
     assert_eq!(stats["status"], "active");
     assert!(stats["total_operations"].as_u64().is_some_and(|n| n > 0));
+}
+
+#[test]
+fn seed_writes_data_the_tools_read_and_is_idempotent() {
+    let url = fresh_url();
+    let flags = [
+        "seed",
+        "--users",
+        "3",
+        "--memories-per-user",
+        "10",
+        "--seed",
+        "7",
+        "--database-url",
+        &url,
+    ];
+    let first = coalesce(&flags);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let said = text(&first.stdout);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.starts_with("seeded the Sqlite database with 3 users (user-000000 to user-000002), 10 memories each (seed 7)"), "{said}");
+    assert!(
+        said.contains("try: coalesce session --user-id user-000000"),
+        "{said}"
+    );
+
+    let facts = || {
+        let output = coalesce(&[
+            "tool",
+            "batchGetMemories",
+            "--user-id",
+            "user-000002",
+            r#"{"category": "FACT"}"#,
+            "--database-url",
+            &url,
+        ]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON on stdout")
+    };
+    let seeded = facts();
+    // Ten memories round-robin over five categories: FACT holds items 0 and 5.
+    assert_eq!(seeded["count"], 2, "{seeded}");
+    let keys: Vec<&str> = seeded["memories"]
+        .as_array()
+        .expect("memories")
+        .iter()
+        .filter_map(|m| m["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["k000", "k005"]);
+
+    let again = coalesce(&flags);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let said = text(&again.stdout);
+    assert!(
+        said.starts_with("the Sqlite database already holds 3 users"),
+        "{said}"
+    );
+    assert_eq!(facts(), seeded, "the same flags give the same data");
+
+    let session = coalesce(&[
+        "session",
+        "--user-id",
+        "user-000000",
+        "--database-url",
+        &url,
+    ]);
+    assert!(session.status.success(), "{}", text(&session.stderr));
+    let said = text(&session.stdout);
+    assert!(said.contains("[BATCH] ✓ Prefetched 10 memories"), "{said}");
 }
 
 /// The report `migrate` prints, on every backend: a store is migrated when

@@ -226,6 +226,15 @@ async fn saving_250_memories_takes_3_statements_in_1_transaction(store: MemorySt
         MemoryStore::with_config(db.clone(), zero),
         Err(StoreError::InvalidInput(InvalidInput::BadConfig(_)))
     ));
+    let no_batch = StoreConfig {
+        max_batch_size: 0,
+        ..StoreConfig::default()
+    };
+    let refused = MemoryStore::with_config(db.clone(), no_batch).map(drop);
+    assert_eq!(
+        refused.map_err(|e| e.to_string()),
+        Err("invalid store configuration: max_batch_size must be at least 1".to_owned())
+    );
 }
 
 async fn a_failing_row_rolls_back_the_whole_call(store: MemoryStore, _: Target) {

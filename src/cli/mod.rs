@@ -9,6 +9,7 @@ mod bench;
 mod db;
 mod mcp;
 mod migrate;
+mod seed;
 mod session;
 mod tool;
 
@@ -29,6 +30,7 @@ pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://target/coalesce.db";
     propagate_version = true,
     after_help = "Examples:\n  \
         coalesce migrate\n  \
+        coalesce seed --users 100\n  \
         coalesce session --user-id 123\n  \
         coalesce tool batchGetMemories --user-id 123 '{\"category\": \"FACT\", \"limit\": 50}'\n  \
         coalesce mcp --user-id 123 --database-url postgres://localhost/app"
@@ -56,6 +58,13 @@ pub(crate) enum Command {
     /// Create or update the tables, and say which migrations were applied.
     #[command(after_help = "Example:\n  coalesce migrate --database-url sqlite://data/app.db")]
     Migrate,
+    /// Write deterministic demo data (users with a profile, onboarding data
+    /// and memories) after migrating; the same flags write the same data, so
+    /// running it again changes nothing. Says which user ids to try.
+    #[command(after_help = "Example:\n  \
+        coalesce seed --users 100 --memories-per-user 20\n  \
+        coalesce tool batchGetMemories --user-id user-000000 '{\"category\": \"FACT\"}'")]
+    Seed(seed::SeedArgs),
     /// The specification's session start: prefetch a user's data in
     /// parallel, then print the prefetch time and the batching statistics.
     #[command(after_help = "Example:\n  coalesce session --user-id 123")]
@@ -119,6 +128,9 @@ pub(crate) enum CliError {
     /// `coalesce bench` failed.
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+    /// `coalesce seed` failed.
+    #[error(transparent)]
+    Seed(#[from] bench::seed::SeedError),
     /// The async runtime could not start.
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] io::Error),
@@ -154,6 +166,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let url = cli.database_url;
     match cli.command {
         Command::Migrate => migrate::run(&url).await,
+        Command::Seed(args) => seed::run(&url, args).await,
         Command::Session(args) => session::run(&url, args).await,
         Command::Tool(args) => tool::run(&url, args).await,
         Command::Mcp(args) => mcp::run(&url, args).await,

@@ -213,21 +213,21 @@ impl MemoryBatchRepository for Database {
         &self,
         user_ids: &[String],
     ) -> Result<HashMap<String, String>, sqlx::Error> {
-        Ok(self.profiles(user_ids).await?.into_iter().collect())
+        self.profiles(user_ids).await
     }
 
     async fn get_onboardings(
         &self,
         user_ids: &[String],
     ) -> Result<HashMap<String, Onboarding>, sqlx::Error> {
-        Ok(self.onboardings(user_ids).await?.into_iter().collect())
+        self.onboardings(user_ids).await
     }
 
     async fn get_memories(
         &self,
         keys: &[MemoryKey],
     ) -> Result<HashMap<MemoryKey, String>, sqlx::Error> {
-        Ok(self.memories_by_key(keys).await?.into_iter().collect())
+        self.memories_by_key(keys).await
     }
 
     async fn save_memories(&self, memories: &[NewMemory]) -> Result<(), sqlx::Error> {

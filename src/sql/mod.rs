@@ -41,6 +41,7 @@ use sqlx::{
     sqlite::SqlitePoolOptions,
 };
 use std::{
+    collections::HashMap,
     str::FromStr,
     sync::{
         Arc,
@@ -396,13 +397,13 @@ impl Database {
         self.counters.transactions.load(Relaxed)
     }
 
-    /// Profiles of the users found among `user_ids`, in one statement (per
-    /// bind-limit chunk where lists are spelled out).
+    /// Profiles by user id, of the users found among `user_ids`: one
+    /// statement (per bind-limit chunk where lists are spelled out).
     pub async fn profiles(
         &self,
         user_ids: &[String],
-    ) -> Result<Vec<(String, String)>, sqlx::Error> {
-        dispatch!(self.profiles(user_ids))
+    ) -> Result<HashMap<String, String>, sqlx::Error> {
+        Ok(dispatch!(self.profiles(user_ids))?.into_iter().collect())
     }
 
     /// One user's profile: one statement, the plain per-item path.
@@ -415,11 +416,11 @@ impl Database {
         dispatch_write!(self.save_profile(user_id, profile))
     }
 
-    /// Onboarding states of the users found among `user_ids`.
+    /// Onboarding states by user id, of the users found among `user_ids`.
     pub async fn onboardings(
         &self,
         user_ids: &[String],
-    ) -> Result<Vec<(String, Onboarding)>, sqlx::Error> {
+    ) -> Result<HashMap<String, Onboarding>, sqlx::Error> {
         let rows = dispatch!(self.onboardings(user_ids))?;
         rows.into_iter()
             .map(|(user_id, data, completed)| Ok((user_id, onboarding(&data, completed)?)))
@@ -447,11 +448,12 @@ impl Database {
         dispatch_write!(self.save_onboarding(user_id, data, completed))
     }
 
-    /// The values of the memories found among `keys` (user, category, key).
+    /// The values of the memories found among `keys` (user, category, key),
+    /// by key.
     pub async fn memories_by_key(
         &self,
         keys: &[MemoryKey],
-    ) -> Result<Vec<(MemoryKey, String)>, sqlx::Error> {
+    ) -> Result<HashMap<MemoryKey, String>, sqlx::Error> {
         let rows = dispatch!(self.memories_by_key(keys))?;
         rows.into_iter()
             .map(|(user_id, category, key, value)| {

@@ -1,6 +1,9 @@
 //! What can go wrong in the memory store.
 
-use crate::{loader::LoadError, sql::ConnectError};
+use crate::{
+    loader::{ConfigError, LoadError},
+    sql::ConnectError,
+};
 
 /// Input the store refuses before it reaches the database; nothing is
 /// written when a call fails with one of these.
@@ -44,6 +47,18 @@ pub enum InvalidInput {
     BadConfig(&'static str),
 }
 
+/// A loader setting that cannot work, reported as the store's
+/// configuration error (the store and the repository build loaders from
+/// their configuration).
+impl From<ConfigError> for InvalidInput {
+    fn from(error: ConfigError) -> Self {
+        Self::BadConfig(match error {
+            ConfigError::ZeroBatchSize => "max_batch_size must be at least 1",
+            ConfigError::ZeroConcurrency => "max_concurrent_batches must be at least 1",
+        })
+    }
+}
+
 /// The error of every store operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,5 +97,23 @@ impl StoreError {
     /// Wrap a loader error with the operation it came from.
     pub(crate) fn batch(context: &'static str) -> impl FnOnce(LoadError<sqlx::Error>) -> Self {
         move |source| Self::Batch { context, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_config_errors_name_their_setting() {
+        let message = |error| StoreError::from(InvalidInput::from(error)).to_string();
+        assert_eq!(
+            message(ConfigError::ZeroBatchSize),
+            "invalid store configuration: max_batch_size must be at least 1"
+        );
+        assert_eq!(
+            message(ConfigError::ZeroConcurrency),
+            "invalid store configuration: max_concurrent_batches must be at least 1"
+        );
     }
 }

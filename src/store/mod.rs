@@ -24,7 +24,6 @@
 
 mod error;
 mod model;
-mod sources;
 pub(crate) mod validate;
 
 pub use error::{InvalidInput, StoreError};
@@ -32,12 +31,15 @@ pub use model::{Category, Memory, MemoryKey, NewMemory, Onboarding, UserData};
 pub use validate::{MAX_KEY_CHARS, MAX_USER_ID_CHARS, MAX_VALUE_CHARS};
 
 use crate::{
-    loader::{BatchSource, DEFAULT_MAX_BATCH_SIZE, Loader, Stats, StatsSnapshot},
+    loader::{
+        BatchMethod, DEFAULT_MAX_BATCH_SIZE, Loader, MethodSource, Stats, StatsSnapshot,
+        from_method,
+    },
     sql::Database,
 };
-use sources::{MemorySource, OnboardingSource, ProfileSource};
 use std::{
     collections::{HashMap, hash_map::Entry},
+    hash::Hash,
     sync::Arc,
 };
 
@@ -80,10 +82,14 @@ pub struct MemoryStore {
     db: Database,
     config: StoreConfig,
     stats: Arc<Stats>,
-    pub(crate) profiles: Loader<ProfileSource>,
-    pub(crate) onboardings: Loader<OnboardingSource>,
-    pub(crate) memories: Loader<MemorySource>,
+    pub(crate) profiles: BatchRead<String, String>,
+    pub(crate) onboardings: BatchRead<String, Onboarding>,
+    pub(crate) memories: BatchRead<MemoryKey, String>,
 }
+
+/// A loader of the store over one of the SQL layer's batch reads (the same
+/// reads `CoalescingRepository` uses over a [`Database`]).
+type BatchRead<K, V> = Loader<MethodSource<Database, K, V, sqlx::Error>>;
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,10 +123,17 @@ impl MemoryStore {
         validate::limit(config.recent_memories)?;
         let stats = Arc::new(Stats::new(config.max_batch_size));
         let concurrency = usize::try_from(db.pool_size()).unwrap_or(usize::MAX);
+        let reads = Arc::new(db.clone());
+        let loader = LoaderConfig {
+            db: &reads,
+            config: &config,
+            concurrency,
+            stats: &stats,
+        };
         Ok(Self {
-            profiles: loader(ProfileSource(db.clone()), &config, concurrency, &stats)?,
-            onboardings: loader(OnboardingSource(db.clone()), &config, concurrency, &stats)?,
-            memories: loader(MemorySource(db.clone()), &config, concurrency, &stats)?,
+            profiles: loader.build(|db, ids| Box::pin(db.profiles(ids)))?,
+            onboardings: loader.build(|db, ids| Box::pin(db.onboardings(ids)))?,
+            memories: loader.build(|db, keys| Box::pin(db.memories_by_key(keys)))?,
             db,
             config,
             stats,
@@ -379,20 +392,32 @@ impl MemoryStore {
     }
 }
 
-/// A loader of the store: no cache, at most `concurrency` batches at once,
-/// counting into the store's statistics.
-fn loader<S: BatchSource>(
-    source: S,
-    config: &StoreConfig,
+/// What the store's loaders share.
+struct LoaderConfig<'a> {
+    db: &'a Arc<Database>,
+    config: &'a StoreConfig,
     concurrency: usize,
-    stats: &Arc<Stats>,
-) -> Result<Loader<S>, StoreError> {
-    Loader::builder(source)
-        .max_batch_size(config.max_batch_size)
-        .max_concurrent_batches(concurrency)
-        .stats(Arc::clone(stats))
-        .build()
-        .map_err(|_| InvalidInput::BadConfig("max_batch_size must be at least 1").into())
+    stats: &'a Arc<Stats>,
+}
+
+impl LoaderConfig<'_> {
+    /// A loader over one batch read of the database: no cache, at most
+    /// `concurrency` batches at once, counting into the store's statistics.
+    fn build<K, V>(
+        &self,
+        read: BatchMethod<Database, K, V, sqlx::Error>,
+    ) -> Result<BatchRead<K, V>, StoreError>
+    where
+        K: Eq + Hash + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        Loader::builder(from_method(Arc::clone(self.db), read))
+            .max_batch_size(self.config.max_batch_size)
+            .max_concurrent_batches(self.concurrency)
+            .stats(Arc::clone(self.stats))
+            .build()
+            .map_err(|error| InvalidInput::from(error).into())
+    }
 }
 
 /// The distinct memories of a call, each (user, category, key) with its

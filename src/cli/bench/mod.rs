@@ -15,7 +15,7 @@ mod peers;
 mod plot;
 mod proxy;
 mod report;
-mod seed;
+pub(super) mod seed;
 mod workload;
 
 use coalesce::{

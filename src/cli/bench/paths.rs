@@ -8,10 +8,10 @@ use super::{
     workload::Workload,
 };
 use coalesce::{
-    loader::{BatchSettings, ConfigError, StatsSnapshot},
+    loader::{BatchSettings, StatsSnapshot},
     repo::{CoalescingRepository, MemoryBatchRepository, MemoryRepository, PlainRepository},
     sql::Database,
-    store::{Category, InvalidInput, MemoryKey, MemoryStore, NewMemory, StoreError},
+    store::{Category, MemoryKey, MemoryStore, NewMemory, StoreError},
 };
 use serde::Serialize;
 
@@ -127,6 +127,16 @@ impl EngineStats {
         }
     }
 
+    /// Mean keys per batch, one decimal (as the loader's statistics round
+    /// it), 0 without batches.
+    pub fn mean_batch(keys: u64, batches: u64) -> f64 {
+        if batches == 0 {
+            0.0
+        } else {
+            (keys as f64 / batches as f64 * 10.0).round() / 10.0
+        }
+    }
+
     /// What happened between `before` and `self`.
     pub fn since(&self, before: &Self) -> Self {
         let batches = self.batches.saturating_sub(before.batches);
@@ -135,11 +145,7 @@ impl EngineStats {
             requests: self.requests.saturating_sub(before.requests),
             batches,
             keys,
-            mean_batch: if batches == 0 {
-                0.0
-            } else {
-                (keys as f64 / batches as f64 * 10.0).round() / 10.0
-            },
+            mean_batch: Self::mean_batch(keys, batches),
             largest_batch: self.largest_batch,
             deduplicated: self.deduplicated.saturating_sub(before.deduplicated),
             errors: self.errors.saturating_sub(before.errors),
@@ -171,14 +177,6 @@ impl Shape {
     fn seeded_key(&self, user: u32, rng: &mut Rng) -> MemoryKey {
         let item = self.item(rng);
         MemoryKey::new(user_id(user), memory_category(item), memory_key(item))
-    }
-}
-
-/// A loader setting error as the store's static configuration message.
-fn config_error(error: &ConfigError) -> &'static str {
-    match error {
-        ConfigError::ZeroBatchSize => "max_batch_size must be at least 1",
-        ConfigError::ZeroConcurrency => "max_concurrent_batches must be at least 1",
     }
 }
 
@@ -225,10 +223,8 @@ impl Target {
                     max_concurrent_batches: store.max_concurrent_batches(),
                     ..BatchSettings::default()
                 };
-                let repo =
-                    CoalescingRepository::with_settings(store.clone(), settings).map_err(|e| {
-                        StoreError::InvalidInput(InvalidInput::BadConfig(config_error(&e)))
-                    })?;
+                let repo = CoalescingRepository::with_settings(store.clone(), settings)
+                    .map_err(|error| StoreError::InvalidInput(error.into()))?;
                 Imp::Coalesce { repo, store }
             }
             #[cfg(feature = "peers")]

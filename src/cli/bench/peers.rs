@@ -3,7 +3,7 @@
 //! every path sends the same batched statement and only the engine differs.
 
 use super::paths::{EngineStats, OpError, PathKind};
-use coalesce::{sql::Database, store::MemoryKey};
+use coalesce::{loader::BatchMethod, sql::Database, store::MemoryKey};
 use std::{
     collections::HashMap,
     hash::Hash,
@@ -35,95 +35,83 @@ impl Counters {
 /// A batch's outcome as the `dataloader` crate needs it: one cloneable value per key.
 type Slot = Result<Option<String>, String>;
 
-/// Spread a batch's rows (or its error) over its keys.
-fn slots<K: Eq + Hash + Clone>(
-    keys: &[K],
-    rows: Result<Vec<(K, String)>, sqlx::Error>,
-    counters: &Counters,
-) -> HashMap<K, Slot> {
-    match rows {
-        Ok(rows) => {
-            let mut found: HashMap<K, Slot> =
-                rows.into_iter().map(|(k, v)| (k, Ok(Some(v)))).collect();
-            for key in keys {
-                found.entry(key.clone()).or_insert(Ok(None));
+/// One of the SQL layer's batch reads: `Database::profiles` or
+/// `Database::memories_by_key`.
+type Read<K> = BatchMethod<Database, K, String, sqlx::Error>;
+
+/// A batch read served to a peer crate, counting the batches it is called with.
+struct PeerSource<K> {
+    db: Database,
+    read: Read<K>,
+    counters: Arc<Counters>,
+}
+
+impl<K> PeerSource<K> {
+    fn new(db: &Database, read: Read<K>, counters: &Arc<Counters>) -> Self {
+        Self {
+            db: db.clone(),
+            read,
+            counters: Arc::clone(counters),
+        }
+    }
+
+    /// Run the read for `keys`, counting the batch and a failure.
+    async fn fetch(&self, keys: &[K]) -> Result<HashMap<K, String>, sqlx::Error> {
+        self.counters.batch(keys.len());
+        let rows = (self.read)(&self.db, keys).await;
+        if rows.is_err() {
+            self.counters.errors.fetch_add(1, Relaxed);
+        }
+        rows
+    }
+}
+
+impl<K: Eq + Hash + Clone> dataloader::BatchFn<K, Slot> for PeerSource<K> {
+    /// Spread the batch's rows (or its error) over its keys.
+    async fn load(&mut self, keys: &[K]) -> HashMap<K, Slot> {
+        match self.fetch(keys).await {
+            Ok(rows) => {
+                let mut found: HashMap<K, Slot> =
+                    rows.into_iter().map(|(k, v)| (k, Ok(Some(v)))).collect();
+                for key in keys {
+                    found.entry(key.clone()).or_insert(Ok(None));
+                }
+                found
             }
-            found
-        }
-        Err(error) => {
-            counters.errors.fetch_add(1, Relaxed);
-            let message = error.to_string();
-            keys.iter()
-                .map(|k| (k.clone(), Err(message.clone())))
-                .collect()
+            Err(error) => {
+                let message = error.to_string();
+                keys.iter()
+                    .map(|k| (k.clone(), Err(message.clone())))
+                    .collect()
+            }
         }
     }
 }
 
-/// Profiles through `Database::profiles`, for the `dataloader` crate.
-struct DlProfiles(Database, Arc<Counters>);
-
-impl dataloader::BatchFn<String, Slot> for DlProfiles {
-    async fn load(&mut self, keys: &[String]) -> HashMap<String, Slot> {
-        self.1.batch(keys.len());
-        slots(keys, self.0.profiles(keys).await, &self.1)
-    }
-}
-
-/// Memories through `Database::memories_by_key`, for the `dataloader` crate.
-struct DlMemories(Database, Arc<Counters>);
-
-impl dataloader::BatchFn<MemoryKey, Slot> for DlMemories {
-    async fn load(&mut self, keys: &[MemoryKey]) -> HashMap<MemoryKey, Slot> {
-        self.1.batch(keys.len());
-        slots(keys, self.0.memories_by_key(keys).await, &self.1)
-    }
-}
-
-/// Profiles through `Database::profiles`, for async-graphql.
-struct AgProfiles(Database, Arc<Counters>);
-
-impl async_graphql::dataloader::Loader<String> for AgProfiles {
+impl<K> async_graphql::dataloader::Loader<K> for PeerSource<K>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+{
     type Value = String;
     type Error = Arc<sqlx::Error>;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, String>, Self::Error> {
-        self.1.batch(keys.len());
-        let rows = self.0.profiles(keys).await.map_err(Arc::new);
-        if rows.is_err() {
-            self.1.errors.fetch_add(1, Relaxed);
-        }
-        Ok(rows?.into_iter().collect())
-    }
-}
-
-/// Memories through `Database::memories_by_key`, for async-graphql.
-struct AgMemories(Database, Arc<Counters>);
-
-impl async_graphql::dataloader::Loader<MemoryKey> for AgMemories {
-    type Value = String;
-    type Error = Arc<sqlx::Error>;
-
-    async fn load(&self, keys: &[MemoryKey]) -> Result<HashMap<MemoryKey, String>, Self::Error> {
-        self.1.batch(keys.len());
-        let rows = self.0.memories_by_key(keys).await.map_err(Arc::new);
-        if rows.is_err() {
-            self.1.errors.fetch_add(1, Relaxed);
-        }
-        Ok(rows?.into_iter().collect())
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, String>, Self::Error> {
+        self.fetch(keys).await.map_err(Arc::new)
     }
 }
 
 type AgLoader<T> = async_graphql::dataloader::DataLoader<T>;
 
+type DlLoader<K> = dataloader::non_cached::Loader<K, Slot, PeerSource<K>>;
+
 enum Loaders {
     Dataloader {
-        profiles: dataloader::non_cached::Loader<String, Slot, DlProfiles>,
-        memories: dataloader::non_cached::Loader<MemoryKey, Slot, DlMemories>,
+        profiles: DlLoader<String>,
+        memories: DlLoader<MemoryKey>,
     },
     AsyncGraphql {
-        profiles: AgLoader<AgProfiles>,
-        memories: AgLoader<AgMemories>,
+        profiles: AgLoader<PeerSource<String>>,
+        memories: AgLoader<PeerSource<MemoryKey>>,
     },
 }
 
@@ -138,23 +126,20 @@ impl Peers {
     /// (async-graphql: no cache; zero delay for `async-graphql-0`).
     pub fn new(kind: PathKind, db: &Database) -> Self {
         let counters = Arc::new(Counters::default());
+        let profiles = PeerSource::new(db, |db, ids| Box::pin(db.profiles(ids)), &counters);
+        let memories =
+            PeerSource::new(db, |db, keys| Box::pin(db.memories_by_key(keys)), &counters);
         let loaders = match kind {
             PathKind::AsyncGraphql | PathKind::AsyncGraphqlNoDelay => {
                 let zero_delay = kind == PathKind::AsyncGraphqlNoDelay;
                 Loaders::AsyncGraphql {
-                    profiles: ag_loader(AgProfiles(db.clone(), Arc::clone(&counters)), zero_delay),
-                    memories: ag_loader(AgMemories(db.clone(), Arc::clone(&counters)), zero_delay),
+                    profiles: ag_loader(profiles, zero_delay),
+                    memories: ag_loader(memories, zero_delay),
                 }
             }
             _ => Loaders::Dataloader {
-                profiles: dataloader::non_cached::Loader::new(DlProfiles(
-                    db.clone(),
-                    Arc::clone(&counters),
-                )),
-                memories: dataloader::non_cached::Loader::new(DlMemories(
-                    db.clone(),
-                    Arc::clone(&counters),
-                )),
+                profiles: DlLoader::new(profiles),
+                memories: DlLoader::new(memories),
             },
         };
         Self { loaders, counters }
@@ -193,11 +178,7 @@ impl Peers {
             requests: c.requests.load(Relaxed),
             batches,
             keys,
-            mean_batch: if batches == 0 {
-                0.0
-            } else {
-                (keys as f64 / batches as f64 * 10.0).round() / 10.0
-            },
+            mean_batch: EngineStats::mean_batch(keys, batches),
             largest_batch: c.largest.load(Relaxed),
             deduplicated: 0,
             errors: c.errors.load(Relaxed),
