@@ -227,6 +227,9 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
             done.as_mut().poll(cx)
         })
         .await;
+        // The callers of the batch that completed were woken just before
+        // this leader: one more yield lets them add their next keys first.
+        window.wait(batch).await;
     }
 }
 
@@ -245,13 +248,12 @@ impl<S: BatchSource> InFlight<S> {
         }
     }
 
-    /// Join unless the loader is busy and the batch has room for more keys.
+    /// Join if the batch is full or no other batch is in flight.
     fn join_unless_busy(shared: &Arc<Shared<S>>, batch: &Batch<S>) -> Option<Self> {
-        let busy_at = shared.config.busy_at;
         let full = batch.is_full();
         shared
             .in_flight_batches
-            .fetch_update(SeqCst, SeqCst, |n| (full || n < busy_at).then_some(n + 1))
+            .fetch_update(SeqCst, SeqCst, |n| (full || n == 0).then_some(n + 1))
             .ok()?;
         Some(Self {
             shared: Arc::clone(shared),

@@ -126,12 +126,13 @@ pub enum BatchWindow {
     /// Wait up to this long for more keys; worth it where a round trip is
     /// expensive and load arrives spread out. Needs the Tokio time driver.
     Time(Duration),
-    /// The default: one yield, and then, while other batches of this loader
-    /// are in flight (at least half of `max_concurrent_batches`, or one
-    /// without a limit), keep collecting keys until the batch is full or one
-    /// of those batches completes, and check again. A quiet loader thus
-    /// dispatches a lone load after one yield, while a busy one sends fewer,
-    /// fuller batches instead of splitting its callers over many small ones.
+    /// The default: one yield, and then, while another batch of this loader
+    /// is in flight, keep collecting keys until the batch is full or a batch
+    /// completes (after which the woken callers get one more yield to add
+    /// their next keys), and check again. A quiet loader thus dispatches a
+    /// lone load after one yield, while a busy one sends full batches
+    /// (several at once, up to `max_concurrent_batches`) instead of
+    /// splitting its callers over many small ones.
     #[default]
     FillWhileBusy,
 }
@@ -193,9 +194,6 @@ pub enum ConfigError {
 struct Config {
     max_batch_size: usize,
     window: BatchWindow,
-    /// With `FillWhileBusy`, an open batch whose window has ended keeps
-    /// collecting while this many batches are in flight.
-    busy_at: usize,
 }
 
 /// Loader state behind one short lock: the open batch, every key pending or
@@ -320,13 +318,6 @@ impl<S: BatchSource> State<S> {
     }
 }
 
-/// How many batches in flight make a loader busy (see
-/// [`BatchWindow::FillWhileBusy`]): half the concurrency limit, so batches
-/// still overlap enough to keep a pool busy, or one without a limit.
-fn busy_at(max_concurrent_batches: Option<usize>) -> usize {
-    max_concurrent_batches.map_or(1, |max| (max / 2).max(1))
-}
-
 /// Everything a loader's clones and dispatcher tasks share.
 struct Shared<S: BatchSource> {
     source: S,
@@ -422,7 +413,6 @@ impl<S: BatchSource> Loader<S> {
                 config: Config {
                     max_batch_size: settings.max_batch_size,
                     window: settings.window,
-                    busy_at: busy_at(settings.max_concurrent_batches),
                 },
                 state: Mutex::new(State {
                     open: None,

@@ -563,34 +563,33 @@ async fn while_a_batch_is_in_flight_loads_arriving_over_many_ticks_fill_batches(
 }
 
 #[tokio::test]
-async fn with_a_concurrency_limit_a_loader_is_busy_from_half_of_it() {
+async fn under_a_concurrency_limit_full_batches_queue_and_the_open_one_waits() {
     let source = Recorder::gated();
     let loader = Loader::builder(source.clone())
-        .max_concurrent_batches(4)
+        .max_concurrent_batches(2)
         .build()
         .unwrap();
-    // Below half of the limit, a lone load is dispatched after its window.
-    let lone = spread_loads(&loader, 1000..1002, 1).await;
-    source.until_running(2).await;
+    let first = spawn_loads(&loader, [1000]);
+    source.until_running(1).await;
     let tasks = spread_loads(&loader, 0..250, 10).await;
-    source.until_running(4).await;
-    let sizes = || source.batches().iter().map(Vec::len).collect::<Vec<_>>();
-    assert_eq!(sizes(), vec![1, 1, 100, 100]);
-    // Three batches in flight, then two: busy until fewer than two.
-    source.release(1);
-    until_running(&source, 3).await;
-    assert_eq!(sizes(), vec![1, 1, 100, 100]);
-    source.release(1);
+    // One full batch takes the second permit, the next waits for one, and
+    // the last 50 keys wait for company.
     until_running(&source, 2).await;
-    assert_eq!(sizes(), vec![1, 1, 100, 100]);
+    let sizes = || source.batches().iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(sizes(), vec![1, 100]);
     source.release(1);
-    until_batches(&source, 5).await;
-    assert_eq!(sizes(), vec![1, 1, 100, 100, 50]);
-    source.release(4);
-    for task in lone.into_iter().chain(tasks) {
+    until_batches(&source, 3).await;
+    until_running(&source, 2).await;
+    assert_eq!(sizes(), vec![1, 100, 100]);
+    source.release(2);
+    until_batches(&source, 4).await;
+    assert_eq!(sizes(), vec![1, 100, 100, 50]);
+    source.release(1);
+    for task in first.into_iter().chain(tasks) {
         task.await.unwrap().unwrap();
     }
-    assert_eq!(source.most_running(), 4);
+    assert_eq!(source.most_running(), 2);
+    assert_eq!(loader.in_flight(), 0);
 }
 
 #[tokio::test]
@@ -673,4 +672,36 @@ fn a_runtime_shutting_down_fails_a_waiting_open_batch() {
     drop(runtime);
     assert!(matches!(waiter.join().unwrap(), Err(LoadError::Abandoned)));
     assert_eq!(loader.in_flight(), 0);
+}
+
+// Multi-threaded, where the task woken last (here the open batch's leader)
+// runs first: its extra yield must let the woken callers add keys first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn callers_of_a_completed_batch_join_the_waiting_open_batch() {
+    let source = Recorder::gated();
+    let loader = Loader::new(source.clone());
+    let chains: Vec<_> = (0..10)
+        .map(|key| {
+            let loader = loader.clone();
+            tokio::spawn(async move {
+                loader.load(key).await.unwrap();
+                loader.load(key + 10).await.unwrap()
+            })
+        })
+        .collect();
+    source.until_running(1).await;
+    let waiting = spread_loads(&loader, 100..101, 1).await;
+    while loader.in_flight() < 11 {
+        tokio::task::yield_now().await;
+    }
+    // A third batch would be one too many, but must not hang the test.
+    source.release(3);
+    for (key, chain) in (10..20).zip(chains) {
+        assert_eq!(chain.await.unwrap(), expected(key, 0));
+    }
+    waiting.into_iter().next().unwrap().await.unwrap().unwrap();
+    let mut batches = source.batches();
+    batches.iter_mut().for_each(|batch| batch.sort_unstable());
+    let second: Vec<u64> = (10..20).chain([100]).collect();
+    assert_eq!(batches, vec![(0..10).collect(), second]);
 }
