@@ -167,12 +167,14 @@ pub(crate) fn dispatch<S: BatchSource>(
     }
 }
 
-/// Runs a batch from inside the `load` call that opened it, so a lone load
-/// costs no task and no wake-up across threads: the caller waits until the
-/// batch is due, takes a permit, seals the batch and drives the fetch to
-/// the end. Dropping the caller never drops the batch: dropped before the
-/// fetch began, it hands the batch to a task of its own ([`dispatch`]);
-/// dropped during the fetch, the fetch continues as a task ([`CarryOn`]).
+/// Runs a batch from inside the `load` call that opened it, so a batch
+/// whose source answers at once costs no task and no extra wake-up: the
+/// caller waits until the batch is due, takes a permit, seals the batch and
+/// polls the fetch once. A fetch that is still pending then becomes its own
+/// task (spawned from this worker, it runs on it next, so no thread is
+/// crossed), and the caller waits for the outcome like any other; dropping
+/// the caller never drops a fetch, and a caller dropped before its fetch
+/// began hands the batch to a task of its own ([`dispatch`]).
 pub(crate) async fn lead<S: BatchSource>(
     shared: &Arc<Shared<S>>,
     batch: &Arc<Batch<S>>,
@@ -186,18 +188,13 @@ pub(crate) async fn lead<S: BatchSource>(
     };
     let in_flight = until_due(shared, batch).await;
     let permit = acquire(shared).await;
-    // No await between disarming and arming the guard that carries on.
+    // No await from here until the fetch is finished or spawned.
     hand_off.armed = false;
-    let mut carry_on = CarryOn {
-        run: Some(fetch(
-            Arc::clone(shared),
-            Arc::clone(batch),
-            permit,
-            in_flight,
-        )),
-        handle,
-    };
-    std::future::poll_fn(|cx| carry_on.poll(cx)).await;
+    let mut run = fetch(Arc::clone(shared), Arc::clone(batch), permit, in_flight);
+    let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
+    if first.is_pending() {
+        handle.spawn(run);
+    }
 }
 
 /// Wait out the window and, with [`BatchWindow::FillWhileBusy`], keep the
@@ -281,35 +278,6 @@ impl<S: BatchSource> Drop for HandOff<'_, S> {
         if self.armed {
             self.handle
                 .spawn(dispatch(Arc::clone(self.shared), Arc::clone(self.batch)));
-        }
-    }
-}
-
-/// A fetch driven by its leading caller; if the caller is dropped before
-/// the fetch is done, the rest of it runs as a task, so the other callers
-/// still get their values and the source is not called again.
-struct CarryOn<'a> {
-    run: Option<Fetch>,
-    handle: &'a Handle,
-}
-
-impl CarryOn<'_> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(run) = self.run.as_mut() else {
-            return Poll::Ready(());
-        };
-        let done = run.as_mut().poll(cx);
-        if done.is_ready() {
-            self.run = None;
-        }
-        done
-    }
-}
-
-impl Drop for CarryOn<'_> {
-    fn drop(&mut self) {
-        if let Some(run) = self.run.take() {
-            self.handle.spawn(run);
         }
     }
 }
@@ -460,7 +428,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_leader_dropped_mid_fetch_leaves_the_fetch_to_a_task() {
+    async fn a_leader_dropped_mid_fetch_leaves_its_callers_served_by_one_fetch() {
         let gate = Arc::new(Semaphore::new(0));
         let calls = Arc::new(AtomicUsize::new(0));
         let loader = Loader::new(from_fn({
@@ -490,14 +458,7 @@ mod tests {
         while calls.load(SeqCst) == 0 {
             assert!(futures::poll!(leader.as_mut()).is_pending());
         }
-        let metrics = tokio::runtime::Handle::current().metrics();
-        assert_eq!(metrics.num_alive_tasks(), 2, "the leader drives the fetch");
         drop(leader);
-        assert_eq!(
-            metrics.num_alive_tasks(),
-            3,
-            "the fetch carries on as a task"
-        );
         gate.add_permits(1);
         for (key, follower) in [2, 3].into_iter().zip(followers) {
             assert_eq!(follower.await.unwrap().unwrap(), Some(key * 2));

@@ -28,15 +28,17 @@
 //! single-flight), otherwise it joins the open batch, opening one if there
 //! is none. The `load` that opened a batch leads it: it waits out the
 //! window, or less when the batch fills, takes a concurrency permit, seals
-//! the batch and drives the source's future in its own task. With the
+//! the batch and polls the source's future once; a source that answers at
+//! once is done without a task, a pending fetch continues as its own task.
+//! With the
 //! default window, [`BatchWindow::FillWhileBusy`], a batch whose window has
 //! ended while other batches of the loader are in flight keeps collecting
 //! keys until it is full or one of them completes: a quiet loader answers
 //! a lone load after one yield, a busy one sends full batches.
 //! Batches opened by `load_many`, and a batch whose leader was dropped
-//! before its fetch began, run in a dispatcher task instead; a leader
-//! dropped during the fetch leaves the rest of it to a task. Other callers
-//! only wait on the outcome, so dropping a caller never affects a batch.
+//! before its fetch began, run in a dispatcher task instead. Other callers
+//! only wait on the outcome, and no fetch belongs to a caller, so dropping
+//! a caller never affects a batch.
 //!
 //! ```
 //! use coalesce::loader::{from_fn, Loader};

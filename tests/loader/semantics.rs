@@ -627,21 +627,6 @@ async fn a_lone_load_on_a_quiet_loader_is_answered_after_one_yield() {
     }
 }
 
-#[tokio::test]
-async fn a_lone_load_runs_its_fetch_in_the_callers_task() {
-    let source = Recorder::gated();
-    let loader = Loader::new(source.clone());
-    let load = loader.load(3);
-    tokio::pin!(load);
-    while source.running() == 0 {
-        assert!(futures::poll!(load.as_mut()).is_pending());
-    }
-    let metrics = tokio::runtime::Handle::current().metrics();
-    assert_eq!(metrics.num_alive_tasks(), 0, "no task for the fetch");
-    source.release(1);
-    assert_eq!(load.await.unwrap(), expected(3, 0));
-}
-
 #[test]
 fn a_runtime_shutting_down_fails_a_waiting_open_batch() {
     let source = Recorder::gated();
