@@ -381,7 +381,9 @@ impl<S: BatchSource> fmt::Debug for Loader<S> {
 
 impl<S: BatchSource> Loader<S> {
     /// A loader with the defaults: batches of up to 100 keys, dispatched
-    /// after one yield, no concurrency limit, no cache.
+    /// after one yield or, while another batch is in flight, once full or
+    /// once a batch completes ([`BatchWindow::FillWhileBusy`]); no
+    /// concurrency limit, no cache.
     pub fn new(source: S) -> Self {
         Self::from_builder(LoaderBuilder::new(source))
     }
@@ -662,7 +664,8 @@ pub struct BatchSettings {
     /// Most keys in one call of the source (default 100); a fuller batch is
     /// dispatched at once.
     pub max_batch_size: usize,
-    /// How long a batch collects keys (default: one yield).
+    /// How long a batch collects keys (default:
+    /// [`BatchWindow::FillWhileBusy`]).
     pub window: BatchWindow,
     /// Most batches running at once (default: no limit), typically the pool
     /// size; further batches wait their turn in order and keep collecting
@@ -730,7 +733,8 @@ impl<S: BatchSource> LoaderBuilder<S> {
         self
     }
 
-    /// How long a batch collects keys (default: one yield).
+    /// How long a batch collects keys (default:
+    /// [`BatchWindow::FillWhileBusy`]).
     pub fn window(mut self, window: BatchWindow) -> Self {
         self.settings.window = window;
         self
