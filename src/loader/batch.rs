@@ -156,13 +156,8 @@ pub(crate) fn dispatch<S: BatchSource>(
     async move {
         let in_flight = until_due(&guard.shared, &guard.batch).await;
         let permit = acquire(&guard.shared).await;
-        let run = fetch(
-            Arc::clone(&guard.shared),
-            Arc::clone(&guard.batch),
-            permit,
-            in_flight,
-        );
-        run.await;
+        let (shared, batch) = (Arc::clone(&guard.shared), Arc::clone(&guard.batch));
+        fetch(shared, batch, permit, in_flight).await;
         drop(guard);
     }
 }
@@ -233,7 +228,7 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
 /// A batch counted among its loader's batches in flight, from the end of
 /// its window until its fetch is done or dropped; leaving signals any open
 /// batch waiting for a batch to complete.
-pub(crate) struct InFlight<S: BatchSource> {
+struct InFlight<S: BatchSource> {
     shared: Arc<Shared<S>>,
 }
 
