@@ -9,7 +9,7 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
-    sync::{Arc, OnceLock},
+    sync::{Arc, OnceLock, atomic::Ordering::SeqCst},
     task::{Context, Poll, Waker},
     time::Instant,
 };
@@ -141,7 +141,7 @@ impl<S: BatchSource> Batch<S> {
     }
 }
 
-/// Runs one batch as its own task: waits out the window, takes a
+/// Runs one batch as its own task: waits until the batch is due, takes a
 /// concurrency permit, then fetches. Used for batches that `load_many`
 /// opens, and for a batch whose leading caller was dropped before fetching.
 ///
@@ -154,20 +154,22 @@ pub(crate) fn dispatch<S: BatchSource>(
 ) -> impl Future<Output = ()> + Send + 'static {
     let guard = AbandonGuard { shared, batch };
     async move {
-        guard.shared.config.window.wait(&guard.batch).await;
+        let in_flight = until_due(&guard.shared, &guard.batch).await;
         let permit = acquire(&guard.shared).await;
-        fetch(Arc::clone(&guard.shared), Arc::clone(&guard.batch), permit).await;
+        let (shared, batch) = (Arc::clone(&guard.shared), Arc::clone(&guard.batch));
+        fetch(shared, batch, permit, in_flight).await;
         drop(guard);
     }
 }
 
 /// Runs a batch from inside the `load` call that opened it, so a batch
 /// whose source answers at once costs no task and no extra wake-up: the
-/// caller waits out the window, takes a permit, seals the batch and polls
-/// the fetch once. A fetch that is still pending then becomes its own task,
-/// and the caller waits for the outcome like any other; dropping the caller
-/// never drops a fetch, and a caller dropped before its fetch began hands
-/// the batch to a task of its own ([`dispatch`]).
+/// caller waits until the batch is due, takes a permit, seals the batch and
+/// polls the fetch once. A fetch that is still pending then becomes its own
+/// task (spawned from this worker, it runs on it next, so no thread is
+/// crossed), and the caller waits for the outcome like any other; dropping
+/// the caller never drops a fetch, and a caller dropped before its fetch
+/// began hands the batch to a task of its own ([`dispatch`]).
 pub(crate) async fn lead<S: BatchSource>(
     shared: &Arc<Shared<S>>,
     batch: &Arc<Batch<S>>,
@@ -179,14 +181,82 @@ pub(crate) async fn lead<S: BatchSource>(
         handle,
         armed: true,
     };
-    shared.config.window.wait(batch).await;
+    let in_flight = until_due(shared, batch).await;
     let permit = acquire(shared).await;
     // No await from here until the fetch is finished or spawned.
     hand_off.armed = false;
-    let mut run = fetch(Arc::clone(shared), Arc::clone(batch), permit);
+    let mut run = fetch(Arc::clone(shared), Arc::clone(batch), permit, in_flight);
     let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
     if first.is_pending() {
         handle.spawn(run);
+    }
+}
+
+/// Wait out the window and, with [`BatchWindow::FillWhileBusy`], keep the
+/// batch open while the loader is busy, until it fills or a batch in
+/// flight completes. Returns the batch's place among the batches in flight.
+///
+/// [`BatchWindow::FillWhileBusy`]: super::BatchWindow::FillWhileBusy
+async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) -> InFlight<S> {
+    let window = shared.config.window;
+    window.wait(batch).await;
+    if window != super::BatchWindow::FillWhileBusy {
+        return InFlight::join(shared);
+    }
+    loop {
+        // Registered before the check, so a batch completing between the
+        // check and the wait still wakes this one.
+        let done = shared.batch_done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        if let Some(in_flight) = InFlight::join_unless_busy(shared, batch) {
+            return in_flight;
+        }
+        std::future::poll_fn(|cx| {
+            if batch.poll_full(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            done.as_mut().poll(cx)
+        })
+        .await;
+        // The callers of the batch that completed were woken just before
+        // this leader: one more yield lets them add their next keys first.
+        window.wait(batch).await;
+    }
+}
+
+/// A batch counted among its loader's batches in flight, from the end of
+/// its window until its fetch is done or dropped; leaving signals any open
+/// batch waiting for a batch to complete.
+struct InFlight<S: BatchSource> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: BatchSource> InFlight<S> {
+    fn join(shared: &Arc<Shared<S>>) -> Self {
+        shared.in_flight_batches.fetch_add(1, SeqCst);
+        Self {
+            shared: Arc::clone(shared),
+        }
+    }
+
+    /// Join if the batch is full or no other batch is in flight.
+    fn join_unless_busy(shared: &Arc<Shared<S>>, batch: &Batch<S>) -> Option<Self> {
+        let full = batch.is_full();
+        shared
+            .in_flight_batches
+            .fetch_update(SeqCst, SeqCst, |n| (full || n == 0).then_some(n + 1))
+            .ok()?;
+        Some(Self {
+            shared: Arc::clone(shared),
+        })
+    }
+}
+
+impl<S: BatchSource> Drop for InFlight<S> {
+    fn drop(&mut self) {
+        self.shared.in_flight_batches.fetch_sub(1, SeqCst);
+        self.shared.batch_done.notify_waiters();
     }
 }
 
@@ -225,6 +295,7 @@ fn fetch<S: BatchSource>(
     shared: Arc<Shared<S>>,
     batch: Arc<Batch<S>>,
     permit: Option<OwnedSemaphorePermit>,
+    in_flight: InFlight<S>,
 ) -> Fetch {
     let keys = {
         let mut state = shared.state.lock();
@@ -235,7 +306,8 @@ fn fetch<S: BatchSource>(
     shared.stats.record_batch(batch_size);
     let guard = AbandonGuard { shared, batch };
     Box::pin(async move {
-        let _permit = permit;
+        // Released once the outcome is published (or the fetch dropped).
+        let _slot = (permit, in_flight);
         let AbandonGuard { shared, batch } = &guard;
         // Two clock reads a batch only when someone listens for the event.
         let started =
@@ -346,6 +418,46 @@ mod tests {
         assert!(leader.await.unwrap_err().is_cancelled());
         gate.add_permits(1);
         assert_eq!(follower.await.unwrap().unwrap(), Some(4));
+        assert_eq!(calls.load(SeqCst), 1, "the fetch ran once");
+        assert_eq!(loader.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_leader_dropped_mid_fetch_leaves_its_callers_served_by_one_fetch() {
+        let gate = Arc::new(Semaphore::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let loader = Loader::new(from_fn({
+            let (gate, calls) = (Arc::clone(&gate), Arc::clone(&calls));
+            move |keys: Vec<u32>| {
+                let gate = Arc::clone(&gate);
+                calls.fetch_add(1, SeqCst);
+                async move {
+                    gate.acquire().await.unwrap().forget();
+                    Ok::<_, Infallible>(
+                        keys.into_iter()
+                            .map(|k| (k, k * 2))
+                            .collect::<HashMap<_, _>>(),
+                    )
+                }
+            }
+        }));
+        let mut leader = Box::pin(loader.load(1));
+        assert!(futures::poll!(leader.as_mut()).is_pending());
+        let followers: Vec<_> = [2, 3]
+            .map(|key| {
+                let loader = loader.clone();
+                tokio::spawn(async move { loader.load(key).await })
+            })
+            .into();
+        tokio::task::yield_now().await;
+        while calls.load(SeqCst) == 0 {
+            assert!(futures::poll!(leader.as_mut()).is_pending());
+        }
+        drop(leader);
+        gate.add_permits(1);
+        for (key, follower) in [2, 3].into_iter().zip(followers) {
+            assert_eq!(follower.await.unwrap().unwrap(), Some(key * 2));
+        }
         assert_eq!(calls.load(SeqCst), 1, "the fetch ran once");
         assert_eq!(loader.in_flight(), 0);
     }

@@ -28,12 +28,50 @@
 //! single-flight), otherwise it joins the open batch, opening one if there
 //! is none. The `load` that opened a batch leads it: it waits out the
 //! window, or less when the batch fills, takes a concurrency permit, seals
-//! the batch and polls the source's future once. A source that answers at
-//! once is done without a task; a pending fetch continues as its own task.
+//! the batch and polls the source's future once; a source that answers at
+//! once is done without a task, a pending fetch continues as its own task.
+//! With the
+//! default window, [`BatchWindow::FillWhileBusy`], a batch whose window has
+//! ended while other batches of the loader are in flight keeps collecting
+//! keys until it is full or one of them completes: a quiet loader answers
+//! a lone load after one yield, a busy one sends full batches.
 //! Batches opened by `load_many`, and a batch whose leader was dropped
 //! before its fetch began, run in a dispatcher task instead. Other callers
 //! only wait on the outcome, and no fetch belongs to a caller, so dropping
 //! a caller never affects a batch.
+//!
+//! ```
+//! use coalesce::loader::{from_fn, Loader};
+//! use std::{collections::HashMap, convert::Infallible, sync::Arc};
+//! use tokio::{sync::Semaphore, task::yield_now};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let round_trip = Arc::new(Semaphore::new(0));
+//! let loader = Loader::new(from_fn({
+//!     let round_trip = Arc::clone(&round_trip);
+//!     move |keys: Vec<u64>| {
+//!         let round_trip = Arc::clone(&round_trip);
+//!         async move {
+//!             let _answered = round_trip.acquire().await;
+//!             Ok::<_, Infallible>(keys.into_iter().map(|k| (k, k)).collect::<HashMap<_, _>>())
+//!         }
+//!     }
+//! }));
+//! let load = |k| { let l = loader.clone(); tokio::spawn(async move { l.load(k).await }) };
+//! // A quiet loader: the first load is dispatched after one yield.
+//! let mut tasks = vec![load(0)];
+//! while loader.stats().total_operations == 0 { yield_now().await; }
+//! // While it is in flight, loads arriving a tick apart share one batch.
+//! for k in 1..=3 {
+//!     tasks.push(load(k));
+//!     yield_now().await;
+//! }
+//! while loader.in_flight() < 4 { yield_now().await; }
+//! round_trip.add_permits(1);
+//! for task in tasks { task.await.unwrap().unwrap(); }
+//! assert_eq!(loader.stats().total_operations, 2);
+//! # }
+//! ```
 
 mod batch;
 mod cache;
@@ -55,6 +93,7 @@ pub use writer::{WriteSink, WriteSource, Writer};
 use batch::{Batch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
+use std::sync::atomic::AtomicUsize;
 use std::{
     collections::{HashMap, hash_map::Entry},
     fmt,
@@ -62,7 +101,10 @@ use std::{
     time::Duration,
 };
 use std::{future::Future, task::Poll};
-use tokio::{runtime::Handle, sync::Semaphore};
+use tokio::{
+    runtime::Handle,
+    sync::{Notify, Semaphore},
+};
 
 /// The default cap on keys per batch, as the specification sets it.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 100;
@@ -72,47 +114,38 @@ pub const DEFAULT_MAX_BATCH_SIZE: usize = 100;
 /// ```
 /// use coalesce::loader::BatchWindow;
 /// use std::time::Duration;
-/// assert_eq!(BatchWindow::default(), BatchWindow::Yield(1));
+/// assert_eq!(BatchWindow::default(), BatchWindow::FillWhileBusy);
+/// // The rule before `FillWhileBusy`: always dispatch after one yield.
+/// let eager = BatchWindow::Yield(1);
 /// let wait_for_more = BatchWindow::Time(Duration::from_millis(2));
-/// # drop(wait_for_more);
+/// # drop((eager, wait_for_more));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BatchWindow {
     /// Dispatch once the runtime has let every ready task run this many
-    /// times: a lone load pays no fixed delay (the default, one yield).
+    /// times, however busy the loader is.
     Yield(u32),
     /// Wait up to this long for more keys; worth it where a round trip is
     /// expensive and load arrives spread out. Needs the Tokio time driver.
     Time(Duration),
-}
-
-impl Default for BatchWindow {
-    fn default() -> Self {
-        Self::Yield(1)
-    }
+    /// The default: one yield, and then, while another batch of this loader
+    /// is in flight, keep collecting keys until the batch is full or a batch
+    /// completes (after which the woken callers get one more yield to add
+    /// their next keys), and check again. A quiet loader thus dispatches a
+    /// lone load after one yield, while a busy one sends full batches
+    /// (several at once, up to `max_concurrent_batches`) instead of
+    /// splitting its callers over many small ones.
+    #[default]
+    FillWhileBusy,
 }
 
 impl BatchWindow {
-    /// Wait out the window, or less once the batch is full.
+    /// Wait out the window, or less once the batch is full. The rest of
+    /// `FillWhileBusy` depends on other batches: see `batch::until_due`.
     async fn wait<S: BatchSource>(self, batch: &Batch<S>) {
         match self {
-            Self::Yield(times) => {
-                // Each yield wakes the waiting task at once, which puts it at
-                // the back of the worker's run queue: every task already
-                // ready runs (and adds its key) before it is polled again.
-                // (`tokio::task::yield_now` would instead defer the wake-up
-                // until the worker parks, a driver poll per lone load.)
-                let mut left = times;
-                std::future::poll_fn(|cx| {
-                    if left == 0 || batch.is_full() {
-                        return Poll::Ready(());
-                    }
-                    left -= 1;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                })
-                .await;
-            }
+            Self::Yield(times) => yields(times, batch).await,
+            Self::FillWhileBusy => yields(1, batch).await,
             Self::Time(duration) => {
                 let sleep = tokio::time::sleep(duration);
                 tokio::pin!(sleep);
@@ -126,6 +159,26 @@ impl BatchWindow {
             }
         }
     }
+}
+
+/// Let every ready task run `times` times (each may add its key), or less
+/// once the batch is full.
+async fn yields<S: BatchSource>(times: u32, batch: &Batch<S>) {
+    // Each yield wakes the waiting task at once, which puts it at the back
+    // of the worker's run queue: every task already ready runs (and adds its
+    // key) before it is polled again. (`tokio::task::yield_now` would
+    // instead defer the wake-up until the worker parks, a driver poll per
+    // lone load.)
+    let mut left = times;
+    std::future::poll_fn(|cx| {
+        if left == 0 || batch.is_full() {
+            return Poll::Ready(());
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
 }
 
 /// A loader configuration that cannot work.
@@ -273,6 +326,11 @@ struct Shared<S: BatchSource> {
     config: Config,
     state: Mutex<State<S>>,
     permits: Option<Arc<Semaphore>>,
+    /// Batches past their window (waiting for a permit or fetching) and not
+    /// yet published; see `batch::InFlight`.
+    in_flight_batches: AtomicUsize,
+    /// Signalled each time one of those batches is done.
+    batch_done: Notify,
     stats: Arc<Stats>,
 }
 
@@ -323,7 +381,9 @@ impl<S: BatchSource> fmt::Debug for Loader<S> {
 
 impl<S: BatchSource> Loader<S> {
     /// A loader with the defaults: batches of up to 100 keys, dispatched
-    /// after one yield, no concurrency limit, no cache.
+    /// after one yield or, while another batch is in flight, once full or
+    /// once a batch completes ([`BatchWindow::FillWhileBusy`]); no
+    /// concurrency limit, no cache.
     pub fn new(source: S) -> Self {
         Self::from_builder(LoaderBuilder::new(source))
     }
@@ -366,6 +426,8 @@ impl<S: BatchSource> Loader<S> {
                 permits: settings
                     .max_concurrent_batches
                     .map(|n| Arc::new(Semaphore::new(n))),
+                in_flight_batches: AtomicUsize::new(0),
+                batch_done: Notify::new(),
                 stats,
             }),
         }
@@ -595,14 +657,15 @@ impl<S: BatchSource> Loader<S> {
 /// use coalesce::loader::{BatchSettings, BatchWindow};
 /// let settings = BatchSettings { max_concurrent_batches: Some(10), ..BatchSettings::default() };
 /// assert_eq!(settings.max_batch_size, 100);
-/// assert_eq!(settings.window, BatchWindow::Yield(1));
+/// assert_eq!(settings.window, BatchWindow::FillWhileBusy);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchSettings {
     /// Most keys in one call of the source (default 100); a fuller batch is
     /// dispatched at once.
     pub max_batch_size: usize,
-    /// How long a batch collects keys (default: one yield).
+    /// How long a batch collects keys (default:
+    /// [`BatchWindow::FillWhileBusy`]).
     pub window: BatchWindow,
     /// Most batches running at once (default: no limit), typically the pool
     /// size; further batches wait their turn in order and keep collecting
@@ -670,7 +733,8 @@ impl<S: BatchSource> LoaderBuilder<S> {
         self
     }
 
-    /// How long a batch collects keys (default: one yield).
+    /// How long a batch collects keys (default:
+    /// [`BatchWindow::FillWhileBusy`]).
     pub fn window(mut self, window: BatchWindow) -> Self {
         self.settings.window = window;
         self

@@ -51,7 +51,8 @@ pub struct CoalescingRepository<B: MemoryBatchRepository> {
 
 impl<B: MemoryBatchRepository> CoalescingRepository<B> {
     /// Wrap `repo` with the defaults: batches of up to 100 items, dispatched
-    /// after one yield, at most `repo.max_concurrent_batches()` batches of
+    /// after one yield (or, while another batch of the same kind is in
+    /// flight, once full or once that batch completes), at most `repo.max_concurrent_batches()` batches of
     /// each kind at once.
     pub fn new(repo: B) -> Self {
         let settings = BatchSettings {

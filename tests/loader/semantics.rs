@@ -124,7 +124,9 @@ async fn a_key_already_in_flight_joins_that_batch() {
 #[tokio::test]
 async fn clear_detaches_a_key_from_a_batch_already_fetching_it() {
     let source = Recorder::gated();
+    // `Yield`, so the second fetch begins while the first is in flight.
     let loader = Loader::builder(source.clone())
+        .window(BatchWindow::Yield(1))
         .cache(CachePolicy::Unbounded)
         .build()
         .unwrap();
@@ -472,4 +474,219 @@ async fn a_dataloader_batch_fn_runs_unchanged() {
         vec![None, Some(2), Some(4), Some(2)]
     );
     assert_eq!(loader.stats().total_operations, 1);
+}
+
+/// Wait (yielding) until exactly `n` batches are inside the source, then
+/// give the loader every chance to dispatch another.
+async fn until_running(source: &Recorder, n: usize) {
+    let settled = async {
+        while source.running() != n {
+            tokio::task::yield_now().await;
+        }
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(5), settled).await;
+    assert!(
+        waited.is_ok(),
+        "expected {n} batches running, saw {:?}",
+        source.batches()
+    );
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Wait (yielding) until the source has been called `n` times.
+async fn until_batches(source: &Recorder, n: usize) {
+    let arrived = async {
+        while source.batches().len() < n {
+            tokio::task::yield_now().await;
+        }
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(5), arrived).await;
+    assert!(
+        waited.is_ok(),
+        "expected {n} batches, saw {:?}",
+        source.batches()
+    );
+}
+
+/// Spawn one load per key, `per_tick` at a time, letting the runtime run
+/// between groups, so the loads arrive spread over many ticks.
+async fn spread_loads(
+    loader: &Loader<Recorder>,
+    keys: std::ops::Range<u64>,
+    per_tick: usize,
+) -> Vec<tokio::task::JoinHandle<Result<Option<String>, LoadError<crate::source::SourceError>>>> {
+    let keys: Vec<u64> = keys.collect();
+    let mut tasks = Vec::new();
+    for group in keys.chunks(per_tick) {
+        tasks.extend(spawn_loads(loader, group.iter().copied()));
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+    }
+    tasks
+}
+
+#[tokio::test]
+async fn while_a_batch_is_in_flight_loads_arriving_over_many_ticks_fill_batches() {
+    let source = Recorder::gated();
+    let loader = Loader::new(source.clone());
+    let first = spawn_loads(&loader, [1000]);
+    source.until_running(1).await;
+    let tasks = spread_loads(&loader, 0..250, 10).await;
+    // Two full batches went at once; the other 50 keys wait for company.
+    source.until_running(3).await;
+    let sizes = || source.batches().iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(sizes(), vec![1, 100, 100]);
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(sizes(), vec![1, 100, 100], "the open batch must wait");
+    // Two batches still in flight: the loader is still busy.
+    source.release(1);
+    until_running(&source, 2).await;
+    assert_eq!(sizes(), vec![1, 100, 100]);
+    // The last completes: the open batch goes with what it holds.
+    source.release(2);
+    until_batches(&source, 4).await;
+    assert_eq!(sizes(), vec![1, 100, 100, 50]);
+    source.release(3);
+    for (key, task) in (0..250).zip(tasks) {
+        assert_eq!(task.await.unwrap().unwrap(), expected(key, 0));
+    }
+    assert_eq!(
+        first.into_iter().next().unwrap().await.unwrap().unwrap(),
+        expected(1000, 0)
+    );
+    assert_eq!(loader.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn under_a_concurrency_limit_full_batches_queue_and_the_open_one_waits() {
+    let source = Recorder::gated();
+    let loader = Loader::builder(source.clone())
+        .max_concurrent_batches(2)
+        .build()
+        .unwrap();
+    let first = spawn_loads(&loader, [1000]);
+    source.until_running(1).await;
+    let tasks = spread_loads(&loader, 0..250, 10).await;
+    // One full batch takes the second permit, the next waits for one, and
+    // the last 50 keys wait for company.
+    until_running(&source, 2).await;
+    let sizes = || source.batches().iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(sizes(), vec![1, 100]);
+    source.release(1);
+    until_batches(&source, 3).await;
+    until_running(&source, 2).await;
+    assert_eq!(sizes(), vec![1, 100, 100]);
+    source.release(2);
+    until_batches(&source, 4).await;
+    assert_eq!(sizes(), vec![1, 100, 100, 50]);
+    source.release(1);
+    for task in first.into_iter().chain(tasks) {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(source.most_running(), 2);
+    assert_eq!(loader.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn the_yield_window_dispatches_however_busy_the_loader_is() {
+    let source = Recorder::gated();
+    let loader = Loader::builder(source.clone())
+        .window(BatchWindow::Yield(1))
+        .build()
+        .unwrap();
+    let first = spawn_loads(&loader, [1000]);
+    source.until_running(1).await;
+    let tasks = spread_loads(&loader, 0..30, 10).await;
+    source.until_running(4).await;
+    let sizes: Vec<usize> = source.batches().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![1, 10, 10, 10]);
+    source.release(4);
+    for task in first.into_iter().chain(tasks) {
+        task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_lone_load_on_a_quiet_loader_is_answered_after_one_yield() {
+    let source = Recorder::new();
+    let loader = Loader::builder(source.clone())
+        .max_concurrent_batches(10)
+        .build()
+        .unwrap();
+    let load = loader.load(3);
+    tokio::pin!(load);
+    assert!(futures::poll!(load.as_mut()).is_pending(), "the window");
+    match futures::poll!(load.as_mut()) {
+        std::task::Poll::Ready(value) => assert_eq!(value.unwrap(), expected(3, 0)),
+        std::task::Poll::Pending => panic!("a lone load must not wait for more"),
+    }
+}
+
+#[test]
+fn a_runtime_shutting_down_fails_a_waiting_open_batch() {
+    let source = Recorder::gated();
+    let loader = Loader::new(source.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        drop(spawn_loads(&loader, [1000]));
+        source.until_running(1).await;
+        drop(spread_loads(&loader, 0..5, 1).await);
+        tokio::task::yield_now().await;
+    });
+    assert_eq!(
+        source.batches().len(),
+        1,
+        "the open batch waits for company"
+    );
+    // Joins the open batch: no runtime needed to wait for it.
+    let waiter = std::thread::spawn({
+        let loader = loader.clone();
+        move || futures::executor::block_on(loader.load(7))
+    });
+    while loader.in_flight() < 7 {
+        std::thread::yield_now();
+    }
+    drop(runtime);
+    assert!(matches!(waiter.join().unwrap(), Err(LoadError::Abandoned)));
+    assert_eq!(loader.in_flight(), 0);
+}
+
+// Multi-threaded, where the task woken last (here the open batch's leader)
+// runs first: its extra yield must let the woken callers add keys first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn callers_of_a_completed_batch_join_the_waiting_open_batch() {
+    let source = Recorder::gated();
+    let loader = Loader::new(source.clone());
+    let chains: Vec<_> = (0..10)
+        .map(|key| {
+            let loader = loader.clone();
+            tokio::spawn(async move {
+                loader.load(key).await.unwrap();
+                loader.load(key + 10).await.unwrap()
+            })
+        })
+        .collect();
+    source.until_running(1).await;
+    let waiting = spread_loads(&loader, 100..101, 1).await;
+    while loader.in_flight() < 11 {
+        tokio::task::yield_now().await;
+    }
+    // A third batch would be one too many, but must not hang the test.
+    source.release(3);
+    for (key, chain) in (10..20).zip(chains) {
+        assert_eq!(chain.await.unwrap(), expected(key, 0));
+    }
+    waiting.into_iter().next().unwrap().await.unwrap().unwrap();
+    let mut batches = source.batches();
+    batches.iter_mut().for_each(|batch| batch.sort_unstable());
+    let second: Vec<u64> = (10..20).chain([100]).collect();
+    assert_eq!(batches, vec![(0..10).collect(), second]);
 }
