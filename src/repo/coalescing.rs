@@ -3,8 +3,8 @@
 use super::{MemoryBatchRepository, MemoryRepository};
 use crate::{
     loader::{
-        BatchSettings, ConfigError, Loader, LoaderBuilder, MethodSource, Stats, StatsSnapshot,
-        WriteSink, Writer, from_method,
+        BatchSettings, ConfigError, Loader, MethodSource, Stats, StatsSnapshot, WriteSink, Writer,
+        from_method,
     },
     sql::Database,
     store::{
@@ -52,8 +52,8 @@ pub struct CoalescingRepository<B: MemoryBatchRepository> {
 impl<B: MemoryBatchRepository> CoalescingRepository<B> {
     /// Wrap `repo` with the defaults: batches of up to 100 items, dispatched
     /// after one yield (or, while another batch of the same kind is in
-    /// flight, once full or once that batch completes), at most `repo.max_concurrent_batches()` batches of
-    /// each kind at once.
+    /// flight, once full or once that batch completes), at most
+    /// `repo.max_concurrent_batches()` batches of each kind at once.
     pub fn new(repo: B) -> Self {
         let settings = BatchSettings {
             max_concurrent_batches: repo.max_concurrent_batches().filter(|n| *n > 0),
@@ -84,12 +84,12 @@ impl<B: MemoryBatchRepository> CoalescingRepository<B> {
         settings.validate()?;
         let repo = Arc::new(repo);
         let stats = Arc::new(Stats::new(settings.max_batch_size));
-        let configure =
-            |builder: LoaderBuilder<_>| builder.settings(settings).stats(Arc::clone(&stats));
         Ok(Self {
-            profiles: configure(Loader::builder(from_method(Arc::clone(&repo), |r, ids| {
+            profiles: Loader::builder(from_method(Arc::clone(&repo), |r, ids| {
                 Box::pin(r.get_profiles(ids))
-            })))
+            }))
+            .settings(settings)
+            .stats(Arc::clone(&stats))
             .build()?,
             onboardings: Loader::builder(from_method(Arc::clone(&repo), |r, ids| {
                 Box::pin(r.get_onboardings(ids))
