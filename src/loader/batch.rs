@@ -373,7 +373,7 @@ impl<S: BatchSource> Drop for AbandonGuard<S> {
 
 #[cfg(test)]
 mod tests {
-    use crate::loader::{Loader, from_fn};
+    use crate::loader::{BatchSource, Loader, from_fn};
     use std::{
         collections::HashMap,
         convert::Infallible,
@@ -384,8 +384,13 @@ mod tests {
     };
     use tokio::sync::Semaphore;
 
-    #[tokio::test]
-    async fn a_dropped_leader_neither_cancels_nor_repeats_its_fetch() {
+    /// A loader whose every fetch waits for a permit of the returned gate
+    /// and counts itself in the returned counter; values are `key * 2`.
+    fn gated_loader() -> (
+        Loader<impl BatchSource<Key = u32, Value = u32, Error = Infallible>>,
+        Arc<Semaphore>,
+        Arc<AtomicUsize>,
+    ) {
         let gate = Arc::new(Semaphore::new(0));
         let calls = Arc::new(AtomicUsize::new(0));
         let loader = Loader::new(from_fn({
@@ -403,6 +408,12 @@ mod tests {
                 }
             }
         }));
+        (loader, gate, calls)
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_neither_cancels_nor_repeats_its_fetch() {
+        let (loader, gate, calls) = gated_loader();
         let leader = tokio::spawn({
             let loader = loader.clone();
             async move { loader.load(1).await }
@@ -424,23 +435,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_leader_dropped_mid_fetch_leaves_its_callers_served_by_one_fetch() {
-        let gate = Arc::new(Semaphore::new(0));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let loader = Loader::new(from_fn({
-            let (gate, calls) = (Arc::clone(&gate), Arc::clone(&calls));
-            move |keys: Vec<u32>| {
-                let gate = Arc::clone(&gate);
-                calls.fetch_add(1, SeqCst);
-                async move {
-                    gate.acquire().await.unwrap().forget();
-                    Ok::<_, Infallible>(
-                        keys.into_iter()
-                            .map(|k| (k, k * 2))
-                            .collect::<HashMap<_, _>>(),
-                    )
-                }
-            }
-        }));
+        let (loader, gate, calls) = gated_loader();
         let mut leader = Box::pin(loader.load(1));
         assert!(futures::poll!(leader.as_mut()).is_pending());
         let followers: Vec<_> = [2, 3]
