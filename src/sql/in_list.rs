@@ -350,6 +350,15 @@ macro_rules! in_list_dialect {
             Ok(deleted)
         }
 
+        /// `FROM memories WHERE (user_id, key) IN (...)` for `pairs`
+        /// (user, key) pairs.
+        fn memories_matching_pairs(pairs: usize) -> String {
+            format!(
+                "FROM memories WHERE (user_id, `key`) IN ({ROW_LIST}{})",
+                list::placeholders(pairs, 2)
+            )
+        }
+
         pub(super) async fn delete_memory_pairs(
             pool: &Pool<Db>,
             counters: &Counters,
@@ -360,9 +369,8 @@ macro_rules! in_list_dialect {
             let delete = |chunk: &[&(String, String)]| {
                 let padded = list::padded(chunk, per_chunk);
                 let sql = format!(
-                    "DELETE FROM memories WHERE (user_id, `key`) IN ({ROW_LIST}{}) \
-                     RETURNING user_id, `key`",
-                    list::placeholders(padded.len(), 2)
+                    "DELETE {} RETURNING user_id, `key`",
+                    memories_matching_pairs(padded.len())
                 );
                 counters.statement();
                 padded.into_iter().fold(sqlx::query_as(AssertSqlSafe(sql)), |q, pair| {

@@ -46,10 +46,7 @@ pub(super) async fn delete_memory_pairs_locking(
     let mut deleted = Vec::new();
     for chunk in distinct.chunks(per_chunk) {
         let padded = list::padded(chunk, per_chunk);
-        let matching = format!(
-            "FROM memories WHERE (user_id, `key`) IN ({ROW_LIST}{})",
-            list::placeholders(padded.len(), 2)
-        );
+        let matching = memories_matching_pairs(padded.len());
         counters.statement();
         let select = format!("SELECT user_id, `key` {matching} FOR UPDATE");
         let found: Vec<(String, String)> = padded
