@@ -197,9 +197,9 @@ impl<DB: Dialect> Batch<DB> {
     /// [`with_write_attempts`](Self::with_write_attempts)).
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Dialect, Key, Record, Table, Value};
+    /// # use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
     /// # struct Order { id: i64, total_cents: i64 }
-    /// # impl<DB: Dialect> Record<DB> for Order where i64: Key<DB> + Value<DB> {
+    /// # impl<DB: Dialect> Record<DB> for Order where i64: KeyPart<DB> {
     /// #     type Key = i64; type Values<'a> = (&'a i64,);
     /// #     fn key(&self) -> i64 { self.id } fn values(&self) -> (&i64,) { (&self.total_cents,) }
     /// # }

@@ -13,7 +13,7 @@
 //! retries writes aborted by deadlocks ([`retry`]) and counts what it sends.
 //!
 //! ```no_run
-//! use coalesce_sql::{Batch, Dialect, Key, Record, Table, Value};
+//! use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
 //! use std::collections::HashMap;
 //!
 //! #[derive(sqlx::FromRow)]
@@ -21,7 +21,7 @@
 //!
 //! impl<DB: Dialect> Record<DB> for Order
 //! where
-//!     i64: Key<DB> + Value<DB>,
+//!     i64: KeyPart<DB>,
 //!     String: Value<DB>,
 //! {
 //!     type Key = i64;

@@ -95,14 +95,14 @@ pub trait Key<DB: Dialect>: Eq + Hash + Clone + Send + Sync + 'static {
 /// in the order of [`Table::columns`](crate::Table::columns).
 ///
 /// ```
-/// use coalesce_sql::{Dialect, Key, Record, Value};
+/// use coalesce_sql::{Dialect, KeyPart, Record, Value};
 ///
 /// struct Order { id: i64, customer: String, total_cents: i64 }
 ///
 /// // Written once for every enabled database.
 /// impl<DB: Dialect> Record<DB> for Order
 /// where
-///     i64: Key<DB> + Value<DB>,
+///     i64: KeyPart<DB>,
 ///     String: Value<DB>,
 /// {
 ///     type Key = i64;
