@@ -114,7 +114,9 @@ pub enum Error {
     },
     /// One row or key alone is larger than a statement may be, so no
     /// split can send it. Nothing was written.
-    #[error("a single row or key of table {table} needs {size} (bytes or binds) and exceeds {limit}")]
+    #[error(
+        "a single row or key of table {table} needs {size} (bytes or binds) and exceeds {limit}"
+    )]
     TooLarge {
         /// The table.
         table: String,
@@ -201,6 +203,9 @@ mod tests {
             source: sqlx::Error::RowNotFound,
         };
         let text = error.to_string();
-        assert!(text.contains("upsert on table orders failed at chunk 2 of 3"), "{text}");
+        assert!(
+            text.contains("upsert on table orders failed at chunk 2 of 3"),
+            "{text}"
+        );
     }
 }

@@ -102,7 +102,10 @@ pub(crate) fn upsert(syntax: &Syntax, table: &Table, rows: usize) -> String {
             format!("ON DUPLICATE KEY UPDATE {first} = {first}")
         }
         (Upsert::OnDuplicateKey, false) => {
-            format!("ON DUPLICATE KEY UPDATE {}", set(&|c| format!("VALUES({c})")))
+            format!(
+                "ON DUPLICATE KEY UPDATE {}",
+                set(&|c| format!("VALUES({c})"))
+            )
         }
     };
     format!(

@@ -100,7 +100,11 @@ impl Table {
             ));
         }
         let mut seen = HashSet::new();
-        for name in self.name.split('.').chain(self.key.iter().chain(&self.columns).map(String::as_str)) {
+        for name in self
+            .name
+            .split('.')
+            .chain(self.key.iter().chain(&self.columns).map(String::as_str))
+        {
             if name.is_empty() || name.contains('\0') {
                 return bad(format!("invalid identifier {name:?}"));
             }
@@ -142,8 +146,17 @@ mod tests {
         let ok = Table::new("t").key(["a", "b"]).columns(["c"]);
         assert!(ok.validate(2).is_ok());
         assert!(ok.validate(1).is_err(), "arity mismatch");
-        assert!(Table::new("t").columns(["c"]).validate(1).is_err(), "no key");
-        assert!(Table::new("t").key(["a"]).columns(["a"]).validate(1).is_err());
+        assert!(
+            Table::new("t").columns(["c"]).validate(1).is_err(),
+            "no key"
+        );
+        assert!(
+            Table::new("t")
+                .key(["a"])
+                .columns(["a"])
+                .validate(1)
+                .is_err()
+        );
         assert!(Table::new("t").key([""]).validate(1).is_err());
         assert!(Table::new("t.").key(["a"]).validate(1).is_err());
         assert!(Table::new("t").key(["a\0"]).validate(1).is_err());
