@@ -566,21 +566,29 @@ mod tests {
             let (statements, transactions) = (batch.statements(), batch.transactions());
             let mut existed = batch.delete(&table, &asked).await.unwrap();
             existed.sort_unstable();
-            results.push((
-                existed,
+            let counts = (
                 batch.statements() - statements,
                 batch.transactions() - transactions,
-            ));
+            );
+            // One chunk: the locking delete still needs its transaction.
+            batch.upsert(&table, &pairs[..1]).await.unwrap();
+            let (statements, transactions) = (batch.statements(), batch.transactions());
+            assert_eq!(batch.delete(&table, &keys[..1]).await.unwrap(), keys[..1]);
+            let one_chunk = (
+                batch.statements() - statements,
+                batch.transactions() - transactions,
+            );
+            results.push((existed, counts, one_chunk));
         }
         assert_eq!(
             results[0],
-            (keys.clone(), 2, 1),
-            "RETURNING: one statement per chunk of 4"
+            (keys.clone(), (2, 1), (1, 0)),
+            "RETURNING: one statement per chunk of 4, no transaction for one"
         );
         assert_eq!(
             results[1],
-            (keys, 4, 1),
-            "locking: SELECT ... FOR UPDATE and DELETE per chunk"
+            (keys, (4, 1), (2, 1)),
+            "locking: SELECT ... FOR UPDATE and DELETE per chunk, always in a transaction"
         );
         let drop = format!("DROP TABLE {name}");
         sqlx::raw_sql(sqlx::AssertSqlSafe(drop))

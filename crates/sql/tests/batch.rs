@@ -255,7 +255,7 @@ macro_rules! backend_tests {
                     .map(|k| Note { k: (*k).to_owned(), v: format!("{k}|{k}") })
                     .collect();
                 let nul = Note { k: "a\0b".to_owned(), v: "x\0y".to_owned() };
-                match sql.upsert(&table, &[nul.clone()]).await {
+                match sql.upsert(&table, std::slice::from_ref(&nul)).await {
                     Ok(()) => notes.push(nul),
                     // PostgreSQL text cannot hold NUL: a typed error, nothing written.
                     Err(Error::Database { operation: Operation::Upsert, source, .. }) => {
