@@ -18,6 +18,10 @@ use tokio::sync::OnceCell;
 
 /// Keys or rows per statement unless set with
 /// [`Batch::with_rows_per_statement`].
+///
+/// ```
+/// assert_eq!(coalesce_sql::DEFAULT_ROWS_PER_STATEMENT, 1000);
+/// ```
 pub const DEFAULT_ROWS_PER_STATEMENT: usize = 1000;
 
 /// Batched statements on one pool: reads of many keys, upserts and

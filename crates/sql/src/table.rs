@@ -30,6 +30,10 @@ pub struct Table {
 
 impl Table {
     /// A table named `name`, with no columns yet.
+    ///
+    /// ```
+    /// assert_eq!(coalesce_sql::Table::new("app.orders").name(), "app.orders");
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -42,6 +46,11 @@ impl Table {
     /// The key column(s): one for a single key, several for a composite
     /// key, in the order of the key tuple's fields. They must be the
     /// table's primary key or a unique key (upserts conflict on them).
+    ///
+    /// ```
+    /// let lines = coalesce_sql::Table::new("order_lines").key(["order_id", "line_no"]);
+    /// assert_eq!(lines.key_columns(), ["order_id", "line_no"]);
+    /// ```
     pub fn key<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
         self.key = columns.into_iter().map(Into::into).collect();
         self
@@ -49,6 +58,11 @@ impl Table {
 
     /// The value columns, in the order a [`Record`](crate::Record) binds
     /// its values.
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+    /// assert_eq!(orders.value_columns(), ["customer", "total_cents"]);
+    /// ```
     pub fn columns<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
         self.columns = columns.into_iter().map(Into::into).collect();
         self
@@ -57,22 +71,29 @@ impl Table {
     /// Your own `SELECT` list for reads, as SQL text (trusted, not
     /// quoted). It must yield the key columns under their own names, which
     /// is how each row is matched to its key.
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders")
+    ///     .key(["id"])
+    ///     .select("id, customer, total_cents / 100.0 AS total");
+    /// # let _ = orders;
+    /// ```
     pub fn select(mut self, list: impl Into<String>) -> Self {
         self.select = Some(list.into());
         self
     }
 
-    /// The table name as given.
+    /// The table name as given (see [`Table::new`]).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The key column names.
+    /// The key column names (see [`Table::key`]).
     pub fn key_columns(&self) -> &[String] {
         &self.key
     }
 
-    /// The value column names.
+    /// The value column names (see [`Table::columns`]).
     pub fn value_columns(&self) -> &[String] {
         &self.columns
     }
