@@ -80,8 +80,14 @@ pub async fn store(target: Target) -> Option<MemoryStore> {
 
 /// Like [`store`], at a given URL.
 pub async fn store_at(target: Target, url: &str) -> Option<MemoryStore> {
+    store_with_pool(target, url, 4).await
+}
+
+/// Like [`store_at`], with a pool of `pool_size` connections (a pool of one
+/// lets a test inspect the session the store's statements ran in).
+pub async fn store_with_pool(target: Target, url: &str, pool_size: u32) -> Option<MemoryStore> {
     let connected = match reachable(target, url).await {
-        Ok(()) => MemoryStore::connect(url, 4)
+        Ok(()) => MemoryStore::connect(url, pool_size)
             .await
             .map_err(|e| e.to_string()),
         Err(error) => Err(error),
