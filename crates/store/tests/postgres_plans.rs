@@ -10,7 +10,7 @@
 
 mod common;
 
-use coalesce::sql::Pool;
+use coalesce_store::db::Pool;
 use common::Target;
 use sqlx::PgConnection;
 
