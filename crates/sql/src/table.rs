@@ -26,6 +26,7 @@ pub struct Table {
     key: Vec<String>,
     columns: Vec<String>,
     select: Option<String>,
+    on_update: Vec<(String, String)>,
 }
 
 impl Table {
@@ -40,6 +41,7 @@ impl Table {
             key: Vec::new(),
             columns: Vec::new(),
             select: None,
+            on_update: Vec::new(),
         }
     }
 
@@ -83,6 +85,23 @@ impl Table {
         self
     }
 
+    /// Also set `column` to the SQL expression `expression` (trusted, not
+    /// quoted) when an upsert updates an existing row, such as a timestamp.
+    /// Expressions differ between databases (`now()`,
+    /// `CURRENT_TIMESTAMP(6)`, ...), so this is where a dialect may show.
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders")
+    ///     .key(["id"])
+    ///     .columns(["total_cents"])
+    ///     .on_update("updated_at", "CURRENT_TIMESTAMP");
+    /// # let _ = orders;
+    /// ```
+    pub fn on_update(mut self, column: impl Into<String>, expression: impl Into<String>) -> Self {
+        self.on_update.push((column.into(), expression.into()));
+        self
+    }
+
     /// The table name as given (see [`Table::new`]).
     pub fn name(&self) -> &str {
         &self.name
@@ -101,6 +120,11 @@ impl Table {
     /// The caller's `SELECT` list, if any.
     pub(crate) fn select_list(&self) -> Option<&str> {
         self.select.as_deref()
+    }
+
+    /// The extra assignments of an upsert's update, `(column, expression)`.
+    pub(crate) fn update_assignments(&self) -> &[(String, String)] {
+        &self.on_update
     }
 
     /// Check the description once before building statements from it.
@@ -125,12 +149,14 @@ impl Table {
             .name
             .split('.')
             .chain(self.key.iter().chain(&self.columns).map(String::as_str))
+            .chain(self.on_update.iter().map(|(column, _)| column.as_str()))
         {
             if name.is_empty() || name.contains('\0') {
                 return bad(format!("invalid identifier {name:?}"));
             }
         }
-        for column in self.key.iter().chain(&self.columns) {
+        let updated = self.on_update.iter().map(|(column, _)| column);
+        for column in self.key.iter().chain(&self.columns).chain(updated) {
             if !seen.insert(column) {
                 return bad(format!("column {column:?} named twice"));
             }
@@ -181,5 +207,10 @@ mod tests {
         assert!(Table::new("t").key([""]).validate(1).is_err());
         assert!(Table::new("t.").key(["a"]).validate(1).is_err());
         assert!(Table::new("t").key(["a\0"]).validate(1).is_err());
+        let touched_twice = Table::new("t")
+            .key(["a"])
+            .columns(["b"])
+            .on_update("b", "1");
+        assert!(touched_twice.validate(1).is_err());
     }
 }
