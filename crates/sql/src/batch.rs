@@ -311,7 +311,9 @@ impl<DB: Dialect> Batch<DB> {
     }
 
     /// Delete the rows of `table` whose key is among `keys`; returns the
-    /// keys that existed (each once). Chunks run inside one transaction:
+    /// key of each row deleted (so each existing key once where the key
+    /// columns are unique, once per row where they are not, as in a
+    /// delete by a prefix of the primary key). Chunks run inside one transaction:
     /// all or nothing. `DELETE ... RETURNING` where the server has it;
     /// on Oracle MySQL, per chunk a `SELECT ... FOR UPDATE` and a `DELETE`
     /// in one transaction (so the rows read are the rows deleted). Retried
