@@ -1,0 +1,103 @@
+//! PostgreSQL plans the toolkit's keyed reads with the key index even in a
+//! generic plan, the one a prepared statement may switch to after five
+//! executions (see /work/briefs/pgplan-findings.md, issue 9 item 10: a
+//! `$n IS NULL OR ...` catch-all lost its index that way). The session
+//! forces generic plans, so the test checks the plan without waiting for
+//! PostgreSQL to choose one, and without timing anything.
+
+mod common;
+
+use coalesce_sql::{Batch, Table};
+use sqlx::{AssertSqlSafe, Executor, postgres::PgPoolOptions};
+use std::collections::HashMap;
+
+/// The plan of every statement this session prepared, as JSON text, run
+/// with `arguments` (SQL literals).
+async fn generic_plans(conn: &mut sqlx::PgConnection, arguments: &str) -> Vec<String> {
+    let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM pg_prepared_statements")
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let mut plans = Vec::new();
+    for (name,) in names {
+        let explain = format!("EXPLAIN (FORMAT JSON) EXECUTE {name}({arguments})");
+        let (plan,): (sqlx::types::JsonValue,) = sqlx::query_as(AssertSqlSafe(explain))
+            .persistent(false)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        plans.push(plan.to_string());
+    }
+    plans
+}
+
+#[tokio::test]
+async fn keyed_reads_use_the_key_index_in_a_generic_plan() {
+    let Some(direct) = common::postgres().await else {
+        return;
+    };
+    let name = common::unique("plans");
+    let ddl = format!(
+        "CREATE TABLE {name} (a BIGINT NOT NULL, b BIGINT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (a, b)); \
+         INSERT INTO {name} SELECT i / 10, i % 10, 'v' FROM generate_series(0, 199999) i; \
+         ANALYZE {name}"
+    );
+    sqlx::raw_sql(AssertSqlSafe(ddl))
+        .execute(&direct)
+        .await
+        .unwrap();
+    // One connection, always planning generically.
+    let url = std::env::var("COALESCE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET plan_cache_mode = force_generic_plan")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .unwrap();
+    let sql = Batch::new(pool.clone());
+
+    let by_a = Table::new(&name).key(["a"]).columns(["v"]);
+    let found: HashMap<i64, Vec<(i64, String)>> = sql.fetch_grouped(&by_a, &[1, 2]).await.unwrap();
+    assert_eq!(found.len(), 2);
+    let mut conn = pool.acquire().await.unwrap();
+    let plans = generic_plans(&mut conn, "'{1,2}'").await;
+    assert_eq!(plans.len(), 1);
+    assert!(
+        plans[0].contains("Index Cond") && !plans[0].contains("Seq Scan"),
+        "{}",
+        plans[0]
+    );
+    sqlx::query("DEALLOCATE ALL")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+
+    let by_ab = Table::new(&name).key(["a", "b"]).columns(["v"]);
+    let found: HashMap<(i64, i64), (i64, i64, String)> =
+        sql.fetch(&by_ab, &[(1, 1), (2, 2)]).await.unwrap();
+    assert_eq!(found.len(), 2);
+    let mut conn = pool.acquire().await.unwrap();
+    let plans = generic_plans(&mut conn, "'{1,2}', '{1,2}'").await;
+    assert_eq!(plans.len(), 1);
+    assert!(
+        plans[0].contains("Index Cond") && !plans[0].contains("Seq Scan"),
+        "{}",
+        plans[0]
+    );
+    drop(conn);
+
+    let drop_table = format!("DROP TABLE {name}");
+    sqlx::raw_sql(AssertSqlSafe(drop_table))
+        .execute(&direct)
+        .await
+        .unwrap();
+}
