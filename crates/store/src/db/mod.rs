@@ -31,7 +31,7 @@ mod postgres;
 mod retry;
 mod sqlite;
 
-pub use connect::{Backend, ConnectError};
+pub use connect::{Backend, ConnectError, ConnectOptions};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
 use sqlx::{
