@@ -226,25 +226,25 @@ fn limit(
         value: number.to_string(),
     };
     match whole(number) {
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) if (1..=i128::from(MAX_LIMIT)).contains(&n) => {
+            i64::try_from(n).map_err(|_| out_of_range())
+        }
         Some(_) => Err(out_of_range()),
-        None if is_whole_float(number) => Err(out_of_range()),
         None => Err(wrong_type(argument, "an integer", value)),
     }
 }
 
-/// The number as an `i64`, if it is a whole number in `i64`'s range.
-fn whole(number: &Number) -> Option<i64> {
-    number.as_i64().or_else(|| {
-        let float = number.as_f64().filter(|_| is_whole_float(number))?;
-        // In range, the cast is exact: the float has no fractional part.
-        (float >= i64::MIN as f64 && float < i64::MAX as f64).then_some(float as i64)
-    })
-}
-
-/// Whether a number written as a float has no fractional part (`1e2`).
-fn is_whole_float(number: &Number) -> bool {
-    number.is_f64() && number.as_f64().is_some_and(|f| f.fract() == 0.0)
+/// The number, if it is whole; floats beyond `i128` saturate, which keeps
+/// them out of any limit's range.
+fn whole(number: &Number) -> Option<i128> {
+    let exact = number.as_i64().map(i128::from);
+    exact
+        .or_else(|| number.as_u64().map(i128::from))
+        .or_else(|| {
+            let float = number.as_f64().filter(|f| f.fract() == 0.0)?;
+            // A whole float converts exactly, or saturates.
+            Some(float as i128)
+        })
 }
 
 fn wrong_type(argument: &'static str, expected: &'static str, found: &Value) -> ArgumentError {
