@@ -6,6 +6,7 @@
 
 mod common;
 
+use coalesce_store::StoreError;
 use coalesce_store::db::{ConnectError, ConnectOptions, Database, Pool};
 use common::{Target, url};
 use std::time::{Duration, Instant};
@@ -208,6 +209,25 @@ async fn postgres_errors_do_not_end_in_the_servers_source_line() {
     assert_eq!(
         error.to_string(),
         "could not connect to PostgreSQL: database \"nosuchdb_coalesce\" does not exist"
+    );
+}
+
+#[tokio::test]
+async fn postgres_statement_errors_do_not_end_in_the_servers_source_line() {
+    let options = ConnectOptions::new(1).with_statement_timeout(Duration::from_millis(100));
+    let Some(db) = open(Target::Postgres, &options).await else {
+        return;
+    };
+    let source = run(&db, sleep_sql(Target::Postgres, 1.0))
+        .await
+        .expect_err("cancelled by the statement timeout");
+    let error = StoreError::Database {
+        context: "batch_get_memories",
+        source,
+    };
+    assert_eq!(
+        error.to_string(),
+        "batch_get_memories: canceling statement due to statement timeout"
     );
 }
 

@@ -158,7 +158,7 @@ pub enum ConnectError {
 /// A driver error as a person reads it: the database's own message, without
 /// the position in PostgreSQL's C source that sqlx appends to it
 /// (`database "x" does not exist at line 948`).
-struct ServerMessage<'a>(&'a sqlx::Error);
+pub(crate) struct ServerMessage<'a>(pub(crate) &'a sqlx::Error);
 
 impl fmt::Display for ServerMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -31,6 +31,7 @@ mod postgres;
 mod retry;
 mod sqlite;
 
+pub(crate) use connect::ServerMessage;
 pub use connect::{Backend, ConnectError, ConnectOptions};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
