@@ -239,6 +239,15 @@ async fn mcp_server_answers_malformed_calls_by_the_protocol() {
     let out: Value = serde_json::from_str(text).expect("the tool's JSON");
     assert_eq!(out["success"], true, "{out}");
 
+    // A line that is not JSON: rmcp's transport drops it unanswered (its
+    // guard against error storms, not ours to change); serving goes on.
+    session
+        .send(r#"{"jsonrpc": "2.0", "id": 4, "method": "#)
+        .await;
+    let pong = session.request(5, "ping", json!({})).await;
+    assert_eq!(pong["id"], 5, "{pong}");
+    assert!(pong.get("result").is_some(), "{pong}");
+
     drop(session.stdin);
     let status = session.child.wait().await.expect("exit");
     assert!(status.success(), "{status}");
