@@ -342,7 +342,8 @@ impl Database {
                 if path.as_os_str().is_empty() {
                     return Err(ConnectError::EmptySqlitePath);
                 }
-                let opened = open::<sqlx::Sqlite>(backend, "", connect, None, options);
+                let file = path.display().to_string();
+                let opened = open::<sqlx::Sqlite>(backend, &file, connect, None, options);
                 Pool::Sqlite(
                     opened
                         .await
@@ -452,8 +453,15 @@ fn limit_mysql_statements(
 /// for reading and writing (a directory, a missing directory, no
 /// permission), or keep SQLite's message when it does.
 fn sqlite_file_error(path: &Path, error: ConnectError) -> ConnectError {
-    let ConnectError::Connect { source, .. } = &error else {
-        return error;
+    let source = match error {
+        ConnectError::Connect { source, .. } => source,
+        ConnectError::Unreachable { source, .. } => {
+            return ConnectError::SqliteFile {
+                path: path.to_owned(),
+                source,
+            };
+        }
+        other => return other,
     };
     let opened = std::fs::OpenOptions::new()
         .read(true)
@@ -463,7 +471,7 @@ fn sqlite_file_error(path: &Path, error: ConnectError) -> ConnectError {
         .open(path);
     let source = match opened {
         Err(cause) => cause,
-        Ok(_) => io::Error::other(ServerMessage(source).to_string()),
+        Ok(_) => io::Error::other(ServerMessage(&source).to_string()),
     };
     ConnectError::SqliteFile {
         path: path.to_owned(),
