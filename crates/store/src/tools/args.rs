@@ -225,10 +225,8 @@ fn limit(
         argument,
         value: number.to_string(),
     };
-    match whole(number) {
-        Some(n) if (1..=i128::from(MAX_LIMIT)).contains(&n) => {
-            i64::try_from(n).map_err(|_| out_of_range())
-        }
+    match whole(number).map(i64::try_from) {
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(_) => Err(out_of_range()),
         None => Err(wrong_type(argument, "an integer", value)),
     }
