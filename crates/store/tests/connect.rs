@@ -46,6 +46,15 @@ async fn run(db: &Database, sql: String) -> Result<String, sqlx::Error> {
     }
 }
 
+/// Run one statement on a PostgreSQL database, which must succeed.
+async fn postgres(db: &Database, sql: String) {
+    let Pool::Postgres(pool) = db.pool() else {
+        panic!("a PostgreSQL database");
+    };
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await;
+    done.expect("a PostgreSQL statement");
+}
+
 async fn a_long_statement_is_stopped_by_the_server(target: Target) {
     let options = ConnectOptions::new(1).with_statement_timeout(Duration::from_millis(200));
     let Some(db) = open(target, &options).await else {
@@ -228,6 +237,32 @@ async fn postgres_statement_errors_do_not_end_in_the_servers_source_line() {
     assert_eq!(
         error.to_string(),
         "batch_get_memories: canceling statement due to statement timeout"
+    );
+}
+
+#[tokio::test]
+async fn postgres_migration_errors_do_not_end_in_the_servers_source_line() {
+    let Some(admin) = open(Target::Postgres, &ConnectOptions::new(1)).await else {
+        return;
+    };
+    let name = common::unique("errors_migrate").replace('-', "_");
+    postgres(&admin, format!("CREATE DATABASE {name}")).await;
+    let server = url(Target::Postgres);
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    let db = Database::connect(&format!("{base}/{name}"), 1)
+        .await
+        .expect("the new database");
+    // A `memories` table of another shape: the migration's index on
+    // `created_at` fails.
+    postgres(&db, "CREATE TABLE memories (user_id TEXT, key TEXT)".into()).await;
+    let error = db.migrate().await.expect_err("the index cannot be built");
+    drop(db);
+    postgres(&admin, format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    assert_eq!(
+        error.to_string(),
+        "migrating the database failed: migration 1: column \"created_at\" does not exist"
     );
 }
 

@@ -151,8 +151,25 @@ pub enum ConnectError {
         source: sqlx::Error,
     },
     /// Applying the migrations failed.
-    #[error("migrating the database failed: {0}")]
+    #[error("migrating the database failed: {}", MigrateMessage(.0))]
     Migrate(#[from] MigrateError),
+}
+
+/// A migration error with a failed statement's [`ServerMessage`].
+struct MigrateMessage<'a>(&'a MigrateError);
+
+impl fmt::Display for MigrateMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            MigrateError::Execute(error) => {
+                write!(f, "while executing migrations: {}", ServerMessage(error))
+            }
+            MigrateError::ExecuteMigration(error, version) => {
+                write!(f, "migration {version}: {}", ServerMessage(error))
+            }
+            other => other.fmt(f),
+        }
+    }
 }
 
 /// A driver error as a person reads it: the database's own message, without
