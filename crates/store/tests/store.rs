@@ -28,7 +28,70 @@ on_all_backends!(
     empty_lists_issue_no_query,
     arbitrary_strings_round_trip,
     bulk_profile_and_onboarding_upserts_round_trip,
+    memory_reads_by_key_past_a_hundred_keys,
+    a_huge_last_row_is_never_repeated_as_padding,
 );
+
+/// Issue 9 item 3: a read of more than 100 (user, category, key) keys
+/// broke SQLite (expression depth) and stalled MariaDB (an `OR` chain
+/// padded to the bind limit).
+async fn memory_reads_by_key_past_a_hundred_keys(store: MemoryStore, _: Target) {
+    let user = user();
+    let rows = memories_of(&user, 1000, "v");
+    store.batch_save_memories(&rows).await.unwrap();
+    let db = store.database();
+    for n in [99, 100, 101, 1000] {
+        let mut keys: Vec<MemoryKey> = rows[..n]
+            .iter()
+            .map(|m| MemoryKey {
+                user_id: user.clone(),
+                category: m.category,
+                key: m.key.clone(),
+            })
+            .collect();
+        keys.push(MemoryKey {
+            user_id: user.clone(),
+            category: Category::Goal,
+            key: "absent".into(),
+        });
+        let before = db.statements();
+        let found = db.memories_by_key(&keys).await.unwrap();
+        // One statement per 1,000 keys (the toolkit's default chunk).
+        let statements = keys.len().div_ceil(1000) as u64;
+        assert_eq!(db.statements() - before, statements, "{n} keys");
+        assert_eq!(found.len(), n, "{n} keys, one missing");
+        for row in &rows[..n] {
+            let key = MemoryKey {
+                user_id: user.clone(),
+                category: row.category,
+                key: row.key.clone(),
+            };
+            assert_eq!(found.get(&key), Some(&row.value));
+        }
+    }
+}
+
+/// Issue 9 item 4: 33 rows whose last value is 1,000,000 characters were
+/// padded to 64 rows by repeating the last (~32 MB, over MariaDB's 16 MiB
+/// packet), and 20 such values in one call were sent as one statement.
+async fn a_huge_last_row_is_never_repeated_as_padding(store: MemoryStore, _: Target) {
+    let user = user();
+    let mut rows = memories_of(&user, 33, "v");
+    rows[32].value = "z".repeat(1_000_000);
+    store.batch_save_memories(&rows).await.unwrap();
+    let big: Vec<NewMemory> = (0..20)
+        .map(|i| {
+            NewMemory::new(
+                &user,
+                Category::Goal,
+                format!("big-{i}"),
+                "b".repeat(1_000_000),
+            )
+        })
+        .collect();
+    store.batch_save_memories(&big).await.unwrap();
+    assert_eq!(count(&store, &user).await, 53);
+}
 
 async fn bulk_profile_and_onboarding_upserts_round_trip(store: MemoryStore, _: Target) {
     let users: Vec<String> = (0..3).map(|_| user()).collect();
@@ -670,10 +733,11 @@ async fn key_lists_past_the_bind_limit_are_chunked(store: MemoryStore, target: T
         .batch_get_memories(&user, None, Some(&keys), Some(2))
         .await
         .unwrap();
+    // (user, key) pairs, the user bound with every key, split by the bind limit.
     let expected_statements = match target {
         Target::Postgres => 1, // one array bind
-        Target::MySql => 2,    // 65,532 keys a statement
-        Target::Sqlite => 3,   // 32,763 keys a statement
+        Target::MySql => 3,    // 32,767 pairs a statement (65,535 binds)
+        Target::Sqlite => 5,   // 16,383 pairs a statement (32,766 binds)
     };
     assert_eq!(db.statements() - before, expected_statements);
     let expected = store

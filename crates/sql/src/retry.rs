@@ -4,8 +4,8 @@
 //! and a delete of overlapping keys, say) can lock rows in opposite orders.
 //! The database then aborts one transaction with a deadlock or serialization
 //! error, having rolled all of it back, and expects the client to run it
-//! again. Writes through [`Database`](super::Database) do that, a few times,
-//! with a short randomized pause, before the error reaches the caller.
+//! again. [`Batch`](crate::Batch)'s writes do that through [`on_conflict`];
+//! your own writes can too.
 
 use std::{
     collections::hash_map::RandomState,
@@ -14,9 +14,13 @@ use std::{
     time::Duration,
 };
 
-/// Attempts per write, first included, unless set with
-/// [`Database::with_write_attempts`](super::Database::with_write_attempts).
-pub(super) const DEFAULT_WRITE_ATTEMPTS: u32 = 5;
+/// Attempts per write, the first included, unless set with
+/// [`Batch::with_write_attempts`](crate::Batch::with_write_attempts).
+///
+/// ```
+/// assert_eq!(coalesce_sql::retry::DEFAULT_WRITE_ATTEMPTS, 5);
+/// ```
+pub const DEFAULT_WRITE_ATTEMPTS: u32 = 5;
 
 /// The pause before the first retry; it doubles with each further one.
 const FIRST_PAUSE: Duration = Duration::from_millis(2);
@@ -26,7 +30,11 @@ const FIRST_PAUSE: Duration = Duration::from_millis(2);
 /// will likely succeed: SQLSTATE `40001` (serialization failure; also
 /// MySQL/MariaDB's deadlock, error 1213) and `40P01` (PostgreSQL's
 /// deadlock). SQLite serializes writers behind its busy timeout instead.
-pub(super) fn is_conflict(error: &sqlx::Error) -> bool {
+///
+/// ```
+/// assert!(!coalesce_sql::retry::is_conflict(&sqlx::Error::RowNotFound));
+/// ```
+pub fn is_conflict(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(error) => {
             matches!(error.code().as_deref(), Some("40001" | "40P01"))
@@ -35,18 +43,59 @@ pub(super) fn is_conflict(error: &sqlx::Error) -> bool {
     }
 }
 
+/// An error that can say whether it is a conflict worth retrying
+/// (implemented for [`sqlx::Error`] and [`crate::Error`]).
+///
+/// ```
+/// use coalesce_sql::retry::Conflict;
+///
+/// assert!(!sqlx::Error::PoolTimedOut.is_conflict());
+/// ```
+pub trait Conflict {
+    /// See [`is_conflict`].
+    fn is_conflict(&self) -> bool;
+}
+
+impl Conflict for sqlx::Error {
+    fn is_conflict(&self) -> bool {
+        is_conflict(self)
+    }
+}
+
+impl Conflict for crate::Error {
+    fn is_conflict(&self) -> bool {
+        crate::Error::is_conflict(self)
+    }
+}
+
 /// Run `write` until it succeeds, fails with something other than a
-/// conflict, or has been tried `attempts` times. `write` must be a whole
-/// transaction or a single statement, so an aborted attempt left nothing.
-pub(super) async fn on_conflict<T, F, Fut>(attempts: u32, mut write: F) -> Result<T, sqlx::Error>
+/// conflict, or has been tried `attempts` times (at least once). `write`
+/// must be a whole transaction or a single statement, so that an aborted
+/// attempt left nothing behind. The pause between attempts starts near
+/// 2 ms and doubles, randomized so the two sides of a deadlock do not
+/// collide again in lockstep.
+///
+/// ```no_run
+/// # async fn f(pool: sqlx::PgPool) -> Result<(), sqlx::Error> {
+/// coalesce_sql::retry::on_conflict(5, || async {
+///     let mut tx = pool.begin().await?;
+///     sqlx::query("UPDATE accounts SET cents = cents - 5 WHERE id = 1").execute(&mut *tx).await?;
+///     sqlx::query("UPDATE accounts SET cents = cents + 5 WHERE id = 2").execute(&mut *tx).await?;
+///     tx.commit().await
+/// })
+/// .await
+/// # }
+/// ```
+pub async fn on_conflict<T, E, F, Fut>(attempts: u32, mut write: F) -> Result<T, E>
 where
+    E: Conflict + std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, sqlx::Error>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut tried = 1;
     loop {
         match write().await {
-            Err(error) if tried < attempts && is_conflict(&error) => {
+            Err(error) if tried < attempts && error.is_conflict() => {
                 tracing::debug!(attempt = tried, %error, "write aborted by a conflict; retrying");
                 tokio::time::sleep(pause(tried)).await;
                 tried += 1;
@@ -56,8 +105,7 @@ where
     }
 }
 
-/// A random pause in `[base / 2, base)`, `base` doubling per attempt, so
-/// the two sides of a deadlock do not collide again in lockstep.
+/// A random pause in `[base / 2, base)`, `base` doubling per attempt.
 fn pause(attempt: u32) -> Duration {
     let base = FIRST_PAUSE * 2u32.pow(attempt.saturating_sub(1).min(10));
     // A fresh `RandomState` is randomly keyed: a random number without a
@@ -84,7 +132,7 @@ mod tests {
     #[tokio::test]
     async fn other_errors_are_not_retried() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = on_conflict(5, || {
+        let result: Result<(), sqlx::Error> = on_conflict(5, || {
             calls.fetch_add(1, Ordering::Relaxed);
             async { Err(sqlx::Error::RowNotFound) }
         })
