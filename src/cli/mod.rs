@@ -78,8 +78,8 @@ pub(crate) enum Command {
     Tool(tool::ToolArgs),
     /// Synthetic concurrent load against the database: the naive path, one
     /// query per item, against coalescing (and peer loaders with
-    /// `--features peers`). Uses sqlite://target/coalesce-bench.db when the
-    /// database URL is the default.
+    /// `--features peers`). Seeds the same data as `seed` (10,000 users by
+    /// default) and removes what its write workloads wrote when it ends.
     #[command(after_help = "Examples:\n  \
         coalesce bench\n  \
         coalesce bench --database-url postgres://postgres@127.0.0.1:5432/test --workload profile --concurrency 1,100,1000\n  \
@@ -157,7 +157,20 @@ pub(crate) fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", one_line(&error.to_string()));
-            ExitCode::FAILURE
+            error.exit_code()
+        }
+    }
+}
+
+impl CliError {
+    /// 2 for a command-line mistake found after parsing (flags that cannot
+    /// work together), as for the ones clap finds; 1 for anything else.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Bench(bench::BenchError::Usage(_)) | Self::ToolArguments(_) | Self::UserId(_) => {
+                ExitCode::from(2)
+            }
+            _ => ExitCode::FAILURE,
         }
     }
 }
@@ -171,15 +184,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Session(args) => session::run(&url, args).await,
         Command::Tool(args) => tool::run(&url, args).await,
         Command::Mcp(args) => mcp::run(&url, args).await,
-        Command::Bench(args) => {
-            // The CLI's default database is the application's; the bench seeds its own file.
-            let url = if url == DEFAULT_DATABASE_URL {
-                bench::DEFAULT_DATABASE_URL
-            } else {
-                &url
-            };
-            Ok(bench::run(url, args).await?)
-        }
+        Command::Bench(args) => Ok(bench::run(&url, args).await?),
     }
 }
 

@@ -4,7 +4,7 @@
 //! crate and async-graphql's `DataLoader` over the same batched SQL.
 
 use super::{
-    seed::{Rng, SeedSpec, memory_category, memory_key, user_id},
+    seed::{Rng, SeedSpec, bulk_key, memory_category, memory_key, scratch_key, user_id},
     workload::Workload,
 };
 use coalesce::{BatchSettings, StatsSnapshot};
@@ -178,12 +178,6 @@ impl Shape {
         let item = self.item(rng);
         MemoryKey::new(user_id(user), memory_category(item), memory_key(item))
     }
-}
-
-/// The key of scratch memory `i` (written by the write workloads, so the
-/// seeded rows never change).
-fn scratch_key(i: u64) -> String {
-    format!("w{i:02}")
 }
 
 /// A scratch memory of `user`.
@@ -519,11 +513,6 @@ fn bulk_rows<'a>(shape: &'a Shape, rng: &mut Rng) -> impl Iterator<Item = NewMem
     (0..shape.bulk_size as u64).map(move |i| {
         let user = user_id(u32::try_from((first + i / 50) % users).unwrap_or(0));
         let category = Category::ALL[(i % 5) as usize];
-        NewMemory::new(
-            user,
-            category,
-            format!("b{i:05}"),
-            format!("bulk {stamp:016x}"),
-        )
+        NewMemory::new(user, category, bulk_key(i), format!("bulk {stamp:016x}"))
     })
 }

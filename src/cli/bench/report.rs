@@ -1,9 +1,10 @@
 //! The figures of a bench run: one row per workload, concurrency and path,
 //! printed as Markdown tables and written as JSON.
 
+use super::table::{Style, Table};
 use super::{
     paths::{EngineStats, PathKind},
-    workload::{Outcome, Workload},
+    workload::{Limit, Outcome, Workload},
 };
 use serde::Serialize;
 use std::{fmt::Write as _, time::Duration};
@@ -34,6 +35,10 @@ pub struct Row {
     pub concurrency: usize,
     /// Operations completed.
     pub ops: u64,
+    /// Operations in flight when the run's time was up, dropped unfinished.
+    pub dropped: u64,
+    /// Whether a run counted in operations ran out of time before all were done.
+    pub cut_short: bool,
     /// Operations that failed.
     pub errors: u64,
     /// The first failure, if any.
@@ -44,10 +49,11 @@ pub struct Row {
     pub ops_per_sec: f64,
     /// Statements sent during the run (`Database::statements` delta).
     pub statements: u64,
-    /// Statements per 1,000 operations.
-    pub queries_per_1000_ops: f64,
-    /// Latency per operation, microseconds.
-    pub latency_us: Latency,
+    /// Statements per 1,000 completed operations (`None` if none completed;
+    /// statements of operations dropped at the deadline count too).
+    pub queries_per_1000_ops: Option<f64>,
+    /// Latency per completed operation, microseconds (`None` if none completed).
+    pub latency_us: Option<Latency>,
     /// The engine's batching statistics over the run (none for naive).
     pub engine: Option<EngineStats>,
     /// Throughput divided by the naive path's (same workload and concurrency).
@@ -63,34 +69,61 @@ impl Row {
         path: PathKind,
         concurrency: usize,
         outcome: &Outcome,
+        limit: Limit,
         statements: u64,
         engine: Option<EngineStats>,
     ) -> Self {
         let secs = outcome.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
         let us = |q: f64| round2(outcome.latency.value_at_quantile(q) as f64 / 1_000.0);
-        let ops = outcome.ops.max(1) as f64;
+        let completed = outcome.ops > 0;
+        let ops = outcome.ops as f64;
         Self {
             workload,
             path,
             concurrency,
             ops: outcome.ops,
+            dropped: outcome.dropped,
+            cut_short: outcome.cut_short(limit),
             errors: outcome.errors,
             first_error: outcome.first_error.clone(),
             elapsed_s: round2(secs * 1000.0) / 1000.0,
             ops_per_sec: round2(outcome.ops as f64 / secs),
             statements,
-            queries_per_1000_ops: round2(statements as f64 * 1_000.0 / ops),
-            latency_us: Latency {
+            queries_per_1000_ops: completed.then(|| round2(statements as f64 * 1_000.0 / ops)),
+            latency_us: completed.then(|| Latency {
                 p50: us(0.50),
                 p95: us(0.95),
                 p99: us(0.99),
                 mean: round2(outcome.latency.mean() / 1_000.0),
                 max: round2(outcome.latency.max() as f64 / 1_000.0),
-            },
+            }),
             engine,
             throughput_vs_naive: None,
             queries_fewer_than_naive: None,
         }
+    }
+}
+
+impl Row {
+    /// One line: operations done, in how long, and whether the run was cut
+    /// short.
+    ///
+    /// ```ignore
+    /// assert_eq!(row.summary(), "12,345 ops in 1.00 s");
+    /// ```
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{} ops in {:.2} s",
+            thousands(self.ops as f64),
+            self.elapsed_s
+        );
+        if self.cut_short {
+            line.push_str(", cut short by --duration");
+        }
+        if self.dropped > 0 {
+            let _ = write!(line, ", {} dropped unfinished at the end", self.dropped);
+        }
+        line
     }
 }
 
@@ -178,7 +211,7 @@ impl Report {
     /// A report of `results`: fills in the ratios to naive and the
     /// specification's tables (from the lowest concurrency measured).
     pub fn new(meta: Meta, mut results: Vec<Row>) -> Self {
-        let naive: Vec<(Workload, usize, f64, f64)> = results
+        let naive: Vec<(Workload, usize, f64, Option<f64>)> = results
             .iter()
             .filter(|r| r.path == PathKind::Naive)
             .map(|r| {
@@ -196,8 +229,10 @@ impl Report {
                 .find(|n| n.0 == row.workload && n.1 == row.concurrency)
             {
                 row.throughput_vs_naive = (*ops > 0.0).then(|| round2(row.ops_per_sec / ops));
-                row.queries_fewer_than_naive = (row.queries_per_1000_ops > 0.0)
-                    .then(|| round2(queries / row.queries_per_1000_ops));
+                row.queries_fewer_than_naive = match (*queries, row.queries_per_1000_ops) {
+                    (Some(naive), Some(this)) if this > 0.0 => Some(round2(naive / this)),
+                    _ => None,
+                };
             }
         }
         let mut query_reduction = Vec::new();
@@ -220,20 +255,26 @@ impl Report {
             else {
                 continue;
             };
-            let per_op = |r: &Row| round2(r.queries_per_1000_ops / 1_000.0);
-            query_reduction.push(QueryReduction {
-                operation,
-                without_batching: per_op(before),
-                with_batching: per_op(after),
-                improvement: ratio(before.queries_per_1000_ops, after.queries_per_1000_ops),
-            });
-            latency_per_operation.push(LatencyRow {
-                operation,
-                concurrency: before.concurrency,
-                before_us: before.latency_us.p50,
-                after_us: after.latency_us.p50,
-                speedup: ratio(before.latency_us.p50, after.latency_us.p50),
-            });
+            // A path that completed no operation has no figures to compare.
+            if let (Some(naive), Some(batched)) =
+                (before.queries_per_1000_ops, after.queries_per_1000_ops)
+            {
+                query_reduction.push(QueryReduction {
+                    operation,
+                    without_batching: naive / 1_000.0,
+                    with_batching: batched / 1_000.0,
+                    improvement: ratio(naive, batched),
+                });
+            }
+            if let (Some(naive), Some(batched)) = (before.latency_us, after.latency_us) {
+                latency_per_operation.push(LatencyRow {
+                    operation,
+                    concurrency: before.concurrency,
+                    before_us: naive.p50,
+                    after_us: batched.p50,
+                    speedup: ratio(naive.p50, batched.p50),
+                });
+            }
         }
         Self {
             meta,
@@ -244,7 +285,7 @@ impl Report {
     }
 
     /// One table per workload, in the order they ran.
-    pub fn workload_tables(&self, bulk_size: usize) -> String {
+    pub fn workload_tables(&self, bulk_size: usize, style: Style) -> String {
         let mut out = String::new();
         let mut workloads: Vec<Workload> = Vec::new();
         for row in &self.results {
@@ -253,29 +294,35 @@ impl Report {
             }
         }
         for workload in workloads {
-            out.push_str(&self.workload_table(workload, bulk_size));
+            out.push_str(&self.workload_table(workload, bulk_size, style));
             out.push('\n');
         }
         out
     }
 
     /// The specification's query reduction and latency tables, measured.
-    pub fn spec_tables(&self) -> String {
+    pub fn spec_tables(&self, style: Style) -> String {
         let mut out = String::new();
         if !self.query_reduction.is_empty() {
             out.push_str("### Query reduction (measured)\n\n");
-            out.push_str("| Operation | Without batching | With batching | Improvement |\n");
-            out.push_str("|---|---:|---:|---:|\n");
+            let mut table = Table::new(
+                &[
+                    "Operation",
+                    "Without batching",
+                    "With batching",
+                    "Improvement",
+                ],
+                &["Without batching", "With batching", "Improvement"],
+            );
             for r in &self.query_reduction {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} queries | {} queries | **{}x fewer** |",
-                    r.operation,
-                    number(r.without_batching),
-                    number(r.with_batching),
-                    number(r.improvement)
-                );
+                table.row(vec![
+                    r.operation.to_owned(),
+                    format!("{} queries", number(r.without_batching)),
+                    format!("{} queries", number(r.with_batching)),
+                    format!("{}x fewer", number(r.improvement)),
+                ]);
             }
+            out.push_str(&table.render(style));
             out.push('\n');
         }
         if !self.latency_per_operation.is_empty() {
@@ -284,24 +331,41 @@ impl Report {
                 out,
                 "### Latency per operation (measured, p50, concurrency {concurrency})\n"
             );
-            out.push_str("| Operation | Before (sequential) | After (batched) | Speedup |\n");
-            out.push_str("|---|---:|---:|---:|\n");
+            let mut table = Table::new(
+                &[
+                    "Operation",
+                    "Before (sequential)",
+                    "After (batched)",
+                    "Speedup",
+                ],
+                &["Before (sequential)", "After (batched)", "Speedup"],
+            );
             for r in &self.latency_per_operation {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | **{}x faster** |",
-                    r.operation,
+                table.row(vec![
+                    r.operation.to_owned(),
                     micros(r.before_us),
                     micros(r.after_us),
-                    number(r.speedup)
-                );
+                    format!("{}x faster", number(r.speedup)),
+                ]);
             }
+            out.push_str(&table.render(style));
             out.push('\n');
         }
         out
     }
 
-    fn workload_table(&self, workload: Workload, bulk_size: usize) -> String {
+    fn workload_table(&self, workload: Workload, bulk_size: usize, style: Style) -> String {
+        const NUMBERS: [&str; 9] = [
+            "tasks",
+            "ops/s",
+            "queries/1k ops",
+            "p50",
+            "p95",
+            "p99",
+            "mean batch",
+            "vs naive",
+            "errors",
+        ];
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -309,42 +373,57 @@ impl Report {
             workload.name(),
             workload.describe(bulk_size)
         );
-        out.push_str(
-            "| tasks | path | ops/s | queries/1k ops | p50 | p95 | p99 | mean batch | vs naive | errors |\n",
+        let mut table = Table::new(
+            &[
+                "tasks",
+                "path",
+                "ops/s",
+                "queries/1k ops",
+                "p50",
+                "p95",
+                "p99",
+                "mean batch",
+                "vs naive",
+                "errors",
+            ],
+            &NUMBERS,
         );
-        out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        let mut errors = Vec::new();
+        let mut notes = Vec::new();
+        let dash = || "-".to_owned();
         for r in self.results.iter().filter(|r| r.workload == workload) {
-            let batch = r
-                .engine
-                .map_or_else(|| "-".to_owned(), |e| format!("{:.1}", e.mean_batch));
-            let versus = r
-                .throughput_vs_naive
-                .map_or_else(|| "-".to_owned(), |x| format!("{}x", number(x)));
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                r.concurrency,
-                r.path.name(),
+            let latency = |pick: fn(&Latency) -> f64| {
+                r.latency_us.as_ref().map_or_else(dash, |l| micros(pick(l)))
+            };
+            table.row(vec![
+                r.concurrency.to_string(),
+                r.path.name().to_owned(),
                 number(r.ops_per_sec),
-                number(r.queries_per_1000_ops),
-                micros(r.latency_us.p50),
-                micros(r.latency_us.p95),
-                micros(r.latency_us.p99),
-                batch,
-                versus,
-                r.errors
-            );
-            if let Some(error) = &r.first_error {
-                errors.push(format!(
-                    "{} at {} tasks: {error}",
-                    r.path.name(),
-                    r.concurrency
+                r.queries_per_1000_ops.map_or_else(dash, number),
+                latency(|l| l.p50),
+                latency(|l| l.p95),
+                latency(|l| l.p99),
+                r.engine
+                    .map_or_else(dash, |e| format!("{:.1}", e.mean_batch)),
+                r.throughput_vs_naive
+                    .map_or_else(dash, |x| format!("{}x", number(x))),
+                r.errors.to_string(),
+            ]);
+            let run = format!("{} at {} tasks", r.path.name(), r.concurrency);
+            if r.ops == 0 {
+                notes.push(format!(
+                    "{run}: no operation completed within the run's {:.2} s",
+                    r.elapsed_s
                 ));
+            } else if r.cut_short {
+                notes.push(format!("{run}: cut short, {}", r.summary()));
+            }
+            if let Some(error) = &r.first_error {
+                notes.push(format!("{run}: first error: {error}"));
             }
         }
-        for error in errors {
-            let _ = writeln!(out, "\nfirst error, {error}");
+        out.push_str(&table.render(style));
+        for note in notes {
+            let _ = writeln!(out, "\nnote: {note}");
         }
         out
     }
@@ -358,14 +437,16 @@ fn ratio(before: f64, after: f64) -> f64 {
     }
 }
 
-/// A figure with at most one decimal for small values.
+/// A figure with three significant digits below 100, whole above.
 fn number(x: f64) -> String {
     if x >= 100.0 {
         thousands(x)
     } else if x >= 10.0 {
         format!("{x:.1}")
-    } else {
+    } else if x >= 1.0 || x == 0.0 {
         format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
     }
 }
 

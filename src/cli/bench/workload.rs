@@ -3,10 +3,10 @@
 
 use super::{
     paths::{OpError, Target},
+    progress::Meter,
     seed::Rng,
 };
 use hdrhistogram::Histogram;
-use indicatif::ProgressBar;
 use std::{
     sync::{
         Arc,
@@ -108,13 +108,22 @@ impl Workload {
     }
 }
 
-/// When a run stops.
+/// When a run stops: at its deadline, whatever the path's latency, or
+/// earlier once `ops` operations are done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    /// After this many operations in all.
-    Ops(u64),
-    /// No new operation starts after this long.
-    Time(Duration),
+pub struct Limit {
+    /// Operations in all, if the run is counted in operations.
+    pub ops: Option<u64>,
+    /// The run's time: no operation starts after it, and operations still
+    /// in flight then are dropped (a run is never longer than this).
+    pub time: Duration,
+}
+
+impl Limit {
+    /// A run of `time`.
+    pub fn time(time: Duration) -> Self {
+        Self { ops: None, time }
+    }
 }
 
 /// The raw outcome of one run.
@@ -122,37 +131,46 @@ pub enum Limit {
 pub struct Outcome {
     /// Operations completed (successfully or not).
     pub ops: u64,
+    /// Operations still in flight at the deadline, dropped unfinished.
+    pub dropped: u64,
     /// Operations that failed.
     pub errors: u64,
     /// The first failure, for the report.
     pub first_error: Option<String>,
-    /// Wall time from the first start to the last finish.
+    /// Wall time from the first start to the last finish (or the deadline).
     pub elapsed: Duration,
-    /// Latency of each operation, in nanoseconds.
+    /// Latency of each completed operation, in nanoseconds.
     pub latency: Histogram<u64>,
+}
+
+impl Outcome {
+    /// Whether a run counted in operations ran out of time first.
+    pub fn cut_short(&self, limit: Limit) -> bool {
+        limit.ops.is_some_and(|ops| self.ops < ops)
+    }
 }
 
 /// Shared state of the tasks of one run.
 struct Run {
     target: Arc<Target>,
     workload: Workload,
-    limit: Limit,
+    ops: Option<u64>,
     started: AtomicU64,
     done: AtomicU64,
+    dropped: AtomicU64,
     deadline: Instant,
 }
 
 impl Run {
     /// Claim the next operation; `None` once the run is over.
     fn claim(&self) -> Option<u64> {
-        match self.limit {
-            Limit::Ops(ops) => {
-                let n = self.started.fetch_add(1, Relaxed);
-                (n < ops).then_some(n)
-            }
-            Limit::Time(_) => {
-                (Instant::now() < self.deadline).then(|| self.started.fetch_add(1, Relaxed))
-            }
+        if Instant::now() >= self.deadline {
+            return None;
+        }
+        let n = self.started.fetch_add(1, Relaxed);
+        match self.ops {
+            Some(ops) => (n < ops).then_some(n),
+            None => Some(n),
         }
     }
 }
@@ -174,21 +192,19 @@ pub async fn drive(
     concurrency: usize,
     limit: Limit,
     seed: u64,
-    progress: &ProgressBar,
+    meter: &mut Meter,
 ) -> Outcome {
     // Allocated before the clock starts, so the harness's own set-up is not timed.
     let mut histograms: Vec<Histogram<u64>> = (0..concurrency).map(|_| histogram()).collect();
     let start = Instant::now();
-    let deadline = match limit {
-        Limit::Time(duration) => start + duration,
-        Limit::Ops(_) => start,
-    };
+    let deadline = start + limit.time;
     let run = Arc::new(Run {
         target,
         workload,
-        limit,
+        ops: limit.ops,
         started: AtomicU64::new(0),
         done: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
         deadline,
     });
     let tasks: Vec<_> = histograms
@@ -202,7 +218,15 @@ pub async fn drive(
                 let mut first_error: Option<OpError> = None;
                 while run.claim().is_some() {
                     let began = Instant::now();
-                    let result = run.target.op(run.workload, &mut rng).await;
+                    let result = tokio::select! {
+                        biased;
+                        result = run.target.op(run.workload, &mut rng) => result,
+                        () = tokio::time::sleep_until(deadline.into()) => {
+                            // Out of time: drop the operation, so a slow path cannot stretch the run.
+                            run.dropped.fetch_add(1, Relaxed);
+                            break;
+                        }
+                    };
                     let took = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     latency.saturating_record(took.max(1));
                     run.done.fetch_add(1, Relaxed);
@@ -215,23 +239,19 @@ pub async fn drive(
             })
         })
         .collect();
-    let ticker = {
-        let run = Arc::clone(&run);
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            loop {
-                progress.set_position(match run.limit {
-                    Limit::Ops(_) => run.done.load(Relaxed),
-                    Limit::Time(_) => u64::try_from(start.elapsed().as_millis()).unwrap_or(0),
-                });
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
+    let mut all = futures::future::join_all(tasks);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let finished = loop {
+        tokio::select! {
+            finished = &mut all => break finished,
+            _ = tick.tick() => meter.set(match limit.ops {
+                Some(_) => run.done.load(Relaxed),
+                None => u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
     };
-    let finished = futures::future::join_all(tasks).await;
     // The clock stops when the last task is done, before the merging.
     let elapsed = start.elapsed();
-    ticker.abort();
     let mut latency = histogram();
     let mut errors = 0;
     let mut first_error = None;
@@ -253,6 +273,7 @@ pub async fn drive(
     }
     Outcome {
         ops: run.done.load(Relaxed),
+        dropped: run.dropped.load(Relaxed),
         errors,
         first_error,
         elapsed,
