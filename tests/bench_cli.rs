@@ -309,7 +309,7 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
         "--workload",
         "profile,save",
         "--paths",
-        "naive,coalesce",
+        "naive,coalesce,ceiling",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -323,7 +323,8 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["meta"]["backend"], "Sqlite");
     let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2 * 2 * 2, "{results:?}");
+    // profile: naive, coalesce, ceiling; save: naive, coalesce (no ceiling); at 1 and 16 tasks.
+    assert_eq!(results.len(), (3 + 2) * 2, "{results:?}");
     let find = |workload: &str, path: &str, tasks: u64| {
         results
             .iter()
@@ -355,6 +356,17 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
             > 0
     );
     assert!(find("profile", "naive", 1)["engine"].is_null());
+    // The ceiling: full batches of the default 100 keys, so 10 statements per 1,000 loads.
+    assert_eq!(q(find("profile", "ceiling", 1)), 10.0);
+    assert_eq!(q(find("profile", "ceiling", 16)), 10.0);
+    assert!(
+        find("profile", "coalesce", 16)["throughput_vs_ceiling"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(find("save", "coalesce", 16)["throughput_vs_ceiling"].is_null());
+    assert!(stdout.contains("vs ceiling"), "{stdout}");
     assert_eq!(find("save", "naive", 1)["throughput_vs_naive"], 1.0);
     let reduction = report["query_reduction"].as_array().unwrap();
     assert_eq!(reduction[0]["operation"], "Save 20 memories");

@@ -8,6 +8,7 @@
 //! and pool, and print a table per workload (Markdown), the specification's
 //! tables, and optionally JSON and an SVG chart.
 
+mod ceiling;
 mod paths;
 #[cfg(feature = "peers")]
 mod peers;
@@ -530,6 +531,64 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// What runs a path's operations.
+enum Driver {
+    /// Concurrent tasks, each doing one operation after another.
+    Tasks(Arc<Target>),
+    /// The batched ceiling's workers.
+    Ceiling,
+}
+
+impl Driver {
+    fn build(path: PathKind, db: &Database, shape: Shape) -> Result<Self, BenchError> {
+        if path == PathKind::Ceiling {
+            return Ok(Self::Ceiling);
+        }
+        match Target::build(path, db, shape)? {
+            Some(target) => Ok(Self::Tasks(Arc::new(target))),
+            None => Err(BenchError::Usage(format!(
+                "path {} is not in this build",
+                path.name()
+            ))),
+        }
+    }
+
+    /// One run of `workload` until `limit`.
+    #[allow(clippy::too_many_arguments)]
+    async fn drive(
+        &self,
+        db: &Database,
+        shape: Shape,
+        workload: Workload,
+        concurrency: usize,
+        limit: Limit,
+        seed: u64,
+        meter: &mut Meter,
+    ) -> workload::Outcome {
+        match self {
+            Self::Tasks(target) => {
+                workload::drive(
+                    Arc::clone(target),
+                    workload,
+                    concurrency,
+                    limit,
+                    seed,
+                    meter,
+                )
+                .await
+            }
+            Self::Ceiling => ceiling::drive(db, shape, workload, limit, seed, meter).await,
+        }
+    }
+
+    fn engine_stats(&self) -> Option<paths::EngineStats> {
+        match self {
+            Self::Tasks(target) => target.engine_stats(),
+            Self::Ceiling => None,
+        }
+    }
+}
+
 /// Warm up, then measure one workload through one path at one concurrency.
 async fn measure(
     db: &Database,
@@ -540,13 +599,7 @@ async fn measure(
     mode: Mode,
     label: &str,
 ) -> Result<Row, BenchError> {
-    let Some(target) = Target::build(path, db, shape)? else {
-        return Err(BenchError::Usage(format!(
-            "path {} is not in this build",
-            path.name()
-        )));
-    };
-    let target = Arc::new(target);
+    let driver = Driver::build(path, db, shape)?;
     if !args.warmup.is_zero() {
         let seed = args.seed ^ 0x5741_524d;
         let mut meter = match mode {
@@ -554,35 +607,31 @@ async fn measure(
             Mode::Lines => Meter::silent(),
         };
         let warm = Limit::time(args.warmup);
-        workload::drive(
-            Arc::clone(&target),
-            workload,
-            concurrency,
-            warm,
-            seed,
-            &mut meter,
-        )
-        .await;
+        driver
+            .drive(db, shape, workload, concurrency, warm, seed, &mut meter)
+            .await;
         meter.finish();
     }
     let mut meter = match limit.ops {
         Some(ops) => Meter::new(mode, label.to_owned(), ops, "operations"),
         None => Meter::new(mode, label.to_owned(), millis(limit.time), "ms"),
     };
-    let engine_before = target.engine_stats();
+    let engine_before = driver.engine_stats();
     let statements_before = db.statements();
-    let outcome = workload::drive(
-        Arc::clone(&target),
-        workload,
-        concurrency,
-        limit,
-        args.seed,
-        &mut meter,
-    )
-    .await;
+    let outcome = driver
+        .drive(
+            db,
+            shape,
+            workload,
+            concurrency,
+            limit,
+            args.seed,
+            &mut meter,
+        )
+        .await;
     let statements = db.statements() - statements_before;
     meter.finish();
-    let engine = match (target.engine_stats(), engine_before) {
+    let engine = match (driver.engine_stats(), engine_before) {
         (Some(after), Some(before)) => Some(after.since(&before)),
         _ => None,
     };

@@ -60,6 +60,9 @@ pub struct Row {
     pub throughput_vs_naive: Option<f64>,
     /// The naive path's statements per operation divided by this path's.
     pub queries_fewer_than_naive: Option<f64>,
+    /// Throughput divided by the batched ceiling's (same workload and
+    /// concurrency), when the ceiling ran.
+    pub throughput_vs_ceiling: Option<f64>,
 }
 
 impl Row {
@@ -100,6 +103,7 @@ impl Row {
             engine,
             throughput_vs_naive: None,
             queries_fewer_than_naive: None,
+            throughput_vs_ceiling: None,
         }
     }
 }
@@ -223,7 +227,16 @@ impl Report {
                 )
             })
             .collect();
+        let ceiling: Vec<(Workload, usize, f64)> = results
+            .iter()
+            .filter(|r| r.path == PathKind::Ceiling && r.ops_per_sec > 0.0)
+            .map(|r| (r.workload, r.concurrency, r.ops_per_sec))
+            .collect();
         for row in &mut results {
+            row.throughput_vs_ceiling = ceiling
+                .iter()
+                .find(|c| c.0 == row.workload && c.1 == row.concurrency)
+                .map(|c| round2(row.ops_per_sec / c.2));
             if let Some((_, _, ops, queries)) = naive
                 .iter()
                 .find(|n| n.0 == row.workload && n.1 == row.concurrency)
@@ -355,7 +368,7 @@ impl Report {
     }
 
     fn workload_table(&self, workload: Workload, bulk_size: usize, style: Style) -> String {
-        const NUMBERS: [&str; 9] = [
+        const NUMBERS: [&str; 10] = [
             "tasks",
             "ops/s",
             "queries/1k ops",
@@ -364,6 +377,7 @@ impl Report {
             "p99",
             "mean batch",
             "vs naive",
+            "vs ceiling",
             "errors",
         ];
         let mut out = String::new();
@@ -373,28 +387,35 @@ impl Report {
             workload.name(),
             workload.describe(bulk_size)
         );
-        let mut table = Table::new(
-            &[
-                "tasks",
-                "path",
-                "ops/s",
-                "queries/1k ops",
-                "p50",
-                "p95",
-                "p99",
-                "mean batch",
-                "vs naive",
-                "errors",
-            ],
-            &NUMBERS,
-        );
+        let rows: Vec<&Row> = self
+            .results
+            .iter()
+            .filter(|r| r.workload == workload)
+            .collect();
+        let with_ceiling = rows.iter().any(|r| r.throughput_vs_ceiling.is_some());
+        let mut headers = vec![
+            "tasks",
+            "path",
+            "ops/s",
+            "queries/1k ops",
+            "p50",
+            "p95",
+            "p99",
+            "mean batch",
+            "vs naive",
+        ];
+        if with_ceiling {
+            headers.push("vs ceiling");
+        }
+        headers.push("errors");
+        let mut table = Table::new(&headers, &NUMBERS);
         let mut notes = Vec::new();
         let dash = || "-".to_owned();
-        for r in self.results.iter().filter(|r| r.workload == workload) {
+        for r in rows {
             let latency = |pick: fn(&Latency) -> f64| {
                 r.latency_us.as_ref().map_or_else(dash, |l| micros(pick(l)))
             };
-            table.row(vec![
+            let mut cells = vec![
                 r.concurrency.to_string(),
                 r.path.name().to_owned(),
                 number(r.ops_per_sec),
@@ -406,8 +427,15 @@ impl Report {
                     .map_or_else(dash, |e| format!("{:.1}", e.mean_batch)),
                 r.throughput_vs_naive
                     .map_or_else(dash, |x| format!("{}x", number(x))),
-                r.errors.to_string(),
-            ]);
+            ];
+            if with_ceiling {
+                cells.push(
+                    r.throughput_vs_ceiling
+                        .map_or_else(dash, |x| format!("{:.0} %", x * 100.0)),
+                );
+            }
+            cells.push(r.errors.to_string());
+            table.row(cells);
             let run = format!("{} at {} tasks", r.path.name(), r.concurrency);
             if r.ops == 0 {
                 notes.push(format!(

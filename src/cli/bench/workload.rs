@@ -150,28 +150,136 @@ impl Outcome {
     }
 }
 
-/// Shared state of the tasks of one run.
-struct Run {
-    target: Arc<Target>,
-    workload: Workload,
+/// The shared clock and counters of one run's tasks.
+pub struct Run {
     ops: Option<u64>,
     started: AtomicU64,
     done: AtomicU64,
     dropped: AtomicU64,
+    start: Instant,
     deadline: Instant,
 }
 
 impl Run {
-    /// Claim the next operation; `None` once the run is over.
-    fn claim(&self) -> Option<u64> {
+    /// A run starting now, until `limit`.
+    pub fn start(limit: Limit) -> Arc<Self> {
+        let start = Instant::now();
+        Arc::new(Self {
+            ops: limit.ops,
+            started: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            start,
+            deadline: start + limit.time,
+        })
+    }
+
+    /// Claim up to `n` operations (fewer near the end of a counted run);
+    /// 0 once the run is over.
+    pub fn claim(&self, n: u64) -> u64 {
         if Instant::now() >= self.deadline {
-            return None;
+            return 0;
         }
-        let n = self.started.fetch_add(1, Relaxed);
+        let first = self.started.fetch_add(n, Relaxed);
         match self.ops {
-            Some(ops) => (n < ops).then_some(n),
-            None => Some(n),
+            Some(ops) => ops.saturating_sub(first).min(n),
+            None => n,
         }
+    }
+
+    /// Run `work`, the `n` operations just claimed, unless the deadline
+    /// comes first: then they are dropped unfinished (so a slow path
+    /// cannot stretch the run) and `None` is returned.
+    pub async fn before_deadline<T>(&self, n: u64, work: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            done = work => {
+                self.done.fetch_add(n, Relaxed);
+                Some(done)
+            }
+            () = tokio::time::sleep_until(self.deadline.into()) => {
+                self.dropped.fetch_add(n, Relaxed);
+                None
+            }
+        }
+    }
+}
+
+/// What one task of a run measured.
+pub struct Tally {
+    latency: Histogram<u64>,
+    errors: u64,
+    first_error: Option<OpError>,
+}
+
+impl Tally {
+    /// An empty tally (its histogram allocated now, before the clock starts).
+    pub fn new() -> Self {
+        Self {
+            latency: histogram(),
+            errors: 0,
+            first_error: None,
+        }
+    }
+
+    /// Record `n` operations that took `took` each and ended with `result`.
+    pub fn record(&mut self, took: Duration, n: u64, result: Result<(), OpError>) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        // Out-of-range values are clamped, so recording cannot fail.
+        self.latency.saturating_record_n(nanos, n);
+        if let Err(error) = result {
+            self.errors += n;
+            self.first_error.get_or_insert(error);
+        }
+    }
+}
+
+/// Wait for a run's tasks, moving `meter` as they go, and merge what they
+/// measured.
+pub async fn gather(
+    run: &Run,
+    tasks: Vec<tokio::task::JoinHandle<Tally>>,
+    meter: &mut Meter,
+) -> Outcome {
+    let mut all = futures::future::join_all(tasks);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let finished = loop {
+        tokio::select! {
+            finished = &mut all => break finished,
+            _ = tick.tick() => meter.set(match run.ops {
+                Some(_) => run.done.load(Relaxed),
+                None => u64::try_from(run.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    };
+    // The clock stops when the last task is done, before the merging.
+    let elapsed = run.start.elapsed();
+    let mut latency = histogram();
+    let mut errors = 0;
+    let mut first_error = None;
+    for task in finished {
+        match task {
+            Ok(tally) => {
+                // Both histograms have the same bounds; adding cannot fail.
+                latency.add(&tally.latency).ok();
+                errors += tally.errors;
+                if first_error.is_none() {
+                    first_error = tally.first_error.map(|e| e.to_string());
+                }
+            }
+            Err(join_error) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| format!("a load task failed: {join_error}"));
+            }
+        }
+    }
+    Outcome {
+        ops: run.done.load(Relaxed),
+        dropped: run.dropped.load(Relaxed),
+        errors,
+        first_error,
+        elapsed,
+        latency,
     }
 }
 
@@ -195,88 +303,26 @@ pub async fn drive(
     meter: &mut Meter,
 ) -> Outcome {
     // Allocated before the clock starts, so the harness's own set-up is not timed.
-    let mut histograms: Vec<Histogram<u64>> = (0..concurrency).map(|_| histogram()).collect();
-    let start = Instant::now();
-    let deadline = start + limit.time;
-    let run = Arc::new(Run {
-        target,
-        workload,
-        ops: limit.ops,
-        started: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        dropped: AtomicU64::new(0),
-        deadline,
-    });
-    let tasks: Vec<_> = histograms
-        .drain(..)
+    let tallies: Vec<Tally> = (0..concurrency).map(|_| Tally::new()).collect();
+    let run = Run::start(limit);
+    let tasks = tallies
+        .into_iter()
         .enumerate()
-        .map(|(task, mut latency)| {
-            let run = Arc::clone(&run);
+        .map(|(task, mut tally)| {
+            let (run, target) = (Arc::clone(&run), Arc::clone(&target));
             tokio::spawn(async move {
                 let mut rng = Rng::for_item(&[seed, 0xbe0c, task as u64]);
-                let mut errors = 0;
-                let mut first_error: Option<OpError> = None;
-                while run.claim().is_some() {
+                while run.claim(1) == 1 {
                     let began = Instant::now();
-                    let result = tokio::select! {
-                        biased;
-                        result = run.target.op(run.workload, &mut rng) => result,
-                        () = tokio::time::sleep_until(deadline.into()) => {
-                            // Out of time: drop the operation, so a slow path cannot stretch the run.
-                            run.dropped.fetch_add(1, Relaxed);
-                            break;
-                        }
+                    let op = target.op(workload, &mut rng);
+                    let Some(result) = run.before_deadline(1, op).await else {
+                        break;
                     };
-                    let took = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    latency.saturating_record(took.max(1));
-                    run.done.fetch_add(1, Relaxed);
-                    if let Err(error) = result {
-                        errors += 1;
-                        first_error.get_or_insert(error);
-                    }
+                    tally.record(began.elapsed(), 1, result);
                 }
-                (latency, errors, first_error)
+                tally
             })
         })
         .collect();
-    let mut all = futures::future::join_all(tasks);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let finished = loop {
-        tokio::select! {
-            finished = &mut all => break finished,
-            _ = tick.tick() => meter.set(match limit.ops {
-                Some(_) => run.done.load(Relaxed),
-                None => u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-            }),
-        }
-    };
-    // The clock stops when the last task is done, before the merging.
-    let elapsed = start.elapsed();
-    let mut latency = histogram();
-    let mut errors = 0;
-    let mut first_error = None;
-    for task in finished {
-        match task {
-            Ok((task_latency, task_errors, task_error)) => {
-                // Both histograms have the same bounds; adding cannot fail.
-                latency.add(&task_latency).ok();
-                errors += task_errors;
-                if first_error.is_none() {
-                    first_error = task_error.map(|e| e.to_string());
-                }
-            }
-            Err(join_error) => {
-                errors += 1;
-                first_error.get_or_insert_with(|| format!("a load task failed: {join_error}"));
-            }
-        }
-    }
-    Outcome {
-        ops: run.done.load(Relaxed),
-        dropped: run.dropped.load(Relaxed),
-        errors,
-        first_error,
-        elapsed,
-        latency,
-    }
+    gather(&run, tasks, meter).await
 }
