@@ -514,6 +514,7 @@ mod tests {
         assert_eq!(micros(163.2), "163 µs");
         assert_eq!(micros(1500.0), "1.50 ms");
         assert_eq!(number(12.0), "12.0");
-        assert_eq!(number(0.5), "0.50");
+        assert_eq!(number(0.5), "0.500");
+        assert_eq!(number(0.0357), "0.036");
     }
 }
