@@ -186,6 +186,18 @@ async fn tool_and_session_print_the_users_data() {
     );
     assert!(said.contains("[BATCH] Prefetch completed in "), "{said}");
     assert!(said.contains("[BATCH] ✓ Prefetched 2 memories"), "{said}");
+    assert!(said.contains("(4 statements in parallel, "), "{said}");
+    assert!(
+        said.contains("[NAIVE] the same reads one after another: 4 statements in "),
+        "{said}"
+    );
+    assert!(!said.contains("has no data"), "{said}");
+    let nobody = coalesce(&["session", "--user-id", "nobody", "--database-url", &url]);
+    let said = text(&nobody.stdout);
+    assert!(
+        said.contains("note: user nobody has no data in this database"),
+        "{said}"
+    );
     let stats = said.split_once("Stats:\n").expect("a stats section").1;
     let stats: Value = serde_json::from_str(stats).expect("stats JSON");
     assert_eq!(stats["status"], "active");
@@ -210,7 +222,11 @@ fn seed_writes_data_the_tools_read_and_is_idempotent() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     let said = text(&first.stdout);
     assert_eq!(said.lines().count(), 1, "{said}");
-    assert!(said.starts_with("seeded the Sqlite database with 3 users (user-000000 to user-000002), 10 memories each (seed 7)"), "{said}");
+    assert!(said.starts_with("wrote 3 users in "), "{said}");
+    assert!(
+        said.contains(": the Sqlite database holds 3 users (user-000000 to user-000002), 10 memories each (seed 7)"),
+        "{said}"
+    );
     assert!(
         said.contains("try: coalesce session --user-id user-000000"),
         "{said}"
@@ -248,6 +264,22 @@ fn seed_writes_data_the_tools_read_and_is_idempotent() {
         "{said}"
     );
     assert_eq!(facts(), seeded, "the same flags give the same data");
+    let fewer = coalesce(&[
+        "seed",
+        "--users",
+        "2",
+        "--memories-per-user",
+        "10",
+        "--seed",
+        "7",
+        "--database-url",
+        &url,
+    ]);
+    let said = text(&fewer.stdout);
+    assert!(
+        said.starts_with("the Sqlite database already holds 3 users"),
+        "seed must say what the database holds, not what it was asked: {said}"
+    );
 
     let session = coalesce(&[
         "session",

@@ -167,9 +167,7 @@ impl CliError {
     /// work together), as for the ones clap finds; 1 for anything else.
     fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Bench(bench::BenchError::Usage(_)) | Self::ToolArguments(_) | Self::UserId(_) => {
-                ExitCode::from(2)
-            }
+            Self::Bench(bench::BenchError::Usage(_)) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }
