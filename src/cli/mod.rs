@@ -7,6 +7,8 @@
 
 mod bench;
 mod db;
+#[cfg(test)]
+mod doc_commands;
 mod mcp;
 mod migrate;
 mod seed;
