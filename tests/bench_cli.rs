@@ -2,6 +2,9 @@
 //! a tiny run on SQLite succeeds with sane figures, and bad flags fail with
 //! one line. No timing upper bounds: the machine may be busy.
 
+#[path = "../crates/store/tests/common/mod.rs"]
+mod common;
+
 #[allow(dead_code)]
 #[path = "../src/cli/bench/proxy.rs"]
 mod proxy;
@@ -266,6 +269,58 @@ fn a_run_that_runs_out_of_time_says_how_many_operations_completed() {
     // Not a terminal: progress comes as plain lines, one per finished run.
     assert!(stderr.contains("[1/1] profile naive x2: "), "{stderr}");
     remove(&file);
+    drop(std::fs::remove_file(json));
+}
+
+/// A path slower than the run: through a 300 ms round trip, no operation
+/// of a 100 ms run can finish, and the run must end anyway, with every
+/// task's operation counted as dropped (PostgreSQL; fails under `CI`
+/// when the server is unreachable, skips loudly otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ends_at_its_time_however_slow_the_path() {
+    if common::store(common::Target::Postgres).await.is_none() {
+        return;
+    }
+    let url = common::url(common::Target::Postgres);
+    let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("slow-{}.json", std::process::id()));
+    let output = tokio::task::spawn_blocking({
+        let json = json.clone();
+        move || {
+            bench(&[
+                "--database-url",
+                &url,
+                "--users",
+                "20",
+                "--concurrency",
+                "3",
+                "--duration",
+                "100ms",
+                "--warmup",
+                "0",
+                "--rtt",
+                "300ms",
+                "--workload",
+                "profile",
+                "--paths",
+                "naive",
+                "--json",
+                json.to_str().unwrap(),
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &report["results"][0];
+    assert_eq!(row["ops"], 0, "{row}");
+    assert_eq!(row["dropped"], 3, "{row}");
+    assert!(row["latency_us"].is_null(), "{row}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("no operation completed"), "{stdout}");
     drop(std::fs::remove_file(json));
 }
 
