@@ -148,12 +148,21 @@ pub enum BenchError {
     Plot(#[from] plot::PlotError),
 }
 
+/// The longest duration any flag takes (so deadlines and the plan's total
+/// stay far from overflowing).
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(text).map_err(|e| format!("{e} (try 1ms, 500us, 2s)"))
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (try 1ms, 500us, 2s)"))?;
+    if duration > MAX_DURATION {
+        return Err("at most 24h".into());
+    }
+    Ok(duration)
 }
 
 fn parse_run_time(text: &str) -> Result<Duration, String> {
@@ -310,7 +319,7 @@ fn describe_plan(runs: &[(Workload, usize, PathKind)], limit: Limit, warmup: Dur
         .map(PathKind::name)
         .collect();
     let each = limit.time + warmup;
-    let total = each * u32::try_from(runs.len()).unwrap_or(u32::MAX);
+    let total = each.saturating_mul(u32::try_from(runs.len()).unwrap_or(u32::MAX));
     let run = match limit.ops {
         Some(ops) => format!(
             "{ops} ops (at most {})",
@@ -690,5 +699,10 @@ mod tests {
         assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
         assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
         assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("25h").is_err());
+        assert_eq!(
+            parse_run_time("0"),
+            Err("a run needs some time (try 1s, 500ms)".into())
+        );
     }
 }
