@@ -317,7 +317,7 @@ impl Report {
     pub fn spec_tables(&self, style: Style) -> String {
         let mut out = String::new();
         if !self.query_reduction.is_empty() {
-            out.push_str("### Query reduction (measured)\n\n");
+            let _ = writeln!(out, "{}Query reduction (measured)\n", style.heading());
             let mut table = Table::new(
                 &[
                     "Operation",
@@ -342,7 +342,8 @@ impl Report {
             let concurrency = self.latency_per_operation[0].concurrency;
             let _ = writeln!(
                 out,
-                "### Latency per operation (measured, p50, concurrency {concurrency})\n"
+                "{}Latency per operation (measured, p50, concurrency {concurrency})\n",
+                style.heading()
             );
             let mut table = Table::new(
                 &[
@@ -383,7 +384,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "### {}: {}\n",
+            "{}{}: {}\n",
+            style.heading(),
             workload.name(),
             workload.describe(bulk_size)
         );

@@ -13,6 +13,15 @@ pub enum Style {
 }
 
 impl Style {
+    /// What starts a table's title line: a Markdown heading marker, or
+    /// nothing on a terminal.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Self::Aligned => "",
+            Self::Markdown => "### ",
+        }
+    }
+
     /// Aligned when stdout is a terminal, Markdown otherwise.
     pub fn detect() -> Self {
         if std::io::stdout().is_terminal() {
