@@ -67,6 +67,7 @@ fn usage_errors_are_one_line() {
     assert_one_line_error(&coalesce(&["frobnicate"]), 2, "frobnicate");
     assert_one_line_error(&coalesce(&["session"]), 2, "--user-id");
     assert_one_line_error(&coalesce(&["tool", "nope", "--user-id", "u"]), 2, "nope");
+    assert_one_line_error(&coalesce(&["tool", "--user-id", "u"]), 2, "<NAME>");
     assert_one_line_error(&coalesce(&["migrate", "extra"]), 2, "extra");
     assert_one_line_error(&coalesce(&["seed", "--users", "0"]), 2, "--users");
     assert_one_line_error(
@@ -291,6 +292,78 @@ fn seed_writes_data_the_tools_read_and_is_idempotent() {
     assert!(session.status.success(), "{}", text(&session.stderr));
     let said = text(&session.stdout);
     assert!(said.contains("[BATCH] ✓ Prefetched 10 memories"), "{said}");
+}
+
+#[test]
+fn tool_lines_run_many_calls_in_one_process() {
+    use std::io::Write;
+    let url = fresh_url();
+    let seeded = coalesce(&[
+        "seed",
+        "--users",
+        "2",
+        "--memories-per-user",
+        "10",
+        "--database-url",
+        &url,
+    ]);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let run = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_coalesce"))
+            .args([
+                "tool",
+                "--lines",
+                "--user-id",
+                "user-000001",
+                "--database-url",
+                &url,
+            ])
+            .env_remove("DATABASE_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run coalesce");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write the calls");
+        drop(stdin);
+        child.wait_with_output().expect("coalesce ends")
+    };
+    let output = run(concat!(
+        r#"{"name": "batchGetMemories", "arguments": {"category": "FACT"}}"#,
+        "\n\n",
+        r#"{"name": "getDatabaseBatchStats"}"#,
+        "\n"
+    ));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let results: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON result a line"))
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0]["count"], 2, "{}", results[0]);
+    // The stats call saw the call before it: same process, same store.
+    assert!(
+        results[1]["total_operations"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{}",
+        results[1]
+    );
+
+    let bad = run("not json\n{\"name\": \"getDatabaseBatchStats\"}\n");
+    assert_one_line_error(&bad, 1, "1 of 2 tool calls failed");
+    let results: Vec<Value> = text(&bad.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON result a line"))
+        .collect();
+    assert_eq!(results[0]["success"], false);
+    assert!(
+        results[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("line 1 is not a tool call"))
+    );
+    assert_eq!(results[1]["status"], "active");
 }
 
 /// The report `migrate` prints, on every backend: a store is migrated when

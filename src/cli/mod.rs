@@ -72,9 +72,11 @@ pub(crate) enum Command {
     /// parallel, then print the prefetch time and the batching statistics.
     #[command(after_help = "Example:\n  coalesce session --user-id 123")]
     Session(session::SessionArgs),
-    /// Run one agent tool for a user and print its JSON result.
+    /// Run one agent tool for a user and print its JSON result (or, with
+    /// --lines, many calls read from stdin in one process).
     #[command(after_help = "Examples:\n  \
         coalesce tool getDatabaseBatchStats --user-id 123\n  \
+        printf '%s\\n' '{\"name\": \"batchGetMemories\", \"arguments\": {\"category\": \"FACT\"}}' '{\"name\": \"getDatabaseBatchStats\"}' | coalesce tool --lines --user-id user-000000\n  \
         coalesce tool batchGetMemories --user-id 123 '{\"category\": \"FACT\", \"limit\": 50}'\n  \
         coalesce tool bulkMemorySearch --user-id 123 '{\"categories\": \"FACT,INTEREST,GOAL\", \"limit_per_category\": 5}'")]
     Tool(tool::ToolArgs),
