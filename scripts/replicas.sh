@@ -323,10 +323,15 @@ print_urls() {
     echo "export COALESCE_MYSQL_REPLICA_URL=mysql://root@127.0.0.1:$MY_REPLICA_PORT/test"
 }
 
+mkdir -p "$ROOT/pg" "$ROOT/mariadb"
+chmod 755 "$ROOT" "$ROOT/pg" "$ROOT/mariadb"
+# One invocation at a time: two concurrent starts would build the same
+# instance twice.
+exec 9>"$ROOT/lock"
+flock 9
+
 case ${1:-} in
     start)
-        mkdir -p "$ROOT/pg" "$ROOT/mariadb"
-        chmod 755 "$ROOT" "$ROOT/pg" "$ROOT/mariadb"
         pg_ensure
         my_ensure
         print_urls
