@@ -1,0 +1,206 @@
+//! The crate's one error type.
+//!
+//! A write ends in one of three ways, and the error says which:
+//! - `Ok`: everything was written (one transaction, or one statement).
+//! - [`Error::Database`], [`Error::TooLarge`], [`Error::BadTable`]: it
+//!   failed and **nothing was written** (the transaction rolled back, or the
+//!   failing statement ran on its own and the server refused it).
+//! - [`Error::CommitOutcomeUnknown`]: the connection failed after the write
+//!   reached the server in a form that commits (its `COMMIT`, or a single
+//!   auto-committed statement) and before the server answered; the rows **may
+//!   or may not** be written. Read them back, or rely on the write being
+//!   idempotent (an upsert is) and run it again.
+
+use std::fmt;
+
+/// Which batched operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A keyed read ([`Batch::fetch`](crate::Batch::fetch)).
+    Fetch,
+    /// A bulk upsert ([`Batch::upsert`](crate::Batch::upsert)).
+    Upsert,
+    /// A bulk delete ([`Batch::delete`](crate::Batch::delete)).
+    Delete,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Fetch => "fetch",
+            Self::Upsert => "upsert",
+            Self::Delete => "delete",
+        })
+    }
+}
+
+/// Where in a batched operation a statement failed: its chunk (1-based)
+/// out of how many, or the `BEGIN`/`COMMIT` around them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Asking the pool for a connection.
+    Connect,
+    /// Reading the server's limits (once per pool).
+    Limits,
+    /// Opening the transaction.
+    Begin,
+    /// The statement of one chunk.
+    Chunk {
+        /// 1-based position of the chunk.
+        index: usize,
+        /// How many chunks the call was split into.
+        of: usize,
+    },
+    /// Committing the transaction.
+    Commit,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect => f.write_str("acquiring a connection"),
+            Self::Limits => f.write_str("reading the server's limits"),
+            Self::Begin => f.write_str("BEGIN"),
+            Self::Chunk { index, of } => write!(f, "chunk {index} of {of}"),
+            Self::Commit => f.write_str("COMMIT"),
+        }
+    }
+}
+
+/// An engine limit a statement must stay within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Bind parameters in one statement (MySQL 65,535; SQLite 32,766).
+    Binds(usize),
+    /// Bytes of one statement's parameters: MySQL/MariaDB's
+    /// `max_allowed_packet` as the server reports it, PostgreSQL's 1 GiB
+    /// message limit.
+    Bytes(usize),
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Binds(max) => write!(f, "the limit of {max} bind parameters per statement"),
+            Self::Bytes(max) => write!(f, "the limit of {max} bytes per statement (packet size)"),
+        }
+    }
+}
+
+/// Everything that can go wrong in this crate.
+///
+/// ```
+/// use coalesce_sql::{Error, Limit};
+///
+/// let error = Error::TooLarge { table: "orders".into(), size: 20_000_000, limit: Limit::Bytes(16_777_216) };
+/// assert!(error.to_string().contains("16777216"));
+/// assert!(!error.may_have_committed());
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database refused a statement, or the connection failed before
+    /// anything could commit. Nothing was written.
+    #[error("{operation} on table {table} failed at {step}: {source}")]
+    Database {
+        /// The operation.
+        operation: Operation,
+        /// The table, as described by the caller.
+        table: String,
+        /// Where it failed.
+        step: Step,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// One row or key alone is larger than a statement may be, so no
+    /// split can send it. Nothing was written.
+    #[error("a single row or key of table {table} needs {size} (bytes or binds) and exceeds {limit}")]
+    TooLarge {
+        /// The table.
+        table: String,
+        /// What the row or key needs, in the unit of `limit`.
+        size: usize,
+        /// The limit it exceeds.
+        limit: Limit,
+    },
+    /// The connection failed while a committing statement was in flight:
+    /// the write may or may not have been applied (see the module docs).
+    #[error(
+        "{operation} on table {table}: the connection failed at {step}, after the write was sent; it may or may not have been committed: {source}"
+    )]
+    CommitOutcomeUnknown {
+        /// The operation.
+        operation: Operation,
+        /// The table.
+        table: String,
+        /// The committing step (`COMMIT`, or the single chunk of an
+        /// auto-committed write).
+        step: Step,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The table description cannot be used: no key column, an empty or
+    /// duplicated column name, a NUL in a name.
+    #[error("bad description of table {table:?}: {reason}")]
+    BadTable {
+        /// The table name as given.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Whether the write may have been applied although it returned this
+    /// error (only [`Error::CommitOutcomeUnknown`]).
+    pub fn may_have_committed(&self) -> bool {
+        matches!(self, Self::CommitOutcomeUnknown { .. })
+    }
+
+    /// Whether the database aborted the work to break a deadlock or a
+    /// serialization conflict (SQLSTATE `40001`/`40P01`): nothing was
+    /// written and running it again will likely succeed.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::Database { source, .. } => crate::retry::is_conflict(source),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a driver error means the connection itself failed (as opposed
+/// to the server answering with an error), so a statement in flight may
+/// have run to completion without the client hearing of it.
+pub(crate) fn is_connection_lost(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lost_connections_make_a_commit_ambiguous() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(is_connection_lost(&io));
+        assert!(is_connection_lost(&sqlx::Error::WorkerCrashed));
+        assert!(!is_connection_lost(&sqlx::Error::RowNotFound));
+        assert!(!is_connection_lost(&sqlx::Error::PoolTimedOut));
+    }
+
+    #[test]
+    fn messages_name_operation_table_and_step() {
+        let error = Error::Database {
+            operation: Operation::Upsert,
+            table: "orders".into(),
+            step: Step::Chunk { index: 2, of: 3 },
+            source: sqlx::Error::RowNotFound,
+        };
+        let text = error.to_string();
+        assert!(text.contains("upsert on table orders failed at chunk 2 of 3"), "{text}");
+    }
+}

@@ -1,0 +1,61 @@
+//! Batched statements for your own tables on PostgreSQL, MySQL/MariaDB and
+//! SQLite through sqlx: a keyed read of many keys, a bulk upsert and a
+//! bulk delete, correct at every size.
+//!
+//! You describe the table ([`Table`]), your key type implements [`Key`]
+//! (scalars and tuples of 2 to 4 do already), your row type is a
+//! [`sqlx::FromRow`] for reads and a [`Record`] for upserts. The toolkit
+//! picks each dialect's form (see [`dialect`](Dialect)), de-duplicates,
+//! splits by bind count and by bytes so no statement exceeds an engine
+//! limit (SQLite's 32,766 binds, MySQL's 65,535 binds and
+//! `max_allowed_packet`), pads lists to a few lengths so few statement
+//! texts are prepared, runs multi-statement writes in one transaction,
+//! retries writes aborted by deadlocks ([`retry`]) and counts what it sends.
+//!
+//! ```no_run
+//! use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
+//! use std::collections::HashMap;
+//!
+//! #[derive(sqlx::FromRow)]
+//! struct Order { id: i64, customer: String, total_cents: i64 }
+//!
+//! impl<DB: Dialect> Record<DB> for Order
+//! where
+//!     i64: KeyPart<DB>,
+//!     String: Value<DB>,
+//! {
+//!     type Key = i64;
+//!     type Values<'a> = (&'a String, &'a i64);
+//!     fn key(&self) -> i64 { self.id }
+//!     fn values(&self) -> Self::Values<'_> { (&self.customer, &self.total_cents) }
+//! }
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = sqlx::PgPool::connect("postgres://localhost/shop").await?;
+//! let sql = Batch::new(pool);
+//! let orders = Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+//! sql.upsert(&orders, &[Order { id: 1, customer: "ada".into(), total_cents: 500 }]).await?;
+//! let found: HashMap<i64, Order> = sql.fetch(&orders, &[1, 2]).await?;
+//! let existed: Vec<i64> = sql.delete(&orders, &[1, 2]).await?;
+//! assert_eq!((found.len(), existed), (1, vec![1]));
+//! assert_eq!(sql.statements(), 3);
+//! # Ok(()) }
+//! ```
+//!
+//! Features: `postgres`, `mysql`, `sqlite`, one per driver; enable only
+//! those you use.
+
+mod batch;
+mod chunk;
+mod dialect;
+mod error;
+pub mod retry;
+mod sql;
+mod table;
+mod value;
+
+pub use batch::{Batch, DEFAULT_ROWS_PER_STATEMENT};
+pub use dialect::Dialect;
+pub use error::{Error, Limit, Operation, Step};
+pub use table::Table;
+pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};

@@ -1,0 +1,151 @@
+//! The description of a user's table: its name, key and value columns.
+
+use crate::Error;
+use std::collections::HashSet;
+
+/// A table to batch: its name, its key column(s) and the value columns an
+/// upsert writes (a read selects the key and value columns unless you give
+/// your own `SELECT` list). Names are plain identifiers, quoted by the
+/// toolkit in each dialect's way; a dotted name (`"app.orders"`) is a
+/// schema-qualified table.
+///
+/// ```
+/// use coalesce_sql::Table;
+///
+/// let orders = Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+/// let lines = Table::new("order_lines")
+///     .key(["order_id", "line_no"])
+///     .columns(["sku", "quantity"])
+///     .select("order_id, line_no, sku, quantity * 2 AS doubled");
+/// assert_eq!(lines.key_columns(), ["order_id", "line_no"]);
+/// # let _ = orders;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    name: String,
+    key: Vec<String>,
+    columns: Vec<String>,
+    select: Option<String>,
+}
+
+impl Table {
+    /// A table named `name`, with no columns yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            key: Vec::new(),
+            columns: Vec::new(),
+            select: None,
+        }
+    }
+
+    /// The key column(s): one for a single key, several for a composite
+    /// key, in the order of the key tuple's fields. They must be the
+    /// table's primary key or a unique key (upserts conflict on them).
+    pub fn key<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
+        self.key = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The value columns, in the order a [`Record`](crate::Record) binds
+    /// its values.
+    pub fn columns<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
+        self.columns = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Your own `SELECT` list for reads, as SQL text (trusted, not
+    /// quoted). It must yield the key columns under their own names, which
+    /// is how each row is matched to its key.
+    pub fn select(mut self, list: impl Into<String>) -> Self {
+        self.select = Some(list.into());
+        self
+    }
+
+    /// The table name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key column names.
+    pub fn key_columns(&self) -> &[String] {
+        &self.key
+    }
+
+    /// The value column names.
+    pub fn value_columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The caller's `SELECT` list, if any.
+    pub(crate) fn select_list(&self) -> Option<&str> {
+        self.select.as_deref()
+    }
+
+    /// Check the description once before building statements from it.
+    pub(crate) fn validate(&self, key_arity: usize) -> Result<(), Error> {
+        let bad = |reason: String| {
+            Err(Error::BadTable {
+                table: self.name.clone(),
+                reason,
+            })
+        };
+        if self.key.is_empty() {
+            return bad("no key column".into());
+        }
+        if self.key.len() != key_arity {
+            return bad(format!(
+                "{} key column(s) but the key type has {key_arity} field(s)",
+                self.key.len()
+            ));
+        }
+        let mut seen = HashSet::new();
+        for name in self.name.split('.').chain(self.key.iter().chain(&self.columns).map(String::as_str)) {
+            if name.is_empty() || name.contains('\0') {
+                return bad(format!("invalid identifier {name:?}"));
+            }
+        }
+        for column in self.key.iter().chain(&self.columns) {
+            if !seen.insert(column) {
+                return bad(format!("column {column:?} named twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `name` quoted with `quote` (doubling any inside), each dot-separated
+/// part on its own.
+pub(crate) fn quoted(name: &str, quote: char) -> String {
+    name.split('.')
+        .map(|part| {
+            let doubled = part.replace(quote, &format!("{quote}{quote}"));
+            format!("{quote}{doubled}{quote}")
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_each_part_and_doubles_quotes() {
+        assert_eq!(quoted("app.orders", '"'), r#""app"."orders""#);
+        assert_eq!(quoted("we`ird", '`'), "`we``ird`");
+        assert_eq!(quoted(r#"a"b"#, '"'), r#""a""b""#);
+    }
+
+    #[test]
+    fn rejects_unusable_descriptions() {
+        let ok = Table::new("t").key(["a", "b"]).columns(["c"]);
+        assert!(ok.validate(2).is_ok());
+        assert!(ok.validate(1).is_err(), "arity mismatch");
+        assert!(Table::new("t").columns(["c"]).validate(1).is_err(), "no key");
+        assert!(Table::new("t").key(["a"]).columns(["a"]).validate(1).is_err());
+        assert!(Table::new("t").key([""]).validate(1).is_err());
+        assert!(Table::new("t.").key(["a"]).validate(1).is_err());
+        assert!(Table::new("t").key(["a\0"]).validate(1).is_err());
+    }
+}

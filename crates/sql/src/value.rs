@@ -1,0 +1,220 @@
+//! How keys and rows travel: [`Value`] (one bindable value), [`Key`] (a
+//! single or composite key, decoded back from result rows), [`Columns`] (a
+//! row's value columns) and [`Record`] (a row an upsert writes).
+
+use crate::Dialect;
+use sqlx::{Database, Decode, Type, error::BoxDynError};
+use std::hash::Hash;
+
+/// The arguments of one statement of dialect `DB`.
+pub type Arguments<DB> = <DB as Database>::Arguments;
+
+/// One value the toolkit can bind in `DB`'s list forms. Implemented for
+/// every type the driver can encode (on PostgreSQL: that also has an array
+/// type), so you never implement it yourself.
+pub trait Value<DB: Dialect>: Send + Sync {
+    /// The bytes this value adds to a statement's parameters, counted
+    /// against the server's packet limit (0 where there is none).
+    fn encoded_size(&self) -> usize;
+
+    /// Bind the value as the next parameter.
+    fn bind(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
+
+    /// Bind a column of values in the dialect's list form: one array
+    /// parameter on PostgreSQL, one parameter per value elsewhere.
+    fn bind_list(values: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>
+    where
+        Self: Sized;
+}
+
+/// The value columns of a [`Record`]: a tuple of 1 to 8 references
+/// (`(&a, &b)`), or `()` for a table that is all key.
+pub trait Columns<DB: Dialect>: Send + Sync {
+    /// How many values.
+    const LEN: usize;
+
+    /// The bytes the values add to a statement (see [`Value::encoded_size`]).
+    fn encoded_size(&self) -> usize;
+
+    /// Bind the values in order, as (part of) one row of a list.
+    fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
+
+    /// Bind the values of many rows column by column: each field of all
+    /// rows in one [`Value::bind_list`].
+    fn bind_columns(rows: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>
+    where
+        Self: Sized;
+}
+
+/// A single field of a key: a value that can also be decoded from a row
+/// and compared. Implemented for every fitting type.
+pub trait KeyPart<DB: Dialect>:
+    Value<DB> + for<'r> Decode<'r, DB> + Type<DB> + Eq + Hash + Clone + 'static
+{
+}
+
+impl<DB: Dialect, T> KeyPart<DB> for T where
+    T: Value<DB> + for<'r> Decode<'r, DB> + Type<DB> + Eq + Hash + Clone + 'static
+{
+}
+
+/// A key of a table: a scalar (`i64`, `String`, ...) for a single key
+/// column, a tuple of 2 to 4 scalars for a composite key, in the order of
+/// [`Table::key`](crate::Table::key). Rows are matched to keys by decoding
+/// the key columns of each result row by name, so your row type need not
+/// expose its key.
+///
+/// Implemented for `bool`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`,
+/// `u64`, `String` and `Vec<u8>` where the driver supports them, and for
+/// tuples of those.
+///
+/// ```
+/// fn is_key<DB: coalesce_sql::Dialect, K: coalesce_sql::Key<DB>>() {}
+/// # #[cfg(feature = "sqlite")]
+/// is_key::<sqlx::Sqlite, (String, i64)>();
+/// ```
+pub trait Key<DB: Dialect>: Eq + Hash + Clone + Send + Sync + 'static {
+    /// How many fields (key columns).
+    const LEN: usize;
+
+    /// The bytes the key adds to a statement (see [`Value::encoded_size`]).
+    fn encoded_size(&self) -> usize;
+
+    /// Bind the fields in order, as one row of a list.
+    fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
+
+    /// Bind many keys column by column: each field of all keys in one
+    /// [`Value::bind_list`].
+    fn bind_columns(keys: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
+
+    /// Decode the key from the columns named `columns` of `row`.
+    fn from_row(row: &DB::Row, columns: &[String]) -> Result<Self, sqlx::Error>;
+}
+
+/// A row an upsert writes: its key, and references to its value columns
+/// in the order of [`Table::columns`](crate::Table::columns).
+///
+/// ```
+/// use coalesce_sql::{Dialect, KeyPart, Record, Value};
+///
+/// struct Order { id: i64, customer: String, total_cents: i64 }
+///
+/// // Written once for every enabled database.
+/// impl<DB: Dialect> Record<DB> for Order
+/// where
+///     i64: KeyPart<DB>,
+///     String: Value<DB>,
+/// {
+///     type Key = i64;
+///     type Values<'a> = (&'a String, &'a i64);
+///     fn key(&self) -> i64 { self.id }
+///     fn values(&self) -> Self::Values<'_> { (&self.customer, &self.total_cents) }
+/// }
+/// ```
+pub trait Record<DB: Dialect>: Send + Sync {
+    /// The key type, as in [`Key`].
+    type Key: Key<DB>;
+    /// References to the value columns: a tuple of `&T`, `()` for none.
+    type Values<'a>: Columns<DB>
+    where
+        Self: 'a;
+
+    /// This row's key (the last row of a key wins within one upsert).
+    fn key(&self) -> Self::Key;
+
+    /// This row's value columns.
+    fn values(&self) -> Self::Values<'_>;
+}
+
+/// [`Key`] for scalar key types.
+macro_rules! scalar_keys {
+    ($($t:ty),*) => {$(
+        impl<DB: Dialect> Key<DB> for $t where $t: KeyPart<DB> {
+            const LEN: usize = 1;
+            fn encoded_size(&self) -> usize {
+                Value::encoded_size(self)
+            }
+            fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+                self.bind(arguments)
+            }
+            fn bind_columns(keys: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+                <$t as Value<DB>>::bind_list(keys, arguments)
+            }
+            fn from_row(row: &DB::Row, columns: &[String]) -> Result<Self, sqlx::Error> {
+                DB::decode_column(row, &columns[0])
+            }
+        }
+    )*};
+}
+
+scalar_keys!(bool, i8, i16, i32, i64, u8, u16, u32, u64, String, Vec<u8>);
+
+/// [`Key`] for tuples of key parts (composite keys).
+macro_rules! tuple_keys {
+    ($len:expr; $($t:ident $i:tt),+) => {
+        impl<DB: Dialect, $($t: KeyPart<DB>),+> Key<DB> for ($($t,)+) {
+            const LEN: usize = $len;
+            fn encoded_size(&self) -> usize {
+                0 $(+ self.$i.encoded_size())+
+            }
+            fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+                $(self.$i.bind(arguments)?;)+
+                Ok(())
+            }
+            fn bind_columns(keys: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+                $($t::bind_list(&keys.iter().map(|k| &k.$i).collect::<Vec<_>>(), arguments)?;)+
+                Ok(())
+            }
+            fn from_row(row: &DB::Row, columns: &[String]) -> Result<Self, sqlx::Error> {
+                Ok(($(DB::decode_column::<$t>(row, &columns[$i])?,)+))
+            }
+        }
+    };
+}
+
+tuple_keys!(2; A 0, B 1);
+tuple_keys!(3; A 0, B 1, C 2);
+tuple_keys!(4; A 0, B 1, C 2, D 3);
+
+/// A record without value columns (a table that is all key).
+impl<DB: Dialect> Columns<DB> for () {
+    const LEN: usize = 0;
+    fn encoded_size(&self) -> usize {
+        0
+    }
+    fn bind_row(&self, _: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+        Ok(())
+    }
+    fn bind_columns(_: &[&Self], _: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+        Ok(())
+    }
+}
+
+/// [`Columns`] for tuples of references.
+macro_rules! reference_tuples {
+    ($len:expr; $($t:ident $i:tt),*) => {
+        impl<'a, DB: Dialect, $($t: Value<DB>),*> Columns<DB> for ($(&'a $t,)*) {
+            const LEN: usize = $len;
+            fn encoded_size(&self) -> usize {
+                0 $(+ self.$i.encoded_size())*
+            }
+            fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+                $(self.$i.bind(arguments)?;)*
+                Ok(())
+            }
+            fn bind_columns(groups: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+                $($t::bind_list(&groups.iter().map(|g| g.$i).collect::<Vec<_>>(), arguments)?;)*
+                Ok(())
+            }
+        }
+    };
+}
+
+reference_tuples!(1; A 0);
+reference_tuples!(2; A 0, B 1);
+reference_tuples!(3; A 0, B 1, C 2);
+reference_tuples!(4; A 0, B 1, C 2, D 3);
+reference_tuples!(5; A 0, B 1, C 2, D 3, E 4);
+reference_tuples!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+reference_tuples!(7; A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+reference_tuples!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);

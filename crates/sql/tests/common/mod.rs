@@ -1,0 +1,75 @@
+//! Pools on the three test servers, unique table names, and the rule for
+//! an unreachable server: the test FAILS when `CI` is set, and otherwise
+//! skips with a loud `SKIPPED:` line.
+//!
+//! Servers come from `COALESCE_TEST_POSTGRES_URL` / `COALESCE_TEST_MYSQL_URL`
+//! (defaults: the local test servers); SQLite uses a fresh file per test
+//! under Cargo's `CARGO_TARGET_TMPDIR`.
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test, process or earlier run uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{:x}_{n}", std::process::id(), nanos % (1 << 40))
+}
+
+/// `Some(pool)`, or `None` after a `SKIPPED:` line when the server is
+/// unreachable outside CI; a panic in CI.
+fn reachable<P>(name: &str, connected: Result<P, String>) -> Option<P> {
+    match connected {
+        Ok(pool) => Some(pool),
+        Err(error) if std::env::var_os("CI").is_some() => {
+            panic!("{name} test database unreachable in CI: {error}")
+        }
+        Err(error) => {
+            eprintln!("SKIPPED: {name} tests: database unreachable ({error}); set CI=1 to fail instead");
+            None
+        }
+    }
+}
+
+/// The PostgreSQL test server.
+pub async fn postgres() -> Option<sqlx::PgPool> {
+    let url = std::env::var("COALESCE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await;
+    reachable("PostgreSQL", pool.map_err(|e| e.to_string()))
+}
+
+/// The MariaDB/MySQL test server.
+pub async fn mysql() -> Option<sqlx::MySqlPool> {
+    let url = std::env::var("COALESCE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await;
+    reachable("MariaDB", pool.map_err(|e| e.to_string()))
+}
+
+/// A fresh SQLite file (removed with the test's scratch directory).
+pub async fn sqlite() -> Option<sqlx::SqlitePool> {
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", unique("sql")));
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await;
+    reachable("SQLite", pool.map_err(|e| e.to_string()))
+}
