@@ -1,0 +1,575 @@
+//! Read-your-writes over real replicas (started by `scripts/replicas.sh
+//! start`): PostgreSQL streaming replication and MariaDB GTID replication.
+//!
+//! Servers come from `COALESCE_{PG,MYSQL}_{PRIMARY,REPLICA}_URL` (defaults:
+//! the script's ports). An unreachable server fails the test when `CI` is
+//! set, and otherwise skips it with a loud `SKIPPED:` line.
+//!
+//! Each test stops replay on the replica for a while, so the tests of one
+//! backend take turns (one lock per backend).
+
+use coalesce_sql::replicas::{
+    KeyId, Position, ReplicaError, ReplicaSettings, Replicated, Replication, ServerStats,
+};
+use futures_core::future::BoxFuture;
+use sqlx::{MySql, Postgres, pool::PoolConnection};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::Mutex;
+
+const TABLE: &str = "coalesce_replica_kv";
+
+/// What a test needs of a backend beyond the crate itself: its servers,
+/// a key-value table and a way to stop and restart replay.
+trait Pair: Replication {
+    const LABEL: &str;
+    const PRIMARY_ENV: &str;
+    const REPLICA_ENV: &str;
+    const DEFAULT_PRIMARY: &str;
+    const DEFAULT_REPLICA: &str;
+    const CREATE_TABLE: &str;
+    const PAUSE_REPLAY: &str;
+    const RESUME_REPLAY: &str;
+    /// One test of this backend at a time.
+    fn turn() -> &'static Mutex<()>;
+    /// Run a statement without results on a pool.
+    fn execute<'p>(
+        pool: &'p sqlx::Pool<Self>,
+        sql: String,
+    ) -> BoxFuture<'p, Result<(), sqlx::Error>>;
+    /// Insert or update one row.
+    fn upsert(
+        conn: &mut Self::Connection,
+        key: String,
+        value: i64,
+    ) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    /// The rows of `keys` that exist.
+    fn read_rows(
+        conn: PoolConnection<Self>,
+        keys: Vec<String>,
+    ) -> BoxFuture<'static, Result<HashMap<String, i64>, sqlx::Error>>;
+}
+
+static POSTGRES_TURN: Mutex<()> = Mutex::const_new(());
+static MARIADB_TURN: Mutex<()> = Mutex::const_new(());
+
+impl Pair for Postgres {
+    const LABEL: &str = "PostgreSQL";
+    const PRIMARY_ENV: &str = "COALESCE_PG_PRIMARY_URL";
+    const REPLICA_ENV: &str = "COALESCE_PG_REPLICA_URL";
+    const DEFAULT_PRIMARY: &str = "postgres://postgres@127.0.0.1:55432/test";
+    const DEFAULT_REPLICA: &str = "postgres://postgres@127.0.0.1:55433/test";
+    const CREATE_TABLE: &str =
+        "CREATE TABLE IF NOT EXISTS coalesce_replica_kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)";
+    const PAUSE_REPLAY: &str = "SELECT pg_wal_replay_pause()";
+    const RESUME_REPLAY: &str = "SELECT pg_wal_replay_resume()";
+
+    fn execute<'p>(
+        pool: &'p sqlx::Pool<Self>,
+        sql: String,
+    ) -> BoxFuture<'p, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn turn() -> &'static Mutex<()> {
+        &POSTGRES_TURN
+    }
+
+    fn upsert(
+        conn: &mut sqlx::PgConnection,
+        key: String,
+        value: i64,
+    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO coalesce_replica_kv (k, v) VALUES ($1, $2) \
+                 ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+
+    fn read_rows(
+        mut conn: PoolConnection<Postgres>,
+        keys: Vec<String>,
+    ) -> BoxFuture<'static, Result<HashMap<String, i64>, sqlx::Error>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("SELECT k, v FROM coalesce_replica_kv WHERE k = ANY($1)")
+                    .bind(keys)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            Ok(rows.into_iter().collect())
+        })
+    }
+}
+
+impl Pair for MySql {
+    const LABEL: &str = "MariaDB";
+    const PRIMARY_ENV: &str = "COALESCE_MYSQL_PRIMARY_URL";
+    const REPLICA_ENV: &str = "COALESCE_MYSQL_REPLICA_URL";
+    const DEFAULT_PRIMARY: &str = "mysql://root@127.0.0.1:33306/test";
+    const DEFAULT_REPLICA: &str = "mysql://root@127.0.0.1:33307/test";
+    const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS coalesce_replica_kv \
+        (k VARCHAR(100) PRIMARY KEY, v BIGINT NOT NULL)";
+    const PAUSE_REPLAY: &str = "STOP SLAVE SQL_THREAD";
+    const RESUME_REPLAY: &str = "START SLAVE SQL_THREAD";
+
+    fn execute<'p>(
+        pool: &'p sqlx::Pool<Self>,
+        sql: String,
+    ) -> BoxFuture<'p, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn turn() -> &'static Mutex<()> {
+        &MARIADB_TURN
+    }
+
+    fn upsert(
+        conn: &mut sqlx::MySqlConnection,
+        key: String,
+        value: i64,
+    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO coalesce_replica_kv (k, v) VALUES (?, ?) \
+                 ON DUPLICATE KEY UPDATE v = VALUES(v)",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
+    }
+
+    fn read_rows(
+        mut conn: PoolConnection<MySql>,
+        keys: Vec<String>,
+    ) -> BoxFuture<'static, Result<HashMap<String, i64>, sqlx::Error>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(HashMap::new());
+            }
+            let marks = vec!["?"; keys.len()].join(", ");
+            let sql = format!("SELECT k, v FROM coalesce_replica_kv WHERE k IN ({marks})");
+            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+            for key in keys {
+                query = query.bind(key);
+            }
+            Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
+        })
+    }
+}
+
+/// The two servers of a pair, reachable; replay running; the table made on
+/// both. `None` (after a loud line) when unreachable outside CI.
+async fn pair<DB: Pair>() -> Option<(String, String)> {
+    let primary = std::env::var(DB::PRIMARY_ENV).unwrap_or_else(|_| DB::DEFAULT_PRIMARY.into());
+    let replica = std::env::var(DB::REPLICA_ENV).unwrap_or_else(|_| DB::DEFAULT_REPLICA.into());
+    for url in [&primary, &replica] {
+        if let Err(error) = reachable(url).await {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "{} replica pair unreachable in CI: {error} (run scripts/replicas.sh start)",
+                    DB::LABEL
+                );
+            }
+            eprintln!(
+                "SKIPPED: {} replica tests: {error}; run scripts/replicas.sh start, or set CI=1 to fail instead",
+                DB::LABEL
+            );
+            return None;
+        }
+    }
+    let admin = |url: &str| {
+        sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(1)
+            .connect_lazy(url)
+    };
+    let (on_primary, on_replica) = (admin(&primary).unwrap(), admin(&replica).unwrap());
+    resume(&on_replica).await;
+    DB::execute(&on_primary, DB::CREATE_TABLE.into())
+        .await
+        .unwrap();
+    // The table reaches the replica in a moment; wait for it.
+    let exists = format!("SELECT count(*) FROM {TABLE}");
+    for _ in 0..500 {
+        if DB::execute(&on_replica, exists.clone()).await.is_ok() {
+            return Some((primary, replica));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{TABLE} did not reach the {} replica", DB::LABEL);
+}
+
+async fn reachable(url: &str) -> Result<(), String> {
+    let host_port = url
+        .split('@')
+        .next_back()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(url);
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(host_port),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(format!("{host_port}: {error}")),
+        Err(_) => Err(format!("{host_port}: no answer within 3 s")),
+    }
+}
+
+async fn replica_admin<DB: Pair>(url: &str) -> sqlx::Pool<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+async fn pause<DB: Pair>(replica: &sqlx::Pool<DB>) {
+    DB::execute(replica, DB::PAUSE_REPLAY.into()).await.unwrap();
+}
+
+async fn resume<DB: Pair>(replica: &sqlx::Pool<DB>) {
+    DB::execute(replica, DB::RESUME_REPLAY.into())
+        .await
+        .unwrap();
+}
+
+/// A handle that waits briefly for replay and never gives up on a lagging
+/// replica (the tests stop replay on purpose).
+async fn handle<DB: Pair>(primary: &str, replica: &str) -> Replicated<DB> {
+    let settings = ReplicaSettings {
+        pool_size: 4,
+        wait_for_replay: Duration::from_millis(20),
+        lag_bound: Duration::from_secs(3600),
+        ..ReplicaSettings::default()
+    };
+    Replicated::connect(primary, &[replica], settings)
+        .await
+        .unwrap()
+}
+
+fn key_id(key: &str) -> KeyId {
+    KeyId::new(TABLE, key)
+}
+
+/// Save one row through the handle; the commit's position.
+async fn save<DB: Pair>(db: &Replicated<DB>, key: &str, value: i64) -> Option<Position> {
+    let owned = key.to_owned();
+    db.write(&[key_id(key)], move |conn| DB::upsert(conn, owned, value))
+        .await
+        .unwrap()
+        .position
+}
+
+/// Read rows through the handle.
+async fn load<DB: Pair>(
+    db: &Replicated<DB>,
+    keys: &[String],
+    token: Option<&Position>,
+) -> HashMap<String, i64> {
+    let ids: Vec<KeyId> = keys.iter().map(|key| key_id(key)).collect();
+    db.read(&ids, token, |conn| DB::read_rows(conn, keys.to_vec()))
+        .await
+        .unwrap()
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// xorshift64*: a reproducible random sequence from a printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+}
+
+fn seed() -> u64 {
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    eprintln!("random seed {seed}");
+    seed
+}
+
+fn replica_stats(stats: &[ServerStats]) -> &ServerStats {
+    &stats[1]
+}
+
+/// Writers save rising values of their own keys and read each back at once;
+/// readers read random written keys and compare with the last value whose
+/// save had returned before their read started. With `paused`, the replica
+/// replays nothing meanwhile. Returns (reads made, stale reads seen).
+async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64, u64) {
+    const WRITERS: usize = 4;
+    const KEYS_PER_WRITER: usize = 5;
+    const SAVES_PER_WRITER: usize = 40;
+    const READERS: usize = 4;
+    const READS_PER_READER: usize = 60;
+    let keys: Arc<Vec<String>> = Arc::new(
+        (0..WRITERS * KEYS_PER_WRITER)
+            .map(|i| format!("{run}-w{i}"))
+            .collect(),
+    );
+    // Per key: the value of the last save that has returned (0: none yet).
+    let saved: Arc<Vec<AtomicI64>> = Arc::new(keys.iter().map(|_| AtomicI64::new(0)).collect());
+    let reads = Arc::new(AtomicU64::new(0));
+    let stale = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (db, keys, saved, reads, stale) = (
+            db.clone(),
+            keys.clone(),
+            saved.clone(),
+            reads.clone(),
+            stale.clone(),
+        );
+        tasks.spawn(async move {
+            let mut rng = Rng(seed ^ (writer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            for _ in 0..SAVES_PER_WRITER {
+                let index = writer * KEYS_PER_WRITER + rng.below(KEYS_PER_WRITER);
+                let value = saved[index].load(Ordering::Acquire) + 1;
+                save(&db, &keys[index], value).await;
+                saved[index].store(value, Ordering::Release);
+                let got = load(&db, &keys[index..=index], None).await;
+                reads.fetch_add(1, Ordering::Relaxed);
+                if got.get(&keys[index]) != Some(&value) {
+                    eprintln!(
+                        "STALE: {} saved {value}, read {:?}",
+                        keys[index],
+                        got.get(&keys[index])
+                    );
+                    stale.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    for reader in 0..READERS {
+        let (db, keys, saved, reads, stale) = (
+            db.clone(),
+            keys.clone(),
+            saved.clone(),
+            reads.clone(),
+            stale.clone(),
+        );
+        tasks.spawn(async move {
+            let mut rng = Rng(seed ^ (reader as u64 + 101).wrapping_mul(0xD6E8_FEB8_6659_FD93));
+            for _ in 0..READS_PER_READER {
+                // A batch of 1–4 random keys, some possibly not saved yet.
+                let picked: Vec<usize> = (0..1 + rng.below(4))
+                    .map(|_| rng.below(keys.len()))
+                    .collect();
+                let floors: Vec<i64> = picked
+                    .iter()
+                    .map(|&i| saved[i].load(Ordering::Acquire))
+                    .collect();
+                let batch: Vec<String> = picked.iter().map(|&i| keys[i].clone()).collect();
+                let got = load(&db, &batch, None).await;
+                reads.fetch_add(1, Ordering::Relaxed);
+                for (key, floor) in batch.iter().zip(floors) {
+                    let value = got.get(key).copied().unwrap_or(0);
+                    if value < floor {
+                        eprintln!("STALE: {key} saved {floor} before the read, read {value}");
+                        stale.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    (reads.load(Ordering::Relaxed), stale.load(Ordering::Relaxed))
+}
+
+/// Replay stopped on the replica: every read of a saved key sees the save
+/// (it is served by the primary), and reads of keys not saved here still go
+/// to the replica, with no position statement.
+async fn paused_replay_reads_your_writes<DB: Pair>() {
+    let _turn = DB::turn().lock().await;
+    let Some((primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let admin = replica_admin::<DB>(&replica).await;
+    let run = unique("paused");
+    // Rows saved before the pause, outside the handle: on both servers.
+    let untouched: Vec<String> = (0..10).map(|i| format!("{run}-u{i}")).collect();
+    let seeding = handle::<DB>(&primary, &replica).await;
+    for (i, key) in untouched.iter().enumerate() {
+        save(&seeding, key, i as i64 + 1).await;
+    }
+    assert_eq!(
+        load(&seeding, &untouched, None).await.len(),
+        untouched.len(),
+        "seeded rows replicated"
+    );
+
+    pause(&admin).await;
+    let db = Arc::new(handle::<DB>(&primary, &replica).await);
+    let (reads, stale) = storm(db.clone(), &run, seed()).await;
+    let before = db.stats();
+    let got = load(&db, &untouched, None).await;
+    let after = db.stats();
+    resume(&admin).await;
+
+    eprintln!(
+        "{}: {reads} reads with replay paused, {stale} stale; stats {after:?}",
+        DB::LABEL
+    );
+    assert_eq!(stale, 0, "stale reads with replay paused");
+    assert_eq!(got.len(), untouched.len());
+    assert_eq!(
+        replica_stats(&after).reads,
+        replica_stats(&before).reads + 1,
+        "unsaved keys read on the replica"
+    );
+    assert_eq!(after[0].reads, before[0].reads, "nor on the primary");
+    assert_eq!(
+        replica_stats(&after).position_statements,
+        replica_stats(&before).position_statements,
+        "and without a position check"
+    );
+    assert!(
+        after[0].fallback_reads > 0,
+        "saved keys were read on the primary"
+    );
+}
+
+/// Replay running: reads of saved keys wait for the replica or go to the
+/// primary, and never see less than the save.
+async fn live_replay_reads_your_writes<DB: Pair>() {
+    let _turn = DB::turn().lock().await;
+    let Some((primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let db = Arc::new(handle::<DB>(&primary, &replica).await);
+    let (reads, stale) = storm(db.clone(), &unique("live"), seed()).await;
+    eprintln!(
+        "{}: {reads} reads with replay running, {stale} stale; stats {:?}",
+        DB::LABEL,
+        db.stats()
+    );
+    assert_eq!(stale, 0, "stale reads with replay running");
+}
+
+/// A token from one handle makes another handle (think: another process)
+/// read the write; without it, that handle reads the lagging replica.
+async fn token_carries_read_your_writes_across_handles<DB: Pair>() {
+    let _turn = DB::turn().lock().await;
+    let Some((primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let admin = replica_admin::<DB>(&replica).await;
+    let key = unique("token");
+    let writer = handle::<DB>(&primary, &replica).await;
+    save(&writer, &key, 1).await;
+    assert_eq!(
+        load(&writer, std::slice::from_ref(&key), None)
+            .await
+            .get(&key),
+        Some(&1)
+    );
+
+    pause(&admin).await;
+    let token = save(&writer, &key, 2)
+        .await
+        .expect("a save has a position")
+        .to_string();
+    let reader = handle::<DB>(&primary, &replica).await;
+    let with_token = load(
+        &reader,
+        std::slice::from_ref(&key),
+        Some(&token.parse().unwrap()),
+    )
+    .await;
+    let without = load(&reader, std::slice::from_ref(&key), None).await;
+    let stats = reader.stats();
+    resume(&admin).await;
+
+    assert_eq!(with_token.get(&key), Some(&2), "the token's write is seen");
+    assert_eq!(
+        without.get(&key),
+        Some(&1),
+        "without the token, the paused replica answers"
+    );
+    assert_eq!(
+        (stats[0].fallback_reads, replica_stats(&stats).reads),
+        (1, 1)
+    );
+}
+
+/// A token of the other backend is a typed error, not a silent pass.
+async fn foreign_token_is_an_error<DB: Pair>(foreign: &str) {
+    let Some((primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let db = handle::<DB>(&primary, &replica).await;
+    let token: Position = foreign.parse().unwrap();
+    let outcome = db
+        .read(&[], Some(&token), |conn| DB::read_rows(conn, vec![]))
+        .await;
+    assert!(
+        matches!(outcome, Err(ReplicaError::ForeignToken { .. })),
+        "{outcome:?}"
+    );
+}
+
+macro_rules! on_both_pairs {
+    ($($name:ident $(($arg:expr, $mysql_arg:expr))?),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name::<sqlx::Postgres>($($arg)?).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mariadb() {
+                super::$name::<sqlx::MySql>($($mysql_arg)?).await;
+            }
+        }
+    )*};
+}
+
+on_both_pairs! {
+    paused_replay_reads_your_writes,
+    live_replay_reads_your_writes,
+    token_carries_read_your_writes_across_handles,
+    foreign_token_is_an_error("gtid:0-1-1", "wal:0/1"),
+}
