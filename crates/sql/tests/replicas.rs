@@ -8,22 +8,49 @@
 //! Each test stops replay on the replica for a while, so the tests of one
 //! backend take turns (one lock per backend).
 
-use coalesce_sql::replicas::{
-    KeyId, Position, ReplicaError, ReplicaSettings, Replicated, Replication, ServerStats,
+use coalesce_sql::{
+    Dialect, KeyPart, Record, Table, Value,
+    replicas::{Position, ReplicaError, ReplicaSettings, Replicated, Replication, ServerStats},
 };
 use futures_core::future::BoxFuture;
-use sqlx::{MySql, Postgres, pool::PoolConnection};
+use sqlx::{MySql, Postgres};
 use std::{
     collections::HashMap,
     sync::{
         Arc,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::Mutex;
 
 const TABLE: &str = "coalesce_replica_kv";
+
+/// One row of the test table.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Kv {
+    k: String,
+    v: i64,
+}
+
+impl<DB: Dialect> Record<DB> for Kv
+where
+    String: KeyPart<DB>,
+    i64: Value<DB>,
+{
+    type Key = String;
+    type Values<'a> = (&'a i64,);
+    fn key(&self) -> String {
+        self.k.clone()
+    }
+    fn values(&self) -> Self::Values<'_> {
+        (&self.v,)
+    }
+}
+
+fn table() -> Table {
+    Table::new(TABLE).key(["k"]).columns(["v"])
+}
 
 /// What a test needs of a backend beyond the crate itself: its servers,
 /// a key-value table and a way to stop and restart replay.
@@ -39,21 +66,44 @@ trait Pair: Replication {
     /// One test of this backend at a time.
     fn turn() -> &'static Mutex<()>;
     /// Run a statement without results on a pool.
-    fn execute<'p>(
+    fn run_sql<'p>(
         pool: &'p sqlx::Pool<Self>,
         sql: String,
     ) -> BoxFuture<'p, Result<(), sqlx::Error>>;
-    /// Insert or update one row.
-    fn upsert(
-        conn: &mut Self::Connection,
-        key: String,
+    /// Save one row through the handle; the commit's position.
+    fn save(
+        db: &Replicated<Self>,
+        key: &str,
         value: i64,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>>;
-    /// The rows of `keys` that exist.
-    fn read_rows(
-        conn: PoolConnection<Self>,
-        keys: Vec<String>,
-    ) -> BoxFuture<'static, Result<HashMap<String, i64>, sqlx::Error>>;
+    ) -> impl Future<Output = Option<Position>> + Send;
+    /// Read rows through the handle: key → value.
+    fn load(
+        db: &Replicated<Self>,
+        keys: &[String],
+        token: Option<&Position>,
+    ) -> impl Future<Output = HashMap<String, i64>> + Send;
+}
+
+/// `save` and `load`, the same code for each backend's concrete types.
+macro_rules! kv_methods {
+    () => {
+        async fn save(db: &Replicated<Self>, key: &str, value: i64) -> Option<Position> {
+            let row = Kv {
+                k: key.to_owned(),
+                v: value,
+            };
+            db.upsert(&table(), &[row]).await.unwrap().position
+        }
+
+        async fn load(
+            db: &Replicated<Self>,
+            keys: &[String],
+            token: Option<&Position>,
+        ) -> HashMap<String, i64> {
+            let rows: HashMap<String, Kv> = db.fetch(&table(), keys, token).await.unwrap();
+            rows.into_iter().map(|(key, row)| (key, row.v)).collect()
+        }
+    };
 }
 
 static POSTGRES_TURN: Mutex<()> = Mutex::const_new(());
@@ -70,7 +120,7 @@ impl Pair for Postgres {
     const PAUSE_REPLAY: &str = "SELECT pg_wal_replay_pause()";
     const RESUME_REPLAY: &str = "SELECT pg_wal_replay_resume()";
 
-    fn execute<'p>(
+    fn run_sql<'p>(
         pool: &'p sqlx::Pool<Self>,
         sql: String,
     ) -> BoxFuture<'p, Result<(), sqlx::Error>> {
@@ -86,37 +136,7 @@ impl Pair for Postgres {
         &POSTGRES_TURN
     }
 
-    fn upsert(
-        conn: &mut sqlx::PgConnection,
-        key: String,
-        value: i64,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO coalesce_replica_kv (k, v) VALUES ($1, $2) \
-                 ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-            )
-            .bind(key)
-            .bind(value)
-            .execute(conn)
-            .await
-            .map(drop)
-        })
-    }
-
-    fn read_rows(
-        mut conn: PoolConnection<Postgres>,
-        keys: Vec<String>,
-    ) -> BoxFuture<'static, Result<HashMap<String, i64>, sqlx::Error>> {
-        Box::pin(async move {
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as("SELECT k, v FROM coalesce_replica_kv WHERE k = ANY($1)")
-                    .bind(keys)
-                    .fetch_all(&mut *conn)
-                    .await?;
-            Ok(rows.into_iter().collect())
-        })
-    }
+    kv_methods!();
 }
 
 impl Pair for MySql {
@@ -130,7 +150,7 @@ impl Pair for MySql {
     const PAUSE_REPLAY: &str = "STOP SLAVE SQL_THREAD";
     const RESUME_REPLAY: &str = "START SLAVE SQL_THREAD";
 
-    fn execute<'p>(
+    fn run_sql<'p>(
         pool: &'p sqlx::Pool<Self>,
         sql: String,
     ) -> BoxFuture<'p, Result<(), sqlx::Error>> {
@@ -146,41 +166,7 @@ impl Pair for MySql {
         &MARIADB_TURN
     }
 
-    fn upsert(
-        conn: &mut sqlx::MySqlConnection,
-        key: String,
-        value: i64,
-    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO coalesce_replica_kv (k, v) VALUES (?, ?) \
-                 ON DUPLICATE KEY UPDATE v = VALUES(v)",
-            )
-            .bind(key)
-            .bind(value)
-            .execute(conn)
-            .await
-            .map(drop)
-        })
-    }
-
-    fn read_rows(
-        mut conn: PoolConnection<MySql>,
-        keys: Vec<String>,
-    ) -> BoxFuture<'static, Result<HashMap<String, i64>, sqlx::Error>> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(HashMap::new());
-            }
-            let marks = vec!["?"; keys.len()].join(", ");
-            let sql = format!("SELECT k, v FROM coalesce_replica_kv WHERE k IN ({marks})");
-            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
-            for key in keys {
-                query = query.bind(key);
-            }
-            Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
-        })
-    }
+    kv_methods!();
 }
 
 /// The two servers of a pair, reachable; replay running; the table made on
@@ -210,13 +196,13 @@ async fn pair<DB: Pair>() -> Option<(String, String)> {
     };
     let (on_primary, on_replica) = (admin(&primary).unwrap(), admin(&replica).unwrap());
     resume(&on_replica).await;
-    DB::execute(&on_primary, DB::CREATE_TABLE.into())
+    DB::run_sql(&on_primary, DB::CREATE_TABLE.into())
         .await
         .unwrap();
     // The table reaches the replica in a moment; wait for it.
     let exists = format!("SELECT count(*) FROM {TABLE}");
     for _ in 0..500 {
-        if DB::execute(&on_replica, exists.clone()).await.is_ok() {
+        if DB::run_sql(&on_replica, exists.clone()).await.is_ok() {
             return Some((primary, replica));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -251,11 +237,11 @@ async fn replica_admin<DB: Pair>(url: &str) -> sqlx::Pool<DB> {
 }
 
 async fn pause<DB: Pair>(replica: &sqlx::Pool<DB>) {
-    DB::execute(replica, DB::PAUSE_REPLAY.into()).await.unwrap();
+    DB::run_sql(replica, DB::PAUSE_REPLAY.into()).await.unwrap();
 }
 
 async fn resume<DB: Pair>(replica: &sqlx::Pool<DB>) {
-    DB::execute(replica, DB::RESUME_REPLAY.into())
+    DB::run_sql(replica, DB::RESUME_REPLAY.into())
         .await
         .unwrap();
 }
@@ -270,31 +256,6 @@ async fn handle<DB: Pair>(primary: &str, replica: &str) -> Replicated<DB> {
         ..ReplicaSettings::default()
     };
     Replicated::connect(primary, &[replica], settings)
-        .await
-        .unwrap()
-}
-
-fn key_id(key: &str) -> KeyId {
-    KeyId::new(TABLE, key)
-}
-
-/// Save one row through the handle; the commit's position.
-async fn save<DB: Pair>(db: &Replicated<DB>, key: &str, value: i64) -> Option<Position> {
-    let owned = key.to_owned();
-    db.write(&[key_id(key)], move |conn| DB::upsert(conn, owned, value))
-        .await
-        .unwrap()
-        .position
-}
-
-/// Read rows through the handle.
-async fn load<DB: Pair>(
-    db: &Replicated<DB>,
-    keys: &[String],
-    token: Option<&Position>,
-) -> HashMap<String, i64> {
-    let ids: Vec<KeyId> = keys.iter().map(|key| key_id(key)).collect();
-    db.read(&ids, token, |conn| DB::read_rows(conn, keys.to_vec()))
         .await
         .unwrap()
 }
@@ -334,15 +295,14 @@ fn replica_stats(stats: &[ServerStats]) -> &ServerStats {
 }
 
 /// Writers save rising values of their own keys and read each back at once;
-/// readers read random written keys and compare with the last value whose
-/// save had returned before their read started. With `paused`, the replica
-/// replays nothing meanwhile. Returns (reads made, stale reads seen).
+/// while they run, readers read batches of random keys and compare each with
+/// the last value whose save had returned before their read started.
+/// Returns (reads made, stale reads seen).
 async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64, u64) {
     const WRITERS: usize = 4;
     const KEYS_PER_WRITER: usize = 5;
     const SAVES_PER_WRITER: usize = 40;
     const READERS: usize = 4;
-    const READS_PER_READER: usize = 60;
     let keys: Arc<Vec<String>> = Arc::new(
         (0..WRITERS * KEYS_PER_WRITER)
             .map(|i| format!("{run}-w{i}"))
@@ -352,23 +312,25 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
     let saved: Arc<Vec<AtomicI64>> = Arc::new(keys.iter().map(|_| AtomicI64::new(0)).collect());
     let reads = Arc::new(AtomicU64::new(0));
     let stale = Arc::new(AtomicU64::new(0));
+    let writers_left = Arc::new(AtomicUsize::new(WRITERS));
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..WRITERS {
-        let (db, keys, saved, reads, stale) = (
+        let (db, keys, saved, reads, stale, writers_left) = (
             db.clone(),
             keys.clone(),
             saved.clone(),
             reads.clone(),
             stale.clone(),
+            writers_left.clone(),
         );
         tasks.spawn(async move {
             let mut rng = Rng(seed ^ (writer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             for _ in 0..SAVES_PER_WRITER {
                 let index = writer * KEYS_PER_WRITER + rng.below(KEYS_PER_WRITER);
                 let value = saved[index].load(Ordering::Acquire) + 1;
-                save(&db, &keys[index], value).await;
+                DB::save(&db, &keys[index], value).await;
                 saved[index].store(value, Ordering::Release);
-                let got = load(&db, &keys[index..=index], None).await;
+                let got = DB::load(&db, &keys[index..=index], None).await;
                 reads.fetch_add(1, Ordering::Relaxed);
                 if got.get(&keys[index]) != Some(&value) {
                     eprintln!(
@@ -379,19 +341,21 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
                     stale.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            writers_left.fetch_sub(1, Ordering::Release);
         });
     }
     for reader in 0..READERS {
-        let (db, keys, saved, reads, stale) = (
+        let (db, keys, saved, reads, stale, writers_left) = (
             db.clone(),
             keys.clone(),
             saved.clone(),
             reads.clone(),
             stale.clone(),
+            writers_left.clone(),
         );
         tasks.spawn(async move {
             let mut rng = Rng(seed ^ (reader as u64 + 101).wrapping_mul(0xD6E8_FEB8_6659_FD93));
-            for _ in 0..READS_PER_READER {
+            while writers_left.load(Ordering::Acquire) > 0 {
                 // A batch of 1–4 random keys, some possibly not saved yet.
                 let picked: Vec<usize> = (0..1 + rng.below(4))
                     .map(|_| rng.below(keys.len()))
@@ -401,7 +365,7 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
                     .map(|&i| saved[i].load(Ordering::Acquire))
                     .collect();
                 let batch: Vec<String> = picked.iter().map(|&i| keys[i].clone()).collect();
-                let got = load(&db, &batch, None).await;
+                let got = DB::load(&db, &batch, None).await;
                 reads.fetch_add(1, Ordering::Relaxed);
                 for (key, floor) in batch.iter().zip(floors) {
                     let value = got.get(key).copied().unwrap_or(0);
@@ -433,10 +397,10 @@ async fn paused_replay_reads_your_writes<DB: Pair>() {
     let untouched: Vec<String> = (0..10).map(|i| format!("{run}-u{i}")).collect();
     let seeding = handle::<DB>(&primary, &replica).await;
     for (i, key) in untouched.iter().enumerate() {
-        save(&seeding, key, i as i64 + 1).await;
+        DB::save(&seeding, key, i as i64 + 1).await;
     }
     assert_eq!(
-        load(&seeding, &untouched, None).await.len(),
+        DB::load(&seeding, &untouched, None).await.len(),
         untouched.len(),
         "seeded rows replicated"
     );
@@ -445,7 +409,7 @@ async fn paused_replay_reads_your_writes<DB: Pair>() {
     let db = Arc::new(handle::<DB>(&primary, &replica).await);
     let (reads, stale) = storm(db.clone(), &run, seed()).await;
     let before = db.stats();
-    let got = load(&db, &untouched, None).await;
+    let got = DB::load(&db, &untouched, None).await;
     let after = db.stats();
     resume(&admin).await;
 
@@ -499,27 +463,27 @@ async fn token_carries_read_your_writes_across_handles<DB: Pair>() {
     let admin = replica_admin::<DB>(&replica).await;
     let key = unique("token");
     let writer = handle::<DB>(&primary, &replica).await;
-    save(&writer, &key, 1).await;
+    DB::save(&writer, &key, 1).await;
     assert_eq!(
-        load(&writer, std::slice::from_ref(&key), None)
+        DB::load(&writer, std::slice::from_ref(&key), None)
             .await
             .get(&key),
         Some(&1)
     );
 
     pause(&admin).await;
-    let token = save(&writer, &key, 2)
+    let token = DB::save(&writer, &key, 2)
         .await
         .expect("a save has a position")
         .to_string();
     let reader = handle::<DB>(&primary, &replica).await;
-    let with_token = load(
+    let with_token = DB::load(
         &reader,
         std::slice::from_ref(&key),
         Some(&token.parse().unwrap()),
     )
     .await;
-    let without = load(&reader, std::slice::from_ref(&key), None).await;
+    let without = DB::load(&reader, std::slice::from_ref(&key), None).await;
     let stats = reader.stats();
     resume(&admin).await;
 
@@ -542,9 +506,7 @@ async fn foreign_token_is_an_error<DB: Pair>(foreign: &str) {
     };
     let db = handle::<DB>(&primary, &replica).await;
     let token: Position = foreign.parse().unwrap();
-    let outcome = db
-        .read(&[], Some(&token), |conn| DB::read_rows(conn, vec![]))
-        .await;
+    let outcome = db.read(&[], Some(&token), |_| async { Ok(()) }).await;
     assert!(
         matches!(outcome, Err(ReplicaError::ForeignToken { .. })),
         "{outcome:?}"

@@ -2,6 +2,7 @@
 //! replay it: PostgreSQL by WAL location, MariaDB by GTID.
 
 use super::position::{Position, PositionError};
+use crate::Dialect;
 use std::time::Duration;
 
 /// A backend whose replicas can be asked how far they have replayed.
@@ -16,14 +17,14 @@ use std::time::Duration;
 /// fn takes_any_backend<DB: Replication>(_: &Replicated<DB>) {}
 /// # }
 /// ```
-pub trait Replication: sqlx::Database + sealed::Sealed {
+pub trait Replication: Dialect + sealed::Sealed {
     /// Whether `position` is of this backend's kind (a token from another
     /// backend never is).
     fn is_own(position: &Position) -> bool;
 
-    /// On the primary, right after a commit on the same connection: the
-    /// position that commit is covered by, or `None` if it wrote nothing
-    /// that replicates.
+    /// On the primary, on any connection, after a commit has returned: a
+    /// position that covers it (and possibly later commits of others), or
+    /// `None` if the server has committed nothing that replicates.
     fn commit_position(
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<Option<Position>, Fault>> + Send;
@@ -47,12 +48,27 @@ pub struct Replay {
     pub statements: u64,
 }
 
-/// A server's failure to answer a position question.
+/// What went wrong inside a routed read or write, before the handle names
+/// the server it happened on (see [`ReplicaError`](super::ReplicaError)).
+///
+/// The read and write closures return it; `?` converts the driver's and
+/// the toolkit's errors:
+///
+/// ```
+/// use coalesce_sql::replicas::Fault;
+///
+/// fn driver() -> Result<(), sqlx::Error> { Err(sqlx::Error::PoolTimedOut) }
+/// fn in_a_closure() -> Result<(), Fault> { Ok(driver()?) }
+/// assert!(matches!(in_a_closure(), Err(Fault::Database(_))));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Fault {
-    /// The statement failed.
+    /// A statement of your own failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A toolkit operation ([`Batch`](crate::Batch)) failed.
+    #[error(transparent)]
+    Batch(#[from] crate::Error),
     /// The server answered with a position that does not parse.
     #[error(transparent)]
     Position(#[from] PositionError),
@@ -89,7 +105,7 @@ mod postgres {
             // The insert location, not pg_current_wal_lsn() (the write
             // location): with synchronous_commit = off a commit returns
             // before its record is written, and only the insert location is
-            // certain to be past it.
+            // certain to be past it. It is global: any connection will do.
             let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
                 .fetch_one(conn)
                 .await?;
@@ -145,9 +161,11 @@ mod mariadb {
         }
 
         async fn commit_position(conn: &mut MySqlConnection) -> Result<Option<Position>, Fault> {
-            // The GTID of this session's last transaction: exactly the
-            // commit, where @@gtid_binlog_pos would also take in others'.
-            let gtid: String = sqlx::query_scalar("SELECT CAST(@@last_gtid AS CHAR)")
+            // The binary log's position, global: it covers every commit that
+            // has returned, on any connection (@@last_gtid would be exact,
+            // but only on the committing session, which the toolkit's
+            // writes do not hand out).
+            let gtid: String = sqlx::query_scalar("SELECT CAST(@@GLOBAL.gtid_binlog_pos AS CHAR)")
                 .fetch_one(conn)
                 .await?;
             let gtid: GtidPosition = gtid.parse()?;

@@ -26,6 +26,15 @@ pub enum ReplicaError {
         #[source]
         source: sqlx::Error,
     },
+    /// A toolkit operation failed on a server.
+    #[error("{server}: {source}")]
+    Batch {
+        /// Where it failed.
+        server: ServerName,
+        /// The toolkit's error.
+        #[source]
+        source: crate::Error,
+    },
     /// A server reported a position this crate cannot read.
     #[error("{server} reported an unreadable position: {source}")]
     Position {
@@ -55,6 +64,7 @@ impl ReplicaError {
     pub(crate) fn at(server: ServerName, fault: Fault) -> ReplicaError {
         match fault {
             Fault::Database(source) => ReplicaError::Database { server, source },
+            Fault::Batch(source) => ReplicaError::Batch { server, source },
             Fault::Position(source) => ReplicaError::Position { server, source },
         }
     }
@@ -67,7 +77,18 @@ pub(crate) fn is_server_failure(fault: &Fault) -> bool {
     match fault {
         // A replica that answers nonsense is not one to trust.
         Fault::Position(_) => true,
-        Fault::Database(sqlx::Error::Database(error)) => {
+        Fault::Database(error) => is_driver_failure(error),
+        Fault::Batch(
+            crate::Error::Database { source, .. }
+            | crate::Error::CommitOutcomeUnknown { source, .. },
+        ) => is_driver_failure(source),
+        Fault::Batch(_) => false,
+    }
+}
+
+fn is_driver_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(error) => {
             // SQLSTATE class 08 (connection exception: also MariaDB's
             // 1053 "shutdown in progress"), 57 (operator intervention:
             // PostgreSQL's shutdown, "cannot connect now") and 70100
@@ -75,14 +96,12 @@ pub(crate) fn is_server_failure(fault: &Fault) -> bool {
             let state = error.code().unwrap_or_default();
             state.starts_with("08") || state.starts_with("57") || state == "70100"
         }
-        Fault::Database(
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed,
-        ) => true,
-        Fault::Database(_) => false,
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
     }
 }

@@ -5,73 +5,80 @@
 //!
 //! # The guarantee
 //!
-//! A read through [`Replicated::read`] sees every write that
+//! A read ([`Replicated::fetch`], [`Replicated::read`]) sees every write
+//! that
 //!
-//! - committed through [`Replicated::write`] **on the same handle** to any
-//!   of the read's keys (as [`KeyId`]s) before the read started, or
-//! - is covered by the position token the read presents (the
-//!   [`Written::position`] of a write made anywhere, through any handle or
-//!   process, on the same primary).
+//! - returned successfully from [`Replicated::upsert`],
+//!   [`delete`](Replicated::delete) or [`write`](Replicated::write) **on the
+//!   same handle** before the read started, and touched one of the read's
+//!   keys (the same table and key; for `read`/`write`, the same [`KeyId`]), or
+//! - is covered by the position token the read presents: the
+//!   [`Written::position`] of a write made through any handle, in any
+//!   process, on the same primary.
 //!
-//! The read is served by a replica that is known to have replayed that
-//! position, or that replays it within [`ReplicaSettings::wait_for_replay`];
-//! otherwise by the primary. Nothing else is promised: a read of keys that
-//! no write of this handle touched, without a token, may be answered by a
-//! lagging replica (that is what replicas are for). A write whose call
-//! returned an error is not covered.
+//! Such a read is served by a replica known to have replayed that position,
+//! or one that replays it within [`ReplicaSettings::wait_for_replay`];
+//! otherwise by the primary. Nothing else is promised: a read of keys this
+//! handle never wrote, without a token, may be answered by a lagging replica
+//! (that is what replicas are for), and a write whose call returned an error
+//! is not covered.
 //!
-//! A key's position is remembered for the life of the handle, in a fixed
-//! number of slots ([`ReplicaSettings::remembered_slots`]; keys sharing a
-//! slot wait for each other's writes, never for less than their own). Once
-//! a replica has been seen past a position, reads needing it cost nothing
-//! extra there; that knowledge is dropped whenever the pool opens a new
-//! connection to the replica (as after its restart).
+//! Positions are remembered for the life of the handle, in a fixed number of
+//! slots ([`ReplicaSettings::remembered_slots`]): keys that share a slot
+//! wait for each other's writes, never for less than their own. Once a
+//! replica has been seen past a position, reads that need it cost nothing
+//! extra there; that knowledge is dropped whenever the pool opens a
+//! connection to the replica (as after its restart, which can set a crashed
+//! replica back), and a read that saw a connection opened while it ran is
+//! answered again by the primary.
 //!
 //! # Cost
 //!
 //! A read whose keys were not written here and that carries no token goes
 //! straight to a replica: no extra statement. A read that needs a position
-//! the chosen replica is not known to have reached costs one check (MariaDB:
-//! `MASTER_GTID_WAIT`, which also waits) or a few polls (PostgreSQL:
-//! `pg_last_wal_replay_lsn()`) first. A write costs one statement after its
-//! commit, to read the commit's position.
+//! the replica is not known to have reached costs one check first (MariaDB:
+//! `MASTER_GTID_WAIT`, which also waits) or a few polls (PostgreSQL 15 has
+//! no server-side wait: `pg_last_wal_replay_lsn()`, every 1 to 10 ms). A
+//! write costs one statement after it, to read the primary's position.
 //!
 //! # Failover
 //!
 //! A replica whose connection or server fails is skipped for
-//! [`ReplicaSettings::retry_after`] (the read that met the failure goes on
-//! to the next server); so is one that failed to reach positions in time
-//! for longer than [`ReplicaSettings::lag_bound`]. After that it is tried
-//! again.
+//! [`ReplicaSettings::retry_after`], and the read that met the failure goes
+//! on to the next server; so is a replica that has failed to reach positions
+//! in time for longer than [`ReplicaSettings::lag_bound`]. After that it is
+//! tried again.
 //!
 //! ```no_run
-//! # #[cfg(feature = "postgres")]
-//! # async fn demo() -> Result<(), coalesce_sql::replicas::ReplicaError> {
-//! use coalesce_sql::replicas::{KeyId, Replicated, ReplicaSettings};
+//! use coalesce_sql::{Dialect, KeyPart, Record, Table, Value};
+//! use coalesce_sql::replicas::{ReplicaSettings, Replicated};
+//! use std::collections::HashMap;
 //!
+//! #[derive(sqlx::FromRow)]
+//! struct Note { id: i64, body: String }
+//!
+//! impl<DB: Dialect> Record<DB> for Note where i64: KeyPart<DB>, String: Value<DB> {
+//!     type Key = i64;
+//!     type Values<'a> = (&'a String,);
+//!     fn key(&self) -> i64 { self.id }
+//!     fn values(&self) -> Self::Values<'_> { (&self.body,) }
+//! }
+//!
+//! # async fn demo() -> Result<(), coalesce_sql::replicas::ReplicaError> {
 //! let db = Replicated::<sqlx::Postgres>::connect(
 //!     "postgres://postgres@127.0.0.1:55432/test",
 //!     &["postgres://postgres@127.0.0.1:55433/test"],
 //!     ReplicaSettings::default(),
 //! )
 //! .await?;
+//! let notes = Table::new("notes").key(["id"]).columns(["body"]);
 //!
-//! let key = KeyId::new("notes", &7);
-//! let written = db
-//!     .write(&[key], |conn| Box::pin(async move {
-//!         sqlx::query("UPDATE notes SET body = 'new' WHERE id = 7").execute(conn).await
-//!     }))
-//!     .await?;
-//!
-//! // Sees 'new': from a replica that has replayed the update, or from the primary.
-//! let body: String = db
-//!     .read(&[key], None, |mut conn| async move {
-//!         sqlx::query_scalar("SELECT body FROM notes WHERE id = 7").fetch_one(&mut *conn).await
-//!     })
-//!     .await?;
+//! let written = db.upsert(&notes, &[Note { id: 7, body: "new".into() }]).await?;
+//! // Sees "new": on a replica that has replayed the upsert, or on the primary.
+//! let found: HashMap<i64, Note> = db.fetch(&notes, &[7], None).await?;
 //!
 //! // Another process, given the token, sees it too.
-//! let token = written.position.map(|p| p.to_string());
+//! let token: Option<String> = written.position.map(|position| position.to_string());
 //! # Ok(()) }
 //! ```
 
@@ -87,15 +94,13 @@ pub use memory::KeyId;
 pub use position::{GtidPosition, Lsn, Position, PositionError};
 pub use server::{ServerName, ServerStats};
 
+use crate::{Batch, Key, Record, Table};
 use error::is_server_failure;
-use futures_core::future::BoxFuture;
 use memory::WrittenPositions;
 use server::Server;
-use sqlx::{
-    Acquire,
-    pool::{PoolConnection, PoolOptions},
-};
+use sqlx::{FromRow, pool::PoolOptions};
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -149,7 +154,7 @@ impl Default for ReplicaSettings {
     }
 }
 
-/// What a write returned, and the position it committed at.
+/// What a write returned, and the primary's position after it.
 ///
 /// ```
 /// use coalesce_sql::replicas::{Position, Written};
@@ -162,10 +167,10 @@ impl Default for ReplicaSettings {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written<T> {
-    /// What the write closure returned.
+    /// What the write returned.
     pub value: T,
-    /// The commit's position; `None` if the transaction wrote nothing that
-    /// replicates.
+    /// A position covering the write; `None` if the primary has never
+    /// committed anything that replicates.
     pub position: Option<Position>,
 }
 
@@ -190,16 +195,16 @@ impl<DB: Replication> Replicated<DB> {
         replica_urls: &[&str],
         settings: ReplicaSettings,
     ) -> Result<Self, ReplicaError> {
-        let primary = ServerName::Primary;
+        let name = ServerName::Primary;
         let opened = Arc::new(AtomicU64::new(0));
         let pool = pool_options(&settings, &opened)
             .connect(primary_url)
             .await
             .map_err(|source| ReplicaError::Database {
-                server: primary,
+                server: name,
                 source,
             })?;
-        let primary = Server::new(primary, pool, opened);
+        let primary = Server::new(name, pool, opened);
         let mut replicas = Vec::with_capacity(replica_urls.len());
         for (index, url) in replica_urls.iter().enumerate() {
             let name = ServerName::Replica(index);
@@ -222,53 +227,130 @@ impl<DB: Replication> Replicated<DB> {
         })
     }
 
-    /// Run `write` in a transaction on the primary, commit it, and remember
-    /// its position for `keys` (the keys it wrote).
+    /// The rows of `table` for `keys` ([`Batch::fetch`]), from a replica
+    /// that has replayed this handle's writes to those keys and `token`,
+    /// else from the primary.
     ///
-    /// As with sqlx's `Connection::transaction`, the closure's future may
-    /// borrow only the connection: move the rows it writes into it. See the
-    /// [module documentation](self) for an example.
-    pub async fn write<T, F>(&self, keys: &[KeyId], write: F) -> Result<Written<T>, ReplicaError>
+    /// See the [module documentation](self) for an example.
+    pub async fn fetch<K, R>(
+        &self,
+        table: &Table,
+        keys: &[K],
+        token: Option<&Position>,
+    ) -> Result<HashMap<K, R>, ReplicaError>
     where
-        F: for<'c> FnOnce(&'c mut DB::Connection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+        K: Key<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let ids = key_ids(table, keys);
+        self.read(&ids, token, |batch| async move {
+            Ok(batch.fetch(table, keys).await?)
+        })
+        .await
+    }
+
+    /// Insert or update `rows` on the primary ([`Batch::upsert`]) and
+    /// remember the position for their keys.
+    pub async fn upsert<R: Record<DB>>(
+        &self,
+        table: &Table,
+        rows: &[R],
+    ) -> Result<Written<()>, ReplicaError> {
+        let keys: Vec<R::Key> = rows.iter().map(Record::key).collect();
+        let ids = key_ids(table, &keys);
+        self.write(
+            &ids,
+            |batch| async move { Ok(batch.upsert(table, rows).await?) },
+        )
+        .await
+    }
+
+    /// Delete the rows of `keys` on the primary ([`Batch::delete`]: the
+    /// value is the keys that existed) and remember the position for them.
+    pub async fn delete<K: Key<DB>>(
+        &self,
+        table: &Table,
+        keys: &[K],
+    ) -> Result<Written<Vec<K>>, ReplicaError> {
+        let ids = key_ids(table, keys);
+        self.write(
+            &ids,
+            |batch| async move { Ok(batch.delete(table, keys).await?) },
+        )
+        .await
+    }
+
+    /// Run `write` with the primary's [`Batch`], then remember the primary's
+    /// position for `keys` (the keys it wrote).
+    ///
+    /// What `write` did must be committed when its future completes: the
+    /// toolkit's writes are; SQL of your own on [`Batch::pool`] should run
+    /// in a transaction it commits.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: coalesce_sql::replicas::Replicated<sqlx::Postgres>)
+    /// # -> Result<(), coalesce_sql::replicas::ReplicaError> {
+    /// use coalesce_sql::replicas::KeyId;
+    ///
+    /// let written = db
+    ///     .write(&[KeyId::new("notes", &7_i64)], |batch| async move {
+    ///         let sql = "UPDATE notes SET body = 'new' WHERE id = 7";
+    ///         Ok(sqlx::query(sql).execute(batch.pool()).await?.rows_affected())
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn write<T, F, Fut>(
+        &self,
+        keys: &[KeyId],
+        write: F,
+    ) -> Result<Written<T>, ReplicaError>
+    where
+        F: FnOnce(Batch<DB>) -> Fut,
+        Fut: Future<Output = Result<T, Fault>>,
     {
         let primary = &self.primary;
-        let failed = |source| ReplicaError::Database {
-            server: primary.name,
-            source,
-        };
-        let mut conn = primary.pool.acquire().await.map_err(failed)?;
-        let mut transaction = conn.begin().await.map_err(failed)?;
-        let value = write(&mut transaction).await.map_err(failed)?;
-        transaction.commit().await.map_err(failed)?;
+        let value = write(primary.batch.clone())
+            .await
+            .map_err(|fault| ReplicaError::at(primary.name, fault))?;
         primary.count_write();
-        let position =
-            DB::commit_position(&mut conn)
-                .await
-                .map_err(|fault| ReplicaError::Unpositioned {
-                    source: Box::new(ReplicaError::at(primary.name, fault)),
-                })?;
-        primary.count_position_statements(1);
+        let unpositioned = |fault| ReplicaError::Unpositioned {
+            source: Box::new(ReplicaError::at(primary.name, fault)),
+        };
+        let position = async {
+            let mut conn = primary.batch.pool().acquire().await?;
+            primary.count_position_statements(1);
+            DB::commit_position(&mut conn).await
+        };
+        let position = position.await.map_err(unpositioned)?;
         if let Some(position) = &position {
             self.written
                 .record(keys, position)
-                .map_err(|source| ReplicaError::Unpositioned {
-                    source: Box::new(ReplicaError::Position {
-                        server: primary.name,
-                        source,
-                    }),
-                })?;
+                .map_err(|source| unpositioned(Fault::Position(source)))?;
         }
         Ok(Written { value, position })
     }
 
-    /// Run `read` on a connection to a replica that has replayed every
-    /// write of this handle to `keys` and the position `token`, else to the
-    /// primary.
+    /// Run `read` with the [`Batch`] of a replica that has replayed every
+    /// write of this handle to `keys` and the position `token`, else with
+    /// the primary's.
     ///
-    /// `read` may be called again (on another server) after a replica
-    /// failed under it, so it must not change anything. See the [module
-    /// documentation](self) for an example.
+    /// `read` may be called again (for another server) after a replica
+    /// failed under it, so it must not change anything.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: coalesce_sql::replicas::Replicated<sqlx::Postgres>)
+    /// # -> Result<(), coalesce_sql::replicas::ReplicaError> {
+    /// use coalesce_sql::replicas::KeyId;
+    ///
+    /// let body: String = db
+    ///     .read(&[KeyId::new("notes", &7_i64)], None, |batch| async move {
+    ///         let sql = "SELECT body FROM notes WHERE id = 7";
+    ///         Ok(sqlx::query_scalar(sql).fetch_one(batch.pool()).await?)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn read<T, F, Fut>(
         &self,
         keys: &[KeyId],
@@ -276,8 +358,8 @@ impl<DB: Replication> Replicated<DB> {
         mut read: F,
     ) -> Result<T, ReplicaError>
     where
-        F: FnMut(PoolConnection<DB>) -> Fut,
-        Fut: Future<Output = Result<T, sqlx::Error>>,
+        F: FnMut(Batch<DB>) -> Fut,
+        Fut: Future<Output = Result<T, Fault>>,
     {
         let foreign = |token: &Position| ReplicaError::ForeignToken {
             token: token.to_string(),
@@ -313,16 +395,13 @@ impl<DB: Replication> Replicated<DB> {
             }
         }
         let primary = &self.primary;
-        let failed = |source| ReplicaError::Database {
-            server: primary.name,
-            source,
-        };
-        let conn = primary.pool.acquire().await.map_err(failed)?;
         primary.count_read();
         if required.is_some() {
             primary.count_fallback_read();
         }
-        read(conn).await.map_err(failed)
+        read(primary.batch.clone())
+            .await
+            .map_err(|fault| ReplicaError::at(primary.name, fault))
     }
 
     /// Statements per server, the primary first, then the replicas in the
@@ -334,10 +413,10 @@ impl<DB: Replication> Replicated<DB> {
             .collect()
     }
 
-    /// The primary's pool, for statements that are neither a keyed read nor
-    /// a write to remember (migrations, say).
-    pub fn primary(&self) -> &sqlx::Pool<DB> {
-        &self.primary.pool
+    /// The primary's toolkit handle, for statements that are neither reads
+    /// nor writes to remember (migrations, say).
+    pub fn primary(&self) -> &Batch<DB> {
+        &self.primary.batch
     }
 
     /// The replicas in use now, starting from the next in round-robin order.
@@ -358,38 +437,46 @@ impl<DB: Replication> Replicated<DB> {
         read: &mut F,
     ) -> Result<Routed<T>, Fault>
     where
-        F: FnMut(PoolConnection<DB>) -> Fut,
-        Fut: Future<Output = Result<T, sqlx::Error>>,
+        F: FnMut(Batch<DB>) -> Fut,
+        Fut: Future<Output = Result<T, Fault>>,
     {
-        let mut conn = replica.pool.acquire().await?;
-        if let Some(position) = required {
-            // Taken after the acquire: if that opened a connection, what was
-            // known of this replica no longer counts.
-            let generation = replica.generation();
-            if !replica.known_to_cover(generation, position) {
-                let wait = if may_wait {
-                    self.settings.wait_for_replay
-                } else {
-                    Duration::ZERO
-                };
-                let replay = DB::await_replay(&mut conn, position, wait).await?;
-                replica.count_position_statements(replay.statements);
-                replica.observed(
-                    generation,
-                    replay.replayed,
-                    replay.reached,
-                    self.settings.lag_bound,
-                    self.settings.retry_after,
-                );
-                if !replay.reached {
-                    return Ok(Routed::Behind {
-                        after_waiting: may_wait,
-                    });
-                }
+        let Some(position) = required else {
+            replica.count_read();
+            return Ok(Routed::Served(read(replica.batch.clone()).await?));
+        };
+        let mut generation = replica.generation();
+        if !replica.known_to_cover(generation, position) {
+            let mut conn = replica.batch.pool().acquire().await?;
+            // Taken after the acquire: if that opened a connection, what
+            // was known of this replica no longer counts.
+            generation = replica.generation();
+            let wait = if may_wait {
+                self.settings.wait_for_replay
+            } else {
+                Duration::ZERO
+            };
+            let replay = DB::await_replay(&mut conn, position, wait).await?;
+            replica.count_position_statements(replay.statements);
+            let settings = &self.settings;
+            let (reached, lag_bound, retry_after) =
+                (replay.reached, settings.lag_bound, settings.retry_after);
+            replica.observed(generation, replay.replayed, reached, lag_bound, retry_after);
+            if !reached {
+                return Ok(Routed::Behind {
+                    after_waiting: may_wait,
+                });
             }
         }
         replica.count_read();
-        Ok(Routed::Served(read(conn).await?))
+        let value = read(replica.batch.clone()).await?;
+        // A connection opened meanwhile may be to a replica that restarted
+        // behind the position: the answer cannot be trusted.
+        if replica.generation() != generation {
+            return Ok(Routed::Behind {
+                after_waiting: false,
+            });
+        }
+        Ok(Routed::Served(value))
     }
 }
 
@@ -397,10 +484,17 @@ impl<DB: Replication> Replicated<DB> {
 enum Routed<T> {
     Served(T),
     /// The replica had not replayed the read's position (after waiting for
-    /// it, or at once).
+    /// it, or at once), or may have fallen back meanwhile.
     Behind {
         after_waiting: bool,
     },
+}
+
+/// The read-your-writes identities of a table's keys.
+fn key_ids<DB: Replication, K: Key<DB>>(table: &Table, keys: &[K]) -> Vec<KeyId> {
+    keys.iter()
+        .map(|key| KeyId::new(table.name(), key))
+        .collect()
 }
 
 /// Pool options whose every new connection bumps `opened`.

@@ -1,8 +1,9 @@
-//! One server behind a [`Replicated`](super::Replicated) handle: its pool,
-//! its statement counters and, for a replica, what is known of its health
+//! One server behind a [`Replicated`](super::Replicated) handle: its
+//! toolkit handle, its statement counters and, for a replica, what is known of its health
 //! and of how far it has replayed.
 
 use super::position::Position;
+use crate::{Batch, Dialect};
 use std::{
     fmt,
     sync::{
@@ -43,17 +44,22 @@ impl fmt::Display for ServerName {
 /// use coalesce_sql::replicas::{ServerName, ServerStats};
 ///
 /// let stats = ServerStats { server: ServerName::Primary, reads: 2, writes: 1,
-///     position_statements: 1, fallback_reads: 1, failures: 0 };
+///     batch_statements: 3, position_statements: 1, fallback_reads: 1, failures: 0 };
 /// assert_eq!(stats.statements(), 4);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerStats {
     /// The server.
     pub server: ServerName,
-    /// Reads it served (one batch each, whatever its number of keys).
+    /// Reads it served (each one call of a read closure or one
+    /// [`fetch`](super::Replicated::fetch), whatever its number of keys).
     pub reads: u64,
-    /// Write transactions committed on it (the primary only).
+    /// Writes made on it (the primary only).
     pub writes: u64,
+    /// Statements the toolkit sent it for those reads and writes (see
+    /// [`Batch::statements`]); SQL of your own on [`Batch::pool`] is not
+    /// counted here.
+    pub batch_statements: u64,
     /// Statements spent on positions: reading a commit's position on the
     /// primary, checking or waiting for one on a replica.
     pub position_statements: u64,
@@ -66,10 +72,9 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
-    /// Statements it was sent for reads, writes and positions (a read or a
-    /// write that takes several statements counts once).
+    /// Statements sent to it by the toolkit and for positions.
     pub fn statements(&self) -> u64 {
-        self.reads + self.writes + self.position_statements
+        self.batch_statements + self.position_statements
     }
 }
 
@@ -94,18 +99,18 @@ struct Health {
     replayed: Option<(u64, Position)>,
 }
 
-/// One server: a pool and what is known about it.
+/// One server: its toolkit handle and what is known about it.
 #[derive(Debug)]
-pub(crate) struct Server<DB: sqlx::Database> {
+pub(crate) struct Server<DB: Dialect> {
     pub(crate) name: ServerName,
-    pub(crate) pool: sqlx::Pool<DB>,
+    pub(crate) batch: Batch<DB>,
     counters: Counters,
     health: Mutex<Health>,
-    /// Bumped each time the pool opens a connection (see `connection_counter`).
+    /// Bumped by the pool's `after_connect` hook: connections ever opened.
     connections_opened: Arc<AtomicU64>,
 }
 
-impl<DB: sqlx::Database> Server<DB> {
+impl<DB: Dialect> Server<DB> {
     /// A server over `pool`, whose `after_connect` hook bumps
     /// `connections_opened`.
     pub(crate) fn new(
@@ -115,7 +120,7 @@ impl<DB: sqlx::Database> Server<DB> {
     ) -> Self {
         Server {
             name,
-            pool,
+            batch: Batch::new(pool),
             counters: Counters::default(),
             health: Mutex::new(Health::default()),
             connections_opened,
@@ -212,6 +217,7 @@ impl<DB: sqlx::Database> Server<DB> {
             server: self.name,
             reads: load(&self.counters.reads),
             writes: load(&self.counters.writes),
+            batch_statements: self.batch.statements(),
             position_statements: load(&self.counters.position_statements),
             fallback_reads: load(&self.counters.fallback_reads),
             failures: load(&self.counters.failures),
