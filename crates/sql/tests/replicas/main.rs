@@ -18,11 +18,13 @@ use std::{
     collections::HashMap,
     sync::{
         Arc,
-        atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tokio::sync::Mutex;
+
+mod proxy;
 
 const TABLE: &str = "coalesce_replica_kv";
 
@@ -211,11 +213,7 @@ async fn pair<DB: Pair>() -> Option<(String, String)> {
 }
 
 async fn reachable(url: &str) -> Result<(), String> {
-    let host_port = url
-        .split('@')
-        .next_back()
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or(url);
+    let host_port = proxy::host_port(url);
     match tokio::time::timeout(
         Duration::from_secs(3),
         tokio::net::TcpStream::connect(host_port),
@@ -513,6 +511,140 @@ async fn foreign_token_is_an_error<DB: Pair>(foreign: &str) {
     );
 }
 
+/// A replica that fails to reach a position for longer than the lag bound
+/// (here: at once) stops receiving any read, even one that needs no
+/// position, until it is retried.
+async fn lagging_replica_is_skipped<DB: Pair>() {
+    let _turn = DB::turn().lock().await;
+    let Some((primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let admin = replica_admin::<DB>(&replica).await;
+    let settings = ReplicaSettings {
+        pool_size: 2,
+        wait_for_replay: Duration::from_millis(20),
+        lag_bound: Duration::ZERO,
+        retry_after: Duration::from_secs(3600),
+        ..ReplicaSettings::default()
+    };
+    let db = Replicated::<DB>::connect(&primary, &[&replica], settings)
+        .await
+        .unwrap();
+    let (written, untouched) = (unique("lagging"), unique("untouched"));
+    DB::load(&db, std::slice::from_ref(&untouched), None).await;
+    assert_eq!(replica_stats(&db.stats()).reads, 1, "the replica is used");
+
+    pause(&admin).await;
+    DB::save(&db, &written, 1).await;
+    let got = DB::load(&db, std::slice::from_ref(&written), None).await;
+    DB::load(&db, std::slice::from_ref(&untouched), None).await;
+    let stats = db.stats();
+    resume(&admin).await;
+
+    assert_eq!(got.get(&written), Some(&1));
+    assert_eq!(
+        replica_stats(&stats).reads,
+        1,
+        "no read on the lagging replica"
+    );
+    assert_eq!(stats[0].reads, 2, "both reads on the primary");
+}
+
+/// The replica taken away during a read storm (every connection cut, new
+/// ones refused): no caller sees an error (a read that meets the failure is
+/// answered by the primary), the replica is skipped, and once it is back,
+/// reads return to it.
+async fn reads_survive_a_replica_outage<DB: Pair>() {
+    let Some((primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let target = proxy::host_port(&replica).to_owned();
+    let proxy = proxy::Proxy::start(target.clone()).await;
+    let settings = ReplicaSettings {
+        pool_size: 4,
+        retry_after: Duration::from_millis(200),
+        replica_acquire_timeout: Duration::from_millis(500),
+        lag_bound: Duration::from_secs(3600),
+        ..ReplicaSettings::default()
+    };
+    let db = Arc::new(
+        Replicated::<DB>::connect(&primary, &[&proxy.url(&replica, &target)], settings)
+            .await
+            .unwrap(),
+    );
+    // Rows written by another handle, so that this one reads them without a
+    // position: every read may go to the replica.
+    let run = unique("outage");
+    let keys: Vec<String> = (0..8).map(|i| format!("{run}-{i}")).collect();
+    let writer = handle::<DB>(&primary, &replica).await;
+    let mut token = None;
+    for (i, key) in keys.iter().enumerate() {
+        token = DB::save(&writer, key, i as i64).await;
+    }
+    let expected: HashMap<String, i64> = (0i64..).zip(&keys).map(|(i, k)| (k.clone(), i)).collect();
+    assert_eq!(
+        DB::load(&db, &keys, token.as_ref()).await,
+        expected,
+        "replicated"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (db, keys, expected, stop) = (db.clone(), keys.clone(), expected.clone(), stop.clone());
+        readers.spawn(async move {
+            let mut wrong = 0;
+            while !stop.load(Ordering::Acquire) {
+                if DB::load(&db, &keys, None).await != expected {
+                    wrong += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            wrong
+        });
+    }
+    let replica_reads = |db: &Replicated<DB>| replica_stats(&db.stats()).reads;
+    let primary_reads = |db: &Replicated<DB>| db.stats()[0].reads;
+    wait_until("reads on the replica", || replica_reads(&db) > 10).await;
+
+    proxy.cut();
+    let before = primary_reads(&db);
+    wait_until("reads on the primary", || primary_reads(&db) > before + 10).await;
+    let down = db.stats();
+
+    proxy.restore();
+    let before = replica_reads(&db);
+    wait_until("reads back on the replica", || {
+        replica_reads(&db) > before + 10
+    })
+    .await;
+    stop.store(true, Ordering::Release);
+    let mut wrong = 0;
+    while let Some(done) = readers.join_next().await {
+        wrong += done.expect("no reader saw an error (a read error panics in load)");
+    }
+    eprintln!(
+        "{}: outage stats {:?}; after {:?}",
+        DB::LABEL,
+        down,
+        db.stats()
+    );
+    assert_eq!(wrong, 0, "reads with wrong rows");
+    assert!(replica_stats(&down).failures >= 1, "the outage was noticed");
+}
+
+/// Poll `done` every 10 ms; fail after 60 s (a liveness bound, not a timing
+/// claim: on a working build it holds within a second).
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..6000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
 macro_rules! on_both_pairs {
     ($($name:ident $(($arg:expr, $mysql_arg:expr))?),* $(,)?) => {$(
         mod $name {
@@ -534,4 +666,6 @@ on_both_pairs! {
     live_replay_reads_your_writes,
     token_carries_read_your_writes_across_handles,
     foreign_token_is_an_error("gtid:0-1-1", "wal:0/1"),
+    reads_survive_a_replica_outage,
+    lagging_replica_is_skipped,
 }
