@@ -361,22 +361,19 @@ impl<DB: Replication> Replicated<DB> {
         F: FnMut(Batch<DB>) -> Fut,
         Fut: Future<Output = Result<T, Fault>>,
     {
-        let foreign = |token: &Position| ReplicaError::ForeignToken {
-            token: token.to_string(),
-        };
         if let Some(token) = token.filter(|token| !DB::is_own(token)) {
-            return Err(foreign(token));
+            let token = token.to_string();
+            return Err(ReplicaError::ForeignToken { token });
         }
-        // The memory only holds this backend's positions, so only a token
-        // could be of another kind, and it was checked.
-        let required = self.written.required(keys, token).map_err(|_| {
-            token.map_or(
-                ReplicaError::ForeignToken {
-                    token: String::new(),
-                },
-                foreign,
-            )
-        })?;
+        // Only a token can be of another kind, and it was checked: an error
+        // here means positions the primary reported do not combine.
+        let required =
+            self.written
+                .required(keys, token)
+                .map_err(|source| ReplicaError::Position {
+                    server: ServerName::Primary,
+                    source,
+                })?;
         let mut waited = false;
         for replica in self.replicas_in_turn() {
             // One wait per read: a read that could not be served in time by
