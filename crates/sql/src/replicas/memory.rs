@@ -44,9 +44,8 @@ impl KeyId {
 /// Memory is bounded (the slots are allocated once) and nothing is ever
 /// forgotten: a slot only moves forward, so a key written here keeps
 /// requiring its write's position for the life of the handle. That costs a
-/// read nothing once a replica is known to be past it (see
-/// `ReplayedWatermark`); it costs a position check only while no replica is
-/// known to be.
+/// read nothing once its replica is known to be past it (see
+/// `Server::known_to_cover`), and a position check until then.
 #[derive(Debug)]
 pub(crate) struct WrittenPositions {
     slots: Mutex<Vec<Option<Position>>>,
