@@ -1,12 +1,11 @@
 //! `coalesce mcp` end to end: the MCP SDK's client spawns the built binary
 //! over stdio, lists the tools, calls each one and checks the JSON.
 
+#[path = "../crates/store/tests/common/mod.rs"]
 mod common;
 
-use coalesce::{
-    store::{Category, MemoryStore, NewMemory},
-    tools::MemoryTools,
-};
+use coalesce_store::tools::MemoryTools;
+use coalesce_store::{Category, MemoryStore, NewMemory};
 use common::{Target, unique};
 use rmcp::{
     ServiceExt,

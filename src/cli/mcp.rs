@@ -1,7 +1,7 @@
 //! `coalesce mcp`: the agent tools as an MCP server over stdio.
 
 use super::{CliError, db};
-use coalesce::tools::{MemoryTools, ToolDefinition};
+use coalesce_store::tools::{MemoryTools, ToolDefinition};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{

@@ -4,7 +4,7 @@
 //! replayed (one extra check statement) and one made right after its write
 //! (the check also waits out the replication delay).
 //!
-//! `cargo bench --manifest-path crates/sql/Cargo.toml --features postgres,mysql --bench replicas`
+//! `cargo bench -p coalesce-sql --features postgres,mysql --bench replicas`
 
 use coalesce_sql::{
     Dialect, KeyPart, Record, Table, Value,

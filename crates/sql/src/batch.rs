@@ -18,6 +18,10 @@ use tokio::sync::OnceCell;
 
 /// Keys or rows per statement unless set with
 /// [`Batch::with_rows_per_statement`].
+///
+/// ```
+/// assert_eq!(coalesce_sql::DEFAULT_ROWS_PER_STATEMENT, 1000);
+/// ```
 pub const DEFAULT_ROWS_PER_STATEMENT: usize = 1000;
 
 /// Batched statements on one pool: reads of many keys, upserts and
@@ -169,20 +173,26 @@ impl<DB: Dialect> Batch<DB> {
             return Ok(found);
         }
         let operation = Operation::Fetch;
-        let chunks = self.plan(operation, table, &keys, true).await?;
+        let chunks = self.plan(operation, table, &keys).await?;
         let mut connection = self
             .pool
             .acquire()
             .await
             .map_err(|e| failed(operation, table, Step::Connect, e))?;
         for (i, chunk) in chunks.iter().enumerate() {
-            let step = Step::Chunk { index: i + 1, of: chunks.len() };
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
             let fail = |e| failed(operation, table, step, e);
             let items = chunk.padded(&keys);
             let sql = sql::select(&DB::SYNTAX, table, items.len());
             let arguments = arguments(&items).map_err(fail)?;
             self.count_statement();
-            for row in DB::fetch_rows(&mut connection, sql, arguments).await.map_err(fail)? {
+            for row in DB::fetch_rows(&mut connection, sql, arguments)
+                .await
+                .map_err(fail)?
+            {
                 let key = K::from_row(&row, table.key_columns()).map_err(fail)?;
                 found.insert(key, R::from_row(&row).map_err(fail)?);
             }
@@ -224,20 +234,27 @@ impl<DB: Dialect> Batch<DB> {
         let rows: Vec<Item<'_, R::Key, R::Values<'_>>> = keys
             .iter()
             .zip(rows)
-            .map(|(key, row)| Item { key, values: row.values() })
+            .map(|(key, row)| Item {
+                key,
+                values: row.values(),
+            })
             .collect();
         if rows.is_empty() {
             return Ok(());
         }
         let operation = Operation::Upsert;
-        let chunks = self.plan(operation, table, &rows, true).await?;
+        let chunks = self.plan(operation, table, &rows).await?;
         retry::on_conflict(self.write_attempts, || async {
             let mut scope = self.open(operation, table, chunks.len()).await?;
             for (i, chunk) in chunks.iter().enumerate() {
-                let step = Step::Chunk { index: i + 1, of: chunks.len() };
+                let step = Step::Chunk {
+                    index: i + 1,
+                    of: chunks.len(),
+                };
                 let items = chunk.padded(&rows);
                 let sql = sql::upsert(&DB::SYNTAX, table, items.len());
-                let arguments = arguments(&items).map_err(|e| scope.failed(operation, table, step, e))?;
+                let arguments =
+                    arguments(&items).map_err(|e| scope.failed(operation, table, step, e))?;
                 self.count_statement();
                 let done = DB::execute(scope.connection(), sql, arguments).await;
                 done.map_err(|e| scope.failed(operation, table, step, e))?;
@@ -268,15 +285,18 @@ impl<DB: Dialect> Batch<DB> {
             return Ok(Vec::new());
         }
         let operation = Operation::Delete;
-        let chunks = self.plan(operation, table, &keys, true).await?;
+        let chunks = self.plan(operation, table, &keys).await?;
         let returning = self.server(operation, table).await?.delete_returning;
-        // Without RETURNING, each chunk is two statements: always a transaction.
-        let statements = if returning { chunks.len() } else { 2 };
+        // Without RETURNING, each chunk is two statements.
+        let statements = chunks.len() * if returning { 1 } else { 2 };
         retry::on_conflict(self.write_attempts, || async {
             let mut scope = self.open(operation, table, statements).await?;
             let mut existed = Vec::new();
             for (i, chunk) in chunks.iter().enumerate() {
-                let step = Step::Chunk { index: i + 1, of: chunks.len() };
+                let step = Step::Chunk {
+                    index: i + 1,
+                    of: chunks.len(),
+                };
                 let fail = |scope: &Scope<DB>, e| scope.failed(operation, table, step, e);
                 let items = chunk.padded(&keys);
                 let rows = if returning {
@@ -299,8 +319,10 @@ impl<DB: Dialect> Batch<DB> {
                     rows
                 };
                 for row in rows {
-                    let key = K::from_row(&row, table.key_columns()).map_err(|e| fail(&scope, e))?;
-                    existed.push(key);
+                    let key = K::from_row(&row, table.key_columns());
+                    existed.push(
+                        key.map_err(|e| scope.failed_after_execution(operation, table, step, e))?,
+                    );
                 }
             }
             scope.commit(operation, table).await?;
@@ -323,13 +345,12 @@ impl<DB: Dialect> Batch<DB> {
     }
 
     /// Split `items` into chunks within the server's limits, padded where
-    /// lists are spelled out (and `pad`).
+    /// lists are spelled out.
     async fn plan<K: Key<DB>, V: Columns<DB>>(
         &self,
         operation: Operation,
         table: &Table,
         items: &[Item<'_, K, V>],
-        pad: bool,
     ) -> Result<Vec<Chunk>, Error> {
         let server = self.server(operation, table).await?;
         let arrays = DB::SYNTAX.lists == Lists::Arrays;
@@ -340,18 +361,21 @@ impl<DB: Dialect> Batch<DB> {
         };
         let sizes: Vec<usize> = items.iter().map(Item::encoded_size).collect();
         let binds_per_item = if arrays { 0 } else { K::LEN + V::LEN };
-        chunk::plan(&sizes, binds_per_item, limits, pad && !arrays).map_err(|too_large| {
-            Error::TooLarge {
-                table: table.name().to_owned(),
-                size: too_large.size,
-                limit: too_large.limit,
-            }
+        chunk::plan(&sizes, binds_per_item, limits, !arrays).map_err(|too_large| Error::TooLarge {
+            table: table.name().to_owned(),
+            size: too_large.size,
+            limit: too_large.limit,
         })
     }
 
     /// Where a write of `statements` statements runs: alone, or in a
     /// transaction if there are several.
-    async fn open(&self, operation: Operation, table: &Table, statements: usize) -> Result<Scope<DB>, Error> {
+    async fn open(
+        &self,
+        operation: Operation,
+        table: &Table,
+        statements: usize,
+    ) -> Result<Scope<DB>, Error> {
         if statements == 1 {
             let connection = self.pool.acquire().await;
             let connection = connection.map_err(|e| failed(operation, table, Step::Connect, e))?;
@@ -374,7 +398,13 @@ impl<DB: Dialect> Scope<DB> {
 
     /// The error for a statement of this write failing at `step`: an
     /// auto-committed statement whose connection failed may have run.
-    fn failed(&self, operation: Operation, table: &Table, step: Step, source: sqlx::Error) -> Error {
+    fn failed(
+        &self,
+        operation: Operation,
+        table: &Table,
+        step: Step,
+        source: sqlx::Error,
+    ) -> Error {
         match self {
             Self::Single(_) if is_connection_lost(&source) => Error::CommitOutcomeUnknown {
                 operation,
@@ -383,6 +413,26 @@ impl<DB: Dialect> Scope<DB> {
                 source,
             },
             _ => failed(operation, table, step, source),
+        }
+    }
+
+    /// The error for a failure once this write's statement at `step` has
+    /// run: an auto-committed statement has been applied already.
+    fn failed_after_execution(
+        &self,
+        operation: Operation,
+        table: &Table,
+        step: Step,
+        source: sqlx::Error,
+    ) -> Error {
+        match self {
+            Self::Single(_) => Error::CommitOutcomeUnknown {
+                operation,
+                table: table.name().to_owned(),
+                step,
+                source,
+            },
+            Self::Transaction(_) => failed(operation, table, step, source),
         }
     }
 
@@ -425,7 +475,8 @@ fn arguments<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
     let bound = if DB::SYNTAX.lists == Lists::Arrays {
         let keys: Vec<&K> = items.iter().map(|item| item.key).collect();
         let values: Vec<&V> = items.iter().map(|item| &item.values).collect();
-        K::bind_columns(&keys, &mut arguments).and_then(|()| V::bind_columns(&values, &mut arguments))
+        K::bind_columns(&keys, &mut arguments)
+            .and_then(|()| V::bind_columns(&values, &mut arguments))
     } else {
         items.iter().try_for_each(|item| {
             item.key.bind_row(&mut arguments)?;
@@ -454,4 +505,99 @@ fn last_of_each_key<DB: Dialect, R: Record<DB>>(rows: &[R]) -> (Vec<R::Key>, Vec
     let mut kept: Vec<(R::Key, usize)> = last.into_iter().collect();
     kept.sort_unstable_by_key(|&(_, i)| i);
     kept.into_iter().map(|(key, i)| (key, &rows[i])).unzip()
+}
+
+#[cfg(all(test, feature = "mysql"))]
+mod tests {
+    use super::*;
+
+    /// The MariaDB test server, or `None` outside CI when it is unreachable.
+    async fn mariadb() -> Option<sqlx::MySqlPool> {
+        let url = std::env::var("COALESCE_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+        match sqlx::MySqlPool::connect(&url).await {
+            Ok(pool) => Some(pool),
+            Err(error) if std::env::var_os("CI").is_some() => {
+                panic!("MariaDB test database unreachable in CI: {error}")
+            }
+            Err(error) => {
+                eprintln!("SKIPPED: MariaDB unreachable ({error}); set CI=1 to fail instead");
+                None
+            }
+        }
+    }
+
+    /// Oracle MySQL's delete (no `RETURNING`): run on MariaDB by telling
+    /// the handle its server lacks `RETURNING`.
+    #[tokio::test]
+    async fn the_locking_delete_matches_delete_returning() {
+        let Some(pool) = mariadb().await else { return };
+        let name = format!("locking_{}", std::process::id());
+        let ddl = format!("CREATE TABLE {name} (a BIGINT, b BIGINT, PRIMARY KEY (a, b))");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let table = Table::new(&name).key(["a", "b"]);
+        let returning = Batch::new(pool.clone()).with_rows_per_statement(4);
+        let locking = returning.clone();
+        let server = returning.server(Operation::Delete, &table).await.unwrap();
+        assert!(server.delete_returning, "MariaDB has DELETE ... RETURNING");
+        let locking = Batch {
+            server: Arc::new(OnceCell::new_with(Some(Server {
+                delete_returning: false,
+                ..server
+            }))),
+            ..locking
+        };
+
+        let keys: Vec<(i64, i64)> = (0..6).map(|i| (i, i % 2)).collect();
+        let mut asked = keys.clone();
+        asked.extend([(9, 9), (0, 0)]); // missing, duplicate
+        let mut results = Vec::new();
+        for batch in [&returning, &locking] {
+            struct Pair((i64, i64));
+            impl Record<sqlx::MySql> for Pair {
+                type Key = (i64, i64);
+                type Values<'a> = ();
+                fn key(&self) -> (i64, i64) {
+                    self.0
+                }
+                fn values(&self) {}
+            }
+            let pairs: Vec<Pair> = keys.iter().copied().map(Pair).collect();
+            batch.upsert(&table, &pairs).await.unwrap();
+            let (statements, transactions) = (batch.statements(), batch.transactions());
+            let mut existed = batch.delete(&table, &asked).await.unwrap();
+            existed.sort_unstable();
+            let counts = (
+                batch.statements() - statements,
+                batch.transactions() - transactions,
+            );
+            // One chunk: the locking delete still needs its transaction.
+            batch.upsert(&table, &pairs[..1]).await.unwrap();
+            let (statements, transactions) = (batch.statements(), batch.transactions());
+            assert_eq!(batch.delete(&table, &keys[..1]).await.unwrap(), keys[..1]);
+            let one_chunk = (
+                batch.statements() - statements,
+                batch.transactions() - transactions,
+            );
+            results.push((existed, counts, one_chunk));
+        }
+        assert_eq!(
+            results[0],
+            (keys.clone(), (2, 1), (1, 0)),
+            "RETURNING: one statement per chunk of 4, no transaction for one"
+        );
+        assert_eq!(
+            results[1],
+            (keys, (4, 1), (2, 1)),
+            "locking: SELECT ... FOR UPDATE and DELETE per chunk, always in a transaction"
+        );
+        let drop = format!("DROP TABLE {name}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
 }

@@ -96,7 +96,9 @@ pub(crate) fn plan(
     Ok(chunks
         .into_iter()
         .map(|items| {
-            let padding = pad.then(|| padding(sizes, &items, cap, limits.bytes)).flatten();
+            let padding = pad
+                .then(|| padding(sizes, &items, cap, limits.bytes))
+                .flatten();
             Chunk { items, padding }
         })
         .collect())
@@ -153,32 +155,69 @@ mod tests {
     #[test]
     fn pads_with_the_smallest_item() {
         let chunks = plan(&[9, 3, 7], 2, ROOMY, true).unwrap();
-        assert_eq!(chunks, [Chunk { items: 0..3, padding: Some((1, 4)) }]);
+        assert_eq!(
+            chunks,
+            [Chunk {
+                items: 0..3,
+                padding: Some((1, 4))
+            }]
+        );
         assert_eq!(chunks[0].padded(&['a', 'b', 'c']), [&'a', &'b', &'c', &'b']);
     }
 
     #[test]
     fn never_pads_past_the_byte_limit() {
-        let limits = Limits { bytes: 100, ..ROOMY };
+        let limits = Limits {
+            bytes: 100,
+            ..ROOMY
+        };
         // 33 rows whose last is huge: padding with it would overflow.
         let mut sizes = vec![1; 32];
         sizes.push(60);
         let chunks = plan(&sizes, 4, limits, true).unwrap();
         assert_eq!(chunks.len(), 1);
-        assert_eq!(chunks[0].padded(&sizes).len(), 33, "92 + 31 padding bytes would not fit in 100");
+        assert_eq!(
+            chunks[0].padded(&sizes).len(),
+            33,
+            "92 + 31 padding bytes would not fit in 100"
+        );
         // With room, it is padded, and never with the big row.
-        let chunks = plan(&sizes, 4, Limits { bytes: 200, ..ROOMY }, true).unwrap();
+        let chunks = plan(
+            &sizes,
+            4,
+            Limits {
+                bytes: 200,
+                ..ROOMY
+            },
+            true,
+        )
+        .unwrap();
         assert_eq!(chunks[0].padded(&sizes).len(), 64);
         assert_eq!(chunks[0].padded(&sizes).iter().copied().sum::<usize>(), 123);
     }
 
     #[test]
     fn a_single_oversized_item_is_refused() {
-        let limits = Limits { bytes: 100, ..ROOMY };
+        let limits = Limits {
+            bytes: 100,
+            ..ROOMY
+        };
         let error = plan(&[10, 101], 1, limits, false).unwrap_err();
-        assert_eq!(error, TooLarge { size: 101, limit: Limit::Bytes(100) });
+        assert_eq!(
+            error,
+            TooLarge {
+                size: 101,
+                limit: Limit::Bytes(100)
+            }
+        );
         let error = plan(&[1], 7, Limits { binds: 6, ..ROOMY }, false).unwrap_err();
-        assert_eq!(error, TooLarge { size: 7, limit: Limit::Binds(6) });
+        assert_eq!(
+            error,
+            TooLarge {
+                size: 7,
+                limit: Limit::Binds(6)
+            }
+        );
     }
 
     proptest! {

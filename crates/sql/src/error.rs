@@ -14,6 +14,10 @@
 use std::fmt;
 
 /// Which batched operation failed.
+///
+/// ```
+/// assert_eq!(coalesce_sql::Operation::Upsert.to_string(), "upsert");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     /// A keyed read ([`Batch::fetch`](crate::Batch::fetch)).
@@ -36,6 +40,13 @@ impl fmt::Display for Operation {
 
 /// Where in a batched operation a statement failed: its chunk (1-based)
 /// out of how many, or the `BEGIN`/`COMMIT` around them.
+///
+/// ```
+/// use coalesce_sql::Step;
+///
+/// assert_eq!(Step::Chunk { index: 2, of: 3 }.to_string(), "chunk 2 of 3");
+/// assert_eq!(Step::Commit.to_string(), "COMMIT");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Asking the pool for a connection.
@@ -68,6 +79,11 @@ impl fmt::Display for Step {
 }
 
 /// An engine limit a statement must stay within.
+///
+/// ```
+/// let limit = coalesce_sql::Limit::Binds(32_766);
+/// assert_eq!(limit.to_string(), "the limit of 32766 bind parameters per statement");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// Bind parameters in one statement (MySQL 65,535; SQLite 32,766).
@@ -114,7 +130,9 @@ pub enum Error {
     },
     /// One row or key alone is larger than a statement may be, so no
     /// split can send it. Nothing was written.
-    #[error("a single row or key of table {table} needs {size} (bytes or binds) and exceeds {limit}")]
+    #[error(
+        "a single row or key of table {table} needs {size} (bytes or binds) and exceeds {limit}"
+    )]
     TooLarge {
         /// The table.
         table: String,
@@ -153,14 +171,21 @@ pub enum Error {
 
 impl Error {
     /// Whether the write may have been applied although it returned this
-    /// error (only [`Error::CommitOutcomeUnknown`]).
+    /// error (only [`Error::CommitOutcomeUnknown`]; see the example of
+    /// [`Error`]).
     pub fn may_have_committed(&self) -> bool {
         matches!(self, Self::CommitOutcomeUnknown { .. })
     }
 
     /// Whether the database aborted the work to break a deadlock or a
     /// serialization conflict (SQLSTATE `40001`/`40P01`): nothing was
-    /// written and running it again will likely succeed.
+    /// written and running it again will likely succeed. Writes through
+    /// [`Batch`](crate::Batch) are retried on it already.
+    ///
+    /// ```
+    /// let bad = coalesce_sql::Error::BadTable { table: "t".into(), reason: "no key column".into() };
+    /// assert!(!bad.is_conflict());
+    /// ```
     pub fn is_conflict(&self) -> bool {
         match self {
             Self::Database { source, .. } => crate::retry::is_conflict(source),
@@ -201,6 +226,9 @@ mod tests {
             source: sqlx::Error::RowNotFound,
         };
         let text = error.to_string();
-        assert!(text.contains("upsert on table orders failed at chunk 2 of 3"), "{text}");
+        assert!(
+            text.contains("upsert on table orders failed at chunk 2 of 3"),
+            "{text}"
+        );
     }
 }

@@ -16,6 +16,10 @@ use std::{
 
 /// Attempts per write, the first included, unless set with
 /// [`Batch::with_write_attempts`](crate::Batch::with_write_attempts).
+///
+/// ```
+/// assert_eq!(coalesce_sql::retry::DEFAULT_WRITE_ATTEMPTS, 5);
+/// ```
 pub const DEFAULT_WRITE_ATTEMPTS: u32 = 5;
 
 /// The pause before the first retry; it doubles with each further one.
@@ -39,7 +43,14 @@ pub fn is_conflict(error: &sqlx::Error) -> bool {
     }
 }
 
-/// An error that can say whether it is a conflict worth retrying.
+/// An error that can say whether it is a conflict worth retrying
+/// (implemented for [`sqlx::Error`] and [`crate::Error`]).
+///
+/// ```
+/// use coalesce_sql::retry::Conflict;
+///
+/// assert!(!sqlx::Error::PoolTimedOut.is_conflict());
+/// ```
 pub trait Conflict {
     /// See [`is_conflict`].
     fn is_conflict(&self) -> bool;

@@ -80,17 +80,21 @@ pub(crate) fn upsert(syntax: &Syntax, table: &Table, rows: usize) -> String {
         }
         Lists::Rows { .. } => format!("VALUES {}", row_placeholders(rows, all.len())),
     };
-    let set = |template: &dyn Fn(&str) -> String| {
-        values
+    // The value columns take the new row's values; `on_update` columns
+    // their expressions.
+    let set = |new_value: &dyn Fn(&str) -> String| {
+        let values = values.iter().map(|c| {
+            let c = quoted(c, syntax.quote);
+            format!("{c} = {}", new_value(&c))
+        });
+        let extra = table
+            .update_assignments()
             .iter()
-            .map(|c| {
-                let c = quoted(c, syntax.quote);
-                format!("{c} = {}", template(&c))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|(c, expression)| format!("{} = {expression}", quoted(c, syntax.quote)));
+        values.chain(extra).collect::<Vec<_>>().join(", ")
     };
-    let on_conflict = match (syntax.upsert, values.is_empty()) {
+    let nothing_to_update = values.is_empty() && table.update_assignments().is_empty();
+    let on_conflict = match (syntax.upsert, nothing_to_update) {
         (Upsert::OnConflict, true) => format!("ON CONFLICT ({}) DO NOTHING", names(syntax, key)),
         (Upsert::OnConflict, false) => format!(
             "ON CONFLICT ({}) DO UPDATE SET {}",
@@ -102,7 +106,10 @@ pub(crate) fn upsert(syntax: &Syntax, table: &Table, rows: usize) -> String {
             format!("ON DUPLICATE KEY UPDATE {first} = {first}")
         }
         (Upsert::OnDuplicateKey, false) => {
-            format!("ON DUPLICATE KEY UPDATE {}", set(&|c| format!("VALUES({c})")))
+            format!(
+                "ON DUPLICATE KEY UPDATE {}",
+                set(&|c| format!("VALUES({c})"))
+            )
         }
     };
     format!(
@@ -203,6 +210,19 @@ mod tests {
         assert_eq!(
             upsert(&MYSQL, &lines(), 2),
             "INSERT INTO `order_lines` (`order_id`, `line_no`, `sku`) VALUES (?, ?, ?), (?, ?, ?) ON DUPLICATE KEY UPDATE `sku` = VALUES(`sku`)"
+        );
+        let touched = lines().on_update("updated_at", "now()");
+        assert_eq!(
+            upsert(&PG, &touched, 1),
+            r#"INSERT INTO "order_lines" ("order_id", "line_no", "sku") SELECT * FROM UNNEST($1, $2, $3) ON CONFLICT ("order_id", "line_no") DO UPDATE SET "sku" = excluded."sku", "updated_at" = now()"#
+        );
+        assert_eq!(
+            upsert(
+                &MYSQL,
+                &Table::new("t").key(["k"]).on_update("n", "n + 1"),
+                1
+            ),
+            "INSERT INTO `t` (`k`) VALUES (?) ON DUPLICATE KEY UPDATE `n` = n + 1"
         );
         let keys_only = Table::new("tags").key(["id"]);
         assert_eq!(

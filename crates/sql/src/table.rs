@@ -26,22 +26,33 @@ pub struct Table {
     key: Vec<String>,
     columns: Vec<String>,
     select: Option<String>,
+    on_update: Vec<(String, String)>,
 }
 
 impl Table {
     /// A table named `name`, with no columns yet.
+    ///
+    /// ```
+    /// assert_eq!(coalesce_sql::Table::new("app.orders").name(), "app.orders");
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             key: Vec::new(),
             columns: Vec::new(),
             select: None,
+            on_update: Vec::new(),
         }
     }
 
     /// The key column(s): one for a single key, several for a composite
     /// key, in the order of the key tuple's fields. They must be the
     /// table's primary key or a unique key (upserts conflict on them).
+    ///
+    /// ```
+    /// let lines = coalesce_sql::Table::new("order_lines").key(["order_id", "line_no"]);
+    /// assert_eq!(lines.key_columns(), ["order_id", "line_no"]);
+    /// ```
     pub fn key<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
         self.key = columns.into_iter().map(Into::into).collect();
         self
@@ -49,6 +60,11 @@ impl Table {
 
     /// The value columns, in the order a [`Record`](crate::Record) binds
     /// its values.
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+    /// assert_eq!(orders.value_columns(), ["customer", "total_cents"]);
+    /// ```
     pub fn columns<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
         self.columns = columns.into_iter().map(Into::into).collect();
         self
@@ -57,22 +73,46 @@ impl Table {
     /// Your own `SELECT` list for reads, as SQL text (trusted, not
     /// quoted). It must yield the key columns under their own names, which
     /// is how each row is matched to its key.
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders")
+    ///     .key(["id"])
+    ///     .select("id, customer, total_cents / 100.0 AS total");
+    /// # let _ = orders;
+    /// ```
     pub fn select(mut self, list: impl Into<String>) -> Self {
         self.select = Some(list.into());
         self
     }
 
-    /// The table name as given.
+    /// Also set `column` to the SQL expression `expression` (trusted, not
+    /// quoted) when an upsert updates an existing row, such as a timestamp.
+    /// Expressions differ between databases (`now()`,
+    /// `CURRENT_TIMESTAMP(6)`, ...), so this is where a dialect may show.
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders")
+    ///     .key(["id"])
+    ///     .columns(["total_cents"])
+    ///     .on_update("updated_at", "CURRENT_TIMESTAMP");
+    /// # let _ = orders;
+    /// ```
+    pub fn on_update(mut self, column: impl Into<String>, expression: impl Into<String>) -> Self {
+        self.on_update.push((column.into(), expression.into()));
+        self
+    }
+
+    /// The table name as given (see [`Table::new`]).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The key column names.
+    /// The key column names (see [`Table::key`]).
     pub fn key_columns(&self) -> &[String] {
         &self.key
     }
 
-    /// The value column names.
+    /// The value column names (see [`Table::columns`]).
     pub fn value_columns(&self) -> &[String] {
         &self.columns
     }
@@ -80,6 +120,11 @@ impl Table {
     /// The caller's `SELECT` list, if any.
     pub(crate) fn select_list(&self) -> Option<&str> {
         self.select.as_deref()
+    }
+
+    /// The extra assignments of an upsert's update, `(column, expression)`.
+    pub(crate) fn update_assignments(&self) -> &[(String, String)] {
+        &self.on_update
     }
 
     /// Check the description once before building statements from it.
@@ -100,12 +145,18 @@ impl Table {
             ));
         }
         let mut seen = HashSet::new();
-        for name in self.name.split('.').chain(self.key.iter().chain(&self.columns).map(String::as_str)) {
+        for name in self
+            .name
+            .split('.')
+            .chain(self.key.iter().chain(&self.columns).map(String::as_str))
+            .chain(self.on_update.iter().map(|(column, _)| column.as_str()))
+        {
             if name.is_empty() || name.contains('\0') {
                 return bad(format!("invalid identifier {name:?}"));
             }
         }
-        for column in self.key.iter().chain(&self.columns) {
+        let updated = self.on_update.iter().map(|(column, _)| column);
+        for column in self.key.iter().chain(&self.columns).chain(updated) {
             if !seen.insert(column) {
                 return bad(format!("column {column:?} named twice"));
             }
@@ -142,10 +193,24 @@ mod tests {
         let ok = Table::new("t").key(["a", "b"]).columns(["c"]);
         assert!(ok.validate(2).is_ok());
         assert!(ok.validate(1).is_err(), "arity mismatch");
-        assert!(Table::new("t").columns(["c"]).validate(1).is_err(), "no key");
-        assert!(Table::new("t").key(["a"]).columns(["a"]).validate(1).is_err());
+        assert!(
+            Table::new("t").columns(["c"]).validate(1).is_err(),
+            "no key"
+        );
+        assert!(
+            Table::new("t")
+                .key(["a"])
+                .columns(["a"])
+                .validate(1)
+                .is_err()
+        );
         assert!(Table::new("t").key([""]).validate(1).is_err());
         assert!(Table::new("t.").key(["a"]).validate(1).is_err());
         assert!(Table::new("t").key(["a\0"]).validate(1).is_err());
+        let touched_twice = Table::new("t")
+            .key(["a"])
+            .columns(["b"])
+            .on_update("b", "1");
+        assert!(touched_twice.validate(1).is_err());
     }
 }

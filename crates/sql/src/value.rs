@@ -6,12 +6,24 @@ use crate::Dialect;
 use sqlx::{Database, Decode, Type, error::BoxDynError};
 use std::hash::Hash;
 
-/// The arguments of one statement of dialect `DB`.
+/// The arguments of one statement of dialect `DB` (what [`Value::bind`]
+/// adds to), e.g. `Arguments<sqlx::Sqlite>` is `sqlx::sqlite::SqliteArguments`.
 pub type Arguments<DB> = <DB as Database>::Arguments;
 
 /// One value the toolkit can bind in `DB`'s list forms. Implemented for
 /// every type the driver can encode (on PostgreSQL: that also has an array
-/// type), so you never implement it yourself.
+/// type), so you never implement it yourself; name it in bounds.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use coalesce_sql::Value;
+///
+/// let mut arguments = coalesce_sql::Arguments::<sqlx::Sqlite>::default();
+/// Value::<sqlx::Sqlite>::bind(&"text".to_owned(), &mut arguments).unwrap();
+/// Value::<sqlx::Sqlite>::bind(&Some(5_i64), &mut arguments).unwrap();
+/// assert_eq!(sqlx::Arguments::len(&arguments), 2);
+/// # }
+/// ```
 pub trait Value<DB: Dialect>: Send + Sync {
     /// The bytes this value adds to a statement's parameters, counted
     /// against the server's packet limit (0 where there is none).
@@ -28,7 +40,14 @@ pub trait Value<DB: Dialect>: Send + Sync {
 }
 
 /// The value columns of a [`Record`]: a tuple of 1 to 8 references
-/// (`(&a, &b)`), or `()` for a table that is all key.
+/// (`(&a, &b)`), or `()` for a table that is all key. Implemented for
+/// every tuple of [`Value`]s; name it only in bounds.
+///
+/// ```
+/// fn columns<DB: coalesce_sql::Dialect, C: coalesce_sql::Columns<DB>>(_: C) -> usize { C::LEN }
+/// # #[cfg(feature = "sqlite")]
+/// assert_eq!(columns::<sqlx::Sqlite, _>((&"a".to_owned(), &1_i64)), 2);
+/// ```
 pub trait Columns<DB: Dialect>: Send + Sync {
     /// How many values.
     const LEN: usize;
@@ -47,7 +66,20 @@ pub trait Columns<DB: Dialect>: Send + Sync {
 }
 
 /// A single field of a key: a value that can also be decoded from a row
-/// and compared. Implemented for every fitting type.
+/// and compared. Implemented for every fitting type; bound your key's scalar
+/// types by it in code generic over the database (`i64: KeyPart<DB>` makes
+/// `i64` and tuples of it [`Key`]s and [`Value`]s).
+///
+/// ```
+/// fn composite<DB: coalesce_sql::Dialect>() -> usize
+/// where
+///     i64: coalesce_sql::KeyPart<DB>,
+/// {
+///     <(i64, i64) as coalesce_sql::Key<DB>>::LEN
+/// }
+/// # #[cfg(feature = "postgres")]
+/// assert_eq!(composite::<sqlx::Postgres>(), 2);
+/// ```
 pub trait KeyPart<DB: Dialect>:
     Value<DB> + for<'r> Decode<'r, DB> + Type<DB> + Eq + Hash + Clone + 'static
 {

@@ -255,7 +255,7 @@ macro_rules! backend_tests {
                     .map(|k| Note { k: (*k).to_owned(), v: format!("{k}|{k}") })
                     .collect();
                 let nul = Note { k: "a\0b".to_owned(), v: "x\0y".to_owned() };
-                match sql.upsert(&table, &[nul.clone()]).await {
+                match sql.upsert(&table, std::slice::from_ref(&nul)).await {
                     Ok(()) => notes.push(nul),
                     // PostgreSQL text cannot hold NUL: a typed error, nothing written.
                     Err(Error::Database { operation: Operation::Upsert, source, .. }) => {
@@ -400,13 +400,22 @@ backend_tests!(sqlite, sqlx::Sqlite, sqlx::SqlitePool, int: "INTEGER", text: "TE
 /// error naming the limit, and nothing is sent.
 #[tokio::test]
 async fn mysql_a_row_over_the_packet_limit_is_refused() {
-    let Some(pool) = common::mysql().await else { return };
+    let Some(pool) = common::mysql().await else {
+        return;
+    };
     let sql = Batch::new(pool);
     let table = Table::new("never_created").key(["id"]).columns(["name"]);
-    let huge = Item { id: 1, name: "x".repeat(17 << 20) };
+    let huge = Item {
+        id: 1,
+        name: "x".repeat(17 << 20),
+    };
     let error = sql.upsert(&table, &[huge]).await.unwrap_err();
     match error {
-        Error::TooLarge { size, limit: Limit::Bytes(max), .. } => {
+        Error::TooLarge {
+            size,
+            limit: Limit::Bytes(max),
+            ..
+        } => {
             assert!(size > 17 << 20 && max < 16 << 20, "{size} > {max}");
         }
         other => panic!("expected TooLarge, got {other}"),

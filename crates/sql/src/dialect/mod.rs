@@ -122,6 +122,7 @@ pub(crate) mod internal {
 }
 
 /// Implement the driver calls of [`internal::Internal`] for one driver.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 macro_rules! driver_calls {
     () => {
         fn fetch_rows<'c>(
@@ -149,8 +150,5 @@ macro_rules! driver_calls {
         }
     };
 }
-#[cfg_attr(
-    not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
-    allow(unused_imports)
-)]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 use driver_calls;

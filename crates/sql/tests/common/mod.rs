@@ -6,6 +6,8 @@
 //! (defaults: the local test servers); SQLite uses a fresh file per test
 //! under Cargo's `CARGO_TARGET_TMPDIR`.
 
+#![allow(dead_code)] // each test binary uses its own subset
+
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -19,7 +21,11 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}_{}_{:x}_{n}", std::process::id(), nanos % (1 << 40))
+    format!(
+        "{prefix}_{}_{:x}_{n}",
+        std::process::id(),
+        nanos % (1 << 40)
+    )
 }
 
 /// `Some(pool)`, or `None` after a `SKIPPED:` line when the server is
@@ -31,7 +37,9 @@ fn reachable<P>(name: &str, connected: Result<P, String>) -> Option<P> {
             panic!("{name} test database unreachable in CI: {error}")
         }
         Err(error) => {
-            eprintln!("SKIPPED: {name} tests: database unreachable ({error}); set CI=1 to fail instead");
+            eprintln!(
+                "SKIPPED: {name} tests: database unreachable ({error}); set CI=1 to fail instead"
+            );
             None
         }
     }
@@ -63,7 +71,8 @@ pub async fn mysql() -> Option<sqlx::MySqlPool> {
 
 /// A fresh SQLite file (removed with the test's scratch directory).
 pub async fn sqlite() -> Option<sqlx::SqlitePool> {
-    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", unique("sql")));
+    let file =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", unique("sql")));
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&file)
         .create_if_missing(true);

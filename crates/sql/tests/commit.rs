@@ -1,0 +1,205 @@
+//! Ambiguous commits: a TCP proxy between the toolkit and the server cuts
+//! the connection when the client sends a chosen statement, so a write
+//! fails at a known step. Losing the connection at `COMMIT`, or during a
+//! write that is a single auto-committed statement, may have written the
+//! rows: `CommitOutcomeUnknown`. Losing it at an earlier statement of a
+//! transaction wrote nothing: `Database`.
+
+mod common;
+
+use coalesce_sql::{Batch, Dialect, Error, KeyPart, Record, Step, Table};
+use std::sync::{Arc, Mutex};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+#[derive(Debug, Clone)]
+struct Stock {
+    id: i64,
+    qty: i64,
+}
+
+impl<DB: Dialect> Record<DB> for Stock
+where
+    i64: KeyPart<DB>,
+{
+    type Key = i64;
+    type Values<'a> = (&'a i64,);
+    fn key(&self) -> i64 {
+        self.id
+    }
+    fn values(&self) -> Self::Values<'_> {
+        (&self.qty,)
+    }
+}
+
+/// A proxy to `upstream` that drops the connection, without forwarding,
+/// the first time the client sends bytes containing the armed needle.
+#[derive(Clone)]
+struct Proxy {
+    address: std::net::SocketAddr,
+    armed: Arc<Mutex<Option<&'static [u8]>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            address: listener.local_addr().unwrap(),
+            armed: Arc::default(),
+        };
+        let armed = Arc::clone(&proxy.armed);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = TcpStream::connect(upstream).await.unwrap();
+                tokio::spawn(forward(client, server, Arc::clone(&armed)));
+            }
+        });
+        proxy
+    }
+
+    /// Cut the next connection that sends `needle`.
+    fn arm(&self, needle: &'static [u8]) {
+        *self.armed.lock().unwrap() = Some(needle);
+    }
+}
+
+async fn forward(client: TcpStream, server: TcpStream, armed: Arc<Mutex<Option<&'static [u8]>>>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = async {
+        let mut buffer = vec![0; 1 << 16];
+        loop {
+            let n = match client_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let sent = &buffer[..n];
+            let cut = {
+                let mut armed = armed.lock().unwrap();
+                let hit =
+                    armed.is_some_and(|needle| sent.windows(needle.len()).any(|w| w == needle));
+                if hit {
+                    *armed = None;
+                }
+                hit
+            };
+            if cut || server_write.write_all(sent).await.is_err() {
+                return;
+            }
+        }
+    };
+    let downstream = tokio::io::copy(&mut server_read, &mut client_write);
+    // Whichever side ends first ends both: dropping the halves closes them.
+    tokio::select! {
+        () = upstream => {}
+        _ = downstream => {}
+    }
+}
+
+/// The three outcomes on one backend, through a proxy to `upstream`.
+async fn outcomes<DB: Dialect>(batch: Batch<DB>, proxy: Proxy, table: &Table)
+where
+    i64: KeyPart<DB>,
+{
+    let rows: Vec<Stock> = (0..35).map(|id| Stock { id, qty: 1 }).collect();
+
+    // Cut at COMMIT of a multi-chunk write: unknown.
+    proxy.arm(b"COMMIT");
+    let error = batch.upsert(table, &rows).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::CommitOutcomeUnknown {
+                step: Step::Commit,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.may_have_committed());
+
+    // Cut at the first statement of a transaction: nothing written.
+    proxy.arm(b"INSERT INTO");
+    let error = batch.upsert(table, &rows).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Database {
+                step: Step::Chunk { index: 1, of: 4 },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(!error.may_have_committed());
+
+    // Cut at a single auto-committed statement: unknown.
+    proxy.arm(b"INSERT INTO");
+    let error = batch.upsert(table, &rows[..5]).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::CommitOutcomeUnknown {
+                step: Step::Chunk { index: 1, of: 1 },
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_lost_connections_say_whether_the_write_may_have_committed() {
+    let Some(direct) = common::postgres().await else {
+        return;
+    };
+    let name = common::unique("stock");
+    let ddl = format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, qty BIGINT NOT NULL)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&direct)
+        .await
+        .unwrap();
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let url = format!("postgres://postgres@{}/test", proxy.address);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let table = Table::new(&name).key(["id"]).columns(["qty"]);
+    outcomes(Batch::new(pool).with_rows_per_statement(10), proxy, &table).await;
+    let drop = format!("DROP TABLE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&direct)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn mysql_lost_connections_say_whether_the_write_may_have_committed() {
+    let Some(direct) = common::mysql().await else {
+        return;
+    };
+    let name = common::unique("stock");
+    let ddl = format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, qty BIGINT NOT NULL)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&direct)
+        .await
+        .unwrap();
+    let proxy = Proxy::start("127.0.0.1:3306").await;
+    let url = format!("mysql://root@{}/test", proxy.address);
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let table = Table::new(&name).key(["id"]).columns(["qty"]);
+    outcomes(Batch::new(pool).with_rows_per_statement(10), proxy, &table).await;
+    let drop = format!("DROP TABLE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&direct)
+        .await
+        .unwrap();
+}
