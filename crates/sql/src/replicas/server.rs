@@ -224,3 +224,70 @@ impl<DB: Dialect> Server<DB> {
         }
     }
 }
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    fn position(token: &str) -> Position {
+        token.parse().expect("test token parses")
+    }
+
+    /// A server whose pool never connects (nothing listens on port 1).
+    fn server() -> (Server<sqlx::Postgres>, Arc<AtomicU64>) {
+        let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("the URL parses");
+        let opened = Arc::new(AtomicU64::new(0));
+        let server = Server::new(ServerName::Replica(0), pool, Arc::clone(&opened));
+        (server, opened)
+    }
+
+    const FOREVER: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn knowledge_holds_until_a_connection_is_opened() {
+        let (server, opened) = server();
+        let generation = server.generation();
+        server.observed(
+            generation,
+            Some(position("wal:0/20")),
+            true,
+            FOREVER,
+            FOREVER,
+        );
+        assert!(server.known_to_cover(generation, &position("wal:0/10")));
+        assert!(!server.known_to_cover(generation, &position("wal:0/30")));
+        opened.fetch_add(1, Ordering::AcqRel);
+        let generation = server.generation();
+        assert!(!server.known_to_cover(generation, &position("wal:0/10")));
+    }
+
+    #[tokio::test]
+    async fn a_check_from_an_older_generation_is_not_kept() {
+        let (server, opened) = server();
+        let before = server.generation();
+        opened.fetch_add(1, Ordering::AcqRel);
+        server.observed(before, Some(position("wal:0/20")), true, FOREVER, FOREVER);
+        let now = server.generation();
+        assert!(!server.known_to_cover(now, &position("wal:0/10")));
+        assert!(!server.known_to_cover(before, &position("wal:0/10")));
+    }
+
+    #[tokio::test]
+    async fn a_failure_takes_the_replica_out_of_use_and_forgets_it() {
+        let (server, _) = server();
+        let generation = server.generation();
+        server.observed(
+            generation,
+            Some(position("wal:0/20")),
+            true,
+            FOREVER,
+            FOREVER,
+        );
+        server.failed(FOREVER);
+        assert!(!server.in_use(Instant::now()));
+        assert!(server.in_use(Instant::now() + FOREVER));
+        assert!(!server.known_to_cover(generation, &position("wal:0/10")));
+        assert_eq!(server.stats().failures, 1);
+    }
+}
