@@ -139,6 +139,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_is_32_bytes_as_documented() {
+        assert_eq!(std::mem::size_of::<Option<Position>>(), 32);
+    }
+
+    #[test]
     fn a_token_of_the_other_backend_is_an_error() {
         let memory = WrittenPositions::new(4);
         let key = KeyId::new("t", "k");

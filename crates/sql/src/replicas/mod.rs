@@ -136,8 +136,9 @@ pub struct ReplicaSettings {
     /// How long getting a replica connection may take before the replica
     /// counts as failed.
     pub replica_acquire_timeout: Duration,
-    /// Slots of the written-key memory (16 bytes and up each; see the
-    /// module documentation).
+    /// Slots of the written-key memory, allocated once (32 bytes each on
+    /// 64-bit targets, plus a MariaDB position's domains: the default takes
+    /// 2 MiB); see the module documentation.
     pub remembered_slots: usize,
 }
 
