@@ -166,11 +166,57 @@ impl<DB: Dialect> Batch<DB> {
         K: Key<DB>,
         R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
+        let mut found = HashMap::with_capacity(keys.len());
+        self.fetch_each(table, keys, |key, row| {
+            found.insert(key, row);
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Like [`fetch`](Self::fetch) for key columns that are not unique:
+    /// every matching row, grouped by key (in no particular order within a
+    /// key). Keys without rows are absent.
+    ///
+    /// ```no_run
+    /// # use coalesce_sql::{Batch, Table};
+    /// # async fn f(sql: Batch<sqlx::Sqlite>) -> Result<(), coalesce_sql::Error> {
+    /// let lines_by_order = Table::new("order_lines").key(["order_id"]).columns(["line_no", "sku"]);
+    /// let lines: std::collections::HashMap<i64, Vec<(i64, i64, String)>> =
+    ///     sql.fetch_grouped(&lines_by_order, &[1, 2]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_grouped<K, R>(
+        &self,
+        table: &Table,
+        keys: &[K],
+    ) -> Result<HashMap<K, Vec<R>>, Error>
+    where
+        K: Key<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let mut found: HashMap<K, Vec<R>> = HashMap::with_capacity(keys.len());
+        let group = |key, row| found.entry(key).or_default().push(row);
+        self.fetch_each(table, keys, group).await?;
+        Ok(found)
+    }
+
+    /// Read the rows of `table` whose key is among `keys`, handing each
+    /// with its key to `found`.
+    async fn fetch_each<K, R>(
+        &self,
+        table: &Table,
+        keys: &[K],
+        mut found: impl FnMut(K, R) + Send,
+    ) -> Result<(), Error>
+    where
+        K: Key<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
         table.validate(K::LEN)?;
         let keys = distinct(keys);
-        let mut found = HashMap::with_capacity(keys.len());
         if keys.is_empty() {
-            return Ok(found);
+            return Ok(());
         }
         let operation = Operation::Fetch;
         let chunks = self.plan(operation, table, &keys).await?;
@@ -194,10 +240,10 @@ impl<DB: Dialect> Batch<DB> {
                 .map_err(fail)?
             {
                 let key = K::from_row(&row, table.key_columns()).map_err(fail)?;
-                found.insert(key, R::from_row(&row).map_err(fail)?);
+                found(key, R::from_row(&row).map_err(fail)?);
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Insert `rows` into `table`, updating the value columns of rows whose

@@ -220,6 +220,33 @@ macro_rules! backend_tests {
             }
 
             #[tokio::test]
+            async fn grouped_reads_return_every_row_of_a_non_unique_key() {
+                let Some(pool) = common::$backend().await else { return };
+                let name = lines_table(&pool).await;
+                let lines = Table::new(&name).key(["order_id", "line_no"]).columns(["sku"]);
+                let by_order = Table::new(&name).key(["order_id"]).columns(["line_no", "sku"]);
+                let sql = Batch::new(pool.clone()).with_rows_per_statement(4);
+                let rows: Vec<Line> = (0..70)
+                    .map(|i| {
+                        let (order_id, line_no) = line_key(i);
+                        Line { order_id, line_no, sku: format!("sku-{i}") }
+                    })
+                    .collect();
+                sql.upsert(&lines, &rows).await.unwrap();
+                let orders: Vec<i64> = vec![0, 3, 9, 99, 3]; // 99: no lines; 3 twice
+                let before = sql.statements();
+                let mut found: HashMap<i64, Vec<Line>> = sql.fetch_grouped(&by_order, &orders).await.unwrap();
+                assert_eq!(sql.statements() - before, 1, "4 distinct orders, 4 a statement");
+                found.values_mut().for_each(|lines| lines.sort_by_key(|l| l.line_no));
+                let expected: HashMap<i64, Vec<Line>> = [0, 3, 9]
+                    .into_iter()
+                    .map(|order| (order, rows.iter().filter(|r| r.order_id == order).cloned().collect()))
+                    .collect();
+                assert_eq!(found, expected);
+                exec(&pool, format!("DROP TABLE {name}")).await;
+            }
+
+            #[tokio::test]
             async fn chunks_never_exceed_the_bind_limit() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
