@@ -244,18 +244,38 @@ async fn resume<DB: Pair>(replica: &sqlx::Pool<DB>) {
         .unwrap();
 }
 
-/// A handle that waits briefly for replay and never gives up on a lagging
-/// replica (the tests stop replay on purpose).
+/// A handle on the primary and the replica, with [`test_settings`].
 async fn handle<DB: Pair>(primary: &str, replica: &str) -> Replicated<DB> {
-    let settings = ReplicaSettings {
+    Replicated::connect(primary, &[replica], test_settings())
+        .await
+        .unwrap()
+}
+
+/// Wait briefly for replay, and never give up on a lagging replica (the
+/// tests stop replay on purpose).
+fn test_settings() -> ReplicaSettings {
+    ReplicaSettings {
         pool_size: 4,
         wait_for_replay: Duration::from_millis(20),
         lag_bound: Duration::from_secs(3600),
         ..ReplicaSettings::default()
-    };
-    Replicated::connect(primary, &[replica], settings)
+    }
+}
+
+/// Wait until the replica itself, read directly, has `rows` (a test that
+/// then stops replay needs them there, however slow replication is today).
+async fn until_replicated<DB: Pair>(replica: &str, rows: &HashMap<String, i64>) {
+    let direct = Replicated::<DB>::connect(replica, &[], ReplicaSettings::default())
         .await
-        .unwrap()
+        .unwrap();
+    let keys: Vec<String> = rows.keys().cloned().collect();
+    for _ in 0..6000 {
+        if DB::load(&direct, &keys, None).await == *rows {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the rows did not reach the {} replica in 60 s", DB::LABEL);
 }
 
 fn unique(prefix: &str) -> String {
@@ -394,17 +414,26 @@ async fn paused_replay_reads_your_writes<DB: Pair>() {
     // Rows saved before the pause, outside the handle: on both servers.
     let untouched: Vec<String> = (0..10).map(|i| format!("{run}-u{i}")).collect();
     let seeding = handle::<DB>(&primary, &replica).await;
-    for (i, key) in untouched.iter().enumerate() {
-        DB::save(&seeding, key, i as i64 + 1).await;
+    let mut seeded = HashMap::new();
+    for (i, key) in (1..).zip(&untouched) {
+        DB::save(&seeding, key, i).await;
+        seeded.insert(key.clone(), i);
     }
-    assert_eq!(
-        DB::load(&seeding, &untouched, None).await.len(),
-        untouched.len(),
-        "seeded rows replicated"
-    );
+    until_replicated::<DB>(&replica, &seeded).await;
 
     pause(&admin).await;
-    let db = Arc::new(handle::<DB>(&primary, &replica).await);
+    // Slots enough that the 10 unsaved keys share none with the storm's 20
+    // saved ones (odds of a shared slot: 200 in 2^20), which would rightly
+    // send their read to the primary.
+    let settings = ReplicaSettings {
+        remembered_slots: 1 << 20,
+        ..test_settings()
+    };
+    let db = Arc::new(
+        Replicated::<DB>::connect(&primary, &[&replica], settings)
+            .await
+            .unwrap(),
+    );
     let (reads, stale) = storm(db.clone(), &run, seed()).await;
     let before = db.stats();
     let got = DB::load(&db, &untouched, None).await;
@@ -462,12 +491,7 @@ async fn token_carries_read_your_writes_across_handles<DB: Pair>() {
     let key = unique("token");
     let writer = handle::<DB>(&primary, &replica).await;
     DB::save(&writer, &key, 1).await;
-    assert_eq!(
-        DB::load(&writer, std::slice::from_ref(&key), None)
-            .await
-            .get(&key),
-        Some(&1)
-    );
+    until_replicated::<DB>(&replica, &HashMap::from([(key.clone(), 1)])).await;
 
     pause(&admin).await;
     let token = DB::save(&writer, &key, 2)
@@ -521,11 +545,9 @@ async fn lagging_replica_is_skipped<DB: Pair>() {
     };
     let admin = replica_admin::<DB>(&replica).await;
     let settings = ReplicaSettings {
-        pool_size: 2,
-        wait_for_replay: Duration::from_millis(20),
         lag_bound: Duration::ZERO,
         retry_after: Duration::from_secs(3600),
-        ..ReplicaSettings::default()
+        ..test_settings()
     };
     let db = Replicated::<DB>::connect(&primary, &[&replica], settings)
         .await
@@ -561,11 +583,9 @@ async fn reads_survive_a_replica_outage<DB: Pair>() {
     let target = proxy::host_port(&replica).to_owned();
     let proxy = proxy::Proxy::start(target.clone()).await;
     let settings = ReplicaSettings {
-        pool_size: 4,
         retry_after: Duration::from_millis(200),
         replica_acquire_timeout: Duration::from_millis(500),
-        lag_bound: Duration::from_secs(3600),
-        ..ReplicaSettings::default()
+        ..test_settings()
     };
     let db = Arc::new(
         Replicated::<DB>::connect(&primary, &[&proxy.url(&replica, &target)], settings)
@@ -582,11 +602,8 @@ async fn reads_survive_a_replica_outage<DB: Pair>() {
         token = DB::save(&writer, key, i as i64).await;
     }
     let expected: HashMap<String, i64> = (0i64..).zip(&keys).map(|(i, k)| (k.clone(), i)).collect();
-    assert_eq!(
-        DB::load(&db, &keys, token.as_ref()).await,
-        expected,
-        "replicated"
-    );
+    assert_eq!(DB::load(&db, &keys, token.as_ref()).await, expected);
+    until_replicated::<DB>(&replica, &expected).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut readers = tokio::task::JoinSet::new();
