@@ -670,10 +670,11 @@ async fn key_lists_past_the_bind_limit_are_chunked(store: MemoryStore, target: T
         .batch_get_memories(&user, None, Some(&keys), Some(2))
         .await
         .unwrap();
+    // (user, key) pairs, the user bound with every key, split by the bind limit.
     let expected_statements = match target {
         Target::Postgres => 1, // one array bind
-        Target::MySql => 2,    // 65,532 keys a statement
-        Target::Sqlite => 3,   // 32,763 keys a statement
+        Target::MySql => 3,    // 32,767 pairs a statement (65,535 binds)
+        Target::Sqlite => 5,   // 16,383 pairs a statement (32,766 binds)
     };
     assert_eq!(db.statements() - before, expected_statements);
     let expected = store

@@ -3,14 +3,16 @@
 //!
 //! [`Database`] wraps a PostgreSQL, MySQL/MariaDB or SQLite pool, chosen
 //! from the URL scheme, and counts every statement it executes. Its methods
-//! come in two kinds: batched ones, one statement for many keys (chunked
-//! under the bind limit where lists are spelled out as `IN (?, ...)`), and
+//! come in two kinds: batched ones, one statement for many keys, and
 //! `*_direct` ones, one statement per item, the plain baseline.
 //!
-//! - `postgres`: arrays (`= ANY($1)`, `UNNEST`), so one prepared statement
-//!   serves every batch size; top-N per category through `LATERAL`.
-//! - `mysql`, `sqlite`: `IN` lists and multi-row `VALUES` padded to a few
-//!   fixed lengths (shared code in `in_list`); top-N through `ROW_NUMBER()`.
+//! - `batched`: the reads and writes of many keys or rows, on the
+//!   `coalesce-sql` toolkit (arrays on PostgreSQL, padded `IN` lists on
+//!   MySQL/SQLite, split within every bind and packet limit).
+//! - `postgres`: the other statements; `= ANY($1)` for a user's keys,
+//!   top-N per category through `LATERAL`.
+//! - `mysql`, `sqlite`: the other statements, fixed texts (shared code in
+//!   `shared`); top-N through `ROW_NUMBER()`.
 //!
 //! ```no_run
 //! use coalesce_store::db::Database;
@@ -23,14 +25,15 @@
 //! # drop(profiles); Ok(()) }
 //! ```
 
-mod in_list;
-mod list;
+mod batched;
 mod mysql;
 mod postgres;
-mod retry;
+mod shared;
 mod sqlite;
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
+use batched::{Batches, batched};
+use coalesce_sql::retry;
 use sqlx::{
     MySqlPool, PgPool, SqlitePool,
     migrate::{Migrate, MigrateError, Migrator},
@@ -183,9 +186,8 @@ pub struct Database {
     pool_size: u32,
     counters: Arc<Counters>,
     write_attempts: u32,
-    /// Whether a MySQL-family server has `DELETE ... RETURNING`, asked
-    /// once per pool.
-    mysql_returning: Arc<tokio::sync::OnceCell<bool>>,
+    /// The batched statements, sharing the pool; counted apart.
+    batches: Batches,
 }
 
 /// Call the same function in the dialect module of the pool's backend.
@@ -285,11 +287,11 @@ impl Database {
             Pool::Sqlite(pool) => pool.options().get_max_connections(),
         };
         Self {
+            batches: Batches::new(&pool, retry::DEFAULT_WRITE_ATTEMPTS),
             pool,
             pool_size,
             counters: Arc::default(),
             write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
-            mysql_returning: Arc::default(),
         }
     }
 
@@ -311,6 +313,7 @@ impl Database {
     /// ```
     pub fn with_write_attempts(mut self, attempts: u32) -> Self {
         self.write_attempts = attempts.max(1);
+        self.batches = self.batches.with_write_attempts(self.write_attempts);
         self
     }
 
@@ -389,21 +392,21 @@ impl Database {
     /// [`transactions`](Self::transactions) instead, and a MySQL-family
     /// server's version, asked once a pool, not at all.
     pub fn statements(&self) -> u64 {
-        self.counters.statements.load(Relaxed)
+        self.counters.statements.load(Relaxed) + self.batches.counts().0
     }
 
     /// Transactions begun through this database (and its clones) so far.
     pub fn transactions(&self) -> u64 {
-        self.counters.transactions.load(Relaxed)
+        self.counters.transactions.load(Relaxed) + self.batches.counts().1
     }
 
     /// Profiles by user id, of the users found among `user_ids`: one
-    /// statement (per bind-limit chunk where lists are spelled out).
+    /// statement per 1,000 distinct users.
     pub async fn profiles(
         &self,
         user_ids: &[String],
     ) -> Result<HashMap<String, String>, sqlx::Error> {
-        Ok(dispatch!(self.profiles(user_ids))?.into_iter().collect())
+        batched!(&self.batches, profiles(user_ids))
     }
 
     /// One user's profile: one statement, the plain per-item path.
@@ -421,9 +424,9 @@ impl Database {
         &self,
         user_ids: &[String],
     ) -> Result<HashMap<String, Onboarding>, sqlx::Error> {
-        let rows = dispatch!(self.onboardings(user_ids))?;
+        let rows = batched!(&self.batches, onboardings(user_ids))?;
         rows.into_iter()
-            .map(|(user_id, data, completed)| Ok((user_id, onboarding(&data, completed)?)))
+            .map(|(user_id, (data, completed))| Ok((user_id, onboarding(&data, completed)?)))
             .collect()
     }
 
@@ -454,20 +457,7 @@ impl Database {
         &self,
         keys: &[MemoryKey],
     ) -> Result<HashMap<MemoryKey, String>, sqlx::Error> {
-        let rows = dispatch!(self.memories_by_key(keys))?;
-        rows.into_iter()
-            .map(|(user_id, category, key, value)| {
-                let category = category_of(&category)?;
-                Ok((
-                    MemoryKey {
-                        user_id,
-                        category,
-                        key,
-                    },
-                    value,
-                ))
-            })
-            .collect()
+        batched!(&self.batches, memories_by_key(keys))
     }
 
     /// One memory's value: one statement, the plain per-item path.
@@ -488,8 +478,25 @@ impl Database {
         if keys.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());
         }
-        let rows = dispatch!(self.memories(user_id, category.map(Category::as_str), keys, limit))?;
-        memories(rows)
+        let category_name = category.map(Category::as_str);
+        let rows = match (&self.pool, keys) {
+            (Pool::Postgres(pool), keys) => {
+                postgres::memories(pool, &self.counters, user_id, category_name, keys, limit).await
+            }
+            (_, Some(keys)) => {
+                return batched!(
+                    &self.batches,
+                    memories_among(user_id, category, keys, limit)
+                );
+            }
+            (Pool::MySql(pool), None) => {
+                mysql::memories(pool, &self.counters, user_id, category_name, limit).await
+            }
+            (Pool::Sqlite(pool), None) => {
+                sqlite::memories(pool, &self.counters, user_id, category_name, limit).await
+            }
+        };
+        memories(rows?)
     }
 
     /// A user's `limit` most recently updated memories of each category, in
@@ -550,8 +557,10 @@ impl Database {
         if rows.is_empty() {
             return Ok(());
         }
-        let rows_per_statement = rows_per_statement.max(1);
-        dispatch_write!(self.save_memories(rows, rows_per_statement))
+        batched!(
+            &self.batches,
+            save_memories(rows, rows_per_statement.max(1))
+        )
     }
 
     /// Delete a user's memories with these keys (in every category); the
@@ -561,10 +570,12 @@ impl Database {
         user_id: &str,
         keys: &[String],
     ) -> Result<u64, sqlx::Error> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        dispatch_write!(self.delete_memories(user_id, keys))
+        let pairs: Vec<(String, String)> = keys
+            .iter()
+            .map(|key| (user_id.to_owned(), key.clone()))
+            .collect();
+        let deleted = self.delete_memory_pairs(&pairs).await?;
+        Ok(deleted.len() as u64)
     }
 }
 
@@ -610,20 +621,7 @@ impl Database {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
-        if let Pool::MySql(pool) = &self.pool {
-            let returning = self
-                .mysql_returning
-                .get_or_try_init(|| mysql::deletes_return_rows(pool))
-                .await?;
-            if !returning {
-                let counters = &*self.counters;
-                return retry::on_conflict(self.write_attempts, || {
-                    mysql::delete_memory_pairs_locking(pool, counters, pairs)
-                })
-                .await;
-            }
-        }
-        dispatch_write!(self.delete_memory_pairs(pairs))
+        batched!(&self.batches, delete_memory_pairs(pairs))
     }
 }
 

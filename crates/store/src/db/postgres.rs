@@ -3,22 +3,10 @@
 //! no bind limit to chunk under.
 
 use super::{Counters, MemoryRow};
-use crate::model::{MemoryKey, NewMemory};
+use crate::model::MemoryKey;
 use sqlx::PgPool;
 
 const MEMORY_ORDER: &str = r#"category COLLATE "C", key COLLATE "C""#;
-
-pub(super) async fn profiles(
-    pool: &PgPool,
-    counters: &Counters,
-    user_ids: &[String],
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_as("SELECT user_id, profile FROM profiles WHERE user_id = ANY($1)")
-        .bind(user_ids)
-        .fetch_all(pool)
-        .await
-}
 
 pub(super) async fn profile_direct(
     pool: &PgPool,
@@ -48,18 +36,6 @@ pub(super) async fn save_profile(
     .execute(pool)
     .await
     .map(drop)
-}
-
-pub(super) async fn onboardings(
-    pool: &PgPool,
-    counters: &Counters,
-    user_ids: &[String],
-) -> Result<Vec<(String, String, bool)>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_as("SELECT user_id, data::text, completed FROM onboarding WHERE user_id = ANY($1)")
-        .bind(user_ids)
-        .fetch_all(pool)
-        .await
 }
 
 pub(super) async fn onboarding_direct(
@@ -93,27 +69,6 @@ pub(super) async fn save_onboarding(
     .execute(pool)
     .await
     .map(drop)
-}
-
-pub(super) async fn memories_by_key(
-    pool: &PgPool,
-    counters: &Counters,
-    keys: &[MemoryKey],
-) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
-    let user_ids: Vec<&str> = keys.iter().map(|k| k.user_id.as_str()).collect();
-    let categories: Vec<&str> = keys.iter().map(|k| k.category.as_str()).collect();
-    let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
-    counters.statement();
-    sqlx::query_as(
-        "SELECT m.user_id, m.category, m.key, m.value FROM memories m \
-         JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS k(user_id, category, key) \
-         ON m.user_id = k.user_id AND m.category = k.category AND m.key = k.key",
-    )
-    .bind(user_ids)
-    .bind(categories)
-    .bind(names)
-    .fetch_all(pool)
-    .await
 }
 
 pub(super) async fn memory_direct(
@@ -233,72 +188,6 @@ pub(super) async fn count_memories(
         .bind(user_id)
         .fetch_one(pool)
         .await
-}
-
-const UPSERT_MEMORIES: &str = "INSERT INTO memories (user_id, category, key, value) \
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
-     ON CONFLICT (user_id, category, key) DO UPDATE \
-     SET value = EXCLUDED.value, updated_at = now()";
-
-pub(super) async fn save_memories(
-    pool: &PgPool,
-    counters: &Counters,
-    rows: &[NewMemory],
-    rows_per_statement: usize,
-) -> Result<(), sqlx::Error> {
-    let upsert = |chunk: &[NewMemory]| {
-        let column = |f: fn(&NewMemory) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
-        counters.statement();
-        sqlx::query(UPSERT_MEMORIES)
-            .bind(column(|m| &m.user_id))
-            .bind(column(|m| m.category.as_str()))
-            .bind(column(|m| &m.key))
-            .bind(column(|m| &m.value))
-    };
-    if rows.len() <= rows_per_statement {
-        return upsert(rows).execute(pool).await.map(drop);
-    }
-    counters.transaction();
-    let mut tx = pool.begin().await?;
-    for chunk in rows.chunks(rows_per_statement) {
-        upsert(chunk).execute(&mut *tx).await?;
-    }
-    tx.commit().await
-}
-
-pub(super) async fn delete_memories(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-    keys: &[String],
-) -> Result<u64, sqlx::Error> {
-    counters.statement();
-    let done = sqlx::query("DELETE FROM memories WHERE user_id = $1 AND key = ANY($2)")
-        .bind(user_id)
-        .bind(keys)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-pub(super) async fn delete_memory_pairs(
-    pool: &PgPool,
-    counters: &Counters,
-    pairs: &[(String, String)],
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let (user_ids, keys): (Vec<&str>, Vec<&str>) = pairs
-        .iter()
-        .map(|(user_id, key)| (user_id.as_str(), key.as_str()))
-        .unzip();
-    counters.statement();
-    sqlx::query_as(
-        "DELETE FROM memories m USING UNNEST($1::text[], $2::text[]) AS d(user_id, key) \
-         WHERE m.user_id = d.user_id AND m.key = d.key RETURNING m.user_id, m.key",
-    )
-    .bind(user_ids)
-    .bind(keys)
-    .fetch_all(pool)
-    .await
 }
 
 pub(super) async fn save_profiles(

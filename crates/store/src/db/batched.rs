@@ -1,0 +1,293 @@
+//! The memory store's batched statements on the `coalesce-sql` toolkit:
+//! each table described once, memories as records, one function per
+//! operation written once for every backend. The toolkit chooses each
+//! dialect's list form, splits by bind count and bytes, pads, and runs
+//! multi-statement writes in one transaction.
+
+use super::Pool;
+use crate::model::{Category, Memory, MemoryKey, NewMemory};
+use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table};
+use sqlx::{FromRow, MySql, Postgres, Sqlite};
+use std::collections::HashMap;
+
+/// What differs between the backends in the store's own SQL.
+pub(super) trait StoreDialect: Dialect {
+    /// The current time as the `updated_at` columns store it.
+    const NOW: &'static str;
+    /// The `SELECT` list of an onboarding read (PostgreSQL stores `jsonb`).
+    const ONBOARDING_SELECT: &'static str = "user_id, data, completed";
+}
+
+impl StoreDialect for Postgres {
+    const NOW: &'static str = "now()";
+    const ONBOARDING_SELECT: &'static str = "user_id, data::text AS data, completed";
+}
+
+impl StoreDialect for MySql {
+    const NOW: &'static str = "CURRENT_TIMESTAMP(6)";
+}
+
+impl StoreDialect for Sqlite {
+    const NOW: &'static str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+}
+
+/// A toolkit handle on the pool of each backend; clones share counters.
+#[derive(Debug, Clone)]
+pub(super) enum Batches {
+    Postgres(Batch<Postgres>),
+    MySql(Batch<MySql>),
+    Sqlite(Batch<Sqlite>),
+}
+
+/// Call the same generic function with the backend's toolkit handle.
+macro_rules! batched {
+    ($batches:expr, $function:ident ( $($arg:expr),* )) => {
+        match $batches {
+            Batches::Postgres(batch) => batched::$function(batch, $($arg),*).await,
+            Batches::MySql(batch) => batched::$function(batch, $($arg),*).await,
+            Batches::Sqlite(batch) => batched::$function(batch, $($arg),*).await,
+        }
+    };
+}
+pub(super) use batched;
+
+impl Batches {
+    /// Handles on `pool`, trying each write `write_attempts` times.
+    pub(super) fn new(pool: &Pool, write_attempts: u32) -> Self {
+        match pool {
+            Pool::Postgres(pool) => {
+                Self::Postgres(Batch::new(pool.clone()).with_write_attempts(write_attempts))
+            }
+            Pool::MySql(pool) => {
+                Self::MySql(Batch::new(pool.clone()).with_write_attempts(write_attempts))
+            }
+            Pool::Sqlite(pool) => {
+                Self::Sqlite(Batch::new(pool.clone()).with_write_attempts(write_attempts))
+            }
+        }
+    }
+
+    /// The same handles, trying each write `attempts` times.
+    pub(super) fn with_write_attempts(self, attempts: u32) -> Self {
+        match self {
+            Self::Postgres(batch) => Self::Postgres(batch.with_write_attempts(attempts)),
+            Self::MySql(batch) => Self::MySql(batch.with_write_attempts(attempts)),
+            Self::Sqlite(batch) => Self::Sqlite(batch.with_write_attempts(attempts)),
+        }
+    }
+
+    /// Statements and transactions the toolkit sent.
+    pub(super) fn counts(&self) -> (u64, u64) {
+        match self {
+            Self::Postgres(batch) => (batch.statements(), batch.transactions()),
+            Self::MySql(batch) => (batch.statements(), batch.transactions()),
+            Self::Sqlite(batch) => (batch.statements(), batch.transactions()),
+        }
+    }
+}
+
+fn memories_table<DB: StoreDialect>() -> Table {
+    Table::new("memories")
+        .key(["user_id", "category", "key"])
+        .columns(["value"])
+        .on_update("updated_at", DB::NOW)
+}
+
+/// The toolkit's error as the driver error the store's API carries: a
+/// database error as is; the others (a value over the packet limit, an
+/// ambiguous commit) boxed inside, where `downcast_ref` finds them.
+fn driver_error(error: coalesce_sql::Error) -> sqlx::Error {
+    match error {
+        coalesce_sql::Error::Database { source, .. } => source,
+        ambiguous @ coalesce_sql::Error::CommitOutcomeUnknown { .. } => {
+            sqlx::Error::Io(std::io::Error::other(ambiguous))
+        }
+        other => sqlx::Error::Encode(Box::new(other)),
+    }
+}
+
+/// A memory row as read: (user, category, key, value).
+type MemoryRow = (String, String, String, String);
+
+/// A memory's key as the toolkit binds it: (user, category, key).
+type MemoryTriple = (String, String, String);
+
+fn triple(key: &MemoryKey) -> MemoryTriple {
+    (
+        key.user_id.clone(),
+        key.category.as_str().to_owned(),
+        key.key.clone(),
+    )
+}
+
+impl<DB: Dialect> Record<DB> for NewMemory
+where
+    String: KeyPart<DB>,
+{
+    type Key = MemoryTriple;
+    type Values<'a> = (&'a String,);
+
+    fn key(&self) -> MemoryTriple {
+        (
+            self.user_id.clone(),
+            self.category.as_str().to_owned(),
+            self.key.clone(),
+        )
+    }
+
+    fn values(&self) -> Self::Values<'_> {
+        (&self.value,)
+    }
+}
+
+fn category_of(name: &str) -> Result<Category, sqlx::Error> {
+    name.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// The values of the memories found among `keys`, by key.
+pub(super) async fn memories_by_key<DB: StoreDialect>(
+    batch: &Batch<DB>,
+    keys: &[MemoryKey],
+) -> Result<HashMap<MemoryKey, String>, sqlx::Error>
+where
+    String: KeyPart<DB>,
+    MemoryRow: for<'r> FromRow<'r, DB::Row>,
+{
+    let triples: Vec<MemoryTriple> = keys.iter().map(triple).collect();
+    let rows: HashMap<MemoryTriple, MemoryRow> = batch
+        .fetch(&memories_table::<DB>(), &triples)
+        .await
+        .map_err(driver_error)?;
+    rows.into_values()
+        .map(|(user_id, category, key, value)| {
+            let category = category_of(&category)?;
+            Ok((
+                MemoryKey {
+                    user_id,
+                    category,
+                    key,
+                },
+                value,
+            ))
+        })
+        .collect()
+}
+
+/// A user's memories among `keys`, of `category` or of any, ordered by
+/// category then key (bytewise), at most `limit`: every row of each
+/// (user, key) pair, in statements split by the bind limit only, since
+/// the toolkit binds the user with every key.
+pub(super) async fn memories_among<DB: StoreDialect>(
+    batch: &Batch<DB>,
+    user_id: &str,
+    category: Option<Category>,
+    keys: &[String],
+    limit: Option<i64>,
+) -> Result<Vec<Memory>, sqlx::Error>
+where
+    String: KeyPart<DB>,
+    MemoryRow: for<'r> FromRow<'r, DB::Row>,
+{
+    let by_user_and_key = Table::new("memories")
+        .key(["user_id", "key"])
+        .columns(["category", "value"]);
+    let pairs: Vec<(String, String)> = keys
+        .iter()
+        .map(|key| (user_id.to_owned(), key.clone()))
+        .collect();
+    let batch = batch.clone().with_rows_per_statement(usize::MAX);
+    let rows: HashMap<(String, String), Vec<MemoryRow>> = batch
+        .fetch_grouped(&by_user_and_key, &pairs)
+        .await
+        .map_err(driver_error)?;
+    let wanted = category.map(Category::as_str);
+    let mut found = rows
+        .into_values()
+        .flatten()
+        .filter(|(_, _, row_category, _)| wanted.is_none_or(|c| c == row_category))
+        .map(|(_, key, category, value)| {
+            Ok(Memory {
+                category: category_of(&category)?,
+                key,
+                value,
+            })
+        })
+        .collect::<Result<Vec<Memory>, sqlx::Error>>()?;
+    found.sort_by(|a, b| (a.category.as_str(), &a.key).cmp(&(b.category.as_str(), &b.key)));
+    if let Some(limit) = limit {
+        found.truncate(usize::try_from(limit).unwrap_or(0));
+    }
+    Ok(found)
+}
+
+/// Profiles by user id, of the users found among `user_ids`.
+pub(super) async fn profiles<DB: StoreDialect>(
+    batch: &Batch<DB>,
+    user_ids: &[String],
+) -> Result<HashMap<String, String>, sqlx::Error>
+where
+    String: KeyPart<DB>,
+    (String, String): for<'r> FromRow<'r, DB::Row>,
+{
+    let table = Table::new("profiles").key(["user_id"]).columns(["profile"]);
+    let rows: HashMap<String, (String, String)> =
+        batch.fetch(&table, user_ids).await.map_err(driver_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, (_, profile))| (user_id, profile))
+        .collect())
+}
+
+/// Onboarding rows (user, JSON text, completed) by user id.
+pub(super) async fn onboardings<DB: StoreDialect>(
+    batch: &Batch<DB>,
+    user_ids: &[String],
+) -> Result<HashMap<String, (String, bool)>, sqlx::Error>
+where
+    String: KeyPart<DB>,
+    (String, String, bool): for<'r> FromRow<'r, DB::Row>,
+{
+    let table = Table::new("onboarding")
+        .key(["user_id"])
+        .columns(["data", "completed"])
+        .select(DB::ONBOARDING_SELECT);
+    let rows: HashMap<String, (String, String, bool)> =
+        batch.fetch(&table, user_ids).await.map_err(driver_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, (_, data, completed))| (user_id, (data, completed)))
+        .collect())
+}
+
+/// Upsert memories, at most `rows_per_statement` a statement; several
+/// statements run in one transaction.
+pub(super) async fn save_memories<DB: StoreDialect>(
+    batch: &Batch<DB>,
+    rows: &[NewMemory],
+    rows_per_statement: usize,
+) -> Result<(), sqlx::Error>
+where
+    String: KeyPart<DB>,
+{
+    let batch = batch.clone().with_rows_per_statement(rows_per_statement);
+    batch
+        .upsert(&memories_table::<DB>(), rows)
+        .await
+        .map_err(driver_error)
+}
+
+/// Delete memories by (user, key) pairs, in every category; the pair of
+/// each row deleted.
+pub(super) async fn delete_memory_pairs<DB: StoreDialect>(
+    batch: &Batch<DB>,
+    pairs: &[(String, String)],
+) -> Result<Vec<(String, String)>, sqlx::Error>
+where
+    String: KeyPart<DB>,
+{
+    let by_user_and_key = Table::new("memories").key(["user_id", "key"]);
+    batch
+        .delete(&by_user_and_key, pairs)
+        .await
+        .map_err(driver_error)
+}
