@@ -2,6 +2,9 @@
 //! a tiny run on SQLite succeeds with sane figures, and bad flags fail with
 //! one line. No timing upper bounds: the machine may be busy.
 
+#[path = "../crates/store/tests/common/mod.rs"]
+mod common;
+
 #[allow(dead_code)]
 #[path = "../src/cli/bench/proxy.rs"]
 mod proxy;
@@ -116,10 +119,10 @@ async fn seeding_writes_the_same_rows_once() {
         let db = Database::connect(&url, 2).await.unwrap();
         db.migrate().await.unwrap();
         let first = seed::seed(&db, &spec, |_| {}).await.unwrap();
-        assert!(matches!(first, seed::Seeded::Written(_)));
+        assert!(matches!(first, seed::Seeded::Written { users: 30, .. }));
         assert_eq!(
             seed::seed(&db, &spec, |_| {}).await.unwrap(),
-            seed::Seeded::AlreadySeeded
+            seed::Seeded::AlreadySeeded(spec)
         );
         let user = seed::user_id(29);
         assert_eq!(db.count_memories(&user).await.unwrap(), 12);
@@ -131,6 +134,214 @@ async fn seeding_writes_the_same_rows_once() {
     assert_eq!(tables[0], tables[1], "two seedings wrote different rows");
     assert_eq!(tables[0].0, Some(spec.profile(29)));
     files.iter().for_each(|f| remove(f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeding_covered_by_the_data_writes_nothing_and_a_larger_one_only_the_missing_users() {
+    let (url, file) = sqlite_url("grow");
+    let db = Database::connect(&url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    let spec = |users| seed::SeedSpec {
+        seed: 5,
+        users,
+        memories_per_user: 10,
+    };
+    seed::seed(&db, &spec(30), |_| {}).await.unwrap();
+    assert_eq!(
+        seed::seed(&db, &spec(10), |_| {}).await.unwrap(),
+        seed::Seeded::AlreadySeeded(spec(30)),
+        "fewer users of the same data must not write again"
+    );
+    let grown = seed::seed(&db, &spec(40), |_| {}).await.unwrap();
+    assert!(
+        matches!(grown, seed::Seeded::Written { users: 10, holds, .. } if holds == spec(40)),
+        "{grown:?}"
+    );
+    for user in [0, 29, 39] {
+        let id = seed::user_id(user);
+        assert_eq!(db.count_memories(&id).await.unwrap(), 10, "{id}");
+        assert_eq!(
+            db.profile_direct(&id).await.unwrap(),
+            Some(spec(40).profile(user))
+        );
+    }
+    let other_seed = seed::SeedSpec {
+        seed: 6,
+        ..spec(10)
+    };
+    assert!(matches!(
+        seed::seed(&db, &other_seed, |_| {}).await.unwrap(),
+        seed::Seeded::Written { users: 10, .. }
+    ));
+    remove(&file);
+}
+
+/// Every memory of the first `users` seeded users: (user, key, value).
+async fn all_memories(db: &Database, users: u32) -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    for user in 0..users {
+        let id = seed::user_id(user);
+        for m in db.memories(&id, None, None, None).await.unwrap() {
+            rows.push((id.clone(), m.key, m.value));
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_leaves_the_data_as_it_found_it() {
+    let (url, file) = sqlite_url("restore");
+    let args = [
+        "--database-url",
+        &url,
+        "--users",
+        "20",
+        "--memories-per-user",
+        "10",
+        "--concurrency",
+        "4",
+        "--ops",
+        "100",
+        "--warmup",
+        "0",
+        "--workload",
+        "save,mixed,bulk-save",
+        "--bulk-size",
+        "60",
+    ];
+    let first = bench(&args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let db = Database::connect(&url, 2).await.unwrap();
+    let before = all_memories(&db, 20).await;
+    assert_eq!(before.len(), 20 * 10, "the seeded rows only");
+    let second = bench(&args);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(stderr.contains("restored the seeded data"), "{stderr}");
+    assert_eq!(
+        all_memories(&db, 20).await,
+        before,
+        "the run changed the data"
+    );
+    remove(&file);
+}
+
+#[test]
+fn a_run_that_runs_out_of_time_says_how_many_operations_completed() {
+    let (url, file) = sqlite_url("cut");
+    let json = file.with_extension("json");
+    let output = bench(&[
+        "--database-url",
+        &url,
+        "--users",
+        "20",
+        "--memories-per-user",
+        "10",
+        "--concurrency",
+        "2",
+        "--ops",
+        "1000000000",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0",
+        "--workload",
+        "profile",
+        "--paths",
+        "naive",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &report["results"][0];
+    assert_eq!(row["cut_short"], true, "{row}");
+    let ops = row["ops"].as_u64().unwrap();
+    assert!(ops > 0 && ops < 1_000_000_000, "{row}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("cut short"), "{stdout}");
+    // Not a terminal: progress comes as plain lines, one per finished run.
+    assert!(stderr.contains("[1/1] profile naive x2: "), "{stderr}");
+    remove(&file);
+    drop(std::fs::remove_file(json));
+}
+
+/// A path slower than the run: through a 300 ms round trip, no operation
+/// of a 100 ms run can finish, and the run must end anyway, with every
+/// task's operation counted as dropped (PostgreSQL; fails under `CI`
+/// when the server is unreachable, skips loudly otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ends_at_its_time_however_slow_the_path() {
+    if common::store(common::Target::Postgres).await.is_none() {
+        return;
+    }
+    let url = common::url(common::Target::Postgres);
+    let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("slow-{}.json", std::process::id()));
+    let output = tokio::task::spawn_blocking({
+        let json = json.clone();
+        move || {
+            bench(&[
+                "--database-url",
+                &url,
+                "--users",
+                "20",
+                "--concurrency",
+                "3",
+                "--duration",
+                "100ms",
+                "--warmup",
+                "0",
+                "--rtt",
+                "300ms",
+                "--workload",
+                "profile",
+                "--paths",
+                "naive",
+                "--json",
+                json.to_str().unwrap(),
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &report["results"][0];
+    assert_eq!(row["ops"], 0, "{row}");
+    assert_eq!(row["dropped"], 3, "{row}");
+    assert!(row["latency_us"].is_null(), "{row}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("no operation completed"), "{stdout}");
+    drop(std::fs::remove_file(json));
+}
+
+#[test]
+fn rtt_on_sqlite_is_a_usage_error_that_creates_nothing() {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rtt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_coalesce"))
+        .args(["bench", "--rtt", "1ms"])
+        .env_remove("DATABASE_URL")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SQLite"));
+    assert!(
+        !dir.join("target").exists(),
+        "created target/ before refusing"
+    );
+    drop(std::fs::remove_dir_all(dir));
 }
 
 #[test]
@@ -153,7 +364,7 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
         "--workload",
         "profile,save",
         "--paths",
-        "naive,coalesce",
+        "naive,coalesce,ceiling",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -167,7 +378,8 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["meta"]["backend"], "Sqlite");
     let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2 * 2 * 2, "{results:?}");
+    // profile: naive, coalesce, ceiling; save: naive, coalesce (no ceiling); at 1 and 16 tasks.
+    assert_eq!(results.len(), (3 + 2) * 2, "{results:?}");
     let find = |workload: &str, path: &str, tasks: u64| {
         results
             .iter()
@@ -175,6 +387,7 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
             .unwrap_or_else(|| panic!("no row {workload} {path} {tasks}"))
     };
     for row in results {
+        assert_eq!(row["cut_short"], false, "{row}");
         for field in ["ops_per_sec", "queries_per_1000_ops", "elapsed_s"] {
             assert!(row[field].as_f64().unwrap() > 0.0, "{field} in {row}");
         }
@@ -198,6 +411,17 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
             > 0
     );
     assert!(find("profile", "naive", 1)["engine"].is_null());
+    // The ceiling: full batches of the default 100 keys, so 10 statements per 1,000 loads.
+    assert_eq!(q(find("profile", "ceiling", 1)), 10.0);
+    assert_eq!(q(find("profile", "ceiling", 16)), 10.0);
+    assert!(
+        find("profile", "coalesce", 16)["throughput_vs_ceiling"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(find("save", "coalesce", 16)["throughput_vs_ceiling"].is_null());
+    assert!(stdout.contains("vs ceiling"), "{stdout}");
     assert_eq!(find("save", "naive", 1)["throughput_vs_naive"], 1.0);
     let reduction = report["query_reduction"].as_array().unwrap();
     assert_eq!(reduction[0]["operation"], "Save 20 memories");
@@ -241,7 +465,7 @@ fn bad_flags_fail_with_one_line() {
     fails_with_one_line(&["--concurrency", "0"], "--concurrency");
     fails_with_one_line(&["--rtt", "soon"], "--rtt");
     fails_with_one_line(&["--no-such-flag"], "--no-such-flag");
-    fails_with_one_line(&["--ops", "10", "--duration", "1s"], "--duration");
+    fails_with_one_line(&["--duration", "0s"], "--duration");
     fails_with_one_line(&["--workload", "everything"], "everything");
     fails_with_one_line(&["--database-url", "mssql://localhost/db"], "unsupported");
     let (url, file) = sqlite_url("rtt");

@@ -67,6 +67,7 @@ fn usage_errors_are_one_line() {
     assert_one_line_error(&coalesce(&["frobnicate"]), 2, "frobnicate");
     assert_one_line_error(&coalesce(&["session"]), 2, "--user-id");
     assert_one_line_error(&coalesce(&["tool", "nope", "--user-id", "u"]), 2, "nope");
+    assert_one_line_error(&coalesce(&["tool", "--user-id", "u"]), 2, "<NAME>");
     assert_one_line_error(&coalesce(&["migrate", "extra"]), 2, "extra");
     assert_one_line_error(&coalesce(&["seed", "--users", "0"]), 2, "--users");
     assert_one_line_error(
@@ -186,6 +187,18 @@ async fn tool_and_session_print_the_users_data() {
     );
     assert!(said.contains("[BATCH] Prefetch completed in "), "{said}");
     assert!(said.contains("[BATCH] ✓ Prefetched 2 memories"), "{said}");
+    assert!(said.contains("(4 statements in parallel, "), "{said}");
+    assert!(
+        said.contains("[NAIVE] the same reads one after another: 4 statements in "),
+        "{said}"
+    );
+    assert!(!said.contains("has no data"), "{said}");
+    let nobody = coalesce(&["session", "--user-id", "nobody", "--database-url", &url]);
+    let said = text(&nobody.stdout);
+    assert!(
+        said.contains("note: user nobody has no data in this database"),
+        "{said}"
+    );
     let stats = said.split_once("Stats:\n").expect("a stats section").1;
     let stats: Value = serde_json::from_str(stats).expect("stats JSON");
     assert_eq!(stats["status"], "active");
@@ -210,7 +223,11 @@ fn seed_writes_data_the_tools_read_and_is_idempotent() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     let said = text(&first.stdout);
     assert_eq!(said.lines().count(), 1, "{said}");
-    assert!(said.starts_with("seeded the Sqlite database with 3 users (user-000000 to user-000002), 10 memories each (seed 7)"), "{said}");
+    assert!(said.starts_with("wrote 3 users in "), "{said}");
+    assert!(
+        said.contains(": the Sqlite database holds 3 users (user-000000 to user-000002), 10 memories each (seed 7)"),
+        "{said}"
+    );
     assert!(
         said.contains("try: coalesce session --user-id user-000000"),
         "{said}"
@@ -248,6 +265,22 @@ fn seed_writes_data_the_tools_read_and_is_idempotent() {
         "{said}"
     );
     assert_eq!(facts(), seeded, "the same flags give the same data");
+    let fewer = coalesce(&[
+        "seed",
+        "--users",
+        "2",
+        "--memories-per-user",
+        "10",
+        "--seed",
+        "7",
+        "--database-url",
+        &url,
+    ]);
+    let said = text(&fewer.stdout);
+    assert!(
+        said.starts_with("the Sqlite database already holds 3 users"),
+        "seed must say what the database holds, not what it was asked: {said}"
+    );
 
     let session = coalesce(&[
         "session",
@@ -259,6 +292,78 @@ fn seed_writes_data_the_tools_read_and_is_idempotent() {
     assert!(session.status.success(), "{}", text(&session.stderr));
     let said = text(&session.stdout);
     assert!(said.contains("[BATCH] ✓ Prefetched 10 memories"), "{said}");
+}
+
+#[test]
+fn tool_lines_run_many_calls_in_one_process() {
+    use std::io::Write;
+    let url = fresh_url();
+    let seeded = coalesce(&[
+        "seed",
+        "--users",
+        "2",
+        "--memories-per-user",
+        "10",
+        "--database-url",
+        &url,
+    ]);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let run = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_coalesce"))
+            .args([
+                "tool",
+                "--lines",
+                "--user-id",
+                "user-000001",
+                "--database-url",
+                &url,
+            ])
+            .env_remove("DATABASE_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run coalesce");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write the calls");
+        drop(stdin);
+        child.wait_with_output().expect("coalesce ends")
+    };
+    let output = run(concat!(
+        r#"{"name": "batchGetMemories", "arguments": {"category": "FACT"}}"#,
+        "\n\n",
+        r#"{"name": "getDatabaseBatchStats"}"#,
+        "\n"
+    ));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let results: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON result a line"))
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0]["count"], 2, "{}", results[0]);
+    // The stats call saw the call before it: same process, same store.
+    assert!(
+        results[1]["total_operations"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{}",
+        results[1]
+    );
+
+    let bad = run("not json\n{\"name\": \"getDatabaseBatchStats\"}\n");
+    assert_one_line_error(&bad, 1, "1 of 2 tool calls failed");
+    let results: Vec<Value> = text(&bad.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON result a line"))
+        .collect();
+    assert_eq!(results[0]["success"], false);
+    assert!(
+        results[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("line 1 is not a tool call"))
+    );
+    assert_eq!(results[1]["status"], "active");
 }
 
 /// The report `migrate` prints, on every backend: a store is migrated when

@@ -7,6 +7,8 @@
 
 mod bench;
 mod db;
+#[cfg(test)]
+mod doc_commands;
 mod mcp;
 mod migrate;
 mod seed;
@@ -70,16 +72,18 @@ pub(crate) enum Command {
     /// parallel, then print the prefetch time and the batching statistics.
     #[command(after_help = "Example:\n  coalesce session --user-id 123")]
     Session(session::SessionArgs),
-    /// Run one agent tool for a user and print its JSON result.
+    /// Run one agent tool for a user and print its JSON result (or, with
+    /// --lines, many calls read from stdin in one process).
     #[command(after_help = "Examples:\n  \
         coalesce tool getDatabaseBatchStats --user-id 123\n  \
+        printf '%s\\n' '{\"name\": \"batchGetMemories\", \"arguments\": {\"category\": \"FACT\"}}' '{\"name\": \"getDatabaseBatchStats\"}' | coalesce tool --lines --user-id user-000000\n  \
         coalesce tool batchGetMemories --user-id 123 '{\"category\": \"FACT\", \"limit\": 50}'\n  \
         coalesce tool bulkMemorySearch --user-id 123 '{\"categories\": \"FACT,INTEREST,GOAL\", \"limit_per_category\": 5}'")]
     Tool(tool::ToolArgs),
     /// Synthetic concurrent load against the database: the naive path, one
     /// query per item, against coalescing (and peer loaders with
-    /// `--features peers`). Uses sqlite://target/coalesce-bench.db when the
-    /// database URL is the default.
+    /// `--features peers`). Seeds the same data as `seed` (10,000 users by
+    /// default) and removes what its write workloads wrote when it ends.
     #[command(after_help = "Examples:\n  \
         coalesce bench\n  \
         coalesce bench --database-url postgres://postgres@127.0.0.1:5432/test --workload profile --concurrency 1,100,1000\n  \
@@ -157,7 +161,18 @@ pub(crate) fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", one_line(&error.to_string()));
-            ExitCode::FAILURE
+            error.exit_code()
+        }
+    }
+}
+
+impl CliError {
+    /// 2 for a command-line mistake found after parsing (flags that cannot
+    /// work together), as for the ones clap finds; 1 for anything else.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Bench(bench::BenchError::Usage(_)) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
         }
     }
 }
@@ -171,15 +186,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Session(args) => session::run(&url, args).await,
         Command::Tool(args) => tool::run(&url, args).await,
         Command::Mcp(args) => mcp::run(&url, args).await,
-        Command::Bench(args) => {
-            // The CLI's default database is the application's; the bench seeds its own file.
-            let url = if url == DEFAULT_DATABASE_URL {
-                bench::DEFAULT_DATABASE_URL
-            } else {
-                &url
-            };
-            Ok(bench::run(url, args).await?)
-        }
+        Command::Bench(args) => Ok(bench::run(&url, args).await?),
     }
 }
 

@@ -33,19 +33,21 @@ pub(crate) async fn run(url: &str, args: SeedArgs) -> Result<(), CliError> {
         users: args.users,
         memories_per_user: args.memories_per_user,
     };
-    let (first, last) = (
-        seed::user_id(0),
-        seed::user_id(spec.users.saturating_sub(1)),
-    );
+    let seeded = seed::seed(&database, &spec, |_| ()).await?;
+    let holds = seeded.holds();
+    let first = seed::user_id(0);
     let data = format!(
-        "{} users ({first} to {last}), {} memories each (seed {})",
-        spec.users, spec.memories_per_user, spec.seed
+        "{} users ({first} to {}), {} memories each (seed {})",
+        holds.users,
+        seed::user_id(holds.users.saturating_sub(1)),
+        holds.memories_per_user,
+        holds.seed
     );
     let backend = database.backend();
-    let said = match seed::seed(&database, &spec, |_| ()).await? {
-        Seeded::AlreadySeeded => format!("the {backend:?} database already holds {data}"),
-        Seeded::Written(took) => format!(
-            "seeded the {backend:?} database with {data} in {:.1} s",
+    let said = match seeded {
+        Seeded::AlreadySeeded(_) => format!("the {backend:?} database already holds {data}"),
+        Seeded::Written { users, took, .. } => format!(
+            "wrote {users} users in {:.1} s: the {backend:?} database holds {data}",
             took.as_secs_f64()
         ),
     };

@@ -49,6 +49,8 @@ mod batch;
 mod chunk;
 mod dialect;
 mod error;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod replicas;
 pub mod retry;
 mod sql;
 mod table;

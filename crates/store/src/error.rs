@@ -1,6 +1,9 @@
 //! What can go wrong in the memory store.
 
-use crate::{db::ConnectError, invalid::InvalidInput};
+use crate::{
+    db::{ConnectError, ServerMessage},
+    invalid::InvalidInput,
+};
 use coalesce::LoadError;
 
 /// The error of every store operation.
@@ -9,8 +12,9 @@ pub enum StoreError {
     /// The input was refused before any query ran.
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
-    /// A statement failed; `context` names the operation.
-    #[error("{context}: {source}")]
+    /// A statement failed; `context` names the operation (the message
+    /// is the database's, without PostgreSQL's source line).
+    #[error("{context}: {}", ServerMessage(source))]
     Database {
         /// The store operation that failed, e.g. `"batch_save_memories"`.
         context: &'static str,

@@ -5,7 +5,7 @@
 mod common;
 
 use coalesce_store::db::Pool;
-use coalesce_store::tools::{MAX_LIMIT, MemoryTools, Tool, ToolError};
+use coalesce_store::tools::{ECHO_LIMIT, MAX_LIMIT, MemoryTools, Tool, ToolError};
 use coalesce_store::{Category, MemoryStore, NewMemory};
 use common::{Target, unique};
 use serde_json::{Value, json};
@@ -269,7 +269,7 @@ async fn bad_arguments_answer_success_false() {
         (
             "batchGetMemories",
             json!({"category": "FACT", "limit": 1e30}),
-            "an integer",
+            "between 1 and 100",
         ),
         (
             "batchGetMemories",
@@ -382,6 +382,53 @@ async fn bad_arguments_answer_success_false() {
     assert!(matches!(typed, Err(ToolError::InvalidArguments(_))));
     let typed = tools.try_call("nope", &json!({})).await;
     assert!(matches!(typed, Err(ToolError::UnknownTool(_))));
+}
+
+#[tokio::test]
+async fn huge_inputs_are_quoted_bounded_in_errors() {
+    let (tools, _, _) = setup().await;
+    let huge = "A".repeat(10_000_000);
+    let cases = [
+        ("batchGetMemories", json!({ "category": huge })),
+        ("bulkMemorySearch", json!({ "categories": [huge] })),
+        (
+            "batchGetMemories",
+            json!({ "category": "FACT", huge.clone(): 1 }),
+        ),
+        (huge.as_str(), json!({})),
+    ];
+    for (tool, args) in cases {
+        let out = tools.call(tool, args).await;
+        assert_eq!(out["success"], false);
+        let error = out["error"].as_str().unwrap_or_default();
+        assert!(error.len() < 400, "a {} byte error", error.len());
+        let quoted = format!(
+            "\"{}\"… ({} more characters)",
+            "A".repeat(ECHO_LIMIT),
+            huge.len() - ECHO_LIMIT
+        );
+        assert!(error.contains(&quoted), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn whole_numbers_written_as_floats_are_integer_limits() {
+    let (tools, _, _) = setup().await;
+    let out = tools
+        .call(
+            "batchGetMemories",
+            json!({"category": "FACT", "limit": 1e1}),
+        )
+        .await;
+    assert_eq!(out["success"], true, "{out}");
+    assert_eq!(out["count"], 10);
+    let out = tools
+        .call(
+            "bulkMemorySearch",
+            json!({"categories": "FACT", "limit_per_category": 2.0}),
+        )
+        .await;
+    assert_eq!(out["success"], true, "{out}");
 }
 
 #[tokio::test]

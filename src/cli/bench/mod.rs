@@ -8,35 +8,40 @@
 //! and pool, and print a table per workload (Markdown), the specification's
 //! tables, and optionally JSON and an SVG chart.
 
+mod ceiling;
 mod paths;
 #[cfg(feature = "peers")]
 mod peers;
 #[cfg(feature = "plot")]
 mod plot;
+mod progress;
 mod proxy;
 mod report;
 pub(super) mod seed;
+mod table;
 mod workload;
 
 use coalesce_store::StoreError;
 use coalesce_store::db::{Backend, ConnectError, Database};
-use indicatif::{ProgressBar, ProgressStyle};
 use paths::{PathKind, Shape, Target};
+use progress::{Meter, Mode};
 use proxy::DelayProxy;
 use report::{Meta, Report, Row};
 use seed::{SeedError, SeedSpec, Seeded};
 use std::{
-    io::IsTerminal,
     net::{SocketAddr, ToSocketAddrs},
     path::PathBuf,
     sync::Arc,
     time::{Duration, SystemTime},
 };
+use table::Style;
 use workload::{Limit, Workload};
 
-/// The database used when the command line's database URL is its default
-/// (a file of its own, so the bench never seeds the application's database).
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://target/coalesce-bench.db";
+/// How long a run lasts when neither `--duration` nor `--ops` says.
+const DEFAULT_RUN_TIME: Duration = Duration::from_secs(1);
+
+/// The most a run counted with `--ops` may take when `--duration` does not say.
+const DEFAULT_OPS_RUN_CAP: Duration = Duration::from_secs(60);
 
 /// The flags of `coalesce bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -57,11 +62,14 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = parse_concurrency)]
     pub concurrency: Vec<usize>,
 
-    /// How long each workload runs through each path [default: 2s].
-    #[arg(long, value_parser = parse_duration, conflicts_with = "ops")]
+    /// How long each workload runs through each path; operations still in
+    /// flight at the end are dropped, so a run never lasts longer
+    /// [default: 1s; with --ops, the most a run may take: 60s].
+    #[arg(long, value_parser = parse_run_time)]
     pub duration: Option<Duration>,
 
-    /// Operations per workload and path, instead of --duration.
+    /// Operations per workload and path, instead of a fixed time (a run
+    /// that runs out of --duration first says how many it completed).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: Option<u64>,
 
@@ -92,7 +100,7 @@ pub struct BenchArgs {
     pub max_batch_size: usize,
 
     /// Unmeasured load before each measured run (0 for none).
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub warmup: Duration,
 
     /// Also write the figures as JSON to this file.
@@ -140,12 +148,28 @@ pub enum BenchError {
     Plot(#[from] plot::PlotError),
 }
 
+/// The longest duration any flag takes (so deadlines and the plan's total
+/// stay far from overflowing).
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(text).map_err(|e| format!("{e} (try 1ms, 500us, 2s)"))
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (try 1ms, 500us, 2s)"))?;
+    if duration > MAX_DURATION {
+        return Err("at most 24h".into());
+    }
+    Ok(duration)
+}
+
+fn parse_run_time(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err("a run needs some time (try 1s, 500ms)".into()),
+        time => Ok(time),
+    }
 }
 
 fn parse_concurrency(text: &str) -> Result<usize, String> {
@@ -252,30 +276,8 @@ fn probe(addr: SocketAddr, backend: Backend) -> Result<(), BenchError> {
         })
 }
 
-fn progress_bar(len: u64, message: String) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{msg:40} [{bar:30}] {percent:>3}% {elapsed}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_message(message);
-    bar
-}
-
-/// Run the bench against `url` (the command line's `--database-url`) with these flags: print the tables to stdout, and write
-/// JSON and the chart where asked.
-pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
-    let url = url.to_owned();
-    if url == DEFAULT_DATABASE_URL {
-        std::fs::create_dir_all("target").map_err(|e| BenchError::Write {
-            file: "target/".into(),
-            message: e.to_string(),
-        })?;
-    }
-    let backend = Backend::from_url(&url)?;
+/// Refuse flags that cannot work together, before anything is created.
+fn check_usage(backend: Backend, args: &BenchArgs) -> Result<(), BenchError> {
     if backend == Backend::Sqlite && !args.rtt.is_zero() {
         return Err(BenchError::Usage(
             "--rtt needs a database server: SQLite is a local file, with no network to delay"
@@ -286,6 +288,73 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
         return Err(BenchError::Usage(
             "--plot needs a build with --features plot".into(),
         ));
+    }
+    Ok(())
+}
+
+/// The measured runs, in order: every workload at every concurrency through
+/// every path that has it.
+fn plan(
+    workloads: &[Workload],
+    concurrency: &[usize],
+    paths: &[PathKind],
+) -> Vec<(Workload, usize, PathKind)> {
+    let mut runs = Vec::new();
+    for &workload in workloads {
+        for &tasks in concurrency {
+            for &path in paths.iter().filter(|p| p.supports(workload)) {
+                runs.push((workload, tasks, path));
+            }
+        }
+    }
+    runs
+}
+
+/// The header's account of what will run and for how long at most.
+fn describe_plan(runs: &[(Workload, usize, PathKind)], limit: Limit, warmup: Duration) -> String {
+    let workloads = dedup(&runs.iter().map(|r| r.0).collect::<Vec<_>>()).len();
+    let levels = dedup(&runs.iter().map(|r| r.1).collect::<Vec<_>>()).len();
+    let paths: Vec<&str> = dedup(&runs.iter().map(|r| r.2).collect::<Vec<_>>())
+        .into_iter()
+        .map(PathKind::name)
+        .collect();
+    let each = limit.time + warmup;
+    let total = each.saturating_mul(u32::try_from(runs.len()).unwrap_or(u32::MAX));
+    let run = match limit.ops {
+        Some(ops) => format!(
+            "{ops} ops (at most {})",
+            humantime::format_duration(limit.time)
+        ),
+        None => humantime::format_duration(limit.time).to_string(),
+    };
+    format!(
+        "{} runs ({workloads} workloads x paths {} x {levels} concurrency level{}), each {run} + {} warm-up: {} {:.0} s",
+        runs.len(),
+        paths.join("/"),
+        if levels == 1 { "" } else { "s" },
+        humantime::format_duration(warmup),
+        if limit.ops.is_some() {
+            "at most"
+        } else {
+            "about"
+        },
+        total.as_secs_f64()
+    )
+}
+
+/// Run the bench against `url` (the command line's `--database-url`) with
+/// these flags: print the tables to stdout, and write JSON and the chart
+/// where asked. The database is left holding what it held before, plus the
+/// seeded data if it was missing.
+pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
+    let url = url.to_owned();
+    let backend = Backend::from_url(&url)?;
+    check_usage(backend, &args)?;
+    if url == super::DEFAULT_DATABASE_URL {
+        std::fs::create_dir_all("target").map_err(|e| BenchError::Write {
+            file: "target/".into(),
+            message: e.to_string(),
+        })?;
     }
     let workloads = if args.workload.is_empty() {
         Workload::DEFAULT.to_vec()
@@ -302,11 +371,20 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
     if paths.is_empty() {
         return Err(BenchError::Usage("no path to run in this build".into()));
     }
-    let limit = match (args.ops, args.duration) {
-        (Some(ops), _) => Limit::Ops(ops),
-        (None, Some(duration)) => Limit::Time(duration),
-        (None, None) => Limit::Time(Duration::from_secs(2)),
+    let limit = Limit {
+        ops: args.ops,
+        time: args.duration.unwrap_or(if args.ops.is_some() {
+            DEFAULT_OPS_RUN_CAP
+        } else {
+            DEFAULT_RUN_TIME
+        }),
     };
+    let runs = plan(&workloads, &args.concurrency, &paths);
+    if runs.is_empty() {
+        return Err(BenchError::Usage(
+            "none of these paths has any of these workloads".into(),
+        ));
+    }
     let redacted = ServerUrl::parse(&url).map_or_else(
         || url.split('?').next().unwrap_or_default().to_owned(),
         |parts| parts.redacted(),
@@ -330,24 +408,34 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
     let db = Database::connect(&connect_url, args.pool_size).await?;
     db.migrate().await?;
 
+    let mode = Mode::detect();
+    let style = Style::detect();
     let spec = SeedSpec {
         seed: args.seed,
         users: args.users,
         memories_per_user: args.memories_per_user,
     };
-    let bar = progress_bar(u64::from(spec.users), "seeding".into());
-    let seeded = seed::seed(&db, &spec, |n| bar.inc(n)).await;
-    bar.finish_and_clear();
+    let mut meter = Meter::new(mode, "seeding".into(), u64::from(spec.users), "users");
+    let mut users_done = 0;
+    let seeded = seed::seed(&db, &spec, |n| {
+        users_done += n;
+        meter.set(users_done);
+    })
+    .await;
+    meter.finish();
     match seeded? {
-        Seeded::AlreadySeeded => {
-            eprintln!("data already seeded ({})", spec.marker());
+        Seeded::AlreadySeeded(holds) => {
+            eprintln!("data already seeded ({})", holds.marker());
         }
-        Seeded::Written(took) => eprintln!(
-            "seeded {} users, {} memories in {:.1} s",
-            spec.users,
-            spec.total_memories(),
-            took.as_secs_f64()
+        Seeded::Written { holds, users, took } => eprintln!(
+            "seeded {users} users in {:.1} s (first run only; the database holds {})",
+            took.as_secs_f64(),
+            holds.marker()
         ),
+    }
+    let leftover = seed::remove_written(&db).await?;
+    if leftover > 0 {
+        eprintln!("removed {leftover} memories an earlier run wrote and left behind");
     }
     if peers_missing {
         eprintln!(
@@ -376,43 +464,64 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
         seed: spec.seed,
         bulk_size: args.bulk_size,
         max_batch_size: args.max_batch_size,
-        limit: match limit {
-            Limit::Ops(ops) => format!("ops {ops}"),
-            Limit::Time(d) => format!("duration {}", humantime::format_duration(d)),
+        limit: match limit.ops {
+            Some(ops) => format!(
+                "ops {ops}, at most {}",
+                humantime::format_duration(limit.time)
+            ),
+            None => format!("duration {}", humantime::format_duration(limit.time)),
         },
         warmup_ms: args.warmup.as_secs_f64() * 1_000.0,
         worker_threads,
         peers: cfg!(feature = "peers"),
     };
     println!(
-        "coalesce bench: {} ({}), pool {}, rtt {}, {} users x {} memories, {} per run\n",
+        "coalesce bench: {} ({}), pool {}, rtt {}, {} users x {} memories\nplan: {}\n",
         meta.database,
         meta.backend,
         meta.pool_size,
         humantime::format_duration(args.rtt),
         spec.users,
         spec.memories_per_user,
-        meta.limit
+        describe_plan(&runs, limit, args.warmup)
     );
 
-    let mut rows = Vec::new();
-    for &workload in &workloads {
-        let mut workload_rows = Vec::new();
-        for &concurrency in &args.concurrency {
-            for &path in &paths {
-                if !path.supports(workload) {
-                    continue;
-                }
-                let row = measure(&db, shape, workload, path, concurrency, limit, &args).await?;
-                workload_rows.push(row);
-            }
+    let mut rows: Vec<Row> = Vec::new();
+    for (index, &(workload, concurrency, path)) in runs.iter().enumerate() {
+        let label = format!(
+            "[{}/{}] {} {} x{concurrency}",
+            index + 1,
+            runs.len(),
+            workload.name(),
+            path.name()
+        );
+        let row = measure(
+            &db,
+            shape,
+            (workload, path, concurrency),
+            limit,
+            &args,
+            mode,
+            &label,
+        )
+        .await?;
+        mode.step_done(&format!("{label}: {}", row.summary()));
+        rows.push(row);
+        let last_of_workload = runs.get(index + 1).is_none_or(|next| next.0 != workload);
+        if last_of_workload {
+            let of_workload = rows
+                .iter()
+                .filter(|r| r.workload == workload)
+                .cloned()
+                .collect();
+            let report = Report::new(meta.clone(), of_workload);
+            print!("{}", report.workload_tables(args.bulk_size, style));
         }
-        let partial = Report::new(meta.clone(), workload_rows.clone());
-        print!("{}", partial.workload_tables(args.bulk_size));
-        rows.extend(workload_rows);
     }
+    let written = seed::remove_written(&db).await?;
+    eprintln!("restored the seeded data: removed the {written} memories the run wrote");
     let report = Report::new(meta, rows);
-    print!("{}", report.spec_tables());
+    print!("{}", report.spec_tables(style));
 
     if let Some(file) = &args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| BenchError::Write {
@@ -431,57 +540,107 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// Warm up, then measure one workload through one path.
+/// What runs a path's operations.
+enum Driver {
+    /// Concurrent tasks, each doing one operation after another.
+    Tasks(Arc<Target>),
+    /// The batched ceiling's workers.
+    Ceiling,
+}
+
+impl Driver {
+    fn build(path: PathKind, db: &Database, shape: Shape) -> Result<Self, BenchError> {
+        if path == PathKind::Ceiling {
+            return Ok(Self::Ceiling);
+        }
+        match Target::build(path, db, shape)? {
+            Some(target) => Ok(Self::Tasks(Arc::new(target))),
+            None => Err(BenchError::Usage(format!(
+                "path {} is not in this build",
+                path.name()
+            ))),
+        }
+    }
+
+    /// One run of `workload` until `limit`.
+    #[allow(clippy::too_many_arguments)]
+    async fn drive(
+        &self,
+        db: &Database,
+        shape: Shape,
+        workload: Workload,
+        concurrency: usize,
+        limit: Limit,
+        seed: u64,
+        meter: &mut Meter,
+    ) -> workload::Outcome {
+        match self {
+            Self::Tasks(target) => {
+                workload::drive(
+                    Arc::clone(target),
+                    workload,
+                    concurrency,
+                    limit,
+                    seed,
+                    meter,
+                )
+                .await
+            }
+            Self::Ceiling => ceiling::drive(db, shape, workload, limit, seed, meter).await,
+        }
+    }
+
+    fn engine_stats(&self) -> Option<paths::EngineStats> {
+        match self {
+            Self::Tasks(target) => target.engine_stats(),
+            Self::Ceiling => None,
+        }
+    }
+}
+
+/// Warm up, then measure one workload through one path at one concurrency.
 async fn measure(
     db: &Database,
     shape: Shape,
-    workload: Workload,
-    path: PathKind,
-    concurrency: usize,
+    (workload, path, concurrency): (Workload, PathKind, usize),
     limit: Limit,
     args: &BenchArgs,
+    mode: Mode,
+    label: &str,
 ) -> Result<Row, BenchError> {
-    let Some(target) = Target::build(path, db, shape)? else {
-        return Err(BenchError::Usage(format!(
-            "path {} is not in this build",
-            path.name()
-        )));
-    };
-    let target = Arc::new(target);
-    let label = format!("{} {} x{}", workload.name(), path.name(), concurrency);
-    let hidden = ProgressBar::hidden();
+    let driver = Driver::build(path, db, shape)?;
     if !args.warmup.is_zero() {
-        let warm = Limit::Time(args.warmup);
         let seed = args.seed ^ 0x5741_524d;
-        workload::drive(
-            Arc::clone(&target),
+        let mut meter = match mode {
+            Mode::Bar => Meter::new(mode, format!("{label} warm-up"), millis(args.warmup), "ms"),
+            Mode::Lines => Meter::silent(),
+        };
+        let warm = Limit::time(args.warmup);
+        driver
+            .drive(db, shape, workload, concurrency, warm, seed, &mut meter)
+            .await;
+        meter.finish();
+    }
+    let mut meter = match limit.ops {
+        Some(ops) => Meter::new(mode, label.to_owned(), ops, "operations"),
+        None => Meter::new(mode, label.to_owned(), millis(limit.time), "ms"),
+    };
+    let engine_before = driver.engine_stats();
+    let statements_before = db.statements();
+    let outcome = driver
+        .drive(
+            db,
+            shape,
             workload,
             concurrency,
-            warm,
-            seed,
-            &hidden,
+            limit,
+            args.seed,
+            &mut meter,
         )
         .await;
-    }
-    let len = match limit {
-        Limit::Ops(ops) => ops,
-        Limit::Time(d) => u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-    };
-    let bar = progress_bar(len, label);
-    let engine_before = target.engine_stats();
-    let statements_before = db.statements();
-    let outcome = workload::drive(
-        Arc::clone(&target),
-        workload,
-        concurrency,
-        limit,
-        args.seed,
-        &bar,
-    )
-    .await;
     let statements = db.statements() - statements_before;
-    bar.finish_and_clear();
-    let engine = match (target.engine_stats(), engine_before) {
+    meter.finish();
+    let engine = match (driver.engine_stats(), engine_before) {
         (Some(after), Some(before)) => Some(after.since(&before)),
         _ => None,
     };
@@ -490,9 +649,15 @@ async fn measure(
         path,
         concurrency,
         &outcome,
+        limit,
         statements,
         engine,
     ))
+}
+
+/// Whole milliseconds of `d`, for a meter.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The items in first-seen order, without repeats.
@@ -534,5 +699,10 @@ mod tests {
         assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
         assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
         assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("25h").is_err());
+        assert_eq!(
+            parse_run_time("0"),
+            Err("a run needs some time (try 1s, 500ms)".into())
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! crate and async-graphql's `DataLoader` over the same batched SQL.
 
 use super::{
-    seed::{Rng, SeedSpec, memory_category, memory_key, user_id},
+    seed::{Rng, SeedSpec, bulk_key, memory_category, memory_key, scratch_key, user_id},
     workload::Workload,
 };
 use coalesce::{BatchSettings, StatsSnapshot};
@@ -23,6 +23,10 @@ pub enum PathKind {
     Naive,
     /// `CoalescingRepository` over the memory store, and the store's batch API.
     Coalesce,
+    /// The batched ceiling: the same kind of keys pre-chunked into full
+    /// batches, fetched back to back by one worker per pool connection
+    /// through the same batched SQL (`profile` and `memory` only).
+    Ceiling,
     /// The `dataloader` crate 0.18 (`non_cached::Loader`, default settings)
     /// over the same batched SQL (needs `--features peers`).
     Dataloader,
@@ -37,9 +41,10 @@ pub enum PathKind {
 
 impl PathKind {
     /// Every path, in report order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Naive,
         Self::Coalesce,
+        Self::Ceiling,
         Self::Dataloader,
         Self::AsyncGraphql,
         Self::AsyncGraphqlNoDelay,
@@ -50,6 +55,7 @@ impl PathKind {
         match self {
             Self::Naive => "naive",
             Self::Coalesce => "coalesce",
+            Self::Ceiling => "ceiling",
             Self::Dataloader => "dataloader",
             Self::AsyncGraphql => "async-graphql",
             Self::AsyncGraphqlNoDelay => "async-graphql-0",
@@ -58,7 +64,7 @@ impl PathKind {
 
     /// Whether this is a peer loader, built only with `--features peers`.
     pub fn is_peer(self) -> bool {
-        !matches!(self, Self::Naive | Self::Coalesce)
+        !matches!(self, Self::Naive | Self::Coalesce | Self::Ceiling)
     }
 
     /// Whether this build can run the path.
@@ -67,8 +73,12 @@ impl PathKind {
     }
 
     /// Whether the path has an implementation of `workload`: peers only
-    /// batch single-key reads (`profile`, `memory`, `profiles`).
+    /// batch single-key reads (`profile`, `memory`, `profiles`), the
+    /// ceiling only `profile` and `memory`.
     pub fn supports(self, workload: Workload) -> bool {
+        if self == Self::Ceiling {
+            return super::ceiling::supports(workload);
+        }
         !self.is_peer()
             || matches!(
                 workload,
@@ -165,7 +175,7 @@ pub struct Shape {
 }
 
 impl Shape {
-    fn user(&self, rng: &mut Rng) -> u32 {
+    pub(super) fn user(&self, rng: &mut Rng) -> u32 {
         u32::try_from(rng.below(u64::from(self.spec.users))).unwrap_or(0)
     }
 
@@ -174,16 +184,10 @@ impl Shape {
     }
 
     /// The key of a random seeded memory of `user`.
-    fn seeded_key(&self, user: u32, rng: &mut Rng) -> MemoryKey {
+    pub(super) fn seeded_key(&self, user: u32, rng: &mut Rng) -> MemoryKey {
         let item = self.item(rng);
         MemoryKey::new(user_id(user), memory_category(item), memory_key(item))
     }
-}
-
-/// The key of scratch memory `i` (written by the write workloads, so the
-/// seeded rows never change).
-fn scratch_key(i: u64) -> String {
-    format!("w{i:02}")
 }
 
 /// A scratch memory of `user`.
@@ -212,9 +216,11 @@ pub struct Target {
 
 impl Target {
     /// Build `kind` over `db`, fresh (so its statistics are its own).
-    /// `None` when this build lacks the path.
+    /// `None` when this build lacks the path, and for the ceiling, which
+    /// has no per-operation target (see `ceiling`).
     pub fn build(kind: PathKind, db: &Database, shape: Shape) -> Result<Option<Self>, StoreError> {
         let imp = match kind {
+            PathKind::Ceiling => return Ok(None),
             PathKind::Naive => Imp::Naive(PlainRepository::new(db.clone())),
             PathKind::Coalesce => {
                 let store = MemoryStore::new(db.clone())?;
@@ -519,11 +525,6 @@ fn bulk_rows<'a>(shape: &'a Shape, rng: &mut Rng) -> impl Iterator<Item = NewMem
     (0..shape.bulk_size as u64).map(move |i| {
         let user = user_id(u32::try_from((first + i / 50) % users).unwrap_or(0));
         let category = Category::ALL[(i % 5) as usize];
-        NewMemory::new(
-            user,
-            category,
-            format!("b{i:05}"),
-            format!("bulk {stamp:016x}"),
-        )
+        NewMemory::new(user, category, bulk_key(i), format!("bulk {stamp:016x}"))
     })
 }

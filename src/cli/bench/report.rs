@@ -1,9 +1,10 @@
 //! The figures of a bench run: one row per workload, concurrency and path,
 //! printed as Markdown tables and written as JSON.
 
+use super::table::{Style, Table};
 use super::{
     paths::{EngineStats, PathKind},
-    workload::{Outcome, Workload},
+    workload::{Limit, Outcome, Workload},
 };
 use serde::Serialize;
 use std::{fmt::Write as _, time::Duration};
@@ -34,6 +35,10 @@ pub struct Row {
     pub concurrency: usize,
     /// Operations completed.
     pub ops: u64,
+    /// Operations in flight when the run's time was up, dropped unfinished.
+    pub dropped: u64,
+    /// Whether a run counted in operations ran out of time before all were done.
+    pub cut_short: bool,
     /// Operations that failed.
     pub errors: u64,
     /// The first failure, if any.
@@ -44,16 +49,20 @@ pub struct Row {
     pub ops_per_sec: f64,
     /// Statements sent during the run (`Database::statements` delta).
     pub statements: u64,
-    /// Statements per 1,000 operations.
-    pub queries_per_1000_ops: f64,
-    /// Latency per operation, microseconds.
-    pub latency_us: Latency,
+    /// Statements per 1,000 completed operations (`None` if none completed;
+    /// statements of operations dropped at the deadline count too).
+    pub queries_per_1000_ops: Option<f64>,
+    /// Latency per completed operation, microseconds (`None` if none completed).
+    pub latency_us: Option<Latency>,
     /// The engine's batching statistics over the run (none for naive).
     pub engine: Option<EngineStats>,
     /// Throughput divided by the naive path's (same workload and concurrency).
     pub throughput_vs_naive: Option<f64>,
     /// The naive path's statements per operation divided by this path's.
     pub queries_fewer_than_naive: Option<f64>,
+    /// Throughput divided by the batched ceiling's (same workload and
+    /// concurrency), when the ceiling ran.
+    pub throughput_vs_ceiling: Option<f64>,
 }
 
 impl Row {
@@ -63,34 +72,62 @@ impl Row {
         path: PathKind,
         concurrency: usize,
         outcome: &Outcome,
+        limit: Limit,
         statements: u64,
         engine: Option<EngineStats>,
     ) -> Self {
         let secs = outcome.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
         let us = |q: f64| round2(outcome.latency.value_at_quantile(q) as f64 / 1_000.0);
-        let ops = outcome.ops.max(1) as f64;
+        let completed = outcome.ops > 0;
+        let ops = outcome.ops as f64;
         Self {
             workload,
             path,
             concurrency,
             ops: outcome.ops,
+            dropped: outcome.dropped,
+            cut_short: outcome.cut_short(limit),
             errors: outcome.errors,
             first_error: outcome.first_error.clone(),
             elapsed_s: round2(secs * 1000.0) / 1000.0,
             ops_per_sec: round2(outcome.ops as f64 / secs),
             statements,
-            queries_per_1000_ops: round2(statements as f64 * 1_000.0 / ops),
-            latency_us: Latency {
+            queries_per_1000_ops: completed.then(|| round2(statements as f64 * 1_000.0 / ops)),
+            latency_us: completed.then(|| Latency {
                 p50: us(0.50),
                 p95: us(0.95),
                 p99: us(0.99),
                 mean: round2(outcome.latency.mean() / 1_000.0),
                 max: round2(outcome.latency.max() as f64 / 1_000.0),
-            },
+            }),
             engine,
             throughput_vs_naive: None,
             queries_fewer_than_naive: None,
+            throughput_vs_ceiling: None,
         }
+    }
+}
+
+impl Row {
+    /// One line: operations done, in how long, and whether the run was cut
+    /// short.
+    ///
+    /// ```ignore
+    /// assert_eq!(row.summary(), "12,345 ops in 1.00 s");
+    /// ```
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{} ops in {:.2} s",
+            thousands(self.ops as f64),
+            self.elapsed_s
+        );
+        if self.cut_short {
+            line.push_str(", cut short by --duration");
+        }
+        if self.dropped > 0 {
+            let _ = write!(line, ", {} dropped unfinished at the end", self.dropped);
+        }
+        line
     }
 }
 
@@ -178,7 +215,7 @@ impl Report {
     /// A report of `results`: fills in the ratios to naive and the
     /// specification's tables (from the lowest concurrency measured).
     pub fn new(meta: Meta, mut results: Vec<Row>) -> Self {
-        let naive: Vec<(Workload, usize, f64, f64)> = results
+        let naive: Vec<(Workload, usize, f64, Option<f64>)> = results
             .iter()
             .filter(|r| r.path == PathKind::Naive)
             .map(|r| {
@@ -190,14 +227,25 @@ impl Report {
                 )
             })
             .collect();
+        let ceiling: Vec<(Workload, usize, f64)> = results
+            .iter()
+            .filter(|r| r.path == PathKind::Ceiling && r.ops_per_sec > 0.0)
+            .map(|r| (r.workload, r.concurrency, r.ops_per_sec))
+            .collect();
         for row in &mut results {
+            row.throughput_vs_ceiling = ceiling
+                .iter()
+                .find(|c| c.0 == row.workload && c.1 == row.concurrency)
+                .map(|c| round2(row.ops_per_sec / c.2));
             if let Some((_, _, ops, queries)) = naive
                 .iter()
                 .find(|n| n.0 == row.workload && n.1 == row.concurrency)
             {
                 row.throughput_vs_naive = (*ops > 0.0).then(|| round2(row.ops_per_sec / ops));
-                row.queries_fewer_than_naive = (row.queries_per_1000_ops > 0.0)
-                    .then(|| round2(queries / row.queries_per_1000_ops));
+                row.queries_fewer_than_naive = match (*queries, row.queries_per_1000_ops) {
+                    (Some(naive), Some(this)) if this > 0.0 => Some(round2(naive / this)),
+                    _ => None,
+                };
             }
         }
         let mut query_reduction = Vec::new();
@@ -220,20 +268,26 @@ impl Report {
             else {
                 continue;
             };
-            let per_op = |r: &Row| round2(r.queries_per_1000_ops / 1_000.0);
-            query_reduction.push(QueryReduction {
-                operation,
-                without_batching: per_op(before),
-                with_batching: per_op(after),
-                improvement: ratio(before.queries_per_1000_ops, after.queries_per_1000_ops),
-            });
-            latency_per_operation.push(LatencyRow {
-                operation,
-                concurrency: before.concurrency,
-                before_us: before.latency_us.p50,
-                after_us: after.latency_us.p50,
-                speedup: ratio(before.latency_us.p50, after.latency_us.p50),
-            });
+            // A path that completed no operation has no figures to compare.
+            if let (Some(naive), Some(batched)) =
+                (before.queries_per_1000_ops, after.queries_per_1000_ops)
+            {
+                query_reduction.push(QueryReduction {
+                    operation,
+                    without_batching: naive / 1_000.0,
+                    with_batching: batched / 1_000.0,
+                    improvement: ratio(naive, batched),
+                });
+            }
+            if let (Some(naive), Some(batched)) = (before.latency_us, after.latency_us) {
+                latency_per_operation.push(LatencyRow {
+                    operation,
+                    concurrency: before.concurrency,
+                    before_us: naive.p50,
+                    after_us: batched.p50,
+                    speedup: ratio(naive.p50, batched.p50),
+                });
+            }
         }
         Self {
             meta,
@@ -244,7 +298,7 @@ impl Report {
     }
 
     /// One table per workload, in the order they ran.
-    pub fn workload_tables(&self, bulk_size: usize) -> String {
+    pub fn workload_tables(&self, bulk_size: usize, style: Style) -> String {
         let mut out = String::new();
         let mut workloads: Vec<Workload> = Vec::new();
         for row in &self.results {
@@ -253,98 +307,153 @@ impl Report {
             }
         }
         for workload in workloads {
-            out.push_str(&self.workload_table(workload, bulk_size));
+            out.push_str(&self.workload_table(workload, bulk_size, style));
             out.push('\n');
         }
         out
     }
 
     /// The specification's query reduction and latency tables, measured.
-    pub fn spec_tables(&self) -> String {
+    pub fn spec_tables(&self, style: Style) -> String {
         let mut out = String::new();
         if !self.query_reduction.is_empty() {
-            out.push_str("### Query reduction (measured)\n\n");
-            out.push_str("| Operation | Without batching | With batching | Improvement |\n");
-            out.push_str("|---|---:|---:|---:|\n");
+            let _ = writeln!(out, "{}Query reduction (measured)\n", style.heading());
+            let mut table = Table::new(
+                &[
+                    "Operation",
+                    "Without batching",
+                    "With batching",
+                    "Improvement",
+                ],
+                &["Without batching", "With batching", "Improvement"],
+            );
             for r in &self.query_reduction {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} queries | {} queries | **{}x fewer** |",
-                    r.operation,
-                    number(r.without_batching),
-                    number(r.with_batching),
-                    number(r.improvement)
-                );
+                table.row(vec![
+                    r.operation.to_owned(),
+                    format!("{} queries", number(r.without_batching)),
+                    format!("{} queries", number(r.with_batching)),
+                    format!("{}x fewer", number(r.improvement)),
+                ]);
             }
+            out.push_str(&table.render(style));
             out.push('\n');
         }
         if !self.latency_per_operation.is_empty() {
             let concurrency = self.latency_per_operation[0].concurrency;
             let _ = writeln!(
                 out,
-                "### Latency per operation (measured, p50, concurrency {concurrency})\n"
+                "{}Latency per operation (measured, p50, concurrency {concurrency})\n",
+                style.heading()
             );
-            out.push_str("| Operation | Before (sequential) | After (batched) | Speedup |\n");
-            out.push_str("|---|---:|---:|---:|\n");
+            let mut table = Table::new(
+                &[
+                    "Operation",
+                    "Before (sequential)",
+                    "After (batched)",
+                    "Speedup",
+                ],
+                &["Before (sequential)", "After (batched)", "Speedup"],
+            );
             for r in &self.latency_per_operation {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | **{}x faster** |",
-                    r.operation,
+                table.row(vec![
+                    r.operation.to_owned(),
                     micros(r.before_us),
                     micros(r.after_us),
-                    number(r.speedup)
-                );
+                    format!("{}x faster", number(r.speedup)),
+                ]);
             }
+            out.push_str(&table.render(style));
             out.push('\n');
         }
         out
     }
 
-    fn workload_table(&self, workload: Workload, bulk_size: usize) -> String {
+    fn workload_table(&self, workload: Workload, bulk_size: usize, style: Style) -> String {
+        const NUMBERS: [&str; 10] = [
+            "tasks",
+            "ops/s",
+            "queries/1k ops",
+            "p50",
+            "p95",
+            "p99",
+            "mean batch",
+            "vs naive",
+            "vs ceiling",
+            "errors",
+        ];
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "### {}: {}\n",
+            "{}{}: {}\n",
+            style.heading(),
             workload.name(),
             workload.describe(bulk_size)
         );
-        out.push_str(
-            "| tasks | path | ops/s | queries/1k ops | p50 | p95 | p99 | mean batch | vs naive | errors |\n",
-        );
-        out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        let mut errors = Vec::new();
-        for r in self.results.iter().filter(|r| r.workload == workload) {
-            let batch = r
-                .engine
-                .map_or_else(|| "-".to_owned(), |e| format!("{:.1}", e.mean_batch));
-            let versus = r
-                .throughput_vs_naive
-                .map_or_else(|| "-".to_owned(), |x| format!("{}x", number(x)));
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                r.concurrency,
-                r.path.name(),
+        let rows: Vec<&Row> = self
+            .results
+            .iter()
+            .filter(|r| r.workload == workload)
+            .collect();
+        let with_ceiling = rows.iter().any(|r| r.throughput_vs_ceiling.is_some());
+        let mut headers = vec![
+            "tasks",
+            "path",
+            "ops/s",
+            "queries/1k ops",
+            "p50",
+            "p95",
+            "p99",
+            "mean batch",
+            "vs naive",
+        ];
+        if with_ceiling {
+            headers.push("vs ceiling");
+        }
+        headers.push("errors");
+        let mut table = Table::new(&headers, &NUMBERS);
+        let mut notes = Vec::new();
+        let dash = || "-".to_owned();
+        for r in rows {
+            let latency = |pick: fn(&Latency) -> f64| {
+                r.latency_us.as_ref().map_or_else(dash, |l| micros(pick(l)))
+            };
+            let mut cells = vec![
+                r.concurrency.to_string(),
+                r.path.name().to_owned(),
                 number(r.ops_per_sec),
-                number(r.queries_per_1000_ops),
-                micros(r.latency_us.p50),
-                micros(r.latency_us.p95),
-                micros(r.latency_us.p99),
-                batch,
-                versus,
-                r.errors
-            );
-            if let Some(error) = &r.first_error {
-                errors.push(format!(
-                    "{} at {} tasks: {error}",
-                    r.path.name(),
-                    r.concurrency
+                r.queries_per_1000_ops.map_or_else(dash, number),
+                latency(|l| l.p50),
+                latency(|l| l.p95),
+                latency(|l| l.p99),
+                r.engine
+                    .map_or_else(dash, |e| format!("{:.1}", e.mean_batch)),
+                r.throughput_vs_naive
+                    .map_or_else(dash, |x| format!("{}x", number(x))),
+            ];
+            if with_ceiling {
+                cells.push(
+                    r.throughput_vs_ceiling
+                        .map_or_else(dash, |x| format!("{:.0} %", x * 100.0)),
+                );
+            }
+            cells.push(r.errors.to_string());
+            table.row(cells);
+            let run = format!("{} at {} tasks", r.path.name(), r.concurrency);
+            if r.ops == 0 {
+                notes.push(format!(
+                    "{run}: no operation completed within the run's {:.2} s",
+                    r.elapsed_s
                 ));
+            } else if r.cut_short {
+                notes.push(format!("{run}: cut short, {}", r.summary()));
+            }
+            if let Some(error) = &r.first_error {
+                notes.push(format!("{run}: first error: {error}"));
             }
         }
-        for error in errors {
-            let _ = writeln!(out, "\nfirst error, {error}");
+        out.push_str(&table.render(style));
+        for note in notes {
+            let _ = writeln!(out, "\nnote: {note}");
         }
         out
     }
@@ -358,14 +467,16 @@ fn ratio(before: f64, after: f64) -> f64 {
     }
 }
 
-/// A figure with at most one decimal for small values.
+/// A figure with three significant digits below 100, whole above.
 fn number(x: f64) -> String {
     if x >= 100.0 {
         thousands(x)
     } else if x >= 10.0 {
         format!("{x:.1}")
-    } else {
+    } else if x >= 1.0 || x == 0.0 {
         format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
     }
 }
 
@@ -405,6 +516,7 @@ mod tests {
         assert_eq!(micros(163.2), "163 µs");
         assert_eq!(micros(1500.0), "1.50 ms");
         assert_eq!(number(12.0), "12.0");
-        assert_eq!(number(0.5), "0.50");
+        assert_eq!(number(0.5), "0.500");
+        assert_eq!(number(0.0357), "0.036");
     }
 }

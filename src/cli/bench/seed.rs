@@ -4,11 +4,17 @@
 //! Every value derives from `(seed, user, item)` alone, so two runs with the
 //! same parameters write identical rows, and the workloads can compute which
 //! rows exist without reading them. A marker profile records the parameters
-//! of the last complete seeding; a run with the same parameters skips it.
+//! of the data the database holds. Since user `n`'s rows depend only on the
+//! seed and `n`, more users of the same seed and size contain fewer: a
+//! request the marker covers writes nothing, a larger one writes only the
+//! users missing, so `coalesce seed` and `coalesce bench` share one data set.
+//!
+//! The bench's own writes use keys no seeded memory has ([`scratch_key`],
+//! [`bulk_key`]); [`remove_written`] deletes them to restore the seeded state.
 //!
 //! Refers only to the library (`coalesce::…`), so tests can include the file.
 
-use coalesce_store::db::Database;
+use coalesce_store::db::{Database, Pool};
 use coalesce_store::{Category, MemoryStore, NewMemory, Onboarding, StoreConfig, StoreError};
 use std::time::{Duration, Instant};
 
@@ -110,18 +116,40 @@ pub struct SeedSpec {
     pub memories_per_user: u32,
 }
 
+/// The start of the marker's text, before the parameters.
+const MARKER_PREFIX: &str = "coalesce bench data v1:";
+
 impl SeedSpec {
     /// The text stored in the marker profile for these parameters.
     pub fn marker(&self) -> String {
         format!(
-            "coalesce bench data v1: seed={} users={} memories_per_user={}",
+            "{MARKER_PREFIX} seed={} users={} memories_per_user={}",
             self.seed, self.users, self.memories_per_user
         )
     }
 
-    /// How many memories the seeded data holds.
-    pub fn total_memories(&self) -> u64 {
-        u64::from(self.users) * u64::from(self.memories_per_user)
+    /// The parameters a marker's text records; `None` if it is not one.
+    ///
+    /// ```ignore
+    /// let spec = SeedSpec { seed: 1, users: 2, memories_per_user: 3 };
+    /// assert_eq!(SeedSpec::from_marker(&spec.marker()), Some(spec));
+    /// ```
+    pub fn from_marker(text: &str) -> Option<Self> {
+        let mut fields = text.strip_prefix(MARKER_PREFIX)?.split_whitespace();
+        let mut field = |name: &str| fields.next()?.strip_prefix(name)?.parse().ok();
+        Some(Self {
+            seed: field("seed=")?,
+            users: u32::try_from(field("users=")?).ok()?,
+            memories_per_user: u32::try_from(field("memories_per_user=")?).ok()?,
+        })
+    }
+
+    /// Whether data seeded with `self` contains `other`'s: the same seed
+    /// and memories per user, at least as many users.
+    pub fn covers(&self, other: &Self) -> bool {
+        self.seed == other.seed
+            && self.memories_per_user == other.memories_per_user
+            && self.users >= other.users
     }
 
     /// A user's profile text.
@@ -172,6 +200,51 @@ pub fn memory_key(item: u32) -> String {
     format!("k{item:03}")
 }
 
+/// The key of scratch memory `i`, written and deleted by the bench's write
+/// workloads (no seeded memory has it).
+pub fn scratch_key(i: u64) -> String {
+    format!("w{i:02}")
+}
+
+/// The key of memory `i` of a `bulk-save` operation (no seeded memory has it).
+pub fn bulk_key(i: u64) -> String {
+    format!("b{i:05}")
+}
+
+/// Delete every memory the bench's workloads wrote ([`scratch_key`],
+/// [`bulk_key`]) from the seeded users, restoring the seeded data; the
+/// number of rows deleted. One statement, so its cost is one scan of the
+/// memories table, not one statement per user touched.
+pub async fn remove_written(db: &Database) -> Result<u64, SeedError> {
+    let failed = |source| SeedError::Sql {
+        what: "the removal of the rows the bench wrote",
+        source,
+    };
+    const DELETE: &str =
+        "DELETE FROM memories WHERE user_id LIKE 'user-%' AND (key LIKE 'w%' OR key LIKE 'b%')";
+    // `key` is a reserved word in MySQL, quoted there.
+    const DELETE_MYSQL: &str =
+        "DELETE FROM memories WHERE user_id LIKE 'user-%' AND (`key` LIKE 'w%' OR `key` LIKE 'b%')";
+    let deleted = match db.pool() {
+        Pool::Postgres(pool) => sqlx::query(DELETE)
+            .execute(pool)
+            .await
+            .map_err(failed)?
+            .rows_affected(),
+        Pool::MySql(pool) => sqlx::query(DELETE_MYSQL)
+            .execute(pool)
+            .await
+            .map_err(failed)?
+            .rows_affected(),
+        Pool::Sqlite(pool) => sqlx::query(DELETE)
+            .execute(pool)
+            .await
+            .map_err(failed)?
+            .rows_affected(),
+    };
+    Ok(deleted)
+}
+
 /// The category of a user's seeded memory number `item` (round-robin).
 pub fn memory_category(item: u32) -> Category {
     Category::ALL[item as usize % Category::ALL.len()]
@@ -208,39 +281,66 @@ pub enum SeedError {
 /// What [`seed`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seeded {
-    /// The database already held the data of these parameters.
-    AlreadySeeded,
-    /// The data was written, in this long.
-    Written(Duration),
+    /// The database already held the data asked for: it holds this.
+    AlreadySeeded(SeedSpec),
+    /// Users were written: the database now holds `holds`.
+    Written {
+        /// The data the database holds now.
+        holds: SeedSpec,
+        /// Users written by this call (the others were there).
+        users: u32,
+        /// How long writing took.
+        took: Duration,
+    },
 }
 
-/// Whether the marker says the database holds `spec`'s data.
-pub async fn is_seeded(db: &Database, spec: &SeedSpec) -> Result<bool, SeedError> {
+impl Seeded {
+    /// The data the database holds after seeding.
+    pub fn holds(&self) -> SeedSpec {
+        match *self {
+            Self::AlreadySeeded(holds) | Self::Written { holds, .. } => holds,
+        }
+    }
+}
+
+/// The data the marker says the database holds, if any.
+pub async fn seeded(db: &Database) -> Result<Option<SeedSpec>, SeedError> {
     let marker = db.profile_direct(MARKER_USER).await;
     let marker = marker.map_err(|source| SeedError::Sql {
         what: "the marker",
         source,
     })?;
-    Ok(marker.as_deref() == Some(spec.marker().as_str()))
+    Ok(marker.as_deref().and_then(SeedSpec::from_marker))
 }
 
-/// Write `spec`'s data unless the marker says it is there; `progress` is
-/// called with the number of users done so far.
+/// Make the database hold at least `spec`'s data: nothing is written if
+/// the marker covers it, only the missing users if it holds fewer users of
+/// the same seed and size, everything otherwise. `progress` is called with
+/// the number of users written so far.
 pub async fn seed(
     db: &Database,
     spec: &SeedSpec,
     mut progress: impl FnMut(u64),
 ) -> Result<Seeded, SeedError> {
-    if is_seeded(db, spec).await? {
-        return Ok(Seeded::AlreadySeeded);
+    let held = seeded(db).await?;
+    if let Some(held) = held.filter(|held| held.covers(spec)) {
+        return Ok(Seeded::AlreadySeeded(held));
     }
+    let first = held
+        .filter(|held| {
+            SeedSpec {
+                users: spec.users,
+                ..*held
+            } == *spec
+        })
+        .map_or(0, |held| held.users);
     let start = Instant::now();
     let config = StoreConfig {
         rows_per_statement: SEED_ROWS_PER_STATEMENT,
         ..StoreConfig::default()
     };
     let store = MemoryStore::with_config(db.clone(), config)?;
-    let users: Vec<u32> = (0..spec.users).collect();
+    let users: Vec<u32> = (first..spec.users).collect();
     for chunk in users.chunks(USERS_PER_CHUNK) {
         let profiles: Vec<(String, String)> = chunk
             .iter()
@@ -273,5 +373,9 @@ pub async fn seed(
         what: "the marker",
         source,
     })?;
-    Ok(Seeded::Written(start.elapsed()))
+    Ok(Seeded::Written {
+        holds: *spec,
+        users: spec.users - first,
+        took: start.elapsed(),
+    })
 }

@@ -3,10 +3,10 @@
 
 use super::{
     paths::{OpError, Target},
+    progress::Meter,
     seed::Rng,
 };
 use hdrhistogram::Histogram;
-use indicatif::ProgressBar;
 use std::{
     sync::{
         Arc,
@@ -108,13 +108,22 @@ impl Workload {
     }
 }
 
-/// When a run stops.
+/// When a run stops: at its deadline, whatever the path's latency, or
+/// earlier once `ops` operations are done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    /// After this many operations in all.
-    Ops(u64),
-    /// No new operation starts after this long.
-    Time(Duration),
+pub struct Limit {
+    /// Operations in all, if the run is counted in operations.
+    pub ops: Option<u64>,
+    /// The run's time: no operation starts after it, and operations still
+    /// in flight then are dropped (a run is never longer than this).
+    pub time: Duration,
+}
+
+impl Limit {
+    /// A run of `time`.
+    pub fn time(time: Duration) -> Self {
+        Self { ops: None, time }
+    }
 }
 
 /// The raw outcome of one run.
@@ -122,38 +131,155 @@ pub enum Limit {
 pub struct Outcome {
     /// Operations completed (successfully or not).
     pub ops: u64,
+    /// Operations still in flight at the deadline, dropped unfinished.
+    pub dropped: u64,
     /// Operations that failed.
     pub errors: u64,
     /// The first failure, for the report.
     pub first_error: Option<String>,
-    /// Wall time from the first start to the last finish.
+    /// Wall time from the first start to the last finish (or the deadline).
     pub elapsed: Duration,
-    /// Latency of each operation, in nanoseconds.
+    /// Latency of each completed operation, in nanoseconds.
     pub latency: Histogram<u64>,
 }
 
-/// Shared state of the tasks of one run.
-struct Run {
-    target: Arc<Target>,
-    workload: Workload,
-    limit: Limit,
+impl Outcome {
+    /// Whether a run counted in operations ran out of time first.
+    pub fn cut_short(&self, limit: Limit) -> bool {
+        limit.ops.is_some_and(|ops| self.ops < ops)
+    }
+}
+
+/// The shared clock and counters of one run's tasks.
+pub struct Run {
+    ops: Option<u64>,
     started: AtomicU64,
     done: AtomicU64,
+    dropped: AtomicU64,
+    start: Instant,
     deadline: Instant,
 }
 
 impl Run {
-    /// Claim the next operation; `None` once the run is over.
-    fn claim(&self) -> Option<u64> {
-        match self.limit {
-            Limit::Ops(ops) => {
-                let n = self.started.fetch_add(1, Relaxed);
-                (n < ops).then_some(n)
+    /// A run starting now, until `limit`.
+    pub fn start(limit: Limit) -> Arc<Self> {
+        let start = Instant::now();
+        Arc::new(Self {
+            ops: limit.ops,
+            started: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            start,
+            deadline: start + limit.time,
+        })
+    }
+
+    /// Claim up to `n` operations (fewer near the end of a counted run);
+    /// 0 once the run is over.
+    pub fn claim(&self, n: u64) -> u64 {
+        if Instant::now() >= self.deadline {
+            return 0;
+        }
+        let first = self.started.fetch_add(n, Relaxed);
+        match self.ops {
+            Some(ops) => ops.saturating_sub(first).min(n),
+            None => n,
+        }
+    }
+
+    /// Run `work`, the `n` operations just claimed, unless the deadline
+    /// comes first: then they are dropped unfinished (so a slow path
+    /// cannot stretch the run) and `None` is returned.
+    pub async fn before_deadline<T>(&self, n: u64, work: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            done = work => {
+                self.done.fetch_add(n, Relaxed);
+                Some(done)
             }
-            Limit::Time(_) => {
-                (Instant::now() < self.deadline).then(|| self.started.fetch_add(1, Relaxed))
+            () = tokio::time::sleep_until(self.deadline.into()) => {
+                self.dropped.fetch_add(n, Relaxed);
+                None
             }
         }
+    }
+}
+
+/// What one task of a run measured.
+pub struct Tally {
+    latency: Histogram<u64>,
+    errors: u64,
+    first_error: Option<OpError>,
+}
+
+impl Tally {
+    /// An empty tally (its histogram allocated now, before the clock starts).
+    pub fn new() -> Self {
+        Self {
+            latency: histogram(),
+            errors: 0,
+            first_error: None,
+        }
+    }
+
+    /// Record `n` operations that took `took` each and ended with `result`.
+    pub fn record(&mut self, took: Duration, n: u64, result: Result<(), OpError>) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        // Out-of-range values are clamped, so recording cannot fail.
+        self.latency.saturating_record_n(nanos, n);
+        if let Err(error) = result {
+            self.errors += n;
+            self.first_error.get_or_insert(error);
+        }
+    }
+}
+
+/// Wait for a run's tasks, moving `meter` as they go, and merge what they
+/// measured.
+pub async fn gather(
+    run: &Run,
+    tasks: Vec<tokio::task::JoinHandle<Tally>>,
+    meter: &mut Meter,
+) -> Outcome {
+    let mut all = futures::future::join_all(tasks);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let finished = loop {
+        tokio::select! {
+            finished = &mut all => break finished,
+            _ = tick.tick() => meter.set(match run.ops {
+                Some(_) => run.done.load(Relaxed),
+                None => u64::try_from(run.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    };
+    // The clock stops when the last task is done, before the merging.
+    let elapsed = run.start.elapsed();
+    let mut latency = histogram();
+    let mut errors = 0;
+    let mut first_error = None;
+    for task in finished {
+        match task {
+            Ok(tally) => {
+                // Both histograms have the same bounds; adding cannot fail.
+                latency.add(&tally.latency).ok();
+                errors += tally.errors;
+                if first_error.is_none() {
+                    first_error = tally.first_error.map(|e| e.to_string());
+                }
+            }
+            Err(join_error) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| format!("a load task failed: {join_error}"));
+            }
+        }
+    }
+    Outcome {
+        ops: run.done.load(Relaxed),
+        dropped: run.dropped.load(Relaxed),
+        errors,
+        first_error,
+        elapsed,
+        latency,
     }
 }
 
@@ -174,88 +300,29 @@ pub async fn drive(
     concurrency: usize,
     limit: Limit,
     seed: u64,
-    progress: &ProgressBar,
+    meter: &mut Meter,
 ) -> Outcome {
     // Allocated before the clock starts, so the harness's own set-up is not timed.
-    let mut histograms: Vec<Histogram<u64>> = (0..concurrency).map(|_| histogram()).collect();
-    let start = Instant::now();
-    let deadline = match limit {
-        Limit::Time(duration) => start + duration,
-        Limit::Ops(_) => start,
-    };
-    let run = Arc::new(Run {
-        target,
-        workload,
-        limit,
-        started: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        deadline,
-    });
-    let tasks: Vec<_> = histograms
-        .drain(..)
+    let tallies: Vec<Tally> = (0..concurrency).map(|_| Tally::new()).collect();
+    let run = Run::start(limit);
+    let tasks = tallies
+        .into_iter()
         .enumerate()
-        .map(|(task, mut latency)| {
-            let run = Arc::clone(&run);
+        .map(|(task, mut tally)| {
+            let (run, target) = (Arc::clone(&run), Arc::clone(&target));
             tokio::spawn(async move {
                 let mut rng = Rng::for_item(&[seed, 0xbe0c, task as u64]);
-                let mut errors = 0;
-                let mut first_error: Option<OpError> = None;
-                while run.claim().is_some() {
+                while run.claim(1) == 1 {
                     let began = Instant::now();
-                    let result = run.target.op(run.workload, &mut rng).await;
-                    let took = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    latency.saturating_record(took.max(1));
-                    run.done.fetch_add(1, Relaxed);
-                    if let Err(error) = result {
-                        errors += 1;
-                        first_error.get_or_insert(error);
-                    }
+                    let op = target.op(workload, &mut rng);
+                    let Some(result) = run.before_deadline(1, op).await else {
+                        break;
+                    };
+                    tally.record(began.elapsed(), 1, result);
                 }
-                (latency, errors, first_error)
+                tally
             })
         })
         .collect();
-    let ticker = {
-        let run = Arc::clone(&run);
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            loop {
-                progress.set_position(match run.limit {
-                    Limit::Ops(_) => run.done.load(Relaxed),
-                    Limit::Time(_) => u64::try_from(start.elapsed().as_millis()).unwrap_or(0),
-                });
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
-    let finished = futures::future::join_all(tasks).await;
-    // The clock stops when the last task is done, before the merging.
-    let elapsed = start.elapsed();
-    ticker.abort();
-    let mut latency = histogram();
-    let mut errors = 0;
-    let mut first_error = None;
-    for task in finished {
-        match task {
-            Ok((task_latency, task_errors, task_error)) => {
-                // Both histograms have the same bounds; adding cannot fail.
-                latency.add(&task_latency).ok();
-                errors += task_errors;
-                if first_error.is_none() {
-                    first_error = task_error.map(|e| e.to_string());
-                }
-            }
-            Err(join_error) => {
-                errors += 1;
-                first_error.get_or_insert_with(|| format!("a load task failed: {join_error}"));
-            }
-        }
-    }
-    Outcome {
-        ops: run.done.load(Relaxed),
-        errors,
-        first_error,
-        elapsed,
-        latency,
-    }
+    gather(&run, tasks, meter).await
 }

@@ -1,8 +1,9 @@
 //! The tools' arguments: parsed from a model's JSON and checked, with
 //! errors that say how to call the tool correctly.
 
+use super::Echo;
 use crate::Category;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 /// The largest `limit` and `limit_per_category` the tools accept.
 pub const MAX_LIMIT: i64 = 100;
@@ -36,14 +37,14 @@ pub enum ArgumentError {
     },
     /// The model tried to choose the user.
     #[error(
-        "argument {0:?} is not accepted: this tool session serves one user, fixed when it started"
+        "argument {0} is not accepted: this tool session serves one user, fixed when it started"
     )]
-    UserNotSelectable(String),
+    UserNotSelectable(Echo),
     /// An argument the tool does not take.
-    #[error("unknown argument {argument:?}: {tool} takes {allowed}")]
+    #[error("unknown argument {argument}: {tool} takes {allowed}")]
     Unknown {
-        /// The argument's name.
-        argument: String,
+        /// The argument's name (its start, if long).
+        argument: Echo,
         /// The tool called.
         tool: &'static str,
         /// The arguments it takes, for the message.
@@ -56,7 +57,7 @@ pub enum ArgumentError {
         argument: &'static str,
         /// What it must be.
         expected: &'static str,
-        /// What was received (type, and value where short).
+        /// What was received (type, and value or its start).
         found: String,
     },
     /// A limit outside `1..=MAX_LIMIT`.
@@ -69,9 +70,9 @@ pub enum ArgumentError {
     },
     /// A category name that is not one of the five.
     #[error(
-        "unknown category {0:?}: the categories are FACT, INTEREST, GOAL, EXPERIENCE and PREFERENCE"
+        "unknown category {0}: the categories are FACT, INTEREST, GOAL, EXPERIENCE and PREFERENCE"
     )]
-    UnknownCategory(String),
+    UnknownCategory(Echo),
     /// `categories` named none.
     #[error("argument \"categories\" must name at least one category, e.g. \"FACT,INTEREST\"")]
     NoCategories,
@@ -113,10 +114,10 @@ fn object<'a>(
         }
         let lower = name.to_ascii_lowercase();
         if lower == "user_id" || lower == "userid" || lower == "user" {
-            return Err(ArgumentError::UserNotSelectable(name.clone()));
+            return Err(ArgumentError::UserNotSelectable(Echo::new(name)));
         }
         return Err(ArgumentError::Unknown {
-            argument: name.clone(),
+            argument: Echo::new(name),
             tool,
             allowed: allowed_text,
         });
@@ -203,10 +204,12 @@ fn category(name: &str) -> Result<Category, ArgumentError> {
     name.trim()
         .to_ascii_uppercase()
         .parse()
-        .map_err(|_| ArgumentError::UnknownCategory(name.to_owned()))
+        .map_err(|_| ArgumentError::UnknownCategory(Echo::new(name)))
 }
 
-/// A limit in `1..=MAX_LIMIT`, or `default` when absent.
+/// A limit in `1..=MAX_LIMIT`, or `default` when absent. A whole number
+/// written with a fraction or exponent (`100.0`, `1e2`) counts, as JSON
+/// Schema's `integer` says.
 fn limit(
     value: Option<&Value>,
     argument: &'static str,
@@ -222,17 +225,30 @@ fn limit(
         argument,
         value: number.to_string(),
     };
-    match (number.as_i64(), number.as_u64()) {
-        (Some(n), _) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        (Some(_), _) | (None, Some(_)) => Err(out_of_range()),
-        (None, None) => Err(wrong_type(argument, "an integer", value)),
+    match whole(number).map(i64::try_from) {
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(out_of_range()),
+        None => Err(wrong_type(argument, "an integer", value)),
     }
+}
+
+/// The number, if it is whole; floats beyond `i128` saturate, which keeps
+/// them out of any limit's range.
+fn whole(number: &Number) -> Option<i128> {
+    let exact = number.as_i64().map(i128::from);
+    exact
+        .or_else(|| number.as_u64().map(i128::from))
+        .or_else(|| {
+            let float = number.as_f64().filter(|f| f.fract() == 0.0)?;
+            // A whole float converts exactly, or saturates.
+            Some(float as i128)
+        })
 }
 
 fn wrong_type(argument: &'static str, expected: &'static str, found: &Value) -> ArgumentError {
     let shown = match found {
         Value::Number(_) | Value::Bool(_) => format!("{} {found}", type_name(found)),
-        Value::String(s) if s.chars().count() <= 40 => format!("string {found}"),
+        Value::String(s) => format!("string {}", Echo::new(s)),
         other => type_name(other).to_owned(),
     };
     ArgumentError::WrongType {
@@ -264,10 +280,23 @@ mod tests {
         assert_eq!(limit(None, "limit", 7), Ok(7));
         assert_eq!(ok(json!(1)), Ok(1));
         assert_eq!(ok(json!(MAX_LIMIT)), Ok(MAX_LIMIT));
-        for bad in [json!(0), json!(-3), json!(MAX_LIMIT + 1), json!(u64::MAX)] {
+        assert_eq!(
+            ok(json!(1e2)),
+            Ok(100),
+            "JSON Schema counts 1e2 as an integer"
+        );
+        assert_eq!(ok(json!(3.0)), Ok(3));
+        for bad in [
+            json!(0),
+            json!(-3),
+            json!(MAX_LIMIT + 1),
+            json!(u64::MAX),
+            json!(1e30),
+            json!(-0.0e1),
+        ] {
             assert!(matches!(ok(bad), Err(ArgumentError::OutOfRange { .. })));
         }
-        for bad in [json!(2.5), json!("5"), json!(true), json!([1])] {
+        for bad in [json!(2.5), json!(1e-2), json!("5"), json!(true), json!([1])] {
             assert!(matches!(ok(bad), Err(ArgumentError::WrongType { .. })));
         }
     }

@@ -1,5 +1,6 @@
 //! The tools' names, descriptions and JSON Schemas, as a model sees them.
 
+use super::Echo;
 use super::args::{DEFAULT_LIMIT, DEFAULT_LIMIT_PER_CATEGORY, MAX_LIMIT};
 use crate::Category;
 use serde::Serialize;
@@ -64,9 +65,9 @@ impl fmt::Display for Tool {
 /// A name that is none of the tools' names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown tool {0:?}: the tools are getDatabaseBatchStats, batchGetMemories and bulkMemorySearch"
+    "unknown tool {0}: the tools are getDatabaseBatchStats, batchGetMemories and bulkMemorySearch"
 )]
-pub struct UnknownTool(pub String);
+pub struct UnknownTool(pub Echo);
 
 impl FromStr for Tool {
     type Err = UnknownTool;
@@ -75,7 +76,7 @@ impl FromStr for Tool {
         Self::ALL
             .into_iter()
             .find(|tool| tool.name() == name)
-            .ok_or_else(|| UnknownTool(name.to_owned()))
+            .ok_or_else(|| UnknownTool(Echo::new(name)))
     }
 }
 
