@@ -1,10 +1,11 @@
 //! What can go wrong in the memory store.
 
 use crate::{
-    db::{ConnectError, ServerMessage},
+    db::{ConnectError, ServerMessage, may_have_committed},
     invalid::InvalidInput,
 };
 use coalesce::LoadError;
+use std::sync::Arc;
 
 /// The error of every store operation.
 #[derive(Debug, thiserror::Error)]
@@ -31,20 +32,65 @@ pub enum StoreError {
         #[source]
         source: LoadError<sqlx::Error>,
     },
+    /// A write's connection failed after the write reached the database
+    /// in a form that commits (its `COMMIT`, or a single auto-committed
+    /// statement) and before the answer came back: its rows **may or may
+    /// not** be written. Read them back, or run the write again (saves are
+    /// upserts and deletes are idempotent). Every other error of a write
+    /// means nothing of it was written.
+    #[error(
+        "{context}: the connection failed while the write was committing; it may or may not have been applied: {}",
+        ServerMessage(source)
+    )]
+    CommitOutcomeUnknown {
+        /// The store operation that failed, e.g. `"batch_save_memories"`.
+        context: &'static str,
+        /// The driver's error (shared with the other callers of a
+        /// coalesced write).
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
     /// Connecting to or migrating the database failed.
     #[error(transparent)]
     Connect(#[from] ConnectError),
 }
 
 impl StoreError {
-    /// Wrap a driver error with the operation it came from.
-    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| Self::Database { context, source }
+    /// Whether the operation may have written although it failed: only
+    /// [`StoreError::CommitOutcomeUnknown`]. Any other error of a write
+    /// means nothing of it was written.
+    ///
+    /// ```
+    /// use coalesce_store::{InvalidInput, StoreError};
+    ///
+    /// assert!(!StoreError::from(InvalidInput::EmptyUserId).may_have_committed());
+    /// ```
+    pub fn may_have_committed(&self) -> bool {
+        matches!(self, Self::CommitOutcomeUnknown { .. })
     }
 
-    /// Wrap a loader error with the operation it came from.
+    /// Wrap a driver error with the operation it came from.
+    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| {
+            if may_have_committed(&source) {
+                let source = Arc::new(source);
+                Self::CommitOutcomeUnknown { context, source }
+            } else {
+                Self::Database { context, source }
+            }
+        }
+    }
+
+    /// Wrap a loader error (a coalesced read's or write's) with the
+    /// operation it came from.
     pub(crate) fn batch(context: &'static str) -> impl FnOnce(LoadError<sqlx::Error>) -> Self {
-        move |source| Self::Batch { context, source }
+        move |source| match &source {
+            LoadError::Source { source, .. } if may_have_committed(source) => {
+                let source = Arc::clone(source);
+                Self::CommitOutcomeUnknown { context, source }
+            }
+            _ => Self::Batch { context, source },
+        }
     }
 }
 

@@ -95,7 +95,8 @@ fn memories_table<DB: StoreDialect>() -> Table {
 
 /// The toolkit's error as the driver error the store's API carries: a
 /// database error as is; the others (a value over the packet limit, an
-/// ambiguous commit) boxed inside, where `downcast_ref` finds them.
+/// ambiguous commit) boxed inside, where `downcast_ref` finds them (see
+/// [`may_have_committed`]).
 fn driver_error(error: coalesce_sql::Error) -> sqlx::Error {
     match error {
         coalesce_sql::Error::Database { source, .. } => source,
@@ -103,6 +104,18 @@ fn driver_error(error: coalesce_sql::Error) -> sqlx::Error {
             sqlx::Error::Io(std::io::Error::other(ambiguous))
         }
         other => sqlx::Error::Encode(Box::new(other)),
+    }
+}
+
+/// Whether a write's driver error says the connection failed after the
+/// write was sent in a form that commits, so its rows may be written.
+pub(crate) fn may_have_committed(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<coalesce_sql::Error>())
+            .is_some_and(coalesce_sql::Error::may_have_committed),
+        _ => false,
     }
 }
 
@@ -290,4 +303,54 @@ where
         .delete(&by_user_and_key, pairs)
         .await
         .map_err(driver_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreError;
+    use coalesce::LoadError;
+    use coalesce_sql::{Operation, Step};
+    use std::sync::Arc;
+
+    fn lost_at(step: Step) -> sqlx::Error {
+        let source = sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        let table = "memories".to_owned();
+        driver_error(match step {
+            Step::Commit => coalesce_sql::Error::CommitOutcomeUnknown {
+                operation: Operation::Upsert,
+                table,
+                step,
+                source,
+            },
+            step => coalesce_sql::Error::Database {
+                operation: Operation::Upsert,
+                table,
+                step,
+                source,
+            },
+        })
+    }
+
+    #[test]
+    fn an_ambiguous_commit_is_told_apart_from_a_failed_write() {
+        let direct = StoreError::db("batch_save_memories")(lost_at(Step::Commit));
+        assert!(direct.may_have_committed(), "{direct:?}");
+        assert!(
+            direct
+                .to_string()
+                .contains("may or may not have been applied")
+        );
+
+        let shared = LoadError::Source {
+            source: Arc::new(lost_at(Step::Commit)),
+            batch_size: 2,
+        };
+        let coalesced = StoreError::batch("save_memory")(shared);
+        assert!(coalesced.may_have_committed(), "{coalesced:?}");
+
+        let failed = StoreError::db("batch_save_memories")(lost_at(Step::Begin));
+        assert!(matches!(failed, StoreError::Database { .. }), "{failed:?}");
+        assert!(!failed.may_have_committed());
+    }
 }

@@ -36,6 +36,7 @@ pub(crate) use connect::ServerMessage;
 pub use connect::{Backend, ConnectError, ConnectOptions};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
+pub(crate) use batched::may_have_committed;
 use batched::{Batches, batched};
 use coalesce_sql::retry;
 use sqlx::{

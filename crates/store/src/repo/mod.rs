@@ -54,12 +54,14 @@ pub trait MemoryRepository: Send + Sync + 'static {
         user_id: &str,
     ) -> impl Future<Output = Result<Option<Onboarding>, StoreError>> + Send;
 
-    /// Insert or overwrite one memory.
+    /// Insert or overwrite one memory. An error means nothing was written,
+    /// except [`StoreError::CommitOutcomeUnknown`]: the connection failed
+    /// while the write was committing, so it may have been applied.
     fn save_memory(&self, memory: NewMemory)
     -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Delete a user's memories with this key (in every category); whether
-    /// any existed.
+    /// any existed. Errors as for [`save_memory`](Self::save_memory).
     fn delete_memory(
         &self,
         user_id: &str,
