@@ -312,7 +312,9 @@ fn fetch<S: BatchSource>(
         // Two clock reads a batch only when someone listens for the event.
         let started =
             tracing::enabled!(target: "coalesce::loader", tracing::Level::DEBUG).then(Instant::now);
-        let result = AssertUnwindSafe(shared.source.load(&keys))
+        // The source is called inside the guarded future: a `load` may run
+        // code (and panic) before it returns its future.
+        let result = AssertUnwindSafe(async { shared.source.load(&keys).await })
             .catch_unwind()
             .await;
         let outcome = match result {

@@ -208,6 +208,67 @@ async fn a_panicking_source_is_contained_to_its_batch() {
     assert_eq!(loader.in_flight(), 0);
 }
 
+/// A source that panics while building its future (before any `.await`)
+/// when a batch holds key 13, and otherwise returns each key as its value.
+fn panics_before_its_future_on_13()
+-> Loader<impl coalesce::loader::BatchSource<Key = u64, Value = u64, Error = std::convert::Infallible>>
+{
+    Loader::new(coalesce::loader::from_fn(|keys: Vec<u64>| {
+        assert!(!keys.contains(&13), "sync panic in batch fn");
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                keys.into_iter()
+                    .map(|k| (k, k))
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+        }
+    }))
+}
+
+fn assert_sync_panic<T: std::fmt::Debug, E: std::fmt::Debug>(
+    result: Result<T, LoadError<E>>,
+    batch_size: usize,
+) {
+    match result {
+        Err(LoadError::Panicked {
+            message,
+            batch_size: size,
+        }) => {
+            assert!(message.contains("sync panic in batch fn"), "{message}");
+            assert_eq!(size, batch_size);
+        }
+        other => panic!("expected LoadError::Panicked, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_source_panicking_before_its_future_fails_its_batch_not_its_callers() {
+    use futures::FutureExt;
+    use std::panic::AssertUnwindSafe;
+
+    let loader = panics_before_its_future_on_13();
+    // A lone load leads its batch: the panic must not unwind out of it.
+    let lone = AssertUnwindSafe(loader.load(13)).catch_unwind().await;
+    assert_sync_panic(lone.expect("load must not panic"), 1);
+    // Every caller of a shared batch, the leader included, gets the error.
+    let tasks: Vec<_> = [1, 13, 2]
+        .map(|key| {
+            let loader = loader.clone();
+            tokio::spawn(async move { loader.load(key).await })
+        })
+        .into();
+    for task in tasks {
+        assert_sync_panic(task.await.expect("no caller may panic"), 3);
+    }
+    // load_many's batches run in a task of their own.
+    let many = AssertUnwindSafe(loader.load_many([13, 4])).catch_unwind().await;
+    assert_sync_panic(many.expect("load_many must not panic"), 2);
+    // The loader is left clean and the next batch works.
+    assert_eq!(loader.in_flight(), 0);
+    assert_eq!(loader.load_many([1, 2]).await.unwrap(), vec![Some(1), Some(2)]);
+    assert_eq!(loader.stats().errors, 3);
+}
+
 #[tokio::test]
 async fn cancelled_callers_leave_the_batch_and_state_intact() {
     let source = Recorder::gated();
