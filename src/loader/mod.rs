@@ -532,9 +532,12 @@ impl<S: BatchSource> Loader<S> {
         }
     }
 
-    /// Store a value in the cache (when caching is on), replacing what was
-    /// there, and detach the key from any batch already fetching it, so a
-    /// later load sees this value rather than one fetched before.
+    /// Fill the cache with a value for a key it knows nothing about, as
+    /// graphql/dataloader's `prime` does: a key already cached, or pending
+    /// or being fetched (its fetch will cache what it reads), keeps what it
+    /// has. Returns whether the value was stored; always `false` when
+    /// caching is off. To replace a value, [`clear`](Self::clear) the key
+    /// first.
     ///
     /// ```
     /// # use coalesce::loader::{from_fn, CachePolicy, Loader};
@@ -543,17 +546,28 @@ impl<S: BatchSource> Loader<S> {
     /// let loader = Loader::builder(from_fn(|_: Vec<u32>| async move {
     ///     Ok::<_, Infallible>(HashMap::<u32, &'static str>::new())
     /// })).cache(CachePolicy::Unbounded).build().unwrap();
-    /// loader.prime(7, "seven");
+    /// assert!(loader.prime(7, "seven"));
+    /// assert!(!loader.prime(7, "sept"), "an existing value is kept");
     /// assert_eq!(loader.load(7).await.unwrap(), Some("seven"));
+    /// loader.clear(&7);
+    /// assert!(loader.prime(7, "sept"), "clear, then prime, replaces it");
+    /// assert_eq!(loader.load(7).await.unwrap(), Some("sept"));
     /// assert_eq!(loader.stats().total_operations, 0);
     /// # }
     /// ```
-    pub fn prime(&self, key: S::Key, value: S::Value) {
+    pub fn prime(&self, key: S::Key, value: S::Value) -> bool {
         let mut state = self.shared.state.lock();
-        state.detach(&key);
-        if let Some(cache) = state.cache.as_mut() {
-            cache.insert(key, Some(value));
+        let State {
+            in_flight, cache, ..
+        } = &mut *state;
+        let Some(cache) = cache.as_mut() else {
+            return false;
+        };
+        if in_flight.contains_key(&key) || cache.get(&key).is_some() {
+            return false;
         }
+        cache.insert(key, Some(value));
+        true
     }
 
     /// Forget a key: drop it from the cache and detach it from any batch

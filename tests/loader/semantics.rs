@@ -210,9 +210,9 @@ async fn a_panicking_source_is_contained_to_its_batch() {
 
 /// A source that panics while building its future (before any `.await`)
 /// when a batch holds key 13, and otherwise returns each key as its value.
-fn panics_before_its_future_on_13()
--> Loader<impl coalesce::loader::BatchSource<Key = u64, Value = u64, Error = std::convert::Infallible>>
-{
+fn panics_before_its_future_on_13() -> Loader<
+    impl coalesce::loader::BatchSource<Key = u64, Value = u64, Error = std::convert::Infallible>,
+> {
     Loader::new(coalesce::loader::from_fn(|keys: Vec<u64>| {
         assert!(!keys.contains(&13), "sync panic in batch fn");
         async move {
@@ -261,11 +261,16 @@ async fn a_source_panicking_before_its_future_fails_its_batch_not_its_callers() 
         assert_sync_panic(task.await.expect("no caller may panic"), 3);
     }
     // load_many's batches run in a task of their own.
-    let many = AssertUnwindSafe(loader.load_many([13, 4])).catch_unwind().await;
+    let many = AssertUnwindSafe(loader.load_many([13, 4]))
+        .catch_unwind()
+        .await;
     assert_sync_panic(many.expect("load_many must not panic"), 2);
     // The loader is left clean and the next batch works.
     assert_eq!(loader.in_flight(), 0);
-    assert_eq!(loader.load_many([1, 2]).await.unwrap(), vec![Some(1), Some(2)]);
+    assert_eq!(
+        loader.load_many([1, 2]).await.unwrap(),
+        vec![Some(1), Some(2)]
+    );
     assert_eq!(loader.stats().errors, 3);
 }
 
@@ -447,9 +452,43 @@ async fn prime_serves_a_value_without_a_query() {
         .cache(CachePolicy::Unbounded)
         .build()
         .unwrap();
-    loader.prime(42, "primed".to_owned());
+    assert!(loader.prime(42, "primed".to_owned()));
     assert_eq!(loader.load(42).await.unwrap().as_deref(), Some("primed"));
     assert!(source.batches().is_empty());
+}
+
+#[tokio::test]
+async fn prime_keeps_a_value_already_cached_or_being_fetched() {
+    let source = Recorder::gated();
+    let loader = Loader::builder(source.clone())
+        .cache(CachePolicy::Unbounded)
+        .build()
+        .unwrap();
+    // A fetched value (and a known miss) stay as they are.
+    let fetching = spawn_loads(&loader, [1, 5]);
+    source.until_running(1).await;
+    assert!(!loader.prime(1, "while fetching".to_owned()));
+    source.release(1);
+    for task in fetching {
+        task.await.unwrap().unwrap();
+    }
+    assert!(!loader.prime(1, "over a value".to_owned()));
+    assert!(!loader.prime(5, "over a miss".to_owned()));
+    assert_eq!(loader.load(1).await.unwrap(), expected(1, 0));
+    assert_eq!(loader.load(5).await.unwrap(), None);
+    // Replacing is clear, then prime.
+    loader.clear(&1);
+    assert!(loader.prime(1, "replaced".to_owned()));
+    assert_eq!(loader.load(1).await.unwrap().as_deref(), Some("replaced"));
+    assert_eq!(source.batches().len(), 1);
+}
+
+#[tokio::test]
+async fn prime_without_a_cache_stores_nothing() {
+    let source = Recorder::new();
+    let loader = Loader::new(source.clone());
+    assert!(!loader.prime(2, "primed".to_owned()));
+    assert_eq!(loader.load(2).await.unwrap(), expected(2, 0));
 }
 
 #[test]
