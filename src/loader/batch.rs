@@ -9,7 +9,10 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
-    sync::{Arc, OnceLock, atomic::Ordering::SeqCst},
+    sync::{
+        Arc, OnceLock,
+        atomic::Ordering::{Relaxed, SeqCst},
+    },
     task::{Context, Poll, Waker},
     time::Instant,
 };
@@ -187,6 +190,7 @@ pub(crate) async fn lead<S: BatchSource>(
     hand_off.armed = false;
     let mut run = fetch(Arc::clone(shared), Arc::clone(batch), permit, in_flight);
     let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
+    shared.last_fetch_pending.store(first.is_pending(), Relaxed);
     if first.is_pending() {
         handle.spawn(run);
     }
@@ -199,10 +203,23 @@ pub(crate) async fn lead<S: BatchSource>(
 /// [`BatchWindow::FillWhileBusy`]: super::BatchWindow::FillWhileBusy
 async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) -> InFlight<S> {
     let window = shared.config.window;
-    window.wait(batch).await;
     if window != super::BatchWindow::FillWhileBusy {
+        window.wait(batch).await;
         return InFlight::join(shared);
     }
+    // A quiet loader whose fetches wait for I/O sends its first key at once.
+    // The yield would only let tasks on this worker add keys, and it is a
+    // self-wake that Tokio's multi-thread scheduler answers by waking a
+    // parked worker (a cross-thread wake-up, the cost of a lone load);
+    // concurrent loads lose nothing, as they find this batch in flight and
+    // fill the next one. A source that answers at once has no flight time
+    // in which others could gather, so there the yield is what batches.
+    if shared.last_fetch_pending.load(Relaxed)
+        && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)
+    {
+        return in_flight;
+    }
+    window.wait(batch).await;
     loop {
         // Registered before the check, so a batch completing between the
         // check and the wait still wakes this one.

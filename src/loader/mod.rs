@@ -33,8 +33,9 @@
 //! With the
 //! default window, [`BatchWindow::FillWhileBusy`], a batch whose window has
 //! ended while other batches of the loader are in flight keeps collecting
-//! keys until it is full or one of them completes: a quiet loader answers
-//! a lone load after one yield, a busy one sends full batches.
+//! keys until it is full or one of them completes: a quiet loader sends a
+//! lone load at once (after one yield while its source has been answering
+//! without waiting), a busy one sends full batches.
 //! Batches opened by `load_many`, and a batch whose leader was dropped
 //! before its fetch began, run in a dispatcher task instead. Other callers
 //! only wait on the outcome, and no fetch belongs to a caller, so dropping
@@ -58,7 +59,7 @@
 //!     }
 //! }));
 //! let load = |k| { let l = loader.clone(); tokio::spawn(async move { l.load(k).await }) };
-//! // A quiet loader: the first load is dispatched after one yield.
+//! // A quiet loader: the first load is dispatched at once.
 //! let mut tasks = vec![load(0)];
 //! while loader.stats().total_operations == 0 { yield_now().await; }
 //! // While it is in flight, loads arriving a tick apart share one batch.
@@ -93,7 +94,7 @@ pub use writer::{WriteSink, WriteSource, Writer};
 use batch::{Batch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::{
     collections::{HashMap, hash_map::Entry},
     fmt,
@@ -134,7 +135,11 @@ pub enum BatchWindow {
     /// their next keys), and check again. A quiet loader thus dispatches a
     /// lone load after one yield, while a busy one sends full batches
     /// (several at once, up to `max_concurrent_batches`) instead of
-    /// splitting its callers over many small ones.
+    /// splitting its callers over many small ones. Once a fetch has been
+    /// seen to wait (a database round trip), a quiet loader skips even that
+    /// yield: loads arriving together then send the first alone and the
+    /// rest in one batch while it is in flight, and a lone load costs no
+    /// extra wake-up of the runtime's other workers.
     #[default]
     FillWhileBusy,
 }
@@ -331,6 +336,10 @@ struct Shared<S: BatchSource> {
     in_flight_batches: AtomicUsize,
     /// Signalled each time one of those batches is done.
     batch_done: Notify,
+    /// The last fetch a leader polled did not finish at once: the source
+    /// waits for I/O, so a lone load need not yield for company (see
+    /// `batch::until_due`).
+    last_fetch_pending: AtomicBool,
     stats: Arc<Stats>,
 }
 
@@ -428,6 +437,7 @@ impl<S: BatchSource> Loader<S> {
                     .map(|n| Arc::new(Semaphore::new(n))),
                 in_flight_batches: AtomicUsize::new(0),
                 batch_done: Notify::new(),
+                last_fetch_pending: AtomicBool::new(false),
                 stats,
             }),
         }

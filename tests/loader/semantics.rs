@@ -727,6 +727,43 @@ async fn a_lone_load_on_a_quiet_loader_is_answered_after_one_yield() {
     }
 }
 
+// On the multi-thread runtime the window's yield wakes a parked worker: a
+// loader whose fetches wait for I/O skips it when nothing else is in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_load_is_sent_at_its_first_poll_once_fetches_are_seen_to_wait() {
+    let source = Recorder::gated();
+    let loader = Loader::builder(source.clone())
+        .max_concurrent_batches(10)
+        .build()
+        .unwrap();
+    // The first fetch teaches the loader that its source waits.
+    let first = spawn_loads(&loader, [1]);
+    source.until_running(1).await;
+    source.release(1);
+    first.into_iter().next().unwrap().await.unwrap().unwrap();
+    let lone = loader.load(3);
+    tokio::pin!(lone);
+    assert!(futures::poll!(lone.as_mut()).is_pending());
+    assert_eq!(source.batches(), vec![vec![1], vec![3]], "sent at once");
+    // Loads arriving while it is in flight still share one batch.
+    let together = spawn_loads(&loader, 10..60);
+    while loader.in_flight() < 51 {
+        tokio::task::yield_now().await;
+    }
+    until_running(&source, 1).await;
+    assert_eq!(
+        source.batches().len(),
+        2,
+        "the open batch waits for company"
+    );
+    source.release(2);
+    assert_eq!(lone.await.unwrap(), expected(3, 0));
+    for (key, task) in (10..60).zip(together) {
+        assert_eq!(task.await.unwrap().unwrap(), expected(key, 0));
+    }
+    assert_eq!(source.batches()[2].len(), 50);
+}
+
 #[test]
 fn a_runtime_shutting_down_fails_a_waiting_open_batch() {
     let source = Recorder::gated();
