@@ -802,15 +802,24 @@ fn a_runtime_shutting_down_fails_a_waiting_open_batch() {
 async fn callers_of_a_completed_batch_join_the_waiting_open_batch() {
     let source = Recorder::gated();
     let loader = Loader::new(source.clone());
-    let chains: Vec<_> = (0..10)
-        .map(|key| {
-            let loader = loader.clone();
-            tokio::spawn(async move {
-                loader.load(key).await.unwrap();
-                loader.load(key + 10).await.unwrap()
-            })
-        })
-        .collect();
+    // Spawned from the worker, so all ten are queued before any runs (from
+    // the test's own thread they would trickle into the global queue, and
+    // the first could dispatch alone).
+    let spawner = tokio::spawn({
+        let loader = loader.clone();
+        async move {
+            (0..10)
+                .map(|key| {
+                    let loader = loader.clone();
+                    tokio::spawn(async move {
+                        loader.load(key).await.unwrap();
+                        loader.load(key + 10).await.unwrap()
+                    })
+                })
+                .collect::<Vec<_>>()
+        }
+    });
+    let chains = spawner.await.unwrap();
     source.until_running(1).await;
     let waiting = spread_loads(&loader, 100..101, 1).await;
     while loader.in_flight() < 11 {
