@@ -1,7 +1,10 @@
 //! One batch: the keys it collects, the task that dispatches it, and the
 //! outcome its callers wait for.
 
-use super::{BatchSource, LoadError, Shared};
+use super::{
+    BatchSource, LoadError, Shared,
+    observe::{BatchReport, Ending, Stopwatch, Waits},
+};
 use futures::FutureExt;
 use parking_lot::Mutex;
 use std::{
@@ -14,9 +17,9 @@ use std::{
         atomic::Ordering::{Relaxed, SeqCst},
     },
     task::{Context, Poll, Waker},
-    time::Instant,
 };
 use tokio::{runtime::Handle, sync::OwnedSemaphorePermit};
+use tracing::Instrument;
 
 pub(crate) type Outcome<S> = Result<
     HashMap<<S as BatchSource>::Key, <S as BatchSource>::Value>,
@@ -157,10 +160,22 @@ pub(crate) fn dispatch<S: BatchSource>(
 ) -> impl Future<Output = ()> + Send + 'static {
     let guard = AbandonGuard { shared, batch };
     async move {
+        let mut stopwatch = Stopwatch::start();
         let in_flight = until_due(&guard.shared, &guard.batch).await;
+        stopwatch.due();
         let permit = acquire(&guard.shared).await;
         let (shared, batch) = (Arc::clone(&guard.shared), Arc::clone(&guard.batch));
-        fetch(shared, batch, permit, in_flight).await;
+        let waits = stopwatch.permitted();
+        fetch(
+            shared,
+            batch,
+            Slot {
+                _permit: permit,
+                _in_flight: in_flight,
+            },
+            waits,
+        )
+        .await;
         drop(guard);
     }
 }
@@ -184,11 +199,22 @@ pub(crate) async fn lead<S: BatchSource>(
         handle,
         armed: true,
     };
+    let mut stopwatch = Stopwatch::start();
     let in_flight = until_due(shared, batch).await;
+    stopwatch.due();
     let permit = acquire(shared).await;
     // No await from here until the fetch is finished or spawned.
     hand_off.armed = false;
-    let mut run = fetch(Arc::clone(shared), Arc::clone(batch), permit, in_flight);
+    let slot = Slot {
+        _permit: permit,
+        _in_flight: in_flight,
+    };
+    let mut run = fetch(
+        Arc::clone(shared),
+        Arc::clone(batch),
+        slot,
+        stopwatch.permitted(),
+    );
     let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
     shared.last_fetch_pending.store(first.is_pending(), Relaxed);
     if first.is_pending() {
@@ -304,6 +330,13 @@ async fn acquire<S: BatchSource>(shared: &Shared<S>) -> Option<OwnedSemaphorePer
 
 type Fetch = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// What a fetch holds until its outcome is published: its concurrency
+/// permit and its place among the batches in flight.
+struct Slot<S: BatchSource> {
+    _permit: Option<OwnedSemaphorePermit>,
+    _in_flight: InFlight<S>,
+}
+
 /// Seal the batch and return its fetch: call the source with the panic
 /// contained, release the keys (caching their values if caching is on) and
 /// publish the outcome. The fetch owns all it needs, so it can be polled
@@ -311,8 +344,8 @@ type Fetch = Pin<Box<dyn Future<Output = ()> + Send>>;
 fn fetch<S: BatchSource>(
     shared: Arc<Shared<S>>,
     batch: Arc<Batch<S>>,
-    permit: Option<OwnedSemaphorePermit>,
-    in_flight: InFlight<S>,
+    slot: Slot<S>,
+    waits: Option<Waits>,
 ) -> Fetch {
     let keys = {
         let mut state = shared.state.lock();
@@ -321,42 +354,37 @@ fn fetch<S: BatchSource>(
     };
     let batch_size = keys.len();
     shared.stats.record_batch(batch_size);
+    let report = BatchReport::begin(shared.config.name, batch_size, waits);
     let guard = AbandonGuard { shared, batch };
     Box::pin(async move {
         // Released once the outcome is published (or the fetch dropped).
-        let _slot = (permit, in_flight);
+        let _slot = slot;
         let AbandonGuard { shared, batch } = &guard;
-        // Two clock reads a batch only when someone listens for the event.
-        let started =
-            tracing::enabled!(target: "coalesce::loader", tracing::Level::DEBUG).then(Instant::now);
         // The source is called inside the guarded future: a `load` may run
         // code (and panic) before it returns its future.
         let result = AssertUnwindSafe(async { shared.source.load(&keys).await })
             .catch_unwind()
+            .instrument(report.span())
             .await;
-        let outcome = match result {
-            Ok(Ok(values)) => Ok(values),
-            Ok(Err(err)) => Err(LoadError::Source {
-                source: Arc::new(err),
-                batch_size,
-            }),
-            Err(panic) => Err(LoadError::Panicked {
-                message: panic_message(panic.as_ref()).into(),
-                batch_size,
-            }),
+        let (outcome, ending) = match result {
+            Ok(Ok(values)) => (Ok(values), Ending::Ok),
+            Ok(Err(err)) => {
+                let source = Arc::new(err);
+                (Err(LoadError::Source { source, batch_size }), Ending::Error)
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref()).into();
+                let panicked = LoadError::Panicked {
+                    message,
+                    batch_size,
+                };
+                (Err(panicked), Ending::Panicked)
+            }
         };
         if outcome.is_err() {
             shared.stats.record_error();
         }
-        if let Some(started) = started {
-            tracing::debug!(
-                target: "coalesce::loader",
-                batch_size,
-                elapsed_us = started.elapsed().as_micros() as u64,
-                ok = outcome.is_ok(),
-                "batch completed"
-            );
-        }
+        report.end(ending);
         shared
             .state
             .lock()

@@ -73,12 +73,37 @@
 //! assert_eq!(loader.stats().total_operations, 2);
 //! # }
 //! ```
+//!
+//! # Observability
+//!
+//! Each batch opens a `tracing` span named `batch` (target
+//! `coalesce::loader`, level debug) around its fetch, so the source's own
+//! spans and events (a driver's query span, say) are its children. Its
+//! fields: `loader` (the name given to [`LoaderBuilder::name`]), `keys`,
+//! `window_us` (from the batch's first key until it was due),
+//! `permit_wait_us` (waiting for `max_concurrent_batches`), `fetch_us` and
+//! `outcome` (`ok`, `error` or `panicked`); a `batch completed` event closes
+//! it. With no subscriber listening at that level, no clock is read.
+//!
+//! With the `metrics` feature, every batch is also recorded through the
+//! [`metrics`](https://docs.rs/metrics) facade, for whatever exporter
+//! (Prometheus, OpenTelemetry, ...) the application installs; each metric
+//! is labelled `loader`:
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `coalesce_batch_keys` | histogram | distinct keys per batch |
+//! | `coalesce_batch_window_wait_seconds` | histogram | the window, as above |
+//! | `coalesce_batch_permit_wait_seconds` | histogram | the permit wait |
+//! | `coalesce_batch_fetch_seconds` | histogram | the source's call |
+//! | `coalesce_batches_total` | counter | batches, also labelled `outcome` |
 
 mod batch;
 mod cache;
 #[cfg(feature = "dataloader")]
 mod dataloader_compat;
 mod error;
+mod observe;
 mod source;
 mod stats;
 mod writer;
@@ -201,6 +226,8 @@ pub enum ConfigError {
 struct Config {
     max_batch_size: usize,
     window: BatchWindow,
+    /// How the loader's batch spans and metrics name it.
+    name: &'static str,
 }
 
 /// Loader state behind one short lock: the open batch, every key pending or
@@ -382,6 +409,7 @@ impl<S: BatchSource> fmt::Debug for Loader<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Loader")
             .field("max_batch_size", &self.shared.config.max_batch_size)
+            .field("name", &self.shared.config.name)
             .field("window", &self.shared.config.window)
             .field("in_flight", &self.in_flight())
             .finish()
@@ -426,6 +454,7 @@ impl<S: BatchSource> Loader<S> {
                 config: Config {
                     max_batch_size: settings.max_batch_size,
                     window: settings.window,
+                    name: builder.name,
                 },
                 state: Mutex::new(State {
                     open: None,
@@ -732,6 +761,7 @@ pub struct LoaderBuilder<S: BatchSource> {
     settings: BatchSettings,
     cache: CachePolicy,
     stats: Option<Arc<Stats>>,
+    name: &'static str,
 }
 
 impl<S: BatchSource> LoaderBuilder<S> {
@@ -741,7 +771,29 @@ impl<S: BatchSource> LoaderBuilder<S> {
             settings: BatchSettings::default(),
             cache: CachePolicy::Disabled,
             stats: None,
+            name: "loader",
         }
+    }
+
+    /// The name this loader's batch spans and metrics carry in their
+    /// `loader` field (default `"loader"`); see
+    /// [Observability](crate::loader#observability).
+    ///
+    /// ```
+    /// use coalesce::loader::{from_fn, Loader};
+    /// use std::{collections::HashMap, convert::Infallible};
+    ///
+    /// let profiles = Loader::builder(from_fn(|_: Vec<u32>| async {
+    ///     Ok::<_, Infallible>(HashMap::<u32, String>::new())
+    /// }))
+    /// .name("profiles")
+    /// .build()
+    /// .unwrap();
+    /// # drop(profiles);
+    /// ```
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Replace every batching setting at once.
