@@ -103,15 +103,18 @@ impl<S: BatchSource> Batch<S> {
     }
 
     /// Set the outcome and wake every caller waiting for it.
-    fn publish(&self, outcome: Outcome<S>) {
+    /// Returns how many waiting callers it woke.
+    fn publish(&self, outcome: Outcome<S>) -> usize {
         let _ = self.outcome.set(outcome);
         // Taken under the lock: a caller that found no outcome registers its
         // waker under the same lock, so it is either taken here or sees the
         // outcome when it re-checks.
         let wakers = std::mem::take(&mut self.inner.lock().wakers);
+        let woken = wakers.len();
         for waker in wakers {
             waker.wake();
         }
+        woken
     }
 
     /// Wait for the outcome and pick this caller's value out of it.
@@ -233,14 +236,17 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
         window.wait(batch).await;
         return InFlight::join(shared);
     }
-    // A quiet loader whose fetches wait for I/O sends its first key at once.
+    // A lone load on a quiet loader whose fetches wait for I/O goes at once.
     // The yield would only let tasks on this worker add keys, and it is a
     // self-wake that Tokio's multi-thread scheduler answers by waking a
     // parked worker (a cross-thread wake-up, the cost of a lone load);
     // concurrent loads lose nothing, as they find this batch in flight and
-    // fill the next one. A source that answers at once has no flight time
-    // in which others could gather, so there the yield is what batches.
+    // fill the next one. The yield stays where company is likely: after a
+    // batch that answered several callers (they are about to load again),
+    // and for a source that answers at once (no flight time in which
+    // others could gather).
     if shared.last_fetch_pending.load(Relaxed)
+        && shared.last_batch_callers.load(Relaxed) <= 1
         && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)
     {
         return in_flight;
@@ -389,7 +395,8 @@ fn fetch<S: BatchSource>(
             .state
             .lock()
             .complete(batch, &keys, outcome.as_ref().ok());
-        batch.publish(outcome);
+        let callers = batch.publish(outcome);
+        shared.last_batch_callers.store(callers, Relaxed);
     })
 }
 

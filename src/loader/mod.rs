@@ -161,10 +161,11 @@ pub enum BatchWindow {
     /// lone load after one yield, while a busy one sends full batches
     /// (several at once, up to `max_concurrent_batches`) instead of
     /// splitting its callers over many small ones. Once a fetch has been
-    /// seen to wait (a database round trip), a quiet loader skips even that
-    /// yield: loads arriving together then send the first alone and the
-    /// rest in one batch while it is in flight, and a lone load costs no
-    /// extra wake-up of the runtime's other workers.
+    /// seen to wait (a database round trip), a quiet loader whose last
+    /// batch answered a single caller skips even that yield: a lone load
+    /// costs no extra wake-up of the runtime's other workers, and loads
+    /// arriving together send the first alone and the rest in one batch
+    /// while it is in flight.
     #[default]
     FillWhileBusy,
 }
@@ -367,6 +368,9 @@ struct Shared<S: BatchSource> {
     /// waits for I/O, so a lone load need not yield for company (see
     /// `batch::until_due`).
     last_fetch_pending: AtomicBool,
+    /// Callers the last published batch woke: more than one, and they are
+    /// likely to load again at once, so the next batch waits for them.
+    last_batch_callers: AtomicUsize,
     stats: Arc<Stats>,
 }
 
@@ -467,6 +471,7 @@ impl<S: BatchSource> Loader<S> {
                 in_flight_batches: AtomicUsize::new(0),
                 batch_done: Notify::new(),
                 last_fetch_pending: AtomicBool::new(false),
+                last_batch_callers: AtomicUsize::new(0),
                 stats,
             }),
         }

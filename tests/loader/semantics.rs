@@ -762,6 +762,13 @@ async fn a_lone_load_is_sent_at_its_first_poll_once_fetches_are_seen_to_wait() {
         assert_eq!(task.await.unwrap().unwrap(), expected(key, 0));
     }
     assert_eq!(source.batches()[2].len(), 50);
+    // Its 50 callers are likely to load again: the next batch waits for them.
+    let next = loader.load(7);
+    tokio::pin!(next);
+    assert!(futures::poll!(next.as_mut()).is_pending());
+    assert_eq!(source.batches().len(), 3, "yields after a shared batch");
+    source.release(1);
+    assert_eq!(next.await.unwrap(), expected(7, 0));
 }
 
 #[test]
