@@ -5,7 +5,7 @@
 //! struct holding a `Loader`, and one line per per-item method. Call sites
 //! do not change. Run with `cargo run --example orders`.
 
-use coalesce::loader::{LoadError, Loader, MethodSource, from_method};
+use coalesce::{LoadError, Loader, MethodSource, from_method};
 use sqlx::SqlitePool;
 use std::{
     collections::HashMap,

@@ -10,7 +10,7 @@ mod proxy;
 #[path = "../src/cli/bench/seed.rs"]
 mod seed;
 
-use coalesce::sql::Database;
+use coalesce_store::db::Database;
 use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},

@@ -1,9 +1,10 @@
 //! Smoke tests of the `coalesce` binary: help, one-line errors with a
 //! non-zero exit, `migrate`, `seed`, `session` and `tool` on a SQLite file.
 
+#[path = "../crates/store/tests/common/mod.rs"]
 mod common;
 
-use coalesce::store::{Category, MemoryStore, NewMemory};
+use coalesce_store::{Category, MemoryStore, NewMemory};
 use common::{Target, unique};
 use serde_json::Value;
 use std::process::{Command, Output};

@@ -1,12 +1,11 @@
 //! `coalesce mcp` end to end: the MCP SDK's client spawns the built binary
 //! over stdio, lists the tools, calls each one and checks the JSON.
 
+#[path = "../crates/store/tests/common/mod.rs"]
 mod common;
 
-use coalesce::{
-    store::{Category, MemoryStore, NewMemory},
-    tools::MemoryTools,
-};
+use coalesce_store::tools::MemoryTools;
+use coalesce_store::{Category, MemoryStore, NewMemory};
 use common::{Target, unique};
 use rmcp::{
     ServiceExt,
@@ -151,4 +150,106 @@ async fn mcp_server_lists_and_calls_the_tools() {
     }
 
     client.cancel().await.expect("clean shutdown");
+}
+
+/// `coalesce mcp` driven line by line, for what a well-behaved client
+/// never sends.
+struct RawSession {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RawSession {
+    /// A server for a fresh user on a fresh SQLite file, initialized.
+    async fn start(url: &str) -> Self {
+        use std::process::Stdio;
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coalesce"))
+            .args(["mcp", "--user-id", &unique("raw"), "--database-url", url])
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn coalesce mcp");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = tokio::io::BufReader::new(stdout).lines();
+        let mut session = Self {
+            child,
+            stdin,
+            lines,
+        };
+        let init = json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                          "clientInfo": {"name": "raw", "version": "0"}});
+        let answer = session.request(1, "initialize", init).await;
+        assert!(answer.get("result").is_some(), "{answer}");
+        session
+            .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        session
+    }
+
+    async fn send(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        let framed = format!("{line}\n");
+        self.stdin
+            .write_all(framed.as_bytes())
+            .await
+            .expect("write");
+        self.stdin.flush().await.expect("flush");
+    }
+
+    /// The next message from the server, parsed.
+    async fn receive(&mut self) -> Value {
+        let line = self.lines.next_line().await.expect("read").expect("a line");
+        serde_json::from_str(&line).expect("JSON")
+    }
+
+    async fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send(&request.to_string()).await;
+        self.receive().await
+    }
+}
+
+#[tokio::test]
+async fn mcp_server_answers_malformed_calls_by_the_protocol() {
+    let url = common::url(Target::Sqlite);
+    let mut session = RawSession::start(&url).await;
+
+    let nameless = session
+        .request(2, "tools/call", json!({"arguments": {"category": "FACT"}}))
+        .await;
+    assert_eq!(nameless["id"], 2);
+    assert_eq!(nameless["error"]["code"], -32602, "{nameless}");
+    let message = nameless["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("name"), "{message}");
+
+    // JSON Schema's integer includes 100.0, however it is written.
+    let line = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"batchGetMemories","arguments":{"category":"FACT","limit":1e2}}}"#;
+    session.send(line).await;
+    let called = session.receive().await;
+    assert_eq!(called["id"], 3);
+    assert_ne!(called["result"]["isError"], true, "{called}");
+    let text = called["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let out: Value = serde_json::from_str(text).expect("the tool's JSON");
+    assert_eq!(out["success"], true, "{out}");
+
+    // A line that is not JSON: rmcp's transport drops it unanswered (its
+    // guard against error storms, not ours to change); serving goes on.
+    session
+        .send(r#"{"jsonrpc": "2.0", "id": 4, "method": "#)
+        .await;
+    let pong = session.request(5, "ping", json!({})).await;
+    assert_eq!(pong["id"], 5, "{pong}");
+    assert!(pong.get("result").is_some(), "{pong}");
+
+    drop(session.stdin);
+    let status = session.child.wait().await.expect("exit");
+    assert!(status.success(), "{status}");
+    common::remove_sqlite(&url);
 }

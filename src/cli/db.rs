@@ -1,10 +1,8 @@
 //! Opening the database a command names.
 
 use super::CliError;
-use coalesce::{
-    sql::{Backend, Database},
-    store::MemoryStore,
-};
+use coalesce_store::MemoryStore;
+use coalesce_store::db::{Backend, Database};
 use std::path::Path;
 
 /// Connections each command opens at most.

@@ -1,11 +1,12 @@
 //! `coalesce mcp`: the agent tools as an MCP server over stdio.
 
 use super::{CliError, db};
-use coalesce::tools::{MemoryTools, ToolDefinition};
+use coalesce_store::tools::{MemoryTools, ToolDefinition};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        CallToolRequestMethod, CallToolRequestParams, CallToolResponse, CallToolResult,
+        ConstString, ContentBlock, CustomRequest, CustomResult, ErrorCode, Implementation,
         ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
     },
     service::{QuitReason, RequestContext},
@@ -94,4 +95,31 @@ impl ServerHandler for MemoryToolServer {
         }
         .into())
     }
+
+    /// Requests rmcp could not read as any request it knows. A `tools/call`
+    /// whose params do not parse (no `name`) lands here too, and is answered
+    /// as invalid params (-32602), not as an unknown method.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        if request.method == CallToolRequestMethod::VALUE {
+            return Err(invalid_tool_call(&request));
+        }
+        Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            request.method,
+            None,
+        ))
+    }
+}
+
+/// Why a `tools/call` request's params are not a tool call.
+fn invalid_tool_call(request: &CustomRequest) -> ErrorData {
+    let why = match request.params_as::<CallToolRequestParams>() {
+        Err(error) => error.to_string(),
+        Ok(_) => "params with the tool's \"name\" are required".to_owned(),
+    };
+    ErrorData::invalid_params(format!("invalid tools/call params: {why}"), None)
 }

@@ -14,7 +14,8 @@ mod session;
 mod tool;
 
 use clap::{CommandFactory, Parser, Subcommand, error::ErrorKind};
-use coalesce::{sql::ConnectError, store::StoreError};
+use coalesce_store::StoreError;
+use coalesce_store::db::ConnectError;
 use std::{io, path::PathBuf, process::ExitCode};
 
 /// Where the database is when neither `--database-url` nor `DATABASE_URL`
@@ -118,7 +119,7 @@ pub(crate) enum CliError {
     ToolFailed(String),
     /// The user id was refused.
     #[error("invalid --user-id: {0}")]
-    UserId(#[source] coalesce::store::InvalidInput),
+    UserId(#[source] coalesce_store::InvalidInput),
     /// The MCP session could not start.
     #[error("the MCP session could not start: {0}")]
     McpStart(#[source] Box<rmcp::service::ServerInitializeError>),

@@ -2,7 +2,7 @@
 
 use super::{CliError, db};
 use clap::builder::PossibleValuesParser;
-use coalesce::tools::{MemoryTools, Tool};
+use coalesce_store::tools::{MemoryTools, Tool};
 use serde_json::Value;
 use std::io::Write;
 

@@ -18,10 +18,8 @@ mod report;
 pub(super) mod seed;
 mod workload;
 
-use coalesce::{
-    sql::{Backend, ConnectError, Database},
-    store::StoreError,
-};
+use coalesce_store::StoreError;
+use coalesce_store::db::{Backend, ConnectError, Database};
 use indicatif::{ProgressBar, ProgressStyle};
 use paths::{PathKind, Shape, Target};
 use proxy::DelayProxy;
@@ -90,7 +88,7 @@ pub struct BenchArgs {
 
     /// Most keys per batch of the coalescing repository's loaders (the
     /// library's default is 100).
-    #[arg(long, default_value_t = coalesce::loader::DEFAULT_MAX_BATCH_SIZE, value_parser = parse_bulk_size)]
+    #[arg(long, default_value_t = coalesce::DEFAULT_MAX_BATCH_SIZE, value_parser = parse_bulk_size)]
     pub max_batch_size: usize,
 
     /// Unmeasured load before each measured run (0 for none).

@@ -7,12 +7,12 @@ use super::{
     seed::{Rng, SeedSpec, memory_category, memory_key, user_id},
     workload::Workload,
 };
-use coalesce::{
-    loader::{BatchSettings, StatsSnapshot},
-    repo::{CoalescingRepository, MemoryBatchRepository, MemoryRepository, PlainRepository},
-    sql::Database,
-    store::{Category, MemoryKey, MemoryStore, NewMemory, StoreError},
+use coalesce::{BatchSettings, StatsSnapshot};
+use coalesce_store::db::Database;
+use coalesce_store::repo::{
+    CoalescingRepository, MemoryBatchRepository, MemoryRepository, PlainRepository,
 };
+use coalesce_store::{Category, MemoryKey, MemoryStore, NewMemory, StoreError};
 use serde::Serialize;
 
 /// A way of reaching the database.

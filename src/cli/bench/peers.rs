@@ -3,7 +3,9 @@
 //! every path sends the same batched statement and only the engine differs.
 
 use super::paths::{EngineStats, OpError, PathKind};
-use coalesce::{loader::BatchMethod, sql::Database, store::MemoryKey};
+use coalesce::BatchMethod;
+use coalesce_store::MemoryKey;
+use coalesce_store::db::Database;
 use std::{
     collections::HashMap,
     hash::Hash,

@@ -8,10 +8,8 @@
 //!
 //! Refers only to the library (`coalesce::…`), so tests can include the file.
 
-use coalesce::{
-    sql::Database,
-    store::{Category, MemoryStore, NewMemory, Onboarding, StoreConfig, StoreError},
-};
+use coalesce_store::db::Database;
+use coalesce_store::{Category, MemoryStore, NewMemory, Onboarding, StoreConfig, StoreError};
 use std::time::{Duration, Instant};
 
 /// The user id under which the marker profile is stored.

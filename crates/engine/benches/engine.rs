@@ -1,0 +1,416 @@
+//! Engine overhead: the same in-memory workload (value = f(key), no I/O)
+//! through `coalesce` and, with `--features peers`, through the `dataloader`
+//! crate 0.18 (`non_cached::Loader`, its defaults) and async-graphql 7's
+//! `DataLoader` (its default 1 ms delay, and a zero delay), side by side.
+//!
+//! ```text
+//! cargo bench --bench engine                    # coalesce only
+//! cargo bench --features peers --bench engine   # with the peers
+//! ```
+//!
+//! Each measured iteration spawns `tasks` tasks on a two-worker Tokio
+//! runtime; each task loads its share of the iteration's keys one after the
+//! other (keys from a space of 1,000,000, drawn by a seeded xorshift). The
+//! source counts its calls, so the summary table printed at the end shows
+//! loads/s (median iteration), batches per iteration and mean batch size
+//! per path, the ratio of coalesce to each peer, and, at one task, the
+//! median latency a load adds over calling the source directly.
+
+use coalesce::{BatchSource, Loader};
+use criterion::{Criterion, SamplingMode, Throughput};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    fmt::Write as _,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
+};
+use tokio::runtime::Runtime;
+
+const KEY_SPACE: u64 = 1_000_000;
+/// Loads per measured iteration (fewer where a fixed per-round delay would
+/// make an iteration take seconds; throughput is reported per load).
+const LOADS: usize = 200_000;
+const LOADS_ONE_TASK: usize = 20_000;
+const LOADS_SLOW: usize = 1_000;
+const CONCURRENCY: [usize; 3] = [1, 100, 10_000];
+/// Sequential loads timed one by one for the latency figure at one task.
+const LATENCY_SAMPLES: usize = 20_000;
+const LATENCY_SAMPLES_SLOW: usize = 500;
+
+/// The value stored under `key`: cheap, deterministic, checkable.
+fn value_of(key: u64) -> u64 {
+    key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (key >> 7)
+}
+
+/// A small xorshift64 generator: deterministic keys, no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1)
+    }
+
+    fn next_key(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x % KEY_SPACE
+    }
+}
+
+/// Calls of the in-memory source, per path.
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    keys: AtomicU64,
+}
+
+impl Counters {
+    fn lookup(&self, keys: &[u64]) -> HashMap<u64, u64> {
+        self.batches.fetch_add(1, Relaxed);
+        self.keys.fetch_add(keys.len() as u64, Relaxed);
+        keys.iter().map(|&k| (k, value_of(k))).collect()
+    }
+}
+
+/// One way of loading a key: a loader under test, or the source itself.
+trait Path: Clone + Send + Sync + 'static {
+    fn load(&self, key: u64) -> impl Future<Output = u64> + Send;
+}
+
+/// The in-memory source as a coalesce [`BatchSource`].
+struct MemSource(Arc<Counters>);
+
+impl BatchSource for MemSource {
+    type Key = u64;
+    type Value = u64;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[u64]) -> Result<HashMap<u64, u64>, Infallible> {
+        Ok(self.0.lookup(keys))
+    }
+}
+
+#[derive(Clone)]
+struct Coalesce(Loader<MemSource>);
+
+impl Path for Coalesce {
+    async fn load(&self, key: u64) -> u64 {
+        self.0
+            .load(key)
+            .await
+            .expect("infallible")
+            .expect("present")
+    }
+}
+
+/// Calling the source directly with one key: the latency baseline.
+#[derive(Clone)]
+struct Direct(Arc<MemSource>);
+
+impl Path for Direct {
+    async fn load(&self, key: u64) -> u64 {
+        let values = self.0.load(&[key]).await.expect("infallible");
+        values[&key]
+    }
+}
+
+#[cfg(feature = "peers")]
+mod peers {
+    use super::{Counters, Path};
+    use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
+
+    pub struct DlBatch(pub Arc<Counters>);
+
+    impl dataloader::BatchFn<u64, u64> for DlBatch {
+        async fn load(&mut self, keys: &[u64]) -> HashMap<u64, u64> {
+            self.0.lookup(keys)
+        }
+    }
+
+    /// The `dataloader` crate's `non_cached::Loader` with its defaults
+    /// (batches of up to 200, 10 yields).
+    #[derive(Clone)]
+    pub struct Dataloader(pub dataloader::non_cached::Loader<u64, u64, DlBatch>);
+
+    impl Dataloader {
+        pub fn new(counters: Arc<Counters>) -> Self {
+            Self(dataloader::non_cached::Loader::new(DlBatch(counters)))
+        }
+    }
+
+    impl Path for Dataloader {
+        async fn load(&self, key: u64) -> u64 {
+            self.0.load(key).await
+        }
+    }
+
+    pub struct AgSource(pub Arc<Counters>);
+
+    impl async_graphql::dataloader::Loader<u64> for AgSource {
+        type Value = u64;
+        type Error = Infallible;
+
+        async fn load(&self, keys: &[u64]) -> Result<HashMap<u64, u64>, Infallible> {
+            Ok(self.0.lookup(keys))
+        }
+    }
+
+    /// async-graphql's `DataLoader` (no cache, batches of up to 1000) with
+    /// the given delay.
+    #[derive(Clone)]
+    pub struct AsyncGraphql(pub Arc<async_graphql::dataloader::DataLoader<AgSource>>);
+
+    impl AsyncGraphql {
+        pub fn new(counters: Arc<Counters>, delay: Option<Duration>) -> Self {
+            let loader =
+                async_graphql::dataloader::DataLoader::new(AgSource(counters), tokio::spawn);
+            let loader = match delay {
+                Some(delay) => loader.delay(delay),
+                None => loader,
+            };
+            Self(Arc::new(loader))
+        }
+    }
+
+    impl Path for AsyncGraphql {
+        async fn load(&self, key: u64) -> u64 {
+            self.0
+                .load_one(key)
+                .await
+                .expect("infallible")
+                .expect("present")
+        }
+    }
+}
+
+/// Spawn `tasks` tasks that share `loads` loads; the wall time of them all.
+fn run_workload<P: Path>(rt: &Runtime, path: &P, tasks: usize, loads: usize) -> Duration {
+    let per_task = loads / tasks;
+    rt.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|task| {
+                let path = path.clone();
+                tokio::spawn(async move {
+                    let mut keys = XorShift::new(task as u64 + 1);
+                    for _ in 0..per_task {
+                        let key = keys.next_key();
+                        let value = path.load(key).await;
+                        assert_eq!(value, value_of(key));
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("load task panicked");
+        }
+        start.elapsed()
+    })
+}
+
+/// Median time of one load, each timed alone, by a single task.
+fn median_latency<P: Path>(rt: &Runtime, path: &P, samples: usize) -> Duration {
+    let path = path.clone();
+    let mut times = rt
+        .block_on(rt.spawn(async move {
+            let mut keys = XorShift::new(0xC0A1);
+            let mut times = Vec::with_capacity(samples);
+            for _ in 0..samples {
+                let key = keys.next_key();
+                let start = Instant::now();
+                let value = path.load(key).await;
+                times.push(start.elapsed());
+                assert_eq!(value, value_of(key));
+            }
+            times
+        }))
+        .expect("latency task panicked");
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+/// What one path did at one concurrency.
+struct Row {
+    path: &'static str,
+    tasks: usize,
+    loads_per_sec: f64,
+    loads_per_iter: usize,
+    batches_per_iter: f64,
+    mean_batch: f64,
+}
+
+struct Bench {
+    rt: Runtime,
+    rows: Vec<Row>,
+    latencies: Vec<(&'static str, Duration)>,
+}
+
+impl Bench {
+    fn measure<P: Path>(
+        &mut self,
+        c: &mut Criterion,
+        name: &'static str,
+        make: impl Fn(Arc<Counters>) -> P,
+        slow: bool,
+    ) {
+        for tasks in CONCURRENCY {
+            let loads = match (tasks, slow) {
+                (1, true) => LOADS_SLOW,
+                (1, false) => LOADS_ONE_TASK,
+                (100, true) => LOADS_ONE_TASK,
+                _ => LOADS,
+            };
+            let counters = Arc::new(Counters::default());
+            let path = make(Arc::clone(&counters));
+            let mut rates = Vec::new();
+            let mut iterations = 0u64;
+            let mut group = c.benchmark_group(format!("engine/{tasks}_tasks"));
+            group
+                .sample_size(10)
+                .sampling_mode(SamplingMode::Flat)
+                .warm_up_time(Duration::from_millis(300))
+                .measurement_time(Duration::from_secs(2))
+                .throughput(Throughput::Elements(loads as u64));
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let elapsed = run_workload(&self.rt, &path, tasks, loads);
+                        rates.push(loads as f64 / elapsed.as_secs_f64());
+                        total += elapsed;
+                    }
+                    iterations += iters;
+                    total
+                });
+            });
+            group.finish();
+            if iterations == 0 {
+                continue; // filtered out on the command line
+            }
+            rates.sort_by(f64::total_cmp);
+            let batches = counters.batches.load(Relaxed) as f64;
+            self.rows.push(Row {
+                path: name,
+                tasks,
+                loads_per_sec: rates[rates.len() / 2],
+                loads_per_iter: loads,
+                batches_per_iter: batches / iterations as f64,
+                mean_batch: counters.keys.load(Relaxed) as f64 / batches.max(1.0),
+            });
+        }
+        let samples = if slow {
+            LATENCY_SAMPLES_SLOW
+        } else {
+            LATENCY_SAMPLES
+        };
+        let path = make(Arc::new(Counters::default()));
+        self.latencies
+            .push((name, median_latency(&self.rt, &path, samples)));
+    }
+
+    fn report(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\nEngine overhead (2 tokio workers, keys from {KEY_SPACE}):\n\
+             {:<22} {:>6} {:>12} {:>8} {:>12} {:>8}  ratios of coalesce",
+            "path", "tasks", "loads/s", "loads", "batches/iter", "mean"
+        );
+        for row in &self.rows {
+            let ours = self
+                .rows
+                .iter()
+                .find(|r| r.tasks == row.tasks && r.path == "coalesce");
+            let ratio = match ours {
+                Some(ours) if row.path != "coalesce" => {
+                    format!("{:.2}x", ours.loads_per_sec / row.loads_per_sec)
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:>6} {:>12.0} {:>8} {:>12.1} {:>8.1}  {ratio}",
+                row.path,
+                row.tasks,
+                row.loads_per_sec,
+                row.loads_per_iter,
+                row.batches_per_iter,
+                row.mean_batch
+            );
+        }
+        let direct = self
+            .latencies
+            .iter()
+            .find(|(name, _)| *name == "direct source")
+            .map(|(_, d)| *d);
+        let _ = writeln!(out, "\nOne task, median latency of one load:");
+        for (name, median) in &self.latencies {
+            let added = match direct {
+                Some(direct) if *name != "direct source" => format!(
+                    "  (+{:.2} us over the direct call)",
+                    median.saturating_sub(direct).as_secs_f64() * 1e6
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:>10.2} us{added}",
+                name,
+                median.as_secs_f64() * 1e6
+            );
+        }
+        out
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut bench = Bench {
+        rt,
+        rows: Vec::new(),
+        latencies: Vec::new(),
+    };
+
+    let direct = Direct(Arc::new(MemSource(Arc::new(Counters::default()))));
+    let direct_latency = median_latency(&bench.rt, &direct, LATENCY_SAMPLES);
+    bench.latencies.push(("direct source", direct_latency));
+
+    bench.measure(
+        &mut c,
+        "coalesce",
+        |counters| Coalesce(Loader::new(MemSource(counters))),
+        false,
+    );
+    #[cfg(feature = "peers")]
+    {
+        bench.measure(&mut c, "dataloader", peers::Dataloader::new, false);
+        bench.measure(
+            &mut c,
+            "async-graphql 1ms",
+            |counters| peers::AsyncGraphql::new(counters, None),
+            true,
+        );
+        bench.measure(
+            &mut c,
+            "async-graphql 0ms",
+            |counters| peers::AsyncGraphql::new(counters, Some(Duration::ZERO)),
+            false,
+        );
+    }
+
+    c.final_summary();
+    print!("{}", bench.report());
+}

@@ -1,0 +1,530 @@
+//! One batch: the keys it collects, the task that dispatches it, and the
+//! outcome its callers wait for.
+
+use super::{
+    BatchSource, LoadError, Shared,
+    observe::{BatchReport, Ending, Stopwatch, Waits},
+};
+use futures::FutureExt;
+use parking_lot::Mutex;
+use std::{
+    collections::HashMap,
+    future::Future,
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    sync::{
+        Arc, OnceLock,
+        atomic::Ordering::{Relaxed, SeqCst},
+    },
+    task::{Context, Poll, Waker},
+};
+use tokio::{runtime::Handle, sync::OwnedSemaphorePermit};
+use tracing::Instrument;
+
+pub(crate) type Outcome<S> = Result<
+    HashMap<<S as BatchSource>::Key, <S as BatchSource>::Value>,
+    LoadError<<S as BatchSource>::Error>,
+>;
+
+/// A batch from the moment its first key arrives until its outcome is known.
+pub(crate) struct Batch<S: BatchSource> {
+    /// Keys collected while the batch is open, and the tasks to wake.
+    inner: Mutex<Inner<S::Key>>,
+    outcome: OnceLock<Outcome<S>>,
+}
+
+struct Inner<K> {
+    /// Taken when the batch is sealed.
+    keys: Vec<K>,
+    /// One waker per waiting caller (a caller re-polled with another waker
+    /// replaces its own entry). Taken, and woken, once `outcome` is set; a
+    /// dropped caller's entry is at most one spurious wake-up.
+    wakers: Vec<Waker>,
+    /// The batch reached the cap: its dispatcher skips the rest of the window.
+    full: bool,
+    /// The dispatcher, while a time window waits for the batch to fill.
+    dispatcher: Option<Waker>,
+}
+
+impl<S: BatchSource> Batch<S> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                keys: Vec::with_capacity(capacity),
+                // Room for a typical batch's callers without growing from
+                // tiny sizes, without a large allocation for a lone load.
+                wakers: Vec::with_capacity(capacity.min(32)),
+                full: false,
+                dispatcher: None,
+            }),
+            outcome: OnceLock::new(),
+        }
+    }
+
+    /// Add a key; returns how many keys the batch now holds. Called only
+    /// while the batch is the loader's open batch, under the state lock.
+    pub(crate) fn push(&self, key: S::Key) -> usize {
+        let mut inner = self.inner.lock();
+        inner.keys.push(key);
+        inner.keys.len()
+    }
+
+    pub(crate) fn mark_full(&self) {
+        let dispatcher = {
+            let mut inner = self.inner.lock();
+            inner.full = true;
+            inner.dispatcher.take()
+        };
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.wake();
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.inner.lock().full
+    }
+
+    /// Ready once the batch is full; otherwise wake `cx` when it fills.
+    pub(crate) fn poll_full(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.inner.lock();
+        if inner.full {
+            return Poll::Ready(());
+        }
+        match &mut inner.dispatcher {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The keys collected so far; the batch takes no more after this.
+    fn take_keys(&self) -> Vec<S::Key> {
+        std::mem::take(&mut self.inner.lock().keys)
+    }
+
+    /// Set the outcome and wake every caller waiting for it.
+    /// Returns how many waiting callers it woke.
+    fn publish(&self, outcome: Outcome<S>) -> usize {
+        let _ = self.outcome.set(outcome);
+        // Taken under the lock: a caller that found no outcome registers its
+        // waker under the same lock, so it is either taken here or sees the
+        // outcome when it re-checks.
+        let wakers = std::mem::take(&mut self.inner.lock().wakers);
+        let woken = wakers.len();
+        for waker in wakers {
+            waker.wake();
+        }
+        woken
+    }
+
+    /// Wait for the outcome and pick this caller's value out of it.
+    pub(crate) async fn wait(&self, key: &S::Key) -> Result<Option<S::Value>, LoadError<S::Error>> {
+        let mut slot: Option<usize> = None;
+        let outcome = std::future::poll_fn(|cx| {
+            if let Some(outcome) = self.outcome.get() {
+                return Poll::Ready(outcome);
+            }
+            let mut inner = self.inner.lock();
+            if let Some(outcome) = self.outcome.get() {
+                return Poll::Ready(outcome);
+            }
+            match slot {
+                Some(index) => {
+                    let registered = &mut inner.wakers[index];
+                    if !registered.will_wake(cx.waker()) {
+                        registered.clone_from(cx.waker());
+                    }
+                }
+                None => {
+                    slot = Some(inner.wakers.len());
+                    inner.wakers.push(cx.waker().clone());
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match outcome {
+            Ok(values) => Ok(values.get(key).cloned()),
+            Err(err) => Err(err.clone()),
+        }
+    }
+}
+
+/// Runs one batch as its own task: waits until the batch is due, takes a
+/// concurrency permit, then fetches. Used for batches that `load_many`
+/// opens, and for a batch whose leading caller was dropped before fetching.
+///
+/// The abandon guard is made before the future, so even a task dropped
+/// before its first poll (the runtime shutting down) fails its callers
+/// instead of leaving them waiting.
+pub(crate) fn dispatch<S: BatchSource>(
+    shared: Arc<Shared<S>>,
+    batch: Arc<Batch<S>>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let guard = AbandonGuard { shared, batch };
+    async move {
+        let mut stopwatch = Stopwatch::start();
+        let in_flight = until_due(&guard.shared, &guard.batch).await;
+        stopwatch.due();
+        let permit = acquire(&guard.shared).await;
+        let (shared, batch) = (Arc::clone(&guard.shared), Arc::clone(&guard.batch));
+        let waits = stopwatch.permitted();
+        fetch(
+            shared,
+            batch,
+            Slot {
+                _permit: permit,
+                _in_flight: in_flight,
+            },
+            waits,
+        )
+        .await;
+        drop(guard);
+    }
+}
+
+/// Runs a batch from inside the `load` call that opened it, so a batch
+/// whose source answers at once costs no task and no extra wake-up: the
+/// caller waits until the batch is due, takes a permit, seals the batch and
+/// polls the fetch once. A fetch that is still pending then becomes its own
+/// task (spawned from this worker, it runs on it next, so no thread is
+/// crossed), and the caller waits for the outcome like any other; dropping
+/// the caller never drops a fetch, and a caller dropped before its fetch
+/// began hands the batch to a task of its own ([`dispatch`]).
+pub(crate) async fn lead<S: BatchSource>(
+    shared: &Arc<Shared<S>>,
+    batch: &Arc<Batch<S>>,
+    handle: &Handle,
+) {
+    let mut hand_off = HandOff {
+        shared,
+        batch,
+        handle,
+        armed: true,
+    };
+    let mut stopwatch = Stopwatch::start();
+    let in_flight = until_due(shared, batch).await;
+    stopwatch.due();
+    let permit = acquire(shared).await;
+    // No await from here until the fetch is finished or spawned.
+    hand_off.armed = false;
+    let slot = Slot {
+        _permit: permit,
+        _in_flight: in_flight,
+    };
+    let mut run = fetch(
+        Arc::clone(shared),
+        Arc::clone(batch),
+        slot,
+        stopwatch.permitted(),
+    );
+    let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
+    shared.last_fetch_pending.store(first.is_pending(), Relaxed);
+    if first.is_pending() {
+        handle.spawn(run);
+    }
+}
+
+/// Wait out the window and, with [`BatchWindow::FillWhileBusy`], keep the
+/// batch open while the loader is busy, until it fills or a batch in
+/// flight completes. Returns the batch's place among the batches in flight.
+///
+/// [`BatchWindow::FillWhileBusy`]: super::BatchWindow::FillWhileBusy
+async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) -> InFlight<S> {
+    let window = shared.config.window;
+    if window != super::BatchWindow::FillWhileBusy {
+        window.wait(batch).await;
+        return InFlight::join(shared);
+    }
+    // A lone load on a quiet loader whose fetches wait for I/O goes at once.
+    // The yield would only let tasks on this worker add keys, and it is a
+    // self-wake that Tokio's multi-thread scheduler answers by waking a
+    // parked worker (a cross-thread wake-up, the cost of a lone load);
+    // concurrent loads lose nothing, as they find this batch in flight and
+    // fill the next one. The yield stays where company is likely: after a
+    // batch that answered several callers (they are about to load again),
+    // and for a source that answers at once (no flight time in which
+    // others could gather).
+    if shared.last_fetch_pending.load(Relaxed)
+        && shared.last_batch_callers.load(Relaxed) <= 1
+        && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)
+    {
+        return in_flight;
+    }
+    window.wait(batch).await;
+    loop {
+        // Registered before the check, so a batch completing between the
+        // check and the wait still wakes this one.
+        let done = shared.batch_done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        if let Some(in_flight) = InFlight::join_unless_busy(shared, batch) {
+            return in_flight;
+        }
+        std::future::poll_fn(|cx| {
+            if batch.poll_full(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            done.as_mut().poll(cx)
+        })
+        .await;
+        // The callers of the batch that completed were woken just before
+        // this leader: one more yield lets them add their next keys first.
+        window.wait(batch).await;
+    }
+}
+
+/// A batch counted among its loader's batches in flight, from the end of
+/// its window until its fetch is done or dropped; leaving signals any open
+/// batch waiting for a batch to complete.
+struct InFlight<S: BatchSource> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: BatchSource> InFlight<S> {
+    fn join(shared: &Arc<Shared<S>>) -> Self {
+        shared.in_flight_batches.fetch_add(1, SeqCst);
+        Self {
+            shared: Arc::clone(shared),
+        }
+    }
+
+    /// Join if the batch is full or no other batch is in flight.
+    fn join_unless_busy(shared: &Arc<Shared<S>>, batch: &Batch<S>) -> Option<Self> {
+        let full = batch.is_full();
+        shared
+            .in_flight_batches
+            .fetch_update(SeqCst, SeqCst, |n| (full || n == 0).then_some(n + 1))
+            .ok()?;
+        Some(Self {
+            shared: Arc::clone(shared),
+        })
+    }
+}
+
+impl<S: BatchSource> Drop for InFlight<S> {
+    fn drop(&mut self) {
+        self.shared.in_flight_batches.fetch_sub(1, SeqCst);
+        self.shared.batch_done.notify_waiters();
+    }
+}
+
+/// A leading caller dropped before it began the fetch: a task takes over.
+struct HandOff<'a, S: BatchSource> {
+    shared: &'a Arc<Shared<S>>,
+    batch: &'a Arc<Batch<S>>,
+    handle: &'a Handle,
+    armed: bool,
+}
+
+impl<S: BatchSource> Drop for HandOff<'_, S> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.handle
+                .spawn(dispatch(Arc::clone(self.shared), Arc::clone(self.batch)));
+        }
+    }
+}
+
+async fn acquire<S: BatchSource>(shared: &Shared<S>) -> Option<OwnedSemaphorePermit> {
+    match &shared.permits {
+        // The semaphore is never closed, so acquiring cannot fail.
+        Some(permits) => Arc::clone(permits).acquire_owned().await.ok(),
+        None => None,
+    }
+}
+
+type Fetch = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What a fetch holds until its outcome is published: its concurrency
+/// permit and its place among the batches in flight.
+struct Slot<S: BatchSource> {
+    _permit: Option<OwnedSemaphorePermit>,
+    _in_flight: InFlight<S>,
+}
+
+/// Seal the batch and return its fetch: call the source with the panic
+/// contained, release the keys (caching their values if caching is on) and
+/// publish the outcome. The fetch owns all it needs, so it can be polled
+/// where it was made and finished by a task.
+fn fetch<S: BatchSource>(
+    shared: Arc<Shared<S>>,
+    batch: Arc<Batch<S>>,
+    slot: Slot<S>,
+    waits: Option<Waits>,
+) -> Fetch {
+    let keys = {
+        let mut state = shared.state.lock();
+        state.seal(&batch);
+        batch.take_keys()
+    };
+    let batch_size = keys.len();
+    shared.stats.record_batch(batch_size);
+    let report = BatchReport::begin(shared.config.name, batch_size, waits);
+    let guard = AbandonGuard { shared, batch };
+    Box::pin(async move {
+        // Released once the outcome is published (or the fetch dropped).
+        let _slot = slot;
+        let AbandonGuard { shared, batch } = &guard;
+        // The source is called inside the guarded future: a `load` may run
+        // code (and panic) before it returns its future.
+        let result = AssertUnwindSafe(async { shared.source.load(&keys).await })
+            .catch_unwind()
+            .instrument(report.span())
+            .await;
+        let (outcome, ending) = match result {
+            Ok(Ok(values)) => (Ok(values), Ending::Ok),
+            Ok(Err(err)) => {
+                let source = Arc::new(err);
+                (Err(LoadError::Source { source, batch_size }), Ending::Error)
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref()).into();
+                let panicked = LoadError::Panicked {
+                    message,
+                    batch_size,
+                };
+                (Err(panicked), Ending::Panicked)
+            }
+        };
+        if outcome.is_err() {
+            shared.stats.record_error();
+        }
+        report.end(ending);
+        shared
+            .state
+            .lock()
+            .complete(batch, &keys, outcome.as_ref().ok());
+        let callers = batch.publish(outcome);
+        shared.last_batch_callers.store(callers, Relaxed);
+    })
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}
+
+/// If a batch's dispatcher or fetch is dropped before publishing (the
+/// runtime is shutting down), fail the batch so no caller waits forever,
+/// and forget its keys.
+struct AbandonGuard<S: BatchSource> {
+    shared: Arc<Shared<S>>,
+    batch: Arc<Batch<S>>,
+}
+
+impl<S: BatchSource> Drop for AbandonGuard<S> {
+    fn drop(&mut self) {
+        if self.batch.outcome.get().is_none() {
+            self.shared.state.lock().forget(&self.batch);
+            self.batch.publish(Err(LoadError::Abandoned));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{BatchSource, Loader, from_fn};
+    use std::{
+        collections::HashMap,
+        convert::Infallible,
+        sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering::SeqCst},
+        },
+    };
+    use tokio::sync::Semaphore;
+
+    /// A loader whose every fetch waits for a permit of the returned gate
+    /// and counts itself in the returned counter; values are `key * 2`.
+    fn gated_loader() -> (
+        Loader<impl BatchSource<Key = u32, Value = u32, Error = Infallible>>,
+        Arc<Semaphore>,
+        Arc<AtomicUsize>,
+    ) {
+        let gate = Arc::new(Semaphore::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let loader = Loader::new(from_fn({
+            let (gate, calls) = (Arc::clone(&gate), Arc::clone(&calls));
+            move |keys: Vec<u32>| {
+                let gate = Arc::clone(&gate);
+                calls.fetch_add(1, SeqCst);
+                async move {
+                    gate.acquire().await.unwrap().forget();
+                    Ok::<_, Infallible>(
+                        keys.into_iter()
+                            .map(|k| (k, k * 2))
+                            .collect::<HashMap<_, _>>(),
+                    )
+                }
+            }
+        }));
+        (loader, gate, calls)
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_neither_cancels_nor_repeats_its_fetch() {
+        let (loader, gate, calls) = gated_loader();
+        let leader = tokio::spawn({
+            let loader = loader.clone();
+            async move { loader.load(1).await }
+        });
+        let follower = tokio::spawn({
+            let loader = loader.clone();
+            async move { loader.load(2).await }
+        });
+        while calls.load(SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        gate.add_permits(1);
+        assert_eq!(follower.await.unwrap().unwrap(), Some(4));
+        assert_eq!(calls.load(SeqCst), 1, "the fetch ran once");
+        assert_eq!(loader.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_leader_dropped_mid_fetch_leaves_its_callers_served_by_one_fetch() {
+        let (loader, gate, calls) = gated_loader();
+        let mut leader = Box::pin(loader.load(1));
+        assert!(futures::poll!(leader.as_mut()).is_pending());
+        let followers: Vec<_> = [2, 3]
+            .map(|key| {
+                let loader = loader.clone();
+                tokio::spawn(async move { loader.load(key).await })
+            })
+            .into();
+        tokio::task::yield_now().await;
+        while calls.load(SeqCst) == 0 {
+            assert!(futures::poll!(leader.as_mut()).is_pending());
+        }
+        drop(leader);
+        gate.add_permits(1);
+        for (key, follower) in [2, 3].into_iter().zip(followers) {
+            assert_eq!(follower.await.unwrap().unwrap(), Some(key * 2));
+        }
+        assert_eq!(calls.load(SeqCst), 1, "the fetch ran once");
+        assert_eq!(loader.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_leader_dropped_in_its_window_hands_the_batch_to_a_task() {
+        let loader = Loader::new(from_fn(|keys: Vec<u32>| async move {
+            Ok::<_, Infallible>(
+                keys.into_iter()
+                    .map(|k| (k, k * 2))
+                    .collect::<HashMap<_, _>>(),
+            )
+        }));
+        // Polled once: the key is registered and the window has begun.
+        assert!(futures::FutureExt::now_or_never(loader.load(1)).is_none());
+        assert_eq!(loader.in_flight(), 1);
+        assert_eq!(loader.load(2).await.unwrap(), Some(4));
+        assert_eq!(loader.stats().total_operations, 1, "both keys in one batch");
+        assert_eq!(loader.in_flight(), 0);
+    }
+}

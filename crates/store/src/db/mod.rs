@@ -1,0 +1,544 @@
+//! The SQL layer: one connection pool per backend and the memory store's
+//! statements in each dialect.
+//!
+//! [`Database`] wraps a PostgreSQL, MySQL/MariaDB or SQLite pool, chosen
+//! from the URL scheme, and counts every statement it executes. Its methods
+//! come in two kinds: batched ones, one statement for many keys (chunked
+//! under the bind limit where lists are spelled out as `IN (?, ...)`), and
+//! `*_direct` ones, one statement per item, the plain baseline.
+//!
+//! - `postgres`: arrays (`= ANY($1)`, `UNNEST`), so one prepared statement
+//!   serves every batch size; top-N per category through `LATERAL`.
+//! - `mysql`, `sqlite`: `IN` lists and multi-row `VALUES` padded to a few
+//!   fixed lengths (shared code in `in_list`); top-N through `ROW_NUMBER()`.
+//!
+//! ```no_run
+//! use coalesce_store::db::Database;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = Database::connect("sqlite://target/coalesce.db", 4).await?;
+//! db.migrate().await?;
+//! let profiles = db.profiles(&["u1".to_owned(), "u2".to_owned()]).await?;
+//! assert_eq!(db.statements(), 1);
+//! # drop(profiles); Ok(()) }
+//! ```
+
+mod connect;
+mod in_list;
+mod list;
+mod mysql;
+mod postgres;
+mod retry;
+mod sqlite;
+
+pub(crate) use connect::ServerMessage;
+pub use connect::{Backend, ConnectError, ConnectOptions};
+
+use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
+use sqlx::{
+    MySqlPool, PgPool, SqlitePool,
+    migrate::{Migrate, MigrateError, Migrator},
+};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+};
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/mysql");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// The versions of the migrations a database has recorded as applied
+/// (creating sqlx's bookkeeping table if missing, as a run would).
+async fn applied(conn: &mut impl Migrate) -> Result<Vec<i64>, MigrateError> {
+    let table = "_sqlx_migrations";
+    conn.ensure_migrations_table(table).await?;
+    let applied = conn.list_applied_migrations(table).await?;
+    Ok(applied.into_iter().map(|m| m.version).collect())
+}
+
+/// One migration of the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationInfo {
+    /// Its version (the number its file name starts with).
+    pub version: i64,
+    /// Its description (the rest of the file name).
+    pub description: String,
+}
+
+/// What [`Database::migrate_report`] did, in version order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The migrations this call applied.
+    pub applied: Vec<MigrationInfo>,
+    /// The migrations the database had already.
+    pub already_applied: Vec<MigrationInfo>,
+}
+
+/// A connection pool of one of the supported backends.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// A PostgreSQL pool.
+    Postgres(PgPool),
+    /// A MySQL/MariaDB pool.
+    MySql(MySqlPool),
+    /// A SQLite pool.
+    Sqlite(SqlitePool),
+}
+
+/// Statements and transactions executed, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    statements: AtomicU64,
+    transactions: AtomicU64,
+}
+
+impl Counters {
+    /// Count one statement about to be sent.
+    pub(crate) fn statement(&self) {
+        self.statements.fetch_add(1, Relaxed);
+    }
+
+    /// Count one transaction about to begin.
+    pub(crate) fn transaction(&self) {
+        self.transactions.fetch_add(1, Relaxed);
+    }
+}
+
+/// A pool of connections to one database, running the memory store's
+/// statements in its dialect and counting them. Cheap to clone; clones
+/// share the pool and the counters.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: Pool,
+    pool_size: u32,
+    counters: Arc<Counters>,
+    write_attempts: u32,
+    /// Whether a MySQL-family server has `DELETE ... RETURNING`, asked
+    /// once per pool.
+    mysql_returning: Arc<tokio::sync::OnceCell<bool>>,
+}
+
+/// Call the same function in the dialect module of the pool's backend.
+macro_rules! dispatch {
+    ($self:ident . $function:ident ( $($arg:expr),* )) => {
+        match &$self.pool {
+            Pool::Postgres(pool) => postgres::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::MySql(pool) => mysql::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::Sqlite(pool) => sqlite::$function(pool, &$self.counters, $($arg),*).await,
+        }
+    };
+}
+
+/// [`dispatch!`] a write, run again if the database aborted it to break a
+/// deadlock (see `retry`). The arguments are evaluated once per attempt,
+/// so pass references or copies.
+macro_rules! dispatch_write {
+    ($self:ident . $function:ident ( $($arg:expr),* )) => {{
+        let this = $self;
+        retry::on_conflict(this.write_attempts, move || async move {
+            dispatch!(this.$function($($arg),*))
+        })
+        .await
+    }};
+}
+
+impl Database {
+    /// Wrap a pool opened elsewhere (with options of your own, such as
+    /// timeouts); its maximum size becomes [`pool_size`](Self::pool_size).
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::{Database, Pool};
+    /// use std::time::Duration;
+    ///
+    /// # async fn f() -> Result<(), sqlx::Error> {
+    /// let pg = sqlx::postgres::PgPoolOptions::new()
+    ///     .max_connections(10)
+    ///     .acquire_timeout(Duration::from_secs(2))
+    ///     .connect("postgres://localhost/app")
+    ///     .await?;
+    /// let db = Database::new(Pool::Postgres(pg));
+    /// assert_eq!(db.pool_size(), 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(pool: Pool) -> Self {
+        let pool_size = match &pool {
+            Pool::Postgres(pool) => pool.options().get_max_connections(),
+            Pool::MySql(pool) => pool.options().get_max_connections(),
+            Pool::Sqlite(pool) => pool.options().get_max_connections(),
+        };
+        Self {
+            pool,
+            pool_size,
+            counters: Arc::default(),
+            write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
+            mysql_returning: Arc::default(),
+        }
+    }
+
+    /// How many times a write is tried when the database aborts it to
+    /// resolve a deadlock or serialization failure with a concurrent one
+    /// (default 5, the first attempt included; 1 turns retries off). Each
+    /// write is one transaction or one statement, so an aborted attempt
+    /// leaves nothing behind; the pause between attempts starts near 2 ms
+    /// and doubles, randomized. Other errors are never retried.
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::Database;
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect("postgres://localhost/app", 10)
+    ///     .await?
+    ///     .with_write_attempts(10);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_write_attempts(mut self, attempts: u32) -> Self {
+        self.write_attempts = attempts.max(1);
+        self
+    }
+
+    /// Create or update the tables (`migrations/<backend>`); safe to run
+    /// from several processes at once.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        match &self.pool {
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Pool::MySql(pool) => MYSQL_MIGRATIONS.run(pool).await?,
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// [`migrate`](Self::migrate), saying which migrations this call
+    /// applied: those the database had not recorded before it ran. (A
+    /// migration another process applies at the same moment may be counted
+    /// by both.)
+    pub async fn migrate_report(&self) -> Result<MigrationReport, ConnectError> {
+        let backend = self.backend();
+        let failed = |source| ConnectError::Connect { backend, source };
+        let (migrator, before) = match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(failed)?;
+                (&POSTGRES_MIGRATIONS, applied(&mut *conn).await?)
+            }
+            Pool::MySql(pool) => {
+                let mut conn = pool.acquire().await.map_err(failed)?;
+                (&MYSQL_MIGRATIONS, applied(&mut *conn).await?)
+            }
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(failed)?;
+                (&SQLITE_MIGRATIONS, applied(&mut *conn).await?)
+            }
+        };
+        self.migrate().await?;
+        let mut report = MigrationReport::default();
+        for migration in migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+        {
+            let info = MigrationInfo {
+                version: migration.version,
+                description: migration.description.to_string(),
+            };
+            if before.contains(&migration.version) {
+                report.already_applied.push(info);
+            } else {
+                report.applied.push(info);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Which database family this is.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Postgres(_) => Backend::Postgres,
+            Pool::MySql(_) => Backend::MySql,
+            Pool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The underlying pool, for queries of your own.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        self.pool_size
+    }
+
+    /// Statements sent through this database (and its clones) so far,
+    /// failed ones included; `BEGIN`/`COMMIT` are counted by
+    /// [`transactions`](Self::transactions) instead, and a MySQL-family
+    /// server's version, asked once a pool, not at all.
+    pub fn statements(&self) -> u64 {
+        self.counters.statements.load(Relaxed)
+    }
+
+    /// Transactions begun through this database (and its clones) so far.
+    pub fn transactions(&self) -> u64 {
+        self.counters.transactions.load(Relaxed)
+    }
+
+    /// Profiles by user id, of the users found among `user_ids`: one
+    /// statement (per bind-limit chunk where lists are spelled out).
+    pub async fn profiles(
+        &self,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, String>, sqlx::Error> {
+        Ok(dispatch!(self.profiles(user_ids))?.into_iter().collect())
+    }
+
+    /// One user's profile: one statement, the plain per-item path.
+    pub async fn profile_direct(&self, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+        dispatch!(self.profile_direct(user_id))
+    }
+
+    /// Insert or replace a user's profile.
+    pub async fn save_profile(&self, user_id: &str, profile: &str) -> Result<(), sqlx::Error> {
+        dispatch_write!(self.save_profile(user_id, profile))
+    }
+
+    /// Onboarding states by user id, of the users found among `user_ids`.
+    pub async fn onboardings(
+        &self,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Onboarding>, sqlx::Error> {
+        let rows = dispatch!(self.onboardings(user_ids))?;
+        rows.into_iter()
+            .map(|(user_id, data, completed)| Ok((user_id, onboarding(&data, completed)?)))
+            .collect()
+    }
+
+    /// One user's onboarding state: one statement, the plain per-item path.
+    pub async fn onboarding_direct(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<Onboarding>, sqlx::Error> {
+        dispatch!(self.onboarding_direct(user_id))?
+            .map(|(data, completed)| onboarding(&data, completed))
+            .transpose()
+    }
+
+    /// Insert or replace a user's onboarding state.
+    pub async fn save_onboarding(
+        &self,
+        user_id: &str,
+        state: &Onboarding,
+    ) -> Result<(), sqlx::Error> {
+        let data = serde_json::to_string(&state.data).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let (data, completed) = (data.as_str(), state.completed);
+        dispatch_write!(self.save_onboarding(user_id, data, completed))
+    }
+
+    /// The values of the memories found among `keys` (user, category, key),
+    /// by key.
+    pub async fn memories_by_key(
+        &self,
+        keys: &[MemoryKey],
+    ) -> Result<HashMap<MemoryKey, String>, sqlx::Error> {
+        let rows = dispatch!(self.memories_by_key(keys))?;
+        rows.into_iter()
+            .map(|(user_id, category, key, value)| {
+                let category = category_of(&category)?;
+                Ok((
+                    MemoryKey {
+                        user_id,
+                        category,
+                        key,
+                    },
+                    value,
+                ))
+            })
+            .collect()
+    }
+
+    /// One memory's value: one statement, the plain per-item path.
+    pub async fn memory_direct(&self, key: &MemoryKey) -> Result<Option<String>, sqlx::Error> {
+        dispatch!(self.memory_direct(key))
+    }
+
+    /// A user's memories, optionally of one category and among `keys`,
+    /// ordered by category then key (bytewise), at most `limit`. An empty
+    /// `keys` list returns nothing without a query.
+    pub async fn memories(
+        &self,
+        user_id: &str,
+        category: Option<Category>,
+        keys: Option<&[String]>,
+        limit: Option<i64>,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        if keys.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        let rows = dispatch!(self.memories(user_id, category.map(Category::as_str), keys, limit))?;
+        memories(rows)
+    }
+
+    /// A user's `limit` most recently updated memories of each category, in
+    /// one statement, grouped in the order of `categories` (newest first).
+    pub async fn top_memories_per_category(
+        &self,
+        user_id: &str,
+        categories: &[Category],
+        limit: i64,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = categories.iter().map(|c| c.as_str().to_owned()).collect();
+        memories(dispatch!(
+            self.top_memories_per_category(user_id, &names, limit)
+        )?)
+    }
+
+    /// A user's `limit` most recently updated memories of one category:
+    /// one statement, the plain per-category path.
+    pub async fn top_memories_direct(
+        &self,
+        user_id: &str,
+        category: Category,
+        limit: i64,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        memories(dispatch!(self.top_memories_direct(
+            user_id,
+            category.as_str(),
+            limit
+        ))?)
+    }
+
+    /// A user's `limit` most recently created memories, newest first.
+    pub async fn recent_memories(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Memory>, sqlx::Error> {
+        memories(dispatch!(self.recent_memories(user_id, limit))?)
+    }
+
+    /// How many memories a user has.
+    pub async fn count_memories(&self, user_id: &str) -> Result<u64, sqlx::Error> {
+        let count: i64 = dispatch!(self.count_memories(user_id))?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    /// Upsert memories, at most `rows_per_statement` rows a statement (and
+    /// below the bind limit); several statements run in one transaction.
+    /// The rows must be distinct on (user, category, key).
+    pub async fn save_memories(
+        &self,
+        rows: &[NewMemory],
+        rows_per_statement: usize,
+    ) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows_per_statement = rows_per_statement.max(1);
+        dispatch_write!(self.save_memories(rows, rows_per_statement))
+    }
+
+    /// Delete a user's memories with these keys (in every category); the
+    /// number deleted. Several chunks run in one transaction.
+    pub async fn delete_memories(
+        &self,
+        user_id: &str,
+        keys: &[String],
+    ) -> Result<u64, sqlx::Error> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        dispatch_write!(self.delete_memories(user_id, keys))
+    }
+}
+
+impl Database {
+    /// Insert or replace many users' profiles: one statement on PostgreSQL,
+    /// one transaction of single-row statements on MariaDB and SQLite. For
+    /// bulk loads such as seeding; validate input first (the store does).
+    pub async fn save_profiles(&self, rows: &[(String, String)]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        dispatch_write!(self.save_profiles(rows))
+    }
+
+    /// Insert or replace many users' onboarding states, like
+    /// [`save_profiles`](Self::save_profiles).
+    pub async fn save_onboardings(&self, rows: &[(String, Onboarding)]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows
+            .iter()
+            .map(|(user_id, state)| {
+                let data = serde_json::to_string(&state.data)
+                    .map_err(|e| sqlx::Error::Encode(e.into()))?;
+                Ok((user_id.clone(), data, state.completed))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let rows = rows.as_slice();
+        dispatch_write!(self.save_onboardings(rows))
+    }
+
+    /// Delete memories by (user, key) pairs, in every category, users mixed
+    /// in one statement (per bind-limit chunk, chunks in one transaction);
+    /// returns the pairs that existed. Uses `DELETE ... RETURNING`, which
+    /// PostgreSQL, SQLite and MariaDB have; on Oracle MySQL, which lacks it,
+    /// a locking `SELECT ... FOR UPDATE` and the `DELETE` in one transaction
+    /// (two statements a chunk).
+    pub async fn delete_memory_pairs(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Pool::MySql(pool) = &self.pool {
+            let returning = self
+                .mysql_returning
+                .get_or_try_init(|| mysql::deletes_return_rows(pool))
+                .await?;
+            if !returning {
+                let counters = &*self.counters;
+                return retry::on_conflict(self.write_attempts, || {
+                    mysql::delete_memory_pairs_locking(pool, counters, pairs)
+                })
+                .await;
+            }
+        }
+        dispatch_write!(self.delete_memory_pairs(pairs))
+    }
+}
+
+fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(error))
+}
+
+fn category_of(name: &str) -> Result<Category, sqlx::Error> {
+    name.parse().map_err(decode_error)
+}
+
+fn onboarding(data: &str, completed: bool) -> Result<Onboarding, sqlx::Error> {
+    Ok(Onboarding {
+        data: serde_json::from_str(data).map_err(decode_error)?,
+        completed,
+    })
+}
+
+/// Memory rows as the dialects return them: (category, key, value).
+type MemoryRow = (String, String, String);
+
+fn memories(rows: Vec<MemoryRow>) -> Result<Vec<Memory>, sqlx::Error> {
+    rows.into_iter()
+        .map(|(category, key, value)| {
+            Ok(Memory {
+                category: category_of(&category)?,
+                key,
+                value,
+            })
+        })
+        .collect()
+}
