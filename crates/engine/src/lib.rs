@@ -83,7 +83,8 @@
 //! `window_us` (from the batch's first key until it was due),
 //! `permit_wait_us` (waiting for `max_concurrent_batches`), `fetch_us` and
 //! `outcome` (`ok`, `error` or `panicked`); a `batch completed` event closes
-//! it. With no subscriber listening at that level, no clock is read.
+//! it. With no subscriber listening at that level (and without the
+//! `metrics` feature), no clock is read.
 //!
 //! With the `metrics` feature, every batch is also recorded through the
 //! [`metrics`](https://docs.rs/metrics) facade, for whatever exporter
