@@ -1,7 +1,10 @@
 //! One batch: the keys it collects, the task that dispatches it, and the
 //! outcome its callers wait for.
 
-use super::{BatchSource, LoadError, Shared};
+use super::{
+    BatchSource, LoadError, Shared,
+    observe::{BatchReport, Ending, Stopwatch, Waits},
+};
 use futures::FutureExt;
 use parking_lot::Mutex;
 use std::{
@@ -9,11 +12,14 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
-    sync::{Arc, OnceLock, atomic::Ordering::SeqCst},
+    sync::{
+        Arc, OnceLock,
+        atomic::Ordering::{Relaxed, SeqCst},
+    },
     task::{Context, Poll, Waker},
-    time::Instant,
 };
 use tokio::{runtime::Handle, sync::OwnedSemaphorePermit};
+use tracing::Instrument;
 
 pub(crate) type Outcome<S> = Result<
     HashMap<<S as BatchSource>::Key, <S as BatchSource>::Value>,
@@ -97,15 +103,18 @@ impl<S: BatchSource> Batch<S> {
     }
 
     /// Set the outcome and wake every caller waiting for it.
-    fn publish(&self, outcome: Outcome<S>) {
+    /// Returns how many waiting callers it woke.
+    fn publish(&self, outcome: Outcome<S>) -> usize {
         let _ = self.outcome.set(outcome);
         // Taken under the lock: a caller that found no outcome registers its
         // waker under the same lock, so it is either taken here or sees the
         // outcome when it re-checks.
         let wakers = std::mem::take(&mut self.inner.lock().wakers);
+        let woken = wakers.len();
         for waker in wakers {
             waker.wake();
         }
+        woken
     }
 
     /// Wait for the outcome and pick this caller's value out of it.
@@ -154,10 +163,22 @@ pub(crate) fn dispatch<S: BatchSource>(
 ) -> impl Future<Output = ()> + Send + 'static {
     let guard = AbandonGuard { shared, batch };
     async move {
+        let mut stopwatch = Stopwatch::start();
         let in_flight = until_due(&guard.shared, &guard.batch).await;
+        stopwatch.due();
         let permit = acquire(&guard.shared).await;
         let (shared, batch) = (Arc::clone(&guard.shared), Arc::clone(&guard.batch));
-        fetch(shared, batch, permit, in_flight).await;
+        let waits = stopwatch.permitted();
+        fetch(
+            shared,
+            batch,
+            Slot {
+                _permit: permit,
+                _in_flight: in_flight,
+            },
+            waits,
+        )
+        .await;
         drop(guard);
     }
 }
@@ -181,12 +202,24 @@ pub(crate) async fn lead<S: BatchSource>(
         handle,
         armed: true,
     };
+    let mut stopwatch = Stopwatch::start();
     let in_flight = until_due(shared, batch).await;
+    stopwatch.due();
     let permit = acquire(shared).await;
     // No await from here until the fetch is finished or spawned.
     hand_off.armed = false;
-    let mut run = fetch(Arc::clone(shared), Arc::clone(batch), permit, in_flight);
+    let slot = Slot {
+        _permit: permit,
+        _in_flight: in_flight,
+    };
+    let mut run = fetch(
+        Arc::clone(shared),
+        Arc::clone(batch),
+        slot,
+        stopwatch.permitted(),
+    );
     let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
+    shared.last_fetch_pending.store(first.is_pending(), Relaxed);
     if first.is_pending() {
         handle.spawn(run);
     }
@@ -199,10 +232,26 @@ pub(crate) async fn lead<S: BatchSource>(
 /// [`BatchWindow::FillWhileBusy`]: super::BatchWindow::FillWhileBusy
 async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) -> InFlight<S> {
     let window = shared.config.window;
-    window.wait(batch).await;
     if window != super::BatchWindow::FillWhileBusy {
+        window.wait(batch).await;
         return InFlight::join(shared);
     }
+    // A lone load on a quiet loader whose fetches wait for I/O goes at once.
+    // The yield would only let tasks on this worker add keys, and it is a
+    // self-wake that Tokio's multi-thread scheduler answers by waking a
+    // parked worker (a cross-thread wake-up, the cost of a lone load);
+    // concurrent loads lose nothing, as they find this batch in flight and
+    // fill the next one. The yield stays where company is likely: after a
+    // batch that answered several callers (they are about to load again),
+    // and for a source that answers at once (no flight time in which
+    // others could gather).
+    if shared.last_fetch_pending.load(Relaxed)
+        && shared.last_batch_callers.load(Relaxed) <= 1
+        && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)
+    {
+        return in_flight;
+    }
+    window.wait(batch).await;
     loop {
         // Registered before the check, so a batch completing between the
         // check and the wait still wakes this one.
@@ -287,6 +336,13 @@ async fn acquire<S: BatchSource>(shared: &Shared<S>) -> Option<OwnedSemaphorePer
 
 type Fetch = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// What a fetch holds until its outcome is published: its concurrency
+/// permit and its place among the batches in flight.
+struct Slot<S: BatchSource> {
+    _permit: Option<OwnedSemaphorePermit>,
+    _in_flight: InFlight<S>,
+}
+
 /// Seal the batch and return its fetch: call the source with the panic
 /// contained, release the keys (caching their values if caching is on) and
 /// publish the outcome. The fetch owns all it needs, so it can be polled
@@ -294,8 +350,8 @@ type Fetch = Pin<Box<dyn Future<Output = ()> + Send>>;
 fn fetch<S: BatchSource>(
     shared: Arc<Shared<S>>,
     batch: Arc<Batch<S>>,
-    permit: Option<OwnedSemaphorePermit>,
-    in_flight: InFlight<S>,
+    slot: Slot<S>,
+    waits: Option<Waits>,
 ) -> Fetch {
     let keys = {
         let mut state = shared.state.lock();
@@ -304,45 +360,43 @@ fn fetch<S: BatchSource>(
     };
     let batch_size = keys.len();
     shared.stats.record_batch(batch_size);
+    let report = BatchReport::begin(shared.config.name, batch_size, waits);
     let guard = AbandonGuard { shared, batch };
     Box::pin(async move {
         // Released once the outcome is published (or the fetch dropped).
-        let _slot = (permit, in_flight);
+        let _slot = slot;
         let AbandonGuard { shared, batch } = &guard;
-        // Two clock reads a batch only when someone listens for the event.
-        let started =
-            tracing::enabled!(target: "coalesce::loader", tracing::Level::DEBUG).then(Instant::now);
-        let result = AssertUnwindSafe(shared.source.load(&keys))
+        // The source is called inside the guarded future: a `load` may run
+        // code (and panic) before it returns its future.
+        let result = AssertUnwindSafe(async { shared.source.load(&keys).await })
             .catch_unwind()
+            .instrument(report.span())
             .await;
-        let outcome = match result {
-            Ok(Ok(values)) => Ok(values),
-            Ok(Err(err)) => Err(LoadError::Source {
-                source: Arc::new(err),
-                batch_size,
-            }),
-            Err(panic) => Err(LoadError::Panicked {
-                message: panic_message(panic.as_ref()).into(),
-                batch_size,
-            }),
+        let (outcome, ending) = match result {
+            Ok(Ok(values)) => (Ok(values), Ending::Ok),
+            Ok(Err(err)) => {
+                let source = Arc::new(err);
+                (Err(LoadError::Source { source, batch_size }), Ending::Error)
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref()).into();
+                let panicked = LoadError::Panicked {
+                    message,
+                    batch_size,
+                };
+                (Err(panicked), Ending::Panicked)
+            }
         };
         if outcome.is_err() {
             shared.stats.record_error();
         }
-        if let Some(started) = started {
-            tracing::debug!(
-                target: "coalesce::loader",
-                batch_size,
-                elapsed_us = started.elapsed().as_micros() as u64,
-                ok = outcome.is_ok(),
-                "batch completed"
-            );
-        }
+        report.end(ending);
         shared
             .state
             .lock()
             .complete(batch, &keys, outcome.as_ref().ok());
-        batch.publish(outcome);
+        let callers = batch.publish(outcome);
+        shared.last_batch_callers.store(callers, Relaxed);
     })
 }
 

@@ -33,8 +33,9 @@
 //! With the
 //! default window, [`BatchWindow::FillWhileBusy`], a batch whose window has
 //! ended while other batches of the loader are in flight keeps collecting
-//! keys until it is full or one of them completes: a quiet loader answers
-//! a lone load after one yield, a busy one sends full batches.
+//! keys until it is full or one of them completes: a quiet loader sends a
+//! lone load at once (after one yield while its source has been answering
+//! without waiting), a busy one sends full batches.
 //! Batches opened by `load_many`, and a batch whose leader was dropped
 //! before its fetch began, run in a dispatcher task instead. Other callers
 //! only wait on the outcome, and no fetch belongs to a caller, so dropping
@@ -58,7 +59,7 @@
 //!     }
 //! }));
 //! let load = |k| { let l = loader.clone(); tokio::spawn(async move { l.load(k).await }) };
-//! // A quiet loader: the first load is dispatched after one yield.
+//! // A quiet loader: the first load is dispatched at once.
 //! let mut tasks = vec![load(0)];
 //! while loader.stats().total_operations == 0 { yield_now().await; }
 //! // While it is in flight, loads arriving a tick apart share one batch.
@@ -72,12 +73,38 @@
 //! assert_eq!(loader.stats().total_operations, 2);
 //! # }
 //! ```
+//!
+//! # Observability
+//!
+//! Each batch opens a `tracing` span named `batch` (target
+//! `coalesce::loader`, level debug) around its fetch, so the source's own
+//! spans and events (a driver's query span, say) are its children. Its
+//! fields: `loader` (the name given to [`LoaderBuilder::name`]), `keys`,
+//! `window_us` (from the batch's first key until it was due),
+//! `permit_wait_us` (waiting for `max_concurrent_batches`), `fetch_us` and
+//! `outcome` (`ok`, `error` or `panicked`); a `batch completed` event closes
+//! it. With no subscriber listening at that level (and without the
+//! `metrics` feature), no clock is read.
+//!
+//! With the `metrics` feature, every batch is also recorded through the
+//! [`metrics`](https://docs.rs/metrics) facade, for whatever exporter
+//! (Prometheus, OpenTelemetry, ...) the application installs; each metric
+//! is labelled `loader`:
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `coalesce_batch_keys` | histogram | distinct keys per batch |
+//! | `coalesce_batch_window_wait_seconds` | histogram | the window, as above |
+//! | `coalesce_batch_permit_wait_seconds` | histogram | the permit wait |
+//! | `coalesce_batch_fetch_seconds` | histogram | the source's call |
+//! | `coalesce_batches_total` | counter | batches, also labelled `outcome` |
 
 mod batch;
 mod cache;
 #[cfg(feature = "dataloader")]
 mod dataloader_compat;
 mod error;
+mod observe;
 mod source;
 mod stats;
 mod writer;
@@ -93,7 +120,7 @@ pub use writer::{WriteSink, WriteSource, Writer};
 use batch::{Batch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::{
     collections::{HashMap, hash_map::Entry},
     fmt,
@@ -134,7 +161,12 @@ pub enum BatchWindow {
     /// their next keys), and check again. A quiet loader thus dispatches a
     /// lone load after one yield, while a busy one sends full batches
     /// (several at once, up to `max_concurrent_batches`) instead of
-    /// splitting its callers over many small ones.
+    /// splitting its callers over many small ones. Once a fetch has been
+    /// seen to wait (a database round trip), a quiet loader whose last
+    /// batch answered a single caller skips even that yield: a lone load
+    /// costs no extra wake-up of the runtime's other workers, and loads
+    /// arriving together send the first alone and the rest in one batch
+    /// while it is in flight.
     #[default]
     FillWhileBusy,
 }
@@ -196,6 +228,8 @@ pub enum ConfigError {
 struct Config {
     max_batch_size: usize,
     window: BatchWindow,
+    /// How the loader's batch spans and metrics name it.
+    name: &'static str,
 }
 
 /// Loader state behind one short lock: the open batch, every key pending or
@@ -331,6 +365,13 @@ struct Shared<S: BatchSource> {
     in_flight_batches: AtomicUsize,
     /// Signalled each time one of those batches is done.
     batch_done: Notify,
+    /// The last fetch a leader polled did not finish at once: the source
+    /// waits for I/O, so a lone load need not yield for company (see
+    /// `batch::until_due`).
+    last_fetch_pending: AtomicBool,
+    /// Callers the last published batch woke: more than one, and they are
+    /// likely to load again at once, so the next batch waits for them.
+    last_batch_callers: AtomicUsize,
     stats: Arc<Stats>,
 }
 
@@ -373,6 +414,7 @@ impl<S: BatchSource> fmt::Debug for Loader<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Loader")
             .field("max_batch_size", &self.shared.config.max_batch_size)
+            .field("name", &self.shared.config.name)
             .field("window", &self.shared.config.window)
             .field("in_flight", &self.in_flight())
             .finish()
@@ -417,6 +459,7 @@ impl<S: BatchSource> Loader<S> {
                 config: Config {
                     max_batch_size: settings.max_batch_size,
                     window: settings.window,
+                    name: builder.name,
                 },
                 state: Mutex::new(State {
                     open: None,
@@ -428,6 +471,8 @@ impl<S: BatchSource> Loader<S> {
                     .map(|n| Arc::new(Semaphore::new(n))),
                 in_flight_batches: AtomicUsize::new(0),
                 batch_done: Notify::new(),
+                last_fetch_pending: AtomicBool::new(false),
+                last_batch_callers: AtomicUsize::new(0),
                 stats,
             }),
         }
@@ -532,9 +577,12 @@ impl<S: BatchSource> Loader<S> {
         }
     }
 
-    /// Store a value in the cache (when caching is on), replacing what was
-    /// there, and detach the key from any batch already fetching it, so a
-    /// later load sees this value rather than one fetched before.
+    /// Fill the cache with a value for a key it knows nothing about, as
+    /// graphql/dataloader's `prime` does: a key already cached, or pending
+    /// or being fetched (its fetch will cache what it reads), keeps what it
+    /// has. Returns whether the value was stored; always `false` when
+    /// caching is off. To replace a value, [`clear`](Self::clear) the key
+    /// first.
     ///
     /// ```
     /// # use coalesce::{from_fn, CachePolicy, Loader};
@@ -543,17 +591,28 @@ impl<S: BatchSource> Loader<S> {
     /// let loader = Loader::builder(from_fn(|_: Vec<u32>| async move {
     ///     Ok::<_, Infallible>(HashMap::<u32, &'static str>::new())
     /// })).cache(CachePolicy::Unbounded).build().unwrap();
-    /// loader.prime(7, "seven");
+    /// assert!(loader.prime(7, "seven"));
+    /// assert!(!loader.prime(7, "sept"), "an existing value is kept");
     /// assert_eq!(loader.load(7).await.unwrap(), Some("seven"));
+    /// loader.clear(&7);
+    /// assert!(loader.prime(7, "sept"), "clear, then prime, replaces it");
+    /// assert_eq!(loader.load(7).await.unwrap(), Some("sept"));
     /// assert_eq!(loader.stats().total_operations, 0);
     /// # }
     /// ```
-    pub fn prime(&self, key: S::Key, value: S::Value) {
+    pub fn prime(&self, key: S::Key, value: S::Value) -> bool {
         let mut state = self.shared.state.lock();
-        state.detach(&key);
-        if let Some(cache) = state.cache.as_mut() {
-            cache.insert(key, Some(value));
+        let State {
+            in_flight, cache, ..
+        } = &mut *state;
+        let Some(cache) = cache.as_mut() else {
+            return false;
+        };
+        if in_flight.contains_key(&key) || cache.get(&key).is_some() {
+            return false;
         }
+        cache.insert(key, Some(value));
+        true
     }
 
     /// Forget a key: drop it from the cache and detach it from any batch
@@ -708,6 +767,7 @@ pub struct LoaderBuilder<S: BatchSource> {
     settings: BatchSettings,
     cache: CachePolicy,
     stats: Option<Arc<Stats>>,
+    name: &'static str,
 }
 
 impl<S: BatchSource> LoaderBuilder<S> {
@@ -717,7 +777,29 @@ impl<S: BatchSource> LoaderBuilder<S> {
             settings: BatchSettings::default(),
             cache: CachePolicy::Disabled,
             stats: None,
+            name: "loader",
         }
+    }
+
+    /// The name this loader's batch spans and metrics carry in their
+    /// `loader` field (default `"loader"`); see
+    /// [Observability](crate#observability).
+    ///
+    /// ```
+    /// use coalesce::{from_fn, Loader};
+    /// use std::{collections::HashMap, convert::Infallible};
+    ///
+    /// let profiles = Loader::builder(from_fn(|_: Vec<u32>| async {
+    ///     Ok::<_, Infallible>(HashMap::<u32, String>::new())
+    /// }))
+    /// .name("profiles")
+    /// .build()
+    /// .unwrap();
+    /// # drop(profiles);
+    /// ```
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Replace every batching setting at once.

@@ -1,6 +1,7 @@
 //! Behaviour of the coalescing engine: batching, failure semantics, cache,
-//! statistics, and property tests against a direct per-key lookup.
+//! statistics, the batch span, and property tests against a direct per-key lookup.
 
+mod observe;
 mod properties;
 mod semantics;
 mod source;

@@ -208,6 +208,71 @@ async fn a_panicking_source_is_contained_to_its_batch() {
     assert_eq!(loader.in_flight(), 0);
 }
 
+/// A source that panics while building its future (before any `.await`)
+/// when a batch holds key 13, and otherwise returns each key as its value.
+fn panics_before_its_future_on_13()
+-> Loader<impl coalesce::BatchSource<Key = u64, Value = u64, Error = std::convert::Infallible>> {
+    Loader::new(coalesce::from_fn(|keys: Vec<u64>| {
+        assert!(!keys.contains(&13), "sync panic in batch fn");
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                keys.into_iter()
+                    .map(|k| (k, k))
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+        }
+    }))
+}
+
+fn assert_sync_panic<T: std::fmt::Debug, E: std::fmt::Debug>(
+    result: Result<T, LoadError<E>>,
+    batch_size: usize,
+) {
+    match result {
+        Err(LoadError::Panicked {
+            message,
+            batch_size: size,
+        }) => {
+            assert!(message.contains("sync panic in batch fn"), "{message}");
+            assert_eq!(size, batch_size);
+        }
+        other => panic!("expected LoadError::Panicked, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_source_panicking_before_its_future_fails_its_batch_not_its_callers() {
+    use futures::FutureExt;
+    use std::panic::AssertUnwindSafe;
+
+    let loader = panics_before_its_future_on_13();
+    // A lone load leads its batch: the panic must not unwind out of it.
+    let lone = AssertUnwindSafe(loader.load(13)).catch_unwind().await;
+    assert_sync_panic(lone.expect("load must not panic"), 1);
+    // Every caller of a shared batch, the leader included, gets the error.
+    let tasks: Vec<_> = [1, 13, 2]
+        .map(|key| {
+            let loader = loader.clone();
+            tokio::spawn(async move { loader.load(key).await })
+        })
+        .into();
+    for task in tasks {
+        assert_sync_panic(task.await.expect("no caller may panic"), 3);
+    }
+    // load_many's batches run in a task of their own.
+    let many = AssertUnwindSafe(loader.load_many([13, 4]))
+        .catch_unwind()
+        .await;
+    assert_sync_panic(many.expect("load_many must not panic"), 2);
+    // The loader is left clean and the next batch works.
+    assert_eq!(loader.in_flight(), 0);
+    assert_eq!(
+        loader.load_many([1, 2]).await.unwrap(),
+        vec![Some(1), Some(2)]
+    );
+    assert_eq!(loader.stats().errors, 3);
+}
+
 #[tokio::test]
 async fn cancelled_callers_leave_the_batch_and_state_intact() {
     let source = Recorder::gated();
@@ -386,9 +451,43 @@ async fn prime_serves_a_value_without_a_query() {
         .cache(CachePolicy::Unbounded)
         .build()
         .unwrap();
-    loader.prime(42, "primed".to_owned());
+    assert!(loader.prime(42, "primed".to_owned()));
     assert_eq!(loader.load(42).await.unwrap().as_deref(), Some("primed"));
     assert!(source.batches().is_empty());
+}
+
+#[tokio::test]
+async fn prime_keeps_a_value_already_cached_or_being_fetched() {
+    let source = Recorder::gated();
+    let loader = Loader::builder(source.clone())
+        .cache(CachePolicy::Unbounded)
+        .build()
+        .unwrap();
+    // A fetched value (and a known miss) stay as they are.
+    let fetching = spawn_loads(&loader, [1, 5]);
+    source.until_running(1).await;
+    assert!(!loader.prime(1, "while fetching".to_owned()));
+    source.release(1);
+    for task in fetching {
+        task.await.unwrap().unwrap();
+    }
+    assert!(!loader.prime(1, "over a value".to_owned()));
+    assert!(!loader.prime(5, "over a miss".to_owned()));
+    assert_eq!(loader.load(1).await.unwrap(), expected(1, 0));
+    assert_eq!(loader.load(5).await.unwrap(), None);
+    // Replacing is clear, then prime.
+    loader.clear(&1);
+    assert!(loader.prime(1, "replaced".to_owned()));
+    assert_eq!(loader.load(1).await.unwrap().as_deref(), Some("replaced"));
+    assert_eq!(source.batches().len(), 1);
+}
+
+#[tokio::test]
+async fn prime_without_a_cache_stores_nothing() {
+    let source = Recorder::new();
+    let loader = Loader::new(source.clone());
+    assert!(!loader.prime(2, "primed".to_owned()));
+    assert_eq!(loader.load(2).await.unwrap(), expected(2, 0));
 }
 
 #[test]
@@ -627,6 +726,53 @@ async fn a_lone_load_on_a_quiet_loader_is_answered_after_one_yield() {
     }
 }
 
+// On the multi-thread runtime the window's yield wakes a parked worker: a
+// loader whose fetches wait for I/O skips it when it is quiet. (Run on one
+// thread, so that a batch is wholly done when its callers see the result.)
+#[tokio::test]
+async fn a_lone_load_is_sent_at_its_first_poll_once_fetches_are_seen_to_wait() {
+    let source = Recorder::gated();
+    let loader = Loader::builder(source.clone())
+        .max_concurrent_batches(10)
+        .build()
+        .unwrap();
+    // The first fetch teaches the loader that its source waits.
+    let first = spawn_loads(&loader, [1]);
+    source.until_running(1).await;
+    source.release(1);
+    first.into_iter().next().unwrap().await.unwrap().unwrap();
+    let lone = loader.load(3);
+    tokio::pin!(lone);
+    assert!(futures::poll!(lone.as_mut()).is_pending());
+    assert_eq!(source.batches(), vec![vec![1], vec![3]], "sent at once");
+    // Loads arriving while it is in flight still share one batch.
+    let together = spawn_loads(&loader, 10..60);
+    while loader.in_flight() < 51 {
+        tokio::task::yield_now().await;
+    }
+    until_running(&source, 1).await;
+    assert_eq!(
+        source.batches().len(),
+        2,
+        "the open batch waits for company"
+    );
+    source.release(1);
+    assert_eq!(lone.await.unwrap(), expected(3, 0));
+    source.until_running(1).await;
+    source.release(1);
+    for (key, task) in (10..60).zip(together) {
+        assert_eq!(task.await.unwrap().unwrap(), expected(key, 0));
+    }
+    assert_eq!(source.batches()[2].len(), 50);
+    // Its 50 callers are likely to load again: the next batch waits for them.
+    let next = loader.load(7);
+    tokio::pin!(next);
+    assert!(futures::poll!(next.as_mut()).is_pending());
+    assert_eq!(source.batches().len(), 3, "yields after a shared batch");
+    source.release(1);
+    assert_eq!(next.await.unwrap(), expected(7, 0));
+}
+
 #[test]
 fn a_runtime_shutting_down_fails_a_waiting_open_batch() {
     let source = Recorder::gated();
@@ -665,15 +811,24 @@ fn a_runtime_shutting_down_fails_a_waiting_open_batch() {
 async fn callers_of_a_completed_batch_join_the_waiting_open_batch() {
     let source = Recorder::gated();
     let loader = Loader::new(source.clone());
-    let chains: Vec<_> = (0..10)
-        .map(|key| {
-            let loader = loader.clone();
-            tokio::spawn(async move {
-                loader.load(key).await.unwrap();
-                loader.load(key + 10).await.unwrap()
-            })
-        })
-        .collect();
+    // Spawned from the worker, so all ten are queued before any runs (from
+    // the test's own thread they would trickle into the global queue, and
+    // the first could dispatch alone).
+    let spawner = tokio::spawn({
+        let loader = loader.clone();
+        async move {
+            (0..10)
+                .map(|key| {
+                    let loader = loader.clone();
+                    tokio::spawn(async move {
+                        loader.load(key).await.unwrap();
+                        loader.load(key + 10).await.unwrap()
+                    })
+                })
+                .collect::<Vec<_>>()
+        }
+    });
+    let chains = spawner.await.unwrap();
     source.until_running(1).await;
     let waiting = spread_loads(&loader, 100..101, 1).await;
     while loader.in_flight() < 11 {

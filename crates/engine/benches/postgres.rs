@@ -1,0 +1,490 @@
+//! The engine against PostgreSQL: the naive one-query-per-load path,
+//! `coalesce` (its defaults, `max_concurrent_batches` = pool size), the
+//! peers (with `--features peers`) and the **batched ceiling**, side by
+//! side in one process, on the same keys and the same pool.
+//!
+//! ```text
+//! cargo bench -p coalesce --features peers --bench postgres
+//! cargo bench -p coalesce --features peers --bench postgres -- --reps 5 --tasks 1,100 --paths naive,coalesce
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test  # the default
+//! ```
+//!
+//! Each task loads its share of the run's keys one after the other (keys
+//! drawn by a seeded xorshift from the table's 100,000 ids). The ceiling
+//! fetches the very same keys without any coalescing: pre-chunked into
+//! batches of 100 and fetched back to back by as many workers as the pool
+//! has connections. Repetitions are interleaved (every path at every
+//! concurrency, then again), and the table shows medians: loads/s, the
+//! median latency of one load, statements per 1,000 loads, and the bench
+//! process's CPU time per load (user + system, all threads; the server's
+//! CPU is not in it). Options: `--reps N` (3), `--tasks LIST` (1,100,1000),
+//! `--paths LIST` (all), `--pool N` (10), `--no-ping` (turn off sqlx's
+//! `test_before_acquire`, a round trip per checkout, on every path).
+//! The table it creates, `coalesce_bench_engine`, is dropped at the end.
+
+use coalesce::{BatchSettings, BatchSource, Loader};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
+};
+
+/// Rows in the bench table (`prepare` creates ids 1 to 100,000).
+const ROWS: u64 = 100_000;
+/// Keys per batch of the ceiling path, and the engine's default cap.
+const CEILING_BATCH: usize = 100;
+
+/// The statement every batched path sends.
+const BY_IDS: &str = "SELECT id, name FROM coalesce_bench_engine WHERE id = ANY($1)";
+/// The statement of the naive path.
+const BY_ID: &str = "SELECT id, name FROM coalesce_bench_engine WHERE id = $1";
+
+/// A small xorshift64 generator: the same keys for every path.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1)
+    }
+
+    fn next_key(&mut self) -> i64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x % ROWS) as i64 + 1
+    }
+}
+
+/// The keys task `task` of a run loads, in order.
+fn task_keys(task: usize, per_task: usize) -> Vec<i64> {
+    let mut keys = XorShift::new(task as u64 + 1);
+    (0..per_task).map(|_| keys.next_key()).collect()
+}
+
+/// The value row `id` holds.
+fn name_of(id: i64) -> String {
+    format!("item {id}")
+}
+
+/// Statements a path sent.
+#[derive(Default)]
+struct Statements(AtomicU64);
+
+/// The batched read every batched path shares, counting its statements.
+#[derive(Clone)]
+struct Table {
+    pool: PgPool,
+    statements: Arc<Statements>,
+}
+
+impl Table {
+    async fn by_ids(&self, ids: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
+        self.statements.0.fetch_add(1, Relaxed);
+        let rows: Vec<(i64, String)> = sqlx::query_as(BY_IDS)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn by_id(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
+        self.statements.0.fetch_add(1, Relaxed);
+        let row: Option<(i64, String)> = sqlx::query_as(BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(_, name)| name))
+    }
+}
+
+impl BatchSource for Table {
+    type Key = i64;
+    type Value = String;
+    type Error = sqlx::Error;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
+        self.by_ids(keys).await
+    }
+}
+
+/// One way of loading a key.
+trait Path: Clone + Send + Sync + 'static {
+    fn load(&self, key: i64) -> impl Future<Output = Option<String>> + Send;
+}
+
+#[derive(Clone)]
+struct Naive(Table);
+
+impl Path for Naive {
+    async fn load(&self, key: i64) -> Option<String> {
+        self.0.by_id(key).await.expect("naive query")
+    }
+}
+
+#[derive(Clone)]
+struct Coalesce(Loader<Table>);
+
+impl Path for Coalesce {
+    async fn load(&self, key: i64) -> Option<String> {
+        self.0.load(key).await.expect("coalesced query")
+    }
+}
+
+#[cfg(feature = "peers")]
+mod peers {
+    use super::{Path, Table};
+    use std::{collections::HashMap, sync::Arc};
+
+    impl dataloader::BatchFn<i64, Option<String>> for Table {
+        async fn load(&mut self, keys: &[i64]) -> HashMap<i64, Option<String>> {
+            let found = self.by_ids(keys).await.expect("dataloader batch");
+            keys.iter().map(|k| (*k, found.get(k).cloned())).collect()
+        }
+    }
+
+    /// The `dataloader` crate 0.18, non-cached, its defaults.
+    #[derive(Clone)]
+    pub struct DataloaderPlain(pub dataloader::non_cached::Loader<i64, Option<String>, Table>);
+
+    impl Path for DataloaderPlain {
+        async fn load(&self, key: i64) -> Option<String> {
+            self.0.try_load(key).await.expect("dataloader load")
+        }
+    }
+
+    /// The `dataloader` crate 0.18, cached (a run's repeated keys are hits).
+    #[derive(Clone)]
+    pub struct DataloaderCached(pub dataloader::cached::Loader<i64, Option<String>, Table>);
+
+    impl Path for DataloaderCached {
+        async fn load(&self, key: i64) -> Option<String> {
+            self.0.try_load(key).await.expect("dataloader load")
+        }
+    }
+
+    pub struct AgTable(pub Table);
+
+    impl async_graphql::dataloader::Loader<i64> for AgTable {
+        type Value = String;
+        type Error = Arc<sqlx::Error>;
+
+        async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, String>, Self::Error> {
+            self.0.by_ids(keys).await.map_err(Arc::new)
+        }
+    }
+
+    /// async-graphql 7's `DataLoader`, its default 1 ms delay, no cache.
+    #[derive(Clone)]
+    pub struct AsyncGraphql(pub Arc<async_graphql::dataloader::DataLoader<AgTable>>);
+
+    impl Path for AsyncGraphql {
+        async fn load(&self, key: i64) -> Option<String> {
+            self.0.load_one(key).await.expect("async-graphql load")
+        }
+    }
+
+    pub fn async_graphql(table: Table) -> AsyncGraphql {
+        AsyncGraphql(Arc::new(async_graphql::dataloader::DataLoader::new(
+            AgTable(table),
+            tokio::spawn,
+        )))
+    }
+}
+
+/// What one run of one path at one concurrency measured.
+#[derive(Clone, Copy)]
+struct Run {
+    loads_per_sec: f64,
+    p50: Duration,
+    statements_per_1k: f64,
+    cpu_per_load: Duration,
+}
+
+/// User + system CPU time of this process so far (all threads).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields, in clock ticks of 1/100 s on Linux.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Run `tasks` tasks, each loading its keys one by one through `path`.
+async fn run_loads<P: Path>(path: &P, tasks: usize, per_task: usize) -> (Duration, Vec<Duration>) {
+    let keys: Vec<Vec<i64>> = (0..tasks).map(|t| task_keys(t, per_task)).collect();
+    let start = Instant::now();
+    let handles: Vec<_> = keys
+        .into_iter()
+        .map(|keys| {
+            let path = path.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let began = Instant::now();
+                    let value = path.load(key).await;
+                    latencies.push(began.elapsed());
+                    assert_eq!(value, Some(name_of(key)));
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(tasks * per_task);
+    for handle in handles {
+        latencies.extend(handle.await.expect("load task panicked"));
+    }
+    (start.elapsed(), latencies)
+}
+
+/// The ceiling: the same keys, chunked into batches of 100 and fetched back
+/// to back by `workers` workers; a load's latency is its batch's.
+async fn run_ceiling(
+    table: &Table,
+    workers: usize,
+    tasks: usize,
+    per_task: usize,
+) -> (Duration, Vec<Duration>) {
+    let keys: Vec<i64> = (0..tasks).flat_map(|t| task_keys(t, per_task)).collect();
+    let chunks: Arc<Vec<Vec<i64>>> =
+        Arc::new(keys.chunks(CEILING_BATCH).map(<[i64]>::to_vec).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers.min(chunks.len()))
+        .map(|_| {
+            let (table, chunks, next) = (table.clone(), Arc::clone(&chunks), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while let Some(chunk) = chunks.get(next.fetch_add(1, Relaxed)) {
+                    let began = Instant::now();
+                    let found = table.by_ids(chunk).await.expect("ceiling batch");
+                    let took = began.elapsed();
+                    for key in chunk {
+                        assert_eq!(found.get(key), Some(&name_of(*key)));
+                        latencies.push(took);
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(keys.len());
+    for handle in handles {
+        latencies.extend(handle.await.expect("ceiling worker panicked"));
+    }
+    (start.elapsed(), latencies)
+}
+
+/// Loads per task, so that every run lasts long enough to measure.
+fn loads_per_task(path: &str, tasks: usize) -> usize {
+    let total = match (path, tasks) {
+        ("async-graphql 1ms", 1) => 1_000,
+        (_, 1) => 4_000,
+        (_, t) if t <= 100 => 30_000,
+        _ => 100_000,
+    };
+    (total / tasks).max(1)
+}
+
+struct Bench {
+    pool: PgPool,
+    pool_size: usize,
+    results: Vec<((&'static str, usize), Vec<Run>)>,
+}
+
+impl Bench {
+    fn table(&self) -> (Table, Arc<Statements>) {
+        let statements = Arc::new(Statements::default());
+        let table = Table {
+            pool: self.pool.clone(),
+            statements: Arc::clone(&statements),
+        };
+        (table, statements)
+    }
+
+    /// Measure one path once at one concurrency.
+    async fn run(&mut self, name: &'static str, tasks: usize) {
+        let per_task = loads_per_task(name, tasks);
+        let (table, statements) = self.table();
+        let cpu_before = process_cpu();
+        let (elapsed, mut latencies) = match name {
+            "naive" => run_loads(&Naive(table), tasks, per_task).await,
+            "coalesce" => {
+                let settings = BatchSettings {
+                    max_concurrent_batches: Some(self.pool_size),
+                    ..BatchSettings::default()
+                };
+                let loader = Loader::builder(table).settings(settings).build();
+                run_loads(&Coalesce(loader.expect("valid settings")), tasks, per_task).await
+            }
+            "ceiling" => run_ceiling(&table, self.pool_size, tasks, per_task).await,
+            #[cfg(feature = "peers")]
+            "dl-nc" => {
+                let loader = dataloader::non_cached::Loader::new(table);
+                run_loads(&peers::DataloaderPlain(loader), tasks, per_task).await
+            }
+            #[cfg(feature = "peers")]
+            "dl-c" => {
+                let loader = dataloader::cached::Loader::new(table);
+                run_loads(&peers::DataloaderCached(loader), tasks, per_task).await
+            }
+            #[cfg(feature = "peers")]
+            "async-graphql 1ms" => run_loads(&peers::async_graphql(table), tasks, per_task).await,
+            other => panic!("unknown path {other}"),
+        };
+        let cpu = process_cpu().saturating_sub(cpu_before);
+        let loads = latencies.len();
+        latencies.sort_unstable();
+        let run = Run {
+            loads_per_sec: loads as f64 / elapsed.as_secs_f64(),
+            p50: latencies[loads / 2],
+            statements_per_1k: statements.0.load(Relaxed) as f64 * 1000.0 / loads as f64,
+            cpu_per_load: cpu / loads as u32,
+        };
+        match self.results.iter_mut().find(|(k, _)| *k == (name, tasks)) {
+            Some((_, runs)) => runs.push(run),
+            None => self.results.push(((name, tasks), vec![run])),
+        }
+    }
+
+    fn report(&self) -> String {
+        let median = |runs: &[Run], field: fn(&Run) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(field).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n{:<18} {:>6} {:>11} {:>10} {:>9} {:>9} {:>8} {:>9}",
+            "path", "tasks", "loads/s", "p50 us", "stmt/1k", "cpu us", "reps", "÷ceiling"
+        );
+        for ((name, tasks), runs) in &self.results {
+            let rate = median(runs, |r| r.loads_per_sec);
+            let ceiling = self
+                .results
+                .iter()
+                .find(|((n, t), _)| *n == "ceiling" && t == tasks)
+                .map(|(_, runs)| median(runs, |r| r.loads_per_sec));
+            let share = ceiling.map_or(String::new(), |c| format!("{:.0} %", 100.0 * rate / c));
+            let _ = writeln!(
+                out,
+                "{:<18} {:>6} {:>11.0} {:>10.1} {:>9.1} {:>9.2} {:>8} {:>9}",
+                name,
+                tasks,
+                rate,
+                median(runs, |r| r.p50.as_secs_f64() * 1e6),
+                median(runs, |r| r.statements_per_1k),
+                median(runs, |r| r.cpu_per_load.as_secs_f64() * 1e6),
+                runs.len(),
+                share,
+            );
+        }
+        out
+    }
+}
+
+/// `--name value` from the command line (cargo bench adds `--bench`).
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn list(name: &str, default: &str) -> Vec<String> {
+    arg(name)
+        .unwrap_or_else(|| default.to_owned())
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn prepare(pool: &PgPool) -> Result<(), sqlx::Error> {
+    for statement in [
+        "DROP TABLE IF EXISTS coalesce_bench_engine",
+        "CREATE TABLE coalesce_bench_engine (id BIGINT PRIMARY KEY, name TEXT NOT NULL)",
+        "INSERT INTO coalesce_bench_engine SELECT i, 'item ' || i FROM generate_series(1, 100000) AS i",
+        "ANALYZE coalesce_bench_engine",
+    ] {
+        sqlx::query(statement).execute(pool).await?;
+    }
+    Ok(())
+}
+
+fn main() {
+    const ALL_PATHS: &str = if cfg!(feature = "peers") {
+        "naive,coalesce,ceiling,dl-nc,dl-c,async-graphql 1ms"
+    } else {
+        "naive,coalesce,ceiling"
+    };
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(3);
+    let pool_size: usize = arg("--pool").and_then(|r| r.parse().ok()).unwrap_or(10);
+    let ping = !std::env::args().any(|a| a == "--no-ping");
+    let tasks: Vec<usize> = list("--tasks", "1,100,1000")
+        .iter()
+        .map(|t| t.parse().expect("--tasks: numbers"))
+        .collect();
+    let paths: Vec<&'static str> = list("--paths", ALL_PATHS)
+        .into_iter()
+        .map(|p| &*p.leak())
+        .collect();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size as u32)
+            .min_connections(pool_size as u32)
+            .test_before_acquire(ping)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
+        prepare(&pool).await.expect("bench table");
+        let mut bench = Bench {
+            pool: pool.clone(),
+            pool_size,
+            results: Vec::new(),
+        };
+        // Warm the pool's connections and their statement caches.
+        for path in &paths {
+            bench.run(path, 100).await;
+        }
+        bench.results.clear();
+        for rep in 0..reps {
+            for &t in &tasks {
+                for path in &paths {
+                    bench.run(path, t).await;
+                }
+            }
+            eprintln!("repetition {} of {reps} done", rep + 1);
+        }
+        println!(
+            "PostgreSQL at {url}, pool {pool_size} (test_before_acquire {ping}), \
+             2 tokio workers, medians of {reps} interleaved repetitions:{}",
+            bench.report()
+        );
+        sqlx::query("DROP TABLE coalesce_bench_engine")
+            .execute(&pool)
+            .await
+            .expect("drop the bench table");
+    });
+}
