@@ -48,7 +48,7 @@ use coalesce::{
     BatchMethod, DEFAULT_MAX_BATCH_SIZE, Loader, MethodSource, Stats, StatsSnapshot, from_method,
 };
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::{HashMap, HashSet, hash_map::Entry},
     hash::Hash,
     sync::Arc,
 };
@@ -95,6 +95,9 @@ pub struct MemoryStore {
     pub(crate) profiles: BatchRead<String, String>,
     pub(crate) onboardings: BatchRead<String, Onboarding>,
     pub(crate) memories: BatchRead<MemoryKey, String>,
+    /// Every category's memory of a (user, key) pair: what concurrent
+    /// `batch_get_memories` calls by keys share.
+    memory_groups: BatchRead<(String, String), Vec<Memory>>,
 }
 
 /// A loader of the store over one of the SQL layer's batch reads (the same
@@ -144,6 +147,7 @@ impl MemoryStore {
             profiles: loader.build(|db, ids| Box::pin(db.profiles(ids)))?,
             onboardings: loader.build(|db, ids| Box::pin(db.onboardings(ids)))?,
             memories: loader.build(|db, keys| Box::pin(db.memories_by_key(keys)))?,
+            memory_groups: loader.build(|db, pairs| Box::pin(db.memory_groups(pairs)))?,
             db,
             config,
             stats,
@@ -195,7 +199,10 @@ impl MemoryStore {
 
     /// A user's memories, optionally only of one `category` and among
     /// `keys`, ordered by category then key, at most `limit`: one statement
-    /// whatever the number of keys (an empty `keys` list runs none).
+    /// (none for an empty `keys` list). Calls by at most `max_batch_size`
+    /// keys go through a loader, so concurrent calls, for any users, share
+    /// their statements as single reads do; a longer list is a batch of its
+    /// own and is sent at once.
     pub async fn batch_get_memories(
         &self,
         user_id: &str,
@@ -213,6 +220,17 @@ impl MemoryStore {
         let items = keys.map_or(1, <[String]>::len);
         if items == 0 {
             return Ok(Vec::new());
+        }
+        if let Some(keys) = keys.filter(|keys| keys.len() <= self.config.max_batch_size) {
+            // Each key once: a key listed twice still names its rows once.
+            let distinct: HashSet<&String> = keys.iter().collect();
+            let pairs = distinct
+                .into_iter()
+                .map(|key| (user_id.to_owned(), key.clone()));
+            let groups = self.memory_groups.load_many(pairs).await;
+            let groups = groups.map_err(StoreError::batch("batch_get_memories"))?;
+            let found = groups.into_iter().flatten().flatten();
+            return Ok(Memory::select(found, category, limit));
         }
         self.record(items);
         let found = self.db.memories(user_id, category, keys, limit).await;
@@ -241,6 +259,8 @@ impl MemoryStore {
         saved.map_err(StoreError::db("batch_save_memories"))?;
         for row in &rows {
             self.memories.clear(&row.memory_key());
+            self.memory_groups
+                .clear(&(row.user_id.clone(), row.key.clone()));
         }
         Ok(rows.len())
     }
@@ -268,6 +288,7 @@ impl MemoryStore {
         let deleted = self.db.delete_memories(user_id, keys).await;
         let deleted = deleted.map_err(StoreError::db("batch_delete_memories"))?;
         for key in keys {
+            self.memory_groups.clear(&(user_id.to_owned(), key.clone()));
             for category in Category::ALL {
                 self.memories
                     .clear(&MemoryKey::new(user_id, category, key.clone()));

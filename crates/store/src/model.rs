@@ -90,6 +90,37 @@ pub struct Memory {
     pub value: String,
 }
 
+impl Memory {
+    /// The memories of `category` (or of any) among `found`, ordered by
+    /// category then key, bytewise (as every backend's `ORDER BY` sorts
+    /// them), at most `limit`.
+    ///
+    /// ```
+    /// use coalesce_store::{Category, Memory};
+    ///
+    /// let memory = |category, key: &str| Memory { category, key: key.into(), value: "v".into() };
+    /// let found = [memory(Category::Goal, "b"), memory(Category::Fact, "z"), memory(Category::Goal, "a")];
+    /// let goals = Memory::select(found.clone(), Some(Category::Goal), Some(1));
+    /// assert_eq!(goals, [memory(Category::Goal, "a")]);
+    /// assert_eq!(Memory::select(found, None, None)[0], memory(Category::Fact, "z"));
+    /// ```
+    pub fn select(
+        found: impl IntoIterator<Item = Memory>,
+        category: Option<Category>,
+        limit: Option<i64>,
+    ) -> Vec<Memory> {
+        let mut selected: Vec<Memory> = found
+            .into_iter()
+            .filter(|memory| category.is_none_or(|c| c == memory.category))
+            .collect();
+        selected.sort_by(|a, b| (a.category.as_str(), &a.key).cmp(&(b.category.as_str(), &b.key)));
+        if let Some(limit) = limit {
+            selected.truncate(usize::try_from(limit).unwrap_or(0));
+        }
+        selected
+    }
+}
+
 /// A memory to save (insert or overwrite) for a user.
 ///
 /// ```

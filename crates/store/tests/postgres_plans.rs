@@ -18,8 +18,12 @@ use sqlx::PgConnection;
 const BIG_USER_MEMORIES: usize = 10_000;
 
 /// Keys read per call: enough that a custom plan costs more, on paper, than
-/// the generic one, so PostgreSQL switches to the latter when it may.
-const KEYS_PER_READ: usize = 100;
+/// the generic one, so PostgreSQL switches to the latter when it may; and
+/// more than the store's `max_batch_size` (100), so the call is a batch of
+/// its own and takes the store's statement by user. (Calls of fewer keys
+/// go through a loader to the toolkit's `UNNEST` join, whose generic plan
+/// looks each key up in the index: `crates/sql/tests/postgres_plans.rs`.)
+const KEYS_PER_READ: usize = 101;
 
 /// A session-local `memories` table (a temporary table shadows the real one
 /// in this connection only) holding a skewed distribution, with statistics:

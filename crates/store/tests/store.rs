@@ -30,7 +30,48 @@ on_all_backends!(
     bulk_profile_and_onboarding_upserts_round_trip,
     memory_reads_by_key_past_a_hundred_keys,
     a_huge_last_row_is_never_repeated_as_padding,
+    concurrent_batch_gets_share_statements,
 );
+
+/// Issue 13 target 5: explicit `batch_get_memories` calls made at the same
+/// time share statements like single reads do (1,000 calls of 10 keys: at
+/// most 120 statements, not 1,000), with the same answers as each call
+/// sent alone, duplicate and missing keys, categories and limits included.
+async fn concurrent_batch_gets_share_statements(store: MemoryStore, _: Target) {
+    let users: Vec<String> = (0..50).map(|_| user()).collect();
+    let rows: Vec<NewMemory> = users.iter().flat_map(|u| memories_of(u, 12, "v")).collect();
+    store.batch_save_memories(&rows).await.unwrap();
+    let call = |i: usize| {
+        let user = users[i % users.len()].clone();
+        // Ten keys: eight present, one listed twice, one missing.
+        let mut keys: Vec<String> = (0..8).map(|k| format!("key-{:04}", (i + k) % 12)).collect();
+        keys.push(keys[0].clone());
+        keys.push("missing".to_owned());
+        let category = (i % 3 == 0).then_some(Category::ALL[i % Category::ALL.len()]);
+        let limit = (i % 4 == 0).then_some(3);
+        (user, category, keys, limit)
+    };
+    let calls: Vec<_> = (0..1000).map(call).collect();
+    let db = store.database();
+    let before = db.statements();
+    let coalesced = join_all(calls.iter().map(|(user, category, keys, limit)| {
+        store.batch_get_memories(user, *category, Some(keys), *limit)
+    }))
+    .await;
+    let statements = db.statements() - before;
+    assert!(statements <= 120, "{statements} statements for 1,000 calls");
+    for ((user, category, keys, limit), got) in calls.iter().zip(coalesced) {
+        let alone = db
+            .memories(user, *category, Some(keys), *limit)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.unwrap(),
+            alone,
+            "{user} {category:?} {keys:?} {limit:?}"
+        );
+    }
+}
 
 /// Issue 9 item 3: a read of more than 100 (user, category, key) keys
 /// broke SQLite (expression depth) and stalled MariaDB (an `OR` chain

@@ -186,10 +186,43 @@ where
         .collect()
 }
 
+/// Every memory of each (user, key) pair found, in any category, by pair:
+/// one statement per chunk (the toolkit binds the user with every key).
+pub(super) async fn memory_groups<DB: StoreDialect>(
+    batch: &Batch<DB>,
+    pairs: &[(String, String)],
+) -> Result<HashMap<(String, String), Vec<Memory>>, sqlx::Error>
+where
+    String: KeyPart<DB>,
+    MemoryRow: for<'r> FromRow<'r, DB::Row>,
+{
+    let by_user_and_key = Table::new("memories")
+        .key(["user_id", "key"])
+        .columns(["category", "value"]);
+    let rows: HashMap<(String, String), Vec<MemoryRow>> = batch
+        .fetch_grouped(&by_user_and_key, pairs)
+        .await
+        .map_err(driver_error)?;
+    rows.into_iter()
+        .map(|(pair, rows)| {
+            let memories = rows
+                .into_iter()
+                .map(|(_, key, category, value)| {
+                    Ok(Memory {
+                        category: category_of(&category)?,
+                        key,
+                        value,
+                    })
+                })
+                .collect::<Result<Vec<Memory>, sqlx::Error>>()?;
+            Ok((pair, memories))
+        })
+        .collect()
+}
+
 /// A user's memories among `keys`, of `category` or of any, ordered by
-/// category then key (bytewise), at most `limit`: every row of each
-/// (user, key) pair, in statements split by the bind limit only, since
-/// the toolkit binds the user with every key.
+/// category then key (bytewise), at most `limit`, in statements split by
+/// the bind limit only.
 pub(super) async fn memories_among<DB: StoreDialect>(
     batch: &Batch<DB>,
     user_id: &str,
@@ -201,36 +234,17 @@ where
     String: KeyPart<DB>,
     MemoryRow: for<'r> FromRow<'r, DB::Row>,
 {
-    let by_user_and_key = Table::new("memories")
-        .key(["user_id", "key"])
-        .columns(["category", "value"]);
     let pairs: Vec<(String, String)> = keys
         .iter()
         .map(|key| (user_id.to_owned(), key.clone()))
         .collect();
     let batch = batch.clone().with_rows_per_statement(usize::MAX);
-    let rows: HashMap<(String, String), Vec<MemoryRow>> = batch
-        .fetch_grouped(&by_user_and_key, &pairs)
-        .await
-        .map_err(driver_error)?;
-    let wanted = category.map(Category::as_str);
-    let mut found = rows
-        .into_values()
-        .flatten()
-        .filter(|(_, _, row_category, _)| wanted.is_none_or(|c| c == row_category))
-        .map(|(_, key, category, value)| {
-            Ok(Memory {
-                category: category_of(&category)?,
-                key,
-                value,
-            })
-        })
-        .collect::<Result<Vec<Memory>, sqlx::Error>>()?;
-    found.sort_by(|a, b| (a.category.as_str(), &a.key).cmp(&(b.category.as_str(), &b.key)));
-    if let Some(limit) = limit {
-        found.truncate(usize::try_from(limit).unwrap_or(0));
-    }
-    Ok(found)
+    let groups = memory_groups(&batch, &pairs).await?;
+    Ok(Memory::select(
+        groups.into_values().flatten(),
+        category,
+        limit,
+    ))
 }
 
 /// Profiles by user id, of the users found among `user_ids`.

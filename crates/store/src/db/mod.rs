@@ -347,6 +347,16 @@ impl Database {
         batched!(&self.batches, memories_by_key(keys))
     }
 
+    /// Every memory of each (user, key) pair found among `pairs`, in any
+    /// category, by pair (pairs with none are absent): the read behind
+    /// coalesced `batch_get_memories` calls.
+    pub async fn memory_groups(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Vec<Memory>>, sqlx::Error> {
+        batched!(&self.batches, memory_groups(pairs))
+    }
+
     /// One memory's value: one statement, the plain per-item path.
     pub async fn memory_direct(&self, key: &MemoryKey) -> Result<Option<String>, sqlx::Error> {
         dispatch!(self.memory_direct(key))
