@@ -28,18 +28,18 @@ use std::{collections::HashMap, sync::Arc};
 /// An order: the first table, keyed by `id`.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct Order {
-    pub id: i64,
-    pub customer: String,
-    pub total_cents: i64,
+    id: i64,
+    customer: String,
+    total_cents: i64,
 }
 
 /// A line of an order: the second table, keyed by `(order_id, line_no)`.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct OrderLine {
-    pub order_id: i64,
-    pub line_no: i32,
-    pub sku: String,
-    pub quantity: i32,
+    order_id: i64,
+    line_no: i32,
+    sku: String,
+    quantity: i32,
 }
 
 // How the toolkit writes your rows: the key, then the value columns in the
@@ -59,15 +59,18 @@ where
     }
 }
 
+/// The key of an order line: `(order_id, line_no)`.
+pub type LineKey = (i64, i32);
+
 impl<DB: Dialect> Record<DB> for OrderLine
 where
     i64: KeyPart<DB>,
     i32: KeyPart<DB>,
     String: Value<DB>,
 {
-    type Key = (i64, i32);
+    type Key = LineKey;
     type Values<'a> = (&'a String, &'a i32);
-    fn key(&self) -> (i64, i32) {
+    fn key(&self) -> LineKey {
         (self.order_id, self.line_no)
     }
     fn values(&self) -> Self::Values<'_> {
@@ -145,8 +148,8 @@ where
     /// in one statement.
     pub async fn get_lines(
         &self,
-        keys: &[(i64, i32)],
-    ) -> Result<HashMap<(i64, i32), OrderLine>, coalesce_sql::Error> {
+        keys: &[LineKey],
+    ) -> Result<HashMap<LineKey, OrderLine>, coalesce_sql::Error> {
         self.sql.fetch(&self.lines, keys).await
     }
 
@@ -154,10 +157,8 @@ where
     /// repository is built.
     pub fn coalesced(self: Arc<Self>) -> CoalescedOrders<DB> {
         CoalescedOrders {
-            orders: Loader::new(from_method(Arc::clone(&self), |r, ids| {
-                Box::pin(r.get_orders(ids))
-            })),
-            lines: Loader::new(from_method(self, |r, keys| Box::pin(r.get_lines(keys)))),
+            orders: Loader::new(from_method(self.clone(), |r, k| Box::pin(r.get_orders(k)))),
+            lines: Loader::new(from_method(self, |r, k| Box::pin(r.get_lines(k)))),
         }
     }
 
@@ -187,13 +188,10 @@ where
     }
 }
 
-/// A loader over a batch method of `SqlOrders`.
-type ByKey<DB, K, V> = Loader<MethodSource<SqlOrders<DB>, K, V, coalesce_sql::Error>>;
-
-// The glue: one loader per batch method, one line per per-item method.
+/// The glue: one loader per batch method, one line per per-item method.
 pub struct CoalescedOrders<DB: Dialect> {
-    orders: ByKey<DB, i64, Order>,
-    lines: ByKey<DB, (i64, i32), OrderLine>,
+    orders: Loader<MethodSource<SqlOrders<DB>, i64, Order, coalesce_sql::Error>>,
+    lines: Loader<MethodSource<SqlOrders<DB>, LineKey, OrderLine, coalesce_sql::Error>>,
 }
 
 impl<DB: Dialect> OrderRepository for CoalescedOrders<DB> {
@@ -218,7 +216,7 @@ async fn orders_of(
 /// Another call site: many concurrent `get_line` calls.
 async fn lines_of(
     repo: &impl OrderRepository,
-    keys: &[(i64, i32)],
+    keys: &[LineKey],
 ) -> Result<Vec<Option<OrderLine>>, RepoError> {
     try_join_all(keys.iter().map(|&(order, line)| repo.get_line(order, line))).await
 }
@@ -227,19 +225,23 @@ async fn lines_of(
 /// issued.
 #[derive(Debug)]
 pub struct PathRun<T> {
+    /// What each call returned, in call order.
     pub answers: Vec<Option<T>>,
+    /// Statements issued, as counted by `Batch::statements`.
     pub statements: u64,
 }
 
 /// The per-item and the coalesced path, on the same calls.
 #[derive(Debug)]
 pub struct Compared<T> {
+    /// Through `SqlOrders` itself.
     pub per_item: PathRun<T>,
+    /// Through `CoalescedOrders`.
     pub coalesced: PathRun<T>,
 }
 
 impl<T: PartialEq> Compared<T> {
-    fn line(&self, method: &str) -> String {
+    fn summary(&self, method: &str) -> String {
         let same = if self.per_item.answers == self.coalesced.answers {
             "same results"
         } else {
@@ -258,7 +260,9 @@ impl<T: PartialEq> Compared<T> {
 /// What the scenario measured for each per-item method.
 #[derive(Debug)]
 pub struct Report {
+    /// 100 concurrent `get_order` calls ([`order_ids`]).
     pub orders: Compared<Order>,
+    /// 100 concurrent `get_line` calls ([`line_keys`]).
     pub lines: Compared<OrderLine>,
 }
 
@@ -293,7 +297,7 @@ pub fn order_ids() -> Vec<i64> {
 }
 
 /// 100 line keys, some missing (order 0, line 4, lines past an order's last).
-pub fn line_keys() -> Vec<(i64, i32)> {
+pub fn line_keys() -> Vec<LineKey> {
     (0..100).map(|i| (i64::from(i) * 2, i % 4 + 1)).collect()
 }
 
@@ -389,8 +393,8 @@ async fn main() -> Result<(), RepoError> {
         Some("mysql" | "mariadb") => run(sqlx::MySqlPool::connect(&url).await?).await?,
         _ => run(sqlx::SqlitePool::connect(&url).await?).await?,
     };
-    println!("{}", report.orders.line("get_order"));
-    println!("{}", report.lines.line("get_line"));
+    println!("{}", report.orders.summary("get_order"));
+    println!("{}", report.lines.summary("get_line"));
     Ok(())
 }
 
