@@ -301,8 +301,8 @@ pub fn line_keys() -> Vec<LineKey> {
     (0..100).map(|i| (i64::from(i) * 2, i % 4 + 1)).collect()
 }
 
-/// Create the example's tables, run [`compare`], drop the tables (also when
-/// the comparison failed).
+/// Create the example's tables, run [`compare`], and drop the tables (also
+/// when creating them or the comparison failed).
 pub async fn run<DB: Dialect>(pool: Pool<DB>) -> Result<Report, RepoError>
 where
     i64: KeyPart<DB>,
@@ -315,24 +315,30 @@ where
     let prefix = unique_prefix();
     let orders = format!("{prefix}orders");
     let lines = format!("{prefix}order_lines");
-    // Portable DDL: the same text on all three databases.
-    for ddl in [
-        format!(
-            "CREATE TABLE {orders} (id BIGINT PRIMARY KEY, customer VARCHAR(100) NOT NULL, total_cents BIGINT NOT NULL)"
-        ),
-        format!(
-            "CREATE TABLE {lines} (order_id BIGINT NOT NULL, line_no INT NOT NULL, sku VARCHAR(100) NOT NULL, quantity INT NOT NULL, PRIMARY KEY (order_id, line_no))"
-        ),
-    ] {
-        pool.execute(sqlx::AssertSqlSafe(ddl)).await?;
+    let compared = async {
+        // Portable DDL: the same text on all three databases.
+        for ddl in [
+            format!(
+                "CREATE TABLE {orders} (id BIGINT PRIMARY KEY, customer VARCHAR(100) NOT NULL, total_cents BIGINT NOT NULL)"
+            ),
+            format!(
+                "CREATE TABLE {lines} (order_id BIGINT NOT NULL, line_no INT NOT NULL, sku VARCHAR(100) NOT NULL, quantity INT NOT NULL, PRIMARY KEY (order_id, line_no))"
+            ),
+        ] {
+            pool.execute(sqlx::AssertSqlSafe(ddl)).await?;
+        }
+        compare(Arc::new(SqlOrders::new(Batch::new(pool.clone()), &prefix))).await
     }
-    let repo = Arc::new(SqlOrders::new(Batch::new(pool.clone()), &prefix));
-    let compared = compare(repo).await;
+    .await;
+    // Drop both tables whatever happened; the comparison's error comes first.
+    let mut dropped = Ok(());
     for table in [lines, orders] {
-        pool.execute(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
-            .await?;
+        let sql = sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}"));
+        dropped = dropped.and(pool.execute(sql).await.map(drop));
     }
-    compared
+    let report = compared?;
+    dropped?;
+    Ok(report)
 }
 
 /// Fill the tables, then answer the same calls through the per-item
