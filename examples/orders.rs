@@ -6,7 +6,9 @@
 //! What you write: batch methods on the SQL toolkit (`coalesce_sql::Batch`:
 //! no SQL of your own, no dialect branch; the repository is generic over
 //! `DB: Dialect`), and the glue: a struct holding one loader per batch
-//! method and one line per per-item method. Call sites do not change.
+//! method, your trait on it with one line per per-item method, and the
+//! function that builds it (18 lines for this two-method trait, see
+//! docs/drop-in.md). Call sites do not change.
 //!
 //! ```text
 //! cargo run --example orders                    # SQLite, a file under target/
@@ -136,7 +138,8 @@ where
         }
     }
 
-    /// Batch method: all the orders among `ids`, by id, in one statement.
+    /// Batch method: all the orders among `ids`, by id, in one statement
+    /// (one per 1,000 distinct ids).
     pub async fn get_orders(
         &self,
         ids: &[i64],
@@ -145,7 +148,7 @@ where
     }
 
     /// Batch method: all the lines among `keys`, by `(order_id, line_no)`,
-    /// in one statement.
+    /// in one statement (one per 1,000 distinct keys).
     pub async fn get_lines(
         &self,
         keys: &[LineKey],
