@@ -47,8 +47,10 @@ async fn concurrent_batch_gets_share_statements(store: MemoryStore, _: Target) {
         let mut keys: Vec<String> = (0..8).map(|k| format!("key-{:04}", (i + k) % 12)).collect();
         keys.push(keys[0].clone());
         keys.push("missing".to_owned());
-        let category = (i % 3 == 0).then_some(Category::ALL[i % Category::ALL.len()]);
-        let limit = (i % 4 == 0).then_some(3);
+        let category = i
+            .is_multiple_of(3)
+            .then_some(Category::ALL[i % Category::ALL.len()]);
+        let limit = i.is_multiple_of(4).then_some(3);
         (user, category, keys, limit)
     };
     let calls: Vec<_> = (0..1000).map(call).collect();
