@@ -225,6 +225,13 @@ pub(crate) async fn lead<S: BatchSource>(
     }
 }
 
+/// Whether this task runs on Tokio's multi-thread runtime, where a task
+/// that wakes itself (a yield) also wakes a parked worker.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 /// Wait out the window and, with [`BatchWindow::FillWhileBusy`], keep the
 /// batch open while the loader is busy, until it fills or a batch in
 /// flight completes. Returns the batch's place among the batches in flight.
@@ -244,9 +251,11 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
     // fill the next one. The yield stays where company is likely: after a
     // batch that answered several callers (they are about to load again),
     // and for a source that answers at once (no flight time in which
-    // others could gather).
+    // others could gather), and on a current-thread runtime, where the
+    // yield wakes no other thread and lets tasks spawned together join.
     if shared.last_fetch_pending.load(Relaxed)
         && shared.last_batch_callers.load(Relaxed) <= 1
+        && on_multi_thread_runtime()
         && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)
     {
         return in_flight;

@@ -162,11 +162,12 @@ pub enum BatchWindow {
     /// lone load after one yield, while a busy one sends full batches
     /// (several at once, up to `max_concurrent_batches`) instead of
     /// splitting its callers over many small ones. Once a fetch has been
-    /// seen to wait (a database round trip), a quiet loader whose last
-    /// batch answered a single caller skips even that yield: a lone load
-    /// costs no extra wake-up of the runtime's other workers, and loads
-    /// arriving together send the first alone and the rest in one batch
-    /// while it is in flight.
+    /// seen to wait (a database round trip), a quiet loader on the
+    /// multi-thread runtime whose last batch answered a single caller
+    /// skips even that yield: a lone load costs no extra wake-up of the
+    /// runtime's other workers, and loads arriving together send the first
+    /// alone and the rest in one batch while it is in flight. (On a
+    /// current-thread runtime the yield wakes nobody else, so it stays.)
     #[default]
     FillWhileBusy,
 }

@@ -728,8 +728,9 @@ async fn a_lone_load_on_a_quiet_loader_is_answered_after_one_yield() {
 
 // On the multi-thread runtime the window's yield wakes a parked worker: a
 // loader whose fetches wait for I/O skips it when it is quiet. (Run on one
-// thread, so that a batch is wholly done when its callers see the result.)
-#[tokio::test]
+// worker, so that a batch is wholly done when its callers see the result;
+// on a current-thread runtime the yield wakes no other thread and stays.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_lone_load_is_sent_at_its_first_poll_once_fetches_are_seen_to_wait() {
     let source = Recorder::gated();
     let loader = Loader::builder(source.clone())
