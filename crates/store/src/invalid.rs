@@ -1,5 +1,6 @@
 //! Input the store refuses, named before any statement runs.
 
+use crate::echo::Echo;
 use coalesce::ConfigError;
 
 /// Input the store refuses before it reaches the database; nothing is
@@ -34,8 +35,8 @@ pub enum InvalidInput {
         max: usize,
     },
     /// A category name that is not one of the five.
-    #[error("unknown memory category {0:?}")]
-    UnknownCategory(String),
+    #[error("unknown memory category {0}")]
+    UnknownCategory(Echo),
     /// A limit of zero or less.
     #[error("limit must be at least 1, got {0}")]
     BadLimit(i64),

@@ -31,6 +31,7 @@
 //! - [`tools`]: the store as agent tools (JSON Schemas and one JSON dispatch).
 
 pub mod db;
+mod echo;
 mod error;
 mod invalid;
 pub mod model;
@@ -38,6 +39,7 @@ pub mod repo;
 pub mod tools;
 pub(crate) mod validate;
 
+pub use echo::{ECHO_LIMIT, Echo};
 pub use error::StoreError;
 pub use invalid::InvalidInput;
 pub use model::{Category, Memory, MemoryKey, NewMemory, Onboarding, UserData};

@@ -1,6 +1,6 @@
 //! The store's data: categories, memories, onboarding data, prefetched user data.
 
-use crate::invalid::InvalidInput;
+use crate::{echo::Echo, invalid::InvalidInput};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
@@ -65,7 +65,7 @@ impl FromStr for Category {
         Self::ALL
             .into_iter()
             .find(|category| category.as_str() == s)
-            .ok_or_else(|| InvalidInput::UnknownCategory(s.to_owned()))
+            .ok_or_else(|| InvalidInput::UnknownCategory(Echo::new(s)))
     }
 }
 
@@ -223,5 +223,18 @@ impl NewMemory {
     /// The key this memory is saved under.
     pub fn memory_key(&self) -> MemoryKey {
         MemoryKey::new(self.user_id.clone(), self.category, self.key.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_category_is_quoted_bounded() {
+        let huge = "x".repeat(10_000_000);
+        let message = huge.parse::<Category>().unwrap_err().to_string();
+        assert!(message.len() < 200, "{} bytes", message.len());
+        assert!(message.ends_with("(9999936 more characters)"), "{message}");
     }
 }

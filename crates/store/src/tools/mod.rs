@@ -35,11 +35,10 @@
 //! ```
 
 mod args;
-mod echo;
 mod schema;
 
+pub use crate::echo::{ECHO_LIMIT, Echo};
 pub use args::{ArgumentError, DEFAULT_LIMIT, DEFAULT_LIMIT_PER_CATEGORY, MAX_LIMIT};
-pub use echo::{ECHO_LIMIT, Echo};
 pub use schema::{Tool, ToolDefinition, UnknownTool, definitions};
 
 use crate::{InvalidInput, MemoryStore, StoreError, validate};

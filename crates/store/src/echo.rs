@@ -1,18 +1,19 @@
-//! Quoting a model's input back in an error message, bounded: a model may
-//! send megabytes where a name was expected, and the error goes back into
-//! its context window.
+//! Quoting input back in an error message, bounded: a caller (a model,
+//! above all) may send megabytes where a name was expected, and the error
+//! goes back to it (into a model's context window).
 
 use std::fmt;
 
 /// The most characters of an input an error quotes.
 pub const ECHO_LIMIT: usize = 64;
 
-/// Part of a model's input quoted in an [`ArgumentError`](super::ArgumentError):
+/// Part of an input quoted in an error ([`InvalidInput`](crate::InvalidInput),
+/// [`ArgumentError`](crate::tools::ArgumentError)):
 /// its first [`ECHO_LIMIT`] characters, and how many more there were.
 /// Displayed quoted, with the count of what was left out after it.
 ///
 /// ```
-/// use coalesce_store::tools::{ECHO_LIMIT, Echo};
+/// use coalesce_store::{ECHO_LIMIT, Echo};
 ///
 /// assert_eq!(Echo::new("HOBBY").to_string(), "\"HOBBY\"");
 /// let long = "x".repeat(ECHO_LIMIT + 1000);
