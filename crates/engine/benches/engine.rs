@@ -4,8 +4,8 @@
 //! `DataLoader` (its default 1 ms delay, and a zero delay), side by side.
 //!
 //! ```text
-//! cargo bench --bench engine                    # coalesce only
-//! cargo bench --features peers --bench engine   # with the peers
+//! cargo bench -p coalesce --bench engine                    # coalesce only
+//! cargo bench -p coalesce --features peers --bench engine   # with the peers
 //! ```
 //!
 //! Each measured iteration spawns `tasks` tasks on a two-worker Tokio
