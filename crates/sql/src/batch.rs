@@ -400,10 +400,18 @@ impl<DB: Dialect> Batch<DB> {
     ) -> Result<Vec<Chunk>, Error> {
         let server = self.server(operation, table).await?;
         let arrays = DB::SYNTAX.lists == Lists::Arrays;
+        let items_per_statement = match DB::SYNTAX.lists {
+            // Composite keys to read or delete travel as an `IN` list of
+            // row values, which a dialect may cap; an upsert's rows do not.
+            Lists::Rows { max_row_values, .. } if K::LEN > 1 && operation != Operation::Upsert => {
+                self.rows_per_statement.min(max_row_values)
+            }
+            _ => self.rows_per_statement,
+        };
         let limits = Limits {
             binds: server.max_binds,
             bytes: server.max_bytes,
-            items: self.rows_per_statement,
+            items: items_per_statement,
         };
         let sizes: Vec<usize> = items.iter().map(Item::encoded_size).collect();
         let binds_per_item = if arrays { 0 } else { K::LEN + V::LEN };

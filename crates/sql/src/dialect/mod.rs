@@ -58,8 +58,12 @@ pub(crate) mod internal {
         /// One array parameter per column, `$n` placeholders.
         Arrays,
         /// One `?` per value; `row_values` opens a list of row values
-        /// after `IN (` (`VALUES ` on SQLite, nothing on MySQL).
-        Rows { row_values: &'static str },
+        /// after `IN (` (`VALUES ` on SQLite, nothing on MySQL), and one
+        /// `IN` list holds at most `max_row_values` of them.
+        Rows {
+            row_values: &'static str,
+            max_row_values: usize,
+        },
     }
 
     /// How an upsert says "update on a key conflict".
