@@ -13,7 +13,9 @@
 //!   `(a, b) IN (VALUES (?, ?), ...)` on SQLite), chosen over the
 //!   one-parameter JSON forms (`JSON_TABLE(?)`, `json_each(?)`) after
 //!   measuring both: see the crate's README for the numbers and
-//!   `benches/forms.rs` for the command.
+//!   `benches/forms.rs` for the command. On MySQL a list of composite keys
+//!   holds at most 64 of them: MariaDB's range optimizer is quadratic in
+//!   the length of a row-value list (README, `scripts/mariadb-row-lists.py`).
 
 #[cfg(feature = "mysql")]
 mod mysql;
