@@ -118,7 +118,9 @@ impl<DB: Dialect> Batch<DB> {
 
     /// The most keys or rows one statement carries (default 1,000; at
     /// least 1). Lower it to bound each statement's work; the engine's
-    /// bind and packet limits apply on top.
+    /// bind and packet limits apply on top, and on MySQL/MariaDB a read or
+    /// delete by composite key carries at most 64 keys (its range optimizer
+    /// is quadratic in a longer list of row values).
     ///
     /// ```no_run
     /// # fn f(pool: sqlx::MySqlPool) {
