@@ -118,7 +118,9 @@ impl<DB: Dialect> Batch<DB> {
 
     /// The most keys or rows one statement carries (default 1,000; at
     /// least 1). Lower it to bound each statement's work; the engine's
-    /// bind and packet limits apply on top.
+    /// bind and packet limits apply on top, and on MySQL/MariaDB a read or
+    /// delete by composite key carries at most 64 keys (its range optimizer
+    /// is quadratic in a longer list of row values).
     ///
     /// ```no_run
     /// # fn f(pool: sqlx::MySqlPool) {
@@ -402,10 +404,18 @@ impl<DB: Dialect> Batch<DB> {
     ) -> Result<Vec<Chunk>, Error> {
         let server = self.server(operation, table).await?;
         let arrays = DB::SYNTAX.lists == Lists::Arrays;
+        let items_per_statement = match DB::SYNTAX.lists {
+            // Composite keys to read or delete travel as an `IN` list of
+            // row values, which a dialect may cap; an upsert's rows do not.
+            Lists::Rows { max_row_values, .. } if K::LEN > 1 && operation != Operation::Upsert => {
+                self.rows_per_statement.min(max_row_values)
+            }
+            _ => self.rows_per_statement,
+        };
         let limits = Limits {
             binds: server.max_binds,
             bytes: server.max_bytes,
-            items: self.rows_per_statement,
+            items: items_per_statement,
         };
         let sizes: Vec<usize> = items.iter().map(Item::encoded_size).collect();
         let binds_per_item = if arrays { 0 } else { K::LEN + V::LEN };

@@ -26,7 +26,7 @@ fn matching(syntax: &Syntax, key: &[String], items: usize) -> String {
             )
         }
         (Lists::Rows { .. }, 1) => format!("WHERE {columns} IN ({})", placeholders(items, 1)),
-        (Lists::Rows { row_values }, arity) => format!(
+        (Lists::Rows { row_values, .. }, arity) => format!(
             "WHERE ({columns}) IN ({row_values}{})",
             placeholders(items, arity)
         ),
@@ -159,13 +159,17 @@ mod tests {
     };
     const MYSQL: Syntax = Syntax {
         quote: '`',
-        lists: Lists::Rows { row_values: "" },
+        lists: Lists::Rows {
+            row_values: "",
+            max_row_values: 64,
+        },
         upsert: Upsert::OnDuplicateKey,
     };
     const SQLITE: Syntax = Syntax {
         quote: '"',
         lists: Lists::Rows {
             row_values: "VALUES ",
+            max_row_values: usize::MAX,
         },
         upsert: Upsert::OnConflict,
     };

@@ -13,7 +13,9 @@
 //!   `(a, b) IN (VALUES (?, ?), ...)` on SQLite), chosen over the
 //!   one-parameter JSON forms (`JSON_TABLE(?)`, `json_each(?)`) after
 //!   measuring both: see the crate's README for the numbers and
-//!   `benches/forms.rs` for the command.
+//!   `benches/forms.rs` for the command. On MySQL a list of composite keys
+//!   holds at most 64 of them: MariaDB's range optimizer is quadratic in
+//!   the length of a row-value list (README, `scripts/mariadb-row-lists.py`).
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -58,8 +60,12 @@ pub(crate) mod internal {
         /// One array parameter per column, `$n` placeholders.
         Arrays,
         /// One `?` per value; `row_values` opens a list of row values
-        /// after `IN (` (`VALUES ` on SQLite, nothing on MySQL).
-        Rows { row_values: &'static str },
+        /// after `IN (` (`VALUES ` on SQLite, nothing on MySQL), and one
+        /// `IN` list holds at most `max_row_values` of them.
+        Rows {
+            row_values: &'static str,
+            max_row_values: usize,
+        },
     }
 
     /// How an upsert says "update on a key conflict".

@@ -13,6 +13,7 @@ impl Internal for Sqlite {
         quote: '"',
         lists: Lists::Rows {
             row_values: "VALUES ",
+            max_row_values: usize::MAX,
         },
         upsert: Upsert::OnConflict,
     };
