@@ -37,7 +37,10 @@ on_all_backends!(
 /// time share statements like single reads do (1,000 calls of 10 keys: at
 /// most 120 statements, not 1,000), with the same answers as each call
 /// sent alone, duplicate and missing keys, categories and limits included.
-async fn concurrent_batch_gets_share_statements(store: MemoryStore, _: Target) {
+/// (On MariaDB the toolkit sends at most 64 composite keys a statement,
+/// where its range optimizer is still fast, so a batch of 100 (user, key)
+/// pairs is two statements there.)
+async fn concurrent_batch_gets_share_statements(store: MemoryStore, target: Target) {
     let users: Vec<String> = (0..50).map(|_| user()).collect();
     let rows: Vec<NewMemory> = users.iter().flat_map(|u| memories_of(u, 12, "v")).collect();
     store.batch_save_memories(&rows).await.unwrap();
@@ -61,7 +64,11 @@ async fn concurrent_batch_gets_share_statements(store: MemoryStore, _: Target) {
     }))
     .await;
     let statements = db.statements() - before;
-    assert!(statements <= 120, "{statements} statements for 1,000 calls");
+    let statements_per_batch = if target == Target::MySql { 2 } else { 1 };
+    assert!(
+        statements <= 120 * statements_per_batch,
+        "{statements} statements for 1,000 calls"
+    );
     for ((user, category, keys, limit), got) in calls.iter().zip(coalesced) {
         let alone = db
             .memories(user, *category, Some(keys), *limit)
