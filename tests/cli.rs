@@ -92,11 +92,12 @@ fn runtime_errors_are_one_line() {
         "--database-url",
         &url,
     ]);
-    assert_one_line_error(&bad_json, 1, "not valid JSON");
+    // Bad values on the command line exit 2, like the mistakes clap finds.
+    assert_one_line_error(&bad_json, 2, "not valid JSON");
     let empty_user = coalesce(&["session", "--user-id", "", "--database-url", &url]);
-    assert_one_line_error(&empty_user, 1, "user id must not be empty");
+    assert_one_line_error(&empty_user, 2, "user id must not be empty");
     let empty_mcp_user = coalesce(&["mcp", "--user-id", "", "--database-url", &url]);
-    assert_one_line_error(&empty_mcp_user, 1, "invalid --user-id");
+    assert_one_line_error(&empty_mcp_user, 2, "invalid --user-id");
     let bad_dir = coalesce(&[
         "mcp",
         "--user-id",

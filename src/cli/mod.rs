@@ -168,10 +168,14 @@ pub(crate) fn main() -> ExitCode {
 
 impl CliError {
     /// 2 for a command-line mistake found after parsing (flags that cannot
-    /// work together), as for the ones clap finds; 1 for anything else.
+    /// work together, tool arguments that are not JSON, a user id the store
+    /// refuses), as for the ones clap finds; 1 for anything else.
     fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Bench(bench::BenchError::Usage(_)) => ExitCode::from(2),
+            Self::Bench(bench::BenchError::Usage(_))
+            | Self::ToolArguments(_)
+            | Self::UserId(_)
+            | Self::Store(StoreError::InvalidInput(_)) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }
