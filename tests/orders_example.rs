@@ -39,38 +39,45 @@ async fn pool<DB: Database>(target: Target, url: &str) -> Option<Pool<DB>> {
 }
 
 /// Both paths gave the same answers, found some and missed some, and the
-/// per-item path issued one statement per call, the coalesced one in all.
-fn assert_same_and_counted<T: PartialEq + std::fmt::Debug>(compared: &Compared<T>, found: usize) {
+/// per-item path issued one statement per call, the coalesced one
+/// `coalesced` in all.
+fn assert_same_and_counted<T: PartialEq + std::fmt::Debug>(
+    compared: &Compared<T>,
+    found: usize,
+    coalesced: u64,
+) {
     assert_eq!(compared.per_item.answers, compared.coalesced.answers);
     assert_eq!(compared.coalesced.answers.len(), 100);
     assert_eq!(compared.coalesced.answers.iter().flatten().count(), found);
     assert_eq!(compared.per_item.statements, 100);
-    assert_eq!(compared.coalesced.statements, 1);
+    assert_eq!(compared.coalesced.statements, coalesced);
 }
 
-fn assert_report(report: &Report) {
+/// `lines_statements`: the coalesced `get_line` calls' statements, 1 but on
+/// MariaDB, where the toolkit sends at most 64 composite keys a statement.
+fn assert_report(report: &Report, lines_statements: u64) {
     // Order ids 0, 3, ..., 297: 3 to 198 exist.
-    assert_same_and_counted(&report.orders, 66);
+    assert_same_and_counted(&report.orders, 66, 1);
     // Keys (2i, i % 4 + 1): order 0 and line 4 never exist; order n has
     // n % 3 + 1 lines.
     let found = orders::line_keys()
         .into_iter()
         .filter(|&(order, line)| order >= 1 && i64::from(line) <= order % 3 + 1)
         .count();
-    assert_same_and_counted(&report.lines, found);
+    assert_same_and_counted(&report.lines, found, lines_statements);
 }
 
 #[tokio::test]
 async fn postgres() {
     if let Some(pool) = pool::<sqlx::Postgres>(Target::Postgres, &url(Target::Postgres)).await {
-        assert_report(&orders::run(pool).await.unwrap());
+        assert_report(&orders::run(pool).await.unwrap(), 1);
     }
 }
 
 #[tokio::test]
 async fn mysql() {
     if let Some(pool) = pool::<sqlx::MySql>(Target::MySql, &url(Target::MySql)).await {
-        assert_report(&orders::run(pool).await.unwrap());
+        assert_report(&orders::run(pool).await.unwrap(), 2);
     }
 }
 
@@ -78,7 +85,7 @@ async fn mysql() {
 async fn sqlite() {
     let url = url(Target::Sqlite);
     if let Some(pool) = pool::<sqlx::Sqlite>(Target::Sqlite, &format!("{url}?mode=rwc")).await {
-        assert_report(&orders::run(pool).await.unwrap());
+        assert_report(&orders::run(pool).await.unwrap(), 1);
     }
     remove_sqlite(&url);
 }
