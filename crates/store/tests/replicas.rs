@@ -9,7 +9,9 @@ mod common;
 
 use coalesce_store::{
     Category, MemoryStore, NewMemory,
-    db::{Backend, ConnectError, ConnectOptions, Database, ServerName, ServerStats},
+    db::{
+        Backend, ConnectError, ConnectOptions, Database, ReplicaSettings, ServerName, ServerStats,
+    },
 };
 use std::time::Duration;
 
@@ -103,8 +105,8 @@ fn server<'a>(stats: &'a [ServerStats], name: ServerName) -> &'a ServerStats {
     stats.iter().find(|s| s.server == name).unwrap()
 }
 
-/// With replay paused, every `save_memory` is seen by the `get_memory`
-/// after it (0 stale reads), while a memory saved elsewhere is still read
+/// With replay paused, every `save_memory`, `save_profile` and
+/// `delete_memory` is seen by the read after it (0 stale reads), while a memory saved elsewhere is still read
 /// from the replica.
 async fn paused_replay_reads_your_writes(pair: Pair) {
     if !pair.reachable().await {
@@ -128,8 +130,16 @@ async fn paused_replay_reads_your_writes(pair: Pair) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    // A short wait for replay, and a replica never skipped for lagging:
+    // replay is stopped on purpose.
+    let settings = ReplicaSettings {
+        pool_size: 4,
+        wait_for_replay: Duration::from_millis(5),
+        lag_bound: Duration::from_secs(3600),
+        ..ReplicaSettings::default()
+    };
     let options = ConnectOptions::new(4);
-    let db = Database::connect_replicated(&pair.primary, &[&pair.replica], &options)
+    let db = Database::connect_replicated(&pair.primary, &[&pair.replica], &options, settings)
         .await
         .unwrap();
     let store = MemoryStore::new(db).unwrap();
@@ -140,9 +150,24 @@ async fn paused_replay_reads_your_writes(pair: Pair) {
         let memory = NewMemory::new(&user, Category::Goal, "written", &value);
         store.save_memory(&memory).await.unwrap();
         let read = store.get_memory(&user, Category::Goal, "written").await;
-        if read.unwrap().map(|memory| memory.value) != Some(value) {
+        if read.unwrap().map(|memory| memory.value) != Some(value.clone()) {
             stale += 1;
         }
+        // A profile is written by the store's own statement, not the
+        // toolkit's: its position is remembered all the same.
+        store.save_profile(&user, &value).await.unwrap();
+        if store.get_profile(&user).await.unwrap() != Some(value) {
+            stale += 1;
+        }
+    }
+    assert!(store.delete_memory(&user, "written").await.unwrap());
+    if store
+        .get_memory(&user, Category::Goal, "written")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        stale += 1;
     }
     let before = store.database().server_stats().unwrap();
     let seeded = store.get_memory(&user, Category::Fact, "elsewhere").await;
@@ -157,9 +182,10 @@ async fn paused_replay_reads_your_writes(pair: Pair) {
         Some("seeded")
     );
     let primary = server(&after, ServerName::Primary);
-    assert_eq!(primary.writes, ITERATIONS as u64);
+    // Each iteration's memory and profile, then the delete.
+    assert_eq!(primary.writes, 2 * ITERATIONS as u64 + 1);
     assert!(
-        primary.fallback_reads >= ITERATIONS as u64,
+        primary.fallback_reads > 2 * ITERATIONS as u64,
         "{label}: reads of keys written with replay paused go to the primary: {after:?}"
     );
     let replica_before = server(&before, ServerName::Replica(0));
@@ -189,9 +215,14 @@ async fn mariadb_paused_replay_reads_your_writes() {
 #[tokio::test]
 async fn sqlite_has_no_replicas() {
     let url = common::url(common::Target::Sqlite);
-    let error = Database::connect_replicated(&url, &[url.as_str()], &ConnectOptions::new(1))
-        .await
-        .unwrap_err();
+    let error = Database::connect_replicated(
+        &url,
+        &[url.as_str()],
+        &ConnectOptions::new(1),
+        ReplicaSettings::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             error,
@@ -206,9 +237,14 @@ async fn sqlite_has_no_replicas() {
 #[tokio::test]
 async fn a_replica_of_another_backend_is_refused() {
     let (primary, replica) = ("postgres://127.0.0.1:1/x", "mysql://127.0.0.1:1/x");
-    let error = Database::connect_replicated(primary, &[replica], &ConnectOptions::new(1))
-        .await
-        .unwrap_err();
+    let error = Database::connect_replicated(
+        primary,
+        &[replica],
+        &ConnectOptions::new(1),
+        ReplicaSettings::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             error,

@@ -401,20 +401,23 @@ impl Database {
     /// no replica has replayed in time; everything else goes to the primary.
     /// See [`server_stats`](Database::server_stats) for where statements went.
     ///
-    /// The primary is reached through two pools of `options.pool_size`: the
-    /// store's own, as [`connect_with`](Self::connect_with) opens it (an
-    /// unreachable primary is reported here), and the routed one shared
-    /// with the replicas, which are connected to lazily (a replica that is
-    /// down is skipped until it is up).
+    /// The primary is reached through two pools: the store's own, as
+    /// [`connect_with`](Self::connect_with) opens it with `options` (an
+    /// unreachable primary is reported here), and the routed one, opened
+    /// with the replicas' as `replicas` says (pool size, how long a read
+    /// waits for replay, when a lagging or failed replica is skipped). The
+    /// replicas are connected to lazily: one that is down is skipped until
+    /// it is up.
     ///
     /// ```no_run
-    /// use coalesce_store::db::{ConnectOptions, Database};
+    /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings};
     ///
     /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
     /// let db = Database::connect_replicated(
     ///     "postgres://postgres@127.0.0.1:55432/test",
     ///     &["postgres://postgres@127.0.0.1:55433/test"],
     ///     &ConnectOptions::new(8),
+    ///     ReplicaSettings::default(),
     /// )
     /// .await?;
     /// let stats = db.server_stats().unwrap_or_default();
@@ -425,6 +428,7 @@ impl Database {
         primary_url: &str,
         replica_urls: &[&str],
         options: &ConnectOptions,
+        replicas: ReplicaSettings,
     ) -> Result<Self, ConnectError> {
         let backend = Backend::from_url(primary_url)?;
         if backend == Backend::Sqlite {
@@ -440,20 +444,16 @@ impl Database {
             }
         }
         let db = Self::connect_with(primary_url, options).await?;
-        let settings = ReplicaSettings {
-            pool_size: options.pool_size,
-            ..ReplicaSettings::default()
-        };
         let failed = |source| ConnectError::Replicas { source };
         let attempts = db.write_attempts;
         let batches = if backend == Backend::Postgres {
-            let servers = Replicated::connect(primary_url, replica_urls, settings).await;
+            let servers = Replicated::connect(primary_url, replica_urls, replicas).await;
             Batches::ReplicatedPostgres(Routed::new(servers.map_err(failed)?, attempts))
         } else {
             let replica_urls: Vec<String> = replica_urls.iter().map(|url| mysql_url(url)).collect();
             let replica_urls: Vec<&str> = replica_urls.iter().map(String::as_str).collect();
             let primary_url = mysql_url(primary_url);
-            let servers = Replicated::connect(&primary_url, &replica_urls, settings).await;
+            let servers = Replicated::connect(&primary_url, &replica_urls, replicas).await;
             Batches::ReplicatedMySql(Routed::new(servers.map_err(failed)?, attempts))
         };
         Ok(Database { batches, ..db })

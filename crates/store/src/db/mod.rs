@@ -39,7 +39,7 @@ pub use connect::{Backend, ConnectError, ConnectOptions};
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
 pub(crate) use batched::may_have_committed;
 use batched::{Batches, batched};
-pub use coalesce_sql::replicas::{ServerName, ServerStats};
+pub use coalesce_sql::replicas::{ReplicaSettings, ServerName, ServerStats};
 use coalesce_sql::{replicas::KeyId, retry};
 use sqlx::{
     MySqlPool, PgPool, SqlitePool,
@@ -297,13 +297,14 @@ impl Database {
     /// [`statements`](Self::statements) alone.
     ///
     /// ```no_run
-    /// use coalesce_store::db::{ConnectOptions, Database, ServerName};
+    /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings};
     ///
     /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
     /// let db = Database::connect_replicated(
     ///     "mysql://root@127.0.0.1:33306/test",
     ///     &["mysql://root@127.0.0.1:33307/test"],
     ///     &ConnectOptions::new(4),
+    ///     ReplicaSettings::default(),
     /// )
     /// .await?;
     /// db.profiles(&["u1".to_owned()]).await?;
