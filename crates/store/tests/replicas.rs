@@ -101,7 +101,7 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
-fn server<'a>(stats: &'a [ServerStats], name: ServerName) -> &'a ServerStats {
+fn server(stats: &[ServerStats], name: ServerName) -> &ServerStats {
     stats.iter().find(|s| s.server == name).unwrap()
 }
 

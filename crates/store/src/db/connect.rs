@@ -168,9 +168,9 @@ pub enum ConnectError {
     /// Opening the routed pools to the primary and its replicas failed.
     #[error("could not connect to the primary for routed statements: {source}")]
     Replicas {
-        /// Why.
+        /// Why (boxed: it is large, and rare).
         #[source]
-        source: ReplicaError,
+        source: Box<ReplicaError>,
     },
     /// Applying the migrations failed.
     #[error("migrating the database failed: {}", MigrateMessage(.0))]
@@ -444,7 +444,9 @@ impl Database {
             }
         }
         let db = Self::connect_with(primary_url, options).await?;
-        let failed = |source| ConnectError::Replicas { source };
+        let failed = |source| ConnectError::Replicas {
+            source: Box::new(source),
+        };
         let attempts = db.write_attempts;
         let batches = if backend == Backend::Postgres {
             let servers = Replicated::connect(primary_url, replica_urls, replicas).await;
