@@ -266,7 +266,8 @@ impl Database {
         }
     }
 
-    /// The underlying pool, for queries of your own.
+    /// The underlying pool, for queries of your own (the primary's, on a
+    /// database opened with replicas: what runs there is not routed).
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
