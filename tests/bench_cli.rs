@@ -481,3 +481,77 @@ fn an_unreachable_server_fails_with_one_line() {
         "could not connect",
     );
 }
+
+#[test]
+fn replica_url_on_sqlite_is_a_usage_error() {
+    let (url, file) = sqlite_url("replica");
+    let output = bench(&[
+        "--database-url",
+        &url,
+        "--replica-url",
+        "postgres://postgres@127.0.0.1:55433/test",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SQLite has no replicas"));
+    remove(&file);
+}
+
+/// The bench on the project's PostgreSQL pair (`scripts/replicas.sh
+/// start`) reads from the replica and says so; fails in CI if the pair is
+/// down, skips loudly otherwise.
+#[test]
+fn replica_url_reports_statements_per_server() {
+    let primary = std::env::var("COALESCE_PG_PRIMARY_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/test".to_owned());
+    let replica = std::env::var("COALESCE_PG_REPLICA_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55433/test".to_owned());
+    for url in [&primary, &replica] {
+        let host = url
+            .rsplit('@')
+            .next()
+            .and_then(|rest| rest.split('/').next());
+        let reachable = host
+            .and_then(|host| host.parse().ok())
+            .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
+        if !reachable {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL replica pair unreachable in CI at {url}"
+            );
+            eprintln!(
+                "SKIPPED: PostgreSQL replica pair unreachable at {url}; set CI=1 to fail instead"
+            );
+            return;
+        }
+    }
+    let output = bench(&[
+        "--database-url",
+        &primary,
+        "--replica-url",
+        &replica,
+        "--workload",
+        "profile",
+        "--paths",
+        "coalesce",
+        "--concurrency",
+        "10",
+        "--users",
+        "50",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    let row = stdout
+        .lines()
+        .find(|line| line.starts_with("| replica 0 |"))
+        .unwrap_or_else(|| panic!("no replica row: {stdout}"));
+    let reads: u64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+    assert!(reads > 0, "the replica served no read: {stdout}");
+    assert!(
+        stdout.contains("replica 0: postgres://127.0.0.1:"),
+        "{stdout}"
+    );
+}

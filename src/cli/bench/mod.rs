@@ -18,11 +18,12 @@ mod progress;
 mod proxy;
 mod report;
 pub(super) mod seed;
+mod servers;
 mod table;
 mod workload;
 
 use coalesce_store::StoreError;
-use coalesce_store::db::{Backend, ConnectError, Database};
+use coalesce_store::db::{Backend, ConnectError, ConnectOptions, Database, ReplicaSettings};
 use paths::{PathKind, Shape, Target};
 use progress::{Meter, Mode};
 use proxy::DelayProxy;
@@ -85,6 +86,13 @@ pub struct BenchArgs {
     /// database server (e.g. 1ms, 500us); 0 connects directly.
     #[arg(long, default_value = "0", value_parser = parse_duration)]
     pub rtt: Duration,
+
+    /// A read replica of the `--database-url` primary (PostgreSQL or
+    /// MySQL/MariaDB; repeat for several): the store reads from the
+    /// replicas, keeps read-your-writes, and the statements per server are
+    /// printed after the tables.
+    #[arg(long = "replica-url", value_name = "URL")]
+    pub replica_urls: Vec<String>,
 
     /// Connections in the pool shared by every path.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -233,6 +241,14 @@ impl<'a> ServerUrl<'a> {
     }
 }
 
+/// `url` without user info or query, for reports.
+fn redact(url: &str) -> String {
+    ServerUrl::parse(url).map_or_else(
+        || url.split('?').next().unwrap_or_default().to_owned(),
+        |parts| parts.redacted(),
+    )
+}
+
 /// Start the proxy in front of `upstream` and return the URL that goes
 /// through it instead.
 fn through_proxy(
@@ -282,6 +298,17 @@ fn check_usage(backend: Backend, args: &BenchArgs) -> Result<(), BenchError> {
         return Err(BenchError::Usage(
             "--rtt needs a database server: SQLite is a local file, with no network to delay"
                 .into(),
+        ));
+    }
+    if backend == Backend::Sqlite && !args.replica_urls.is_empty() {
+        return Err(BenchError::Usage(
+            "--replica-url needs a PostgreSQL or MySQL/MariaDB --database-url: SQLite has no replicas"
+                .into(),
+        ));
+    }
+    if !args.rtt.is_zero() && !args.replica_urls.is_empty() {
+        return Err(BenchError::Usage(
+            "--rtt delays the primary only: it cannot be combined with --replica-url".into(),
         ));
     }
     if args.plot.is_some() && !cfg!(feature = "plot") {
@@ -385,10 +412,7 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
             "none of these paths has any of these workloads".into(),
         ));
     }
-    let redacted = ServerUrl::parse(&url).map_or_else(
-        || url.split('?').next().unwrap_or_default().to_owned(),
-        |parts| parts.redacted(),
-    );
+    let redacted = redact(&url);
 
     let upstream = match backend {
         Backend::Sqlite => None,
@@ -405,7 +429,21 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
         }
         _ => (url.clone(), None),
     };
-    let db = Database::connect(&connect_url, args.pool_size).await?;
+    for replica in &args.replica_urls {
+        let replica_backend = Backend::from_url(replica)?;
+        probe(server_addr(replica, replica_backend)?, replica_backend)?;
+    }
+    let db = if args.replica_urls.is_empty() {
+        Database::connect(&connect_url, args.pool_size).await?
+    } else {
+        let replicas: Vec<&str> = args.replica_urls.iter().map(String::as_str).collect();
+        let options = ConnectOptions::new(args.pool_size);
+        let settings = ReplicaSettings {
+            pool_size: args.pool_size,
+            ..ReplicaSettings::default()
+        };
+        Database::connect_replicated(&connect_url, &replicas, &options, settings).await?
+    };
     db.migrate().await?;
 
     let mode = Mode::detect();
@@ -522,6 +560,10 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
     eprintln!("restored the seeded data: removed the {written} memories the run wrote");
     let report = Report::new(meta, rows);
     print!("{}", report.spec_tables(style));
+    if let Some(stats) = db.server_stats() {
+        let replicas: Vec<String> = args.replica_urls.iter().map(|url| redact(url)).collect();
+        print!("{}", servers::statements_per_server(&stats, &replicas));
+    }
 
     if let Some(file) = &args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| BenchError::Write {

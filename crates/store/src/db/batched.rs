@@ -4,9 +4,12 @@
 //! dialect's list form, splits by bind count and bytes, pads, and runs
 //! multi-statement writes in one transaction.
 
-use super::Pool;
+use super::{Pool, replicated::Routed};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
-use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table};
+use coalesce_sql::{
+    Batch, Dialect, KeyPart, Record, Table,
+    replicas::{KeyId, ServerStats},
+};
 use sqlx::{FromRow, MySql, Postgres, Sqlite};
 use std::collections::HashMap;
 
@@ -31,21 +34,41 @@ impl StoreDialect for Sqlite {
     const NOW: &'static str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
 }
 
-/// A toolkit handle on the pool of each backend; clones share counters.
+/// A toolkit handle on the pool of each backend, or on a primary and its
+/// replicas; clones share counters.
 #[derive(Debug, Clone)]
 pub(super) enum Batches {
     Postgres(Batch<Postgres>),
     MySql(Batch<MySql>),
     Sqlite(Batch<Sqlite>),
+    ReplicatedPostgres(Routed<Postgres>),
+    ReplicatedMySql(Routed<MySql>),
 }
 
-/// Call the same generic function with the backend's toolkit handle.
+/// Call the same generic function with the backend's toolkit handle; on a
+/// primary and replicas, as a `read` or `write` (`$route`) of the keys
+/// `$keys` evaluates to (evaluated there only: a single server pays nothing
+/// for naming them).
 macro_rules! batched {
-    ($batches:expr, $function:ident ( $($arg:expr),* )) => {
+    ($batches:expr, $route:ident($keys:expr), $function:ident ( $($arg:expr),* )) => {
         match $batches {
             Batches::Postgres(batch) => batched::$function(batch, $($arg),*).await,
             Batches::MySql(batch) => batched::$function(batch, $($arg),*).await,
             Batches::Sqlite(batch) => batched::$function(batch, $($arg),*).await,
+            Batches::ReplicatedPostgres(routed) => {
+                routed
+                    .$route(&$keys, |batch| async move {
+                        batched::$function(&batch, $($arg),*).await
+                    })
+                    .await
+            }
+            Batches::ReplicatedMySql(routed) => {
+                routed
+                    .$route(&$keys, |batch| async move {
+                        batched::$function(&batch, $($arg),*).await
+                    })
+                    .await
+            }
         }
     };
 }
@@ -73,6 +96,12 @@ impl Batches {
             Self::Postgres(batch) => Self::Postgres(batch.with_write_attempts(attempts)),
             Self::MySql(batch) => Self::MySql(batch.with_write_attempts(attempts)),
             Self::Sqlite(batch) => Self::Sqlite(batch.with_write_attempts(attempts)),
+            Self::ReplicatedPostgres(routed) => {
+                Self::ReplicatedPostgres(routed.with_write_attempts(attempts))
+            }
+            Self::ReplicatedMySql(routed) => {
+                Self::ReplicatedMySql(routed.with_write_attempts(attempts))
+            }
         }
     }
 
@@ -82,6 +111,32 @@ impl Batches {
             Self::Postgres(batch) => (batch.statements(), batch.transactions()),
             Self::MySql(batch) => (batch.statements(), batch.transactions()),
             Self::Sqlite(batch) => (batch.statements(), batch.transactions()),
+            Self::ReplicatedPostgres(routed) => routed.counts(),
+            Self::ReplicatedMySql(routed) => routed.counts(),
+        }
+    }
+
+    /// Run `write`, a statement of the store's own on the primary's pool;
+    /// on a primary with replicas, remember the position after it for the
+    /// keys `keys` returns.
+    pub(super) async fn remember<T>(
+        &self,
+        keys: impl FnOnce() -> Vec<KeyId>,
+        write: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        match self {
+            Self::ReplicatedPostgres(routed) => routed.write(&keys(), |_| write).await,
+            Self::ReplicatedMySql(routed) => routed.write(&keys(), |_| write).await,
+            Self::Postgres(_) | Self::MySql(_) | Self::Sqlite(_) => write.await,
+        }
+    }
+
+    /// Statements per server, the primary first; `None` on a single server.
+    pub(super) fn server_stats(&self) -> Option<Vec<ServerStats>> {
+        match self {
+            Self::ReplicatedPostgres(routed) => Some(routed.stats()),
+            Self::ReplicatedMySql(routed) => Some(routed.stats()),
+            Self::Postgres(_) | Self::MySql(_) | Self::Sqlite(_) => None,
         }
     }
 }

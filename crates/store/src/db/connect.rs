@@ -3,7 +3,8 @@
 //! the server, a server-side limit on every statement's run time — and
 //! errors that say which server or file failed and why.
 
-use super::{Database, Pool};
+use super::{Database, Pool, batched::Batches, replicated::Routed};
+use coalesce_sql::replicas::{ReplicaError, ReplicaSettings, Replicated};
 use futures::future::BoxFuture;
 use sqlx::{
     AssertSqlSafe, ConnectOptions as _, Connection,
@@ -149,6 +150,27 @@ pub enum ConnectError {
         /// The driver's error.
         #[source]
         source: sqlx::Error,
+    },
+    /// Read replicas were asked for on a backend without them (SQLite).
+    #[error("{backend} has no read replicas: use postgres:// or mysql:// URLs")]
+    NoReplicas {
+        /// The primary's backend.
+        backend: Backend,
+    },
+    /// A replica's URL names another backend than the primary's.
+    #[error("a replica of a {primary} primary must be {primary} too, not {replica}")]
+    MixedReplicaBackend {
+        /// The primary's backend.
+        primary: Backend,
+        /// The replica's.
+        replica: Backend,
+    },
+    /// Opening the routed pools to the primary and its replicas failed.
+    #[error("could not connect to the primary for routed statements: {source}")]
+    Replicas {
+        /// Why (boxed: it is large, and rare).
+        #[source]
+        source: Box<ReplicaError>,
     },
     /// Applying the migrations failed.
     #[error("migrating the database failed: {}", MigrateMessage(.0))]
@@ -369,6 +391,74 @@ impl Database {
             }
         };
         Ok(Self::new(pool))
+    }
+}
+
+impl Database {
+    /// Open the store on a primary and its read replicas (PostgreSQL
+    /// streaming or MariaDB GTID replicas): batched reads go to the
+    /// replicas, unless they read a key written through this database that
+    /// no replica has replayed in time; everything else goes to the primary.
+    /// See [`server_stats`](Database::server_stats) for where statements went.
+    ///
+    /// The primary is reached through two pools: the store's own, as
+    /// [`connect_with`](Self::connect_with) opens it with `options` (an
+    /// unreachable primary is reported here), and the routed one, opened
+    /// with the replicas' as `replicas` says (pool size, how long a read
+    /// waits for replay, when a lagging or failed replica is skipped). The
+    /// replicas are connected to lazily: one that is down is skipped until
+    /// it is up.
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings};
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect_replicated(
+    ///     "postgres://postgres@127.0.0.1:55432/test",
+    ///     &["postgres://postgres@127.0.0.1:55433/test"],
+    ///     &ConnectOptions::new(8),
+    ///     ReplicaSettings::default(),
+    /// )
+    /// .await?;
+    /// let stats = db.server_stats().unwrap_or_default();
+    /// assert_eq!(stats.len(), 2); // the primary, then the replica
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_replicated(
+        primary_url: &str,
+        replica_urls: &[&str],
+        options: &ConnectOptions,
+        replicas: ReplicaSettings,
+    ) -> Result<Self, ConnectError> {
+        let backend = Backend::from_url(primary_url)?;
+        if backend == Backend::Sqlite {
+            return Err(ConnectError::NoReplicas { backend });
+        }
+        for url in replica_urls {
+            let replica = Backend::from_url(url)?;
+            if replica != backend {
+                return Err(ConnectError::MixedReplicaBackend {
+                    primary: backend,
+                    replica,
+                });
+            }
+        }
+        let db = Self::connect_with(primary_url, options).await?;
+        let failed = |source| ConnectError::Replicas {
+            source: Box::new(source),
+        };
+        let attempts = db.write_attempts;
+        let batches = if backend == Backend::Postgres {
+            let servers = Replicated::connect(primary_url, replica_urls, replicas).await;
+            Batches::ReplicatedPostgres(Routed::new(servers.map_err(failed)?, attempts))
+        } else {
+            let replica_urls: Vec<String> = replica_urls.iter().map(|url| mysql_url(url)).collect();
+            let replica_urls: Vec<&str> = replica_urls.iter().map(String::as_str).collect();
+            let primary_url = mysql_url(primary_url);
+            let servers = Replicated::connect(&primary_url, &replica_urls, replicas).await;
+            Batches::ReplicatedMySql(Routed::new(servers.map_err(failed)?, attempts))
+        };
+        Ok(Database { batches, ..db })
     }
 }
 

@@ -29,6 +29,7 @@ mod batched;
 mod connect;
 mod mysql;
 mod postgres;
+mod replicated;
 mod shared;
 mod sqlite;
 
@@ -38,7 +39,8 @@ pub use connect::{Backend, ConnectError, ConnectOptions};
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
 pub(crate) use batched::may_have_committed;
 use batched::{Batches, batched};
-use coalesce_sql::retry;
+pub use coalesce_sql::replicas::{ReplicaSettings, ServerName, ServerStats};
+use coalesce_sql::{replicas::KeyId, retry};
 use sqlx::{
     MySqlPool, PgPool, SqlitePool,
     migrate::{Migrate, MigrateError, Migrator},
@@ -264,7 +266,8 @@ impl Database {
         }
     }
 
-    /// The underlying pool, for queries of your own.
+    /// The underlying pool, for queries of your own (the primary's, on a
+    /// database opened with replicas: what runs there is not routed).
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
@@ -287,13 +290,45 @@ impl Database {
         self.counters.transactions.load(Relaxed) + self.batches.counts().1
     }
 
+    /// Statements per server, the primary first, then the replicas in the
+    /// order given to [`connect_replicated`](Self::connect_replicated);
+    /// `None` for a database opened without replicas. They count the
+    /// batched reads and writes and the position checks; the store's other
+    /// statements go to the primary's own pool and are counted by
+    /// [`statements`](Self::statements) alone.
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings};
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect_replicated(
+    ///     "mysql://root@127.0.0.1:33306/test",
+    ///     &["mysql://root@127.0.0.1:33307/test"],
+    ///     &ConnectOptions::new(4),
+    ///     ReplicaSettings::default(),
+    /// )
+    /// .await?;
+    /// db.profiles(&["u1".to_owned()]).await?;
+    /// for stats in db.server_stats().unwrap_or_default() {
+    ///     println!("{}: {} statements", stats.server, stats.statements());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn server_stats(&self) -> Option<Vec<ServerStats>> {
+        self.batches.server_stats()
+    }
+
     /// Profiles by user id, of the users found among `user_ids`: one
     /// statement per 1,000 distinct users.
     pub async fn profiles(
         &self,
         user_ids: &[String],
     ) -> Result<HashMap<String, String>, sqlx::Error> {
-        batched!(&self.batches, profiles(user_ids))
+        batched!(
+            &self.batches,
+            read(ids(user_ids, |id| replicated::profile(id))),
+            profiles(user_ids)
+        )
     }
 
     /// One user's profile: one statement, the plain per-item path.
@@ -303,7 +338,9 @@ impl Database {
 
     /// Insert or replace a user's profile.
     pub async fn save_profile(&self, user_id: &str, profile: &str) -> Result<(), sqlx::Error> {
-        dispatch_write!(self.save_profile(user_id, profile))
+        let keys = || vec![replicated::profile(user_id)];
+        let written = async { dispatch_write!(self.save_profile(user_id, profile)) };
+        self.batches.remember(keys, written).await
     }
 
     /// Onboarding states by user id, of the users found among `user_ids`.
@@ -311,7 +348,11 @@ impl Database {
         &self,
         user_ids: &[String],
     ) -> Result<HashMap<String, Onboarding>, sqlx::Error> {
-        let rows = batched!(&self.batches, onboardings(user_ids))?;
+        let rows = batched!(
+            &self.batches,
+            read(ids(user_ids, |id| replicated::onboarding(id))),
+            onboardings(user_ids)
+        )?;
         rows.into_iter()
             .map(|(user_id, (data, completed))| Ok((user_id, onboarding(&data, completed)?)))
             .collect()
@@ -335,7 +376,9 @@ impl Database {
     ) -> Result<(), sqlx::Error> {
         let data = serde_json::to_string(&state.data).map_err(|e| sqlx::Error::Encode(e.into()))?;
         let (data, completed) = (data.as_str(), state.completed);
-        dispatch_write!(self.save_onboarding(user_id, data, completed))
+        let keys = || vec![replicated::onboarding(user_id)];
+        let written = async { dispatch_write!(self.save_onboarding(user_id, data, completed)) };
+        self.batches.remember(keys, written).await
     }
 
     /// The values of the memories found among `keys` (user, category, key),
@@ -344,7 +387,11 @@ impl Database {
         &self,
         keys: &[MemoryKey],
     ) -> Result<HashMap<MemoryKey, String>, sqlx::Error> {
-        batched!(&self.batches, memories_by_key(keys))
+        batched!(
+            &self.batches,
+            read(ids(keys, |k| replicated::memory(&k.user_id, &k.key))),
+            memories_by_key(keys)
+        )
     }
 
     /// Every memory of each (user, key) pair found among `pairs`, in any
@@ -354,7 +401,11 @@ impl Database {
         &self,
         pairs: &[(String, String)],
     ) -> Result<HashMap<(String, String), Vec<Memory>>, sqlx::Error> {
-        batched!(&self.batches, memory_groups(pairs))
+        batched!(
+            &self.batches,
+            read(ids(pairs, |(user, key)| replicated::memory(user, key))),
+            memory_groups(pairs)
+        )
     }
 
     /// One memory's value: one statement, the plain per-item path.
@@ -383,6 +434,7 @@ impl Database {
             (_, Some(keys)) => {
                 return batched!(
                     &self.batches,
+                    read(ids(keys, |key| replicated::memory(user_id, key))),
                     memories_among(user_id, category, keys, limit)
                 );
             }
@@ -456,6 +508,7 @@ impl Database {
         }
         batched!(
             &self.batches,
+            write(ids(rows, |row| replicated::memory(&row.user_id, &row.key))),
             save_memories(rows, rows_per_statement.max(1))
         )
     }
@@ -484,7 +537,9 @@ impl Database {
         if rows.is_empty() {
             return Ok(());
         }
-        dispatch_write!(self.save_profiles(rows))
+        let keys = || ids(rows, |(user_id, _)| replicated::profile(user_id));
+        let written = async { dispatch_write!(self.save_profiles(rows)) };
+        self.batches.remember(keys, written).await
     }
 
     /// Insert or replace many users' onboarding states, like
@@ -502,7 +557,9 @@ impl Database {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let rows = rows.as_slice();
-        dispatch_write!(self.save_onboardings(rows))
+        let keys = || ids(rows, |(user_id, _, _)| replicated::onboarding(user_id));
+        let written = async { dispatch_write!(self.save_onboardings(rows)) };
+        self.batches.remember(keys, written).await
     }
 
     /// Delete memories by (user, key) pairs, in every category, users mixed
@@ -518,8 +575,17 @@ impl Database {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
-        batched!(&self.batches, delete_memory_pairs(pairs))
+        batched!(
+            &self.batches,
+            write(ids(pairs, |(user, key)| replicated::memory(user, key))),
+            delete_memory_pairs(pairs)
+        )
     }
+}
+
+/// The read-your-writes identities of `items`, one each.
+fn ids<T>(items: &[T], id: impl Fn(&T) -> KeyId) -> Vec<KeyId> {
+    items.iter().map(id).collect()
 }
 
 fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {

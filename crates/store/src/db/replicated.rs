@@ -1,0 +1,127 @@
+//! The store's batched statements on a primary and its read replicas: reads
+//! through [`Replicated::read`] with the keys they read, writes through
+//! [`Replicated::write`] with the keys they wrote, so a key written through
+//! this [`Database`](super::Database) is read where its write is replayed.
+//!
+//! Keys are named per table and user: a memory by (user, key), in whatever
+//! category, since reads by (user, key) pair span the categories; profiles
+//! and onboarding states by user.
+
+use coalesce_sql::{
+    Batch,
+    replicas::{Fault, KeyId, ReplicaError, Replicated, Replication, ServerStats},
+};
+use std::{io, sync::Arc};
+
+/// The identity a read or write of memory (`user_id`, `key`) carries.
+pub(super) fn memory(user_id: &str, key: &str) -> KeyId {
+    KeyId::new("memories", &(user_id, key))
+}
+
+/// The identity of a user's profile.
+pub(super) fn profile(user_id: &str) -> KeyId {
+    KeyId::new("profiles", user_id)
+}
+
+/// The identity of a user's onboarding state.
+pub(super) fn onboarding(user_id: &str) -> KeyId {
+    KeyId::new("onboarding", user_id)
+}
+
+/// A primary and its replicas, and how many times a write is tried; clones
+/// share the servers.
+#[derive(Debug)]
+pub(super) struct Routed<DB: Replication> {
+    servers: Arc<Replicated<DB>>,
+    write_attempts: u32,
+}
+
+impl<DB: Replication> Clone for Routed<DB> {
+    fn clone(&self) -> Self {
+        Routed {
+            servers: Arc::clone(&self.servers),
+            write_attempts: self.write_attempts,
+        }
+    }
+}
+
+impl<DB: Replication> Routed<DB> {
+    /// Route over `servers`, trying each write `write_attempts` times.
+    pub(super) fn new(servers: Replicated<DB>, write_attempts: u32) -> Self {
+        Routed {
+            servers: Arc::new(servers),
+            write_attempts,
+        }
+    }
+
+    /// The same servers, trying each write `attempts` times.
+    pub(super) fn with_write_attempts(self, attempts: u32) -> Self {
+        Routed {
+            write_attempts: attempts,
+            ..self
+        }
+    }
+
+    /// Statements per server, the primary first.
+    pub(super) fn stats(&self) -> Vec<ServerStats> {
+        self.servers.stats()
+    }
+
+    /// Statements sent to every server (position checks included), and
+    /// transactions begun on the primary.
+    pub(super) fn counts(&self) -> (u64, u64) {
+        let stats = self.stats();
+        let statements = stats.iter().map(ServerStats::statements).sum();
+        (statements, self.servers.primary().transactions())
+    }
+
+    /// Run `read` on a replica that has replayed this handle's writes to
+    /// `keys`, else on the primary.
+    pub(super) async fn read<T, F, Fut>(
+        &self,
+        keys: &[KeyId],
+        mut read: F,
+    ) -> Result<T, sqlx::Error>
+    where
+        F: FnMut(Batch<DB>) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.servers
+            .read(keys, None, |batch| {
+                let read = read(batch);
+                async move { Ok::<T, Fault>(read.await?) }
+            })
+            .await
+            .map_err(driver_error)
+    }
+
+    /// Run `write` on the primary's handle, then remember the primary's
+    /// position for `keys`, the keys it wrote.
+    pub(super) async fn write<T, F, Fut>(&self, keys: &[KeyId], write: F) -> Result<T, sqlx::Error>
+    where
+        F: FnOnce(Batch<DB>) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let attempts = self.write_attempts;
+        let written = self
+            .servers
+            .write(keys, |batch| {
+                let write = write(batch.with_write_attempts(attempts));
+                async move { Ok::<T, Fault>(write.await?) }
+            })
+            .await
+            .map_err(driver_error)?;
+        Ok(written.value)
+    }
+}
+
+/// A routed statement's error as the driver error the store's API carries:
+/// a statement's own error as is; the others (a position that could not be
+/// read or parsed, so the write is not guaranteed to be seen by replicas)
+/// boxed inside, with the server they happened on.
+fn driver_error(error: ReplicaError) -> sqlx::Error {
+    match error {
+        ReplicaError::Database { source, .. } => source,
+        other => sqlx::Error::Io(io::Error::other(other)),
+    }
+}
