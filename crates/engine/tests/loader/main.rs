@@ -1,5 +1,5 @@
 //! Behaviour of the coalescing engine: batching, failure semantics, cache,
-//! statistics, the batch span, and property tests against a direct per-key lookup.
+//! statistics, batch metrics, and property tests against a direct per-key lookup.
 
 mod observe;
 mod properties;
