@@ -150,22 +150,27 @@ where
     );
 }
 
-#[tokio::test]
-async fn postgres_lost_connections_say_whether_the_write_may_have_committed() {
-    let Some(direct) = common::postgres().await else {
-        return;
-    };
+/// The three outcomes on the server `direct` reaches, through a proxy to
+/// `upstream` reached at the URL `url_via` makes of the proxy's address, on
+/// a table of the test's own.
+async fn lost_connections<DB: Dialect>(
+    direct: sqlx::Pool<DB>,
+    upstream: &'static str,
+    url_via: impl Fn(std::net::SocketAddr) -> String,
+) where
+    i64: KeyPart<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
     let name = common::unique("stock");
     let ddl = format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, qty BIGINT NOT NULL)");
     sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
         .execute(&direct)
         .await
         .unwrap();
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let url = format!("postgres://postgres@{}/test", proxy.address);
-    let pool = sqlx::postgres::PgPoolOptions::new()
+    let proxy = Proxy::start(upstream).await;
+    let pool = sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(1)
-        .connect(&url)
+        .connect(&url_via(proxy.address))
         .await
         .unwrap();
     let table = Table::new(&name).key(["id"]).columns(["qty"]);
@@ -178,28 +183,17 @@ async fn postgres_lost_connections_say_whether_the_write_may_have_committed() {
 }
 
 #[tokio::test]
+async fn postgres_lost_connections_say_whether_the_write_may_have_committed() {
+    if let Some(direct) = common::postgres().await {
+        let url = |proxy| format!("postgres://postgres@{proxy}/test");
+        lost_connections(direct, "127.0.0.1:5432", url).await;
+    }
+}
+
+#[tokio::test]
 async fn mysql_lost_connections_say_whether_the_write_may_have_committed() {
-    let Some(direct) = common::mysql().await else {
-        return;
-    };
-    let name = common::unique("stock");
-    let ddl = format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, qty BIGINT NOT NULL)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
-        .execute(&direct)
-        .await
-        .unwrap();
-    let proxy = Proxy::start("127.0.0.1:3306").await;
-    let url = format!("mysql://root@{}/test", proxy.address);
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
-    let table = Table::new(&name).key(["id"]).columns(["qty"]);
-    outcomes(Batch::new(pool).with_rows_per_statement(10), proxy, &table).await;
-    let drop = format!("DROP TABLE {name}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-        .execute(&direct)
-        .await
-        .unwrap();
+    if let Some(direct) = common::mysql().await {
+        let url = |proxy| format!("mysql://root@{proxy}/test");
+        lost_connections(direct, "127.0.0.1:3306", url).await;
+    }
 }
