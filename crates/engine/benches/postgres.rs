@@ -15,9 +15,9 @@
 //! batches of 100 and fetched back to back by as many workers as the pool
 //! has connections. Repetitions are interleaved (every path at every
 //! concurrency, then again), and the table shows medians: loads/s, the
-//! median latency of one load, statements per 1,000 loads, and the bench
+//! median latency of one load, statements per 1,000 loads, the bench
 //! process's CPU time per load (user + system, all threads; the server's
-//! CPU is not in it). Options: `--reps N` (3), `--tasks LIST` (1,100,1000),
+//! CPU is not in it) and its threads' context switches per load. Options: `--reps N` (3), `--tasks LIST` (1,100,1000),
 //! `--paths LIST` (all), `--pool N` (10), `--no-ping` (turn off sqlx's
 //! `test_before_acquire`, a round trip per checkout, on every path).
 //! The table it creates, `coalesce_bench_engine`, is dropped at the end.
@@ -206,6 +206,7 @@ struct Run {
     p50: Duration,
     statements_per_1k: f64,
     cpu_per_load: Duration,
+    switches_per_load: f64,
 }
 
 /// User + system CPU time of this process so far (all threads).
@@ -221,6 +222,25 @@ fn process_cpu() -> Duration {
         .filter_map(|field| field.parse::<u64>().ok())
         .sum();
     Duration::from_millis(ticks * 10)
+}
+
+/// Context switches of this process's threads so far (voluntary and not):
+/// each is a thread going to sleep or being preempted, the cost of waking
+/// the runtime's other worker.
+fn context_switches() -> u64 {
+    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    threads
+        .filter_map(|thread| std::fs::read_to_string(thread.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// Run `tasks` tasks, each loading its keys one by one through `path`.
@@ -320,6 +340,7 @@ impl Bench {
         let per_task = loads_per_task(name, tasks);
         let (table, statements) = self.table();
         let cpu_before = process_cpu();
+        let switches_before = context_switches();
         let (elapsed, mut latencies) = match name {
             "naive" => run_loads(&Naive(table), tasks, per_task).await,
             "coalesce" => {
@@ -346,6 +367,7 @@ impl Bench {
             other => panic!("unknown path {other}"),
         };
         let cpu = process_cpu().saturating_sub(cpu_before);
+        let switches = context_switches().saturating_sub(switches_before);
         let loads = latencies.len();
         latencies.sort_unstable();
         let run = Run {
@@ -353,6 +375,7 @@ impl Bench {
             p50: latencies[loads / 2],
             statements_per_1k: statements.0.load(Relaxed) as f64 * 1000.0 / loads as f64,
             cpu_per_load: cpu / loads as u32,
+            switches_per_load: switches as f64 / loads as f64,
         };
         match self.results.iter_mut().find(|(k, _)| *k == (name, tasks)) {
             Some((_, runs)) => runs.push(run),
@@ -369,8 +392,16 @@ impl Bench {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{:<18} {:>6} {:>11} {:>10} {:>9} {:>9} {:>8} {:>9}",
-            "path", "tasks", "loads/s", "p50 us", "stmt/1k", "cpu us", "reps", "÷ceiling"
+            "\n{:<18} {:>6} {:>11} {:>10} {:>9} {:>9} {:>9} {:>8} {:>9}",
+            "path",
+            "tasks",
+            "loads/s",
+            "p50 us",
+            "stmt/1k",
+            "cpu us",
+            "switches",
+            "reps",
+            "÷ceiling"
         );
         for ((name, tasks), runs) in &self.results {
             let rate = median(runs, |r| r.loads_per_sec);
@@ -382,13 +413,14 @@ impl Bench {
             let share = ceiling.map_or(String::new(), |c| format!("{:.0} %", 100.0 * rate / c));
             let _ = writeln!(
                 out,
-                "{:<18} {:>6} {:>11.0} {:>10.1} {:>9.1} {:>9.2} {:>8} {:>9}",
+                "{:<18} {:>6} {:>11.0} {:>10.1} {:>9.1} {:>9.2} {:>9.2} {:>8} {:>9}",
                 name,
                 tasks,
                 rate,
                 median(runs, |r| r.p50.as_secs_f64() * 1e6),
                 median(runs, |r| r.statements_per_1k),
                 median(runs, |r| r.cpu_per_load.as_secs_f64() * 1e6),
+                median(runs, |r| r.switches_per_load),
                 runs.len(),
                 share,
             );

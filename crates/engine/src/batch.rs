@@ -44,6 +44,9 @@ struct Inner<K> {
     full: bool,
     /// The dispatcher, while a time window waits for the batch to fill.
     dispatcher: Option<Waker>,
+    /// A pending fetch its leader drives while it answers no other caller,
+    /// with the runtime to hand it to once one comes (see [`drive`]).
+    parked: Option<(Fetch, Handle)>,
 }
 
 impl<S: BatchSource> Batch<S> {
@@ -56,6 +59,7 @@ impl<S: BatchSource> Batch<S> {
                 wakers: Vec::with_capacity(capacity.min(32)),
                 full: false,
                 dispatcher: None,
+                parked: None,
             }),
             outcome: OnceLock::new(),
         }
@@ -97,6 +101,18 @@ impl<S: BatchSource> Batch<S> {
         Poll::Pending
     }
 
+    /// Keep a pending fetch for its leader to drive, unless a caller is
+    /// already waiting on the batch: then it becomes a task at once.
+    fn park(&self, fetch: Fetch, handle: Handle) {
+        let mut inner = self.inner.lock();
+        if inner.wakers.is_empty() {
+            inner.parked = Some((fetch, handle));
+        } else {
+            drop(inner);
+            handle.spawn(fetch);
+        }
+    }
+
     /// The keys collected so far; the batch takes no more after this.
     fn take_keys(&self) -> Vec<S::Key> {
         std::mem::take(&mut self.inner.lock().keys)
@@ -128,17 +144,26 @@ impl<S: BatchSource> Batch<S> {
             if let Some(outcome) = self.outcome.get() {
                 return Poll::Ready(outcome);
             }
-            match slot {
+            let promoted = match slot {
                 Some(index) => {
                     let registered = &mut inner.wakers[index];
                     if !registered.will_wake(cx.waker()) {
                         registered.clone_from(cx.waker());
                     }
+                    None
                 }
                 None => {
                     slot = Some(inner.wakers.len());
                     inner.wakers.push(cx.waker().clone());
+                    // A fetch driven by its leader now has company: it
+                    // becomes a task, so this caller never depends on the
+                    // leader being polled.
+                    inner.parked.take()
                 }
+            };
+            drop(inner);
+            if let Some((fetch, handle)) = promoted {
+                handle.spawn(fetch);
             }
             Poll::Pending
         })
@@ -183,14 +208,14 @@ pub(crate) fn dispatch<S: BatchSource>(
     }
 }
 
-/// Runs a batch from inside the `load` call that opened it, so a batch
-/// whose source answers at once costs no task and no extra wake-up: the
-/// caller waits until the batch is due, takes a permit, seals the batch and
-/// polls the fetch once. A fetch that is still pending then becomes its own
-/// task (spawned from this worker, it runs on it next, so no thread is
-/// crossed), and the caller waits for the outcome like any other; dropping
-/// the caller never drops a fetch, and a caller dropped before its fetch
-/// began hands the batch to a task of its own ([`dispatch`]).
+/// Runs a batch from inside the `load` call that opened it: the caller
+/// waits until the batch is due, takes a permit, seals the batch and polls
+/// the fetch once. A source that answers at once is then done. A pending
+/// fetch of a batch with other callers becomes its own task; a lone load's
+/// fetch is driven to the end by its caller ([`drive`]), so it costs no
+/// task and no wake-up between tasks, like a direct query. Dropping the
+/// caller never drops a fetch, and a caller dropped before its fetch began
+/// hands the batch to a task of its own ([`dispatch`]).
 pub(crate) async fn lead<S: BatchSource>(
     shared: &Arc<Shared<S>>,
     batch: &Arc<Batch<S>>,
@@ -221,7 +246,48 @@ pub(crate) async fn lead<S: BatchSource>(
     let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
     shared.last_fetch_pending.store(first.is_pending(), Relaxed);
     if first.is_pending() {
-        handle.spawn(run);
+        drive(batch, run, handle).await;
+    }
+}
+
+/// Drive a pending fetch from its leader while no other caller waits on the
+/// batch. Why: a fetch in a task of its own hands its outcome to the caller
+/// through a wake-up, and with the task the driver spawned on finishing (a
+/// pool returning its connection) already queued, Tokio answers that
+/// wake-up by waking a parked worker: a cross-thread wake-up per lone load
+/// that a direct query does not pay.
+///
+/// Between polls the fetch is parked in the batch. A caller that comes to
+/// wait on the batch (a duplicate key) takes it and spawns it, and so does
+/// a leader dropped mid-fetch: nobody ever depends on a leader that stops
+/// being polled. Returns once the fetch is done or has become a task.
+async fn drive<S: BatchSource>(batch: &Batch<S>, fetch: Fetch, handle: &Handle) {
+    let _hand_off = Parked { batch };
+    batch.park(fetch, handle.clone());
+    std::future::poll_fn(|cx| {
+        let Some((mut fetch, handle)) = batch.inner.lock().parked.take() else {
+            return Poll::Ready(()); // a waiting caller made it a task
+        };
+        if fetch.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        batch.park(fetch, handle);
+        Poll::Pending
+    })
+    .await;
+}
+
+/// Spawns the parked fetch of a leader dropped mid-fetch.
+struct Parked<'a, S: BatchSource> {
+    batch: &'a Batch<S>,
+}
+
+impl<S: BatchSource> Drop for Parked<'_, S> {
+    fn drop(&mut self) {
+        let parked = self.batch.inner.lock().parked.take();
+        if let Some((fetch, handle)) = parked {
+            handle.spawn(fetch);
+        }
     }
 }
 
@@ -437,6 +503,7 @@ impl<S: BatchSource> Drop for AbandonGuard<S> {
 #[cfg(test)]
 mod tests {
     use crate::{BatchSource, Loader, from_fn};
+    use std::task::Poll;
     use std::{
         collections::HashMap,
         convert::Infallible,
@@ -518,6 +585,75 @@ mod tests {
         }
         assert_eq!(calls.load(SeqCst), 1, "the fetch ran once");
         assert_eq!(loader.in_flight(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_load_fetches_in_its_own_task() {
+        let fetched_in = Arc::new(parking_lot::Mutex::new(None));
+        let seen = Arc::new(Semaphore::new(0));
+        let loader = Loader::new(from_fn({
+            let fetched_in = Arc::clone(&fetched_in);
+            let seen = Arc::clone(&seen);
+            move |keys: Vec<u32>| {
+                let (fetched_in, seen) = (Arc::clone(&fetched_in), Arc::clone(&seen));
+                async move {
+                    // Pending once, like a round trip, then note who polls.
+                    seen.acquire().await.unwrap().forget();
+                    *fetched_in.lock() = tokio::task::try_id();
+                    Ok::<_, Infallible>(keys.into_iter().map(|k| (k, k)).collect::<HashMap<_, _>>())
+                }
+            }
+        }));
+        let caller = tokio::spawn({
+            let loader = loader.clone();
+            async move { (tokio::task::id(), loader.load(7).await) }
+        });
+        while loader.stats().total_operations == 0 {
+            tokio::task::yield_now().await;
+        }
+        seen.add_permits(1);
+        let (caller_id, value) = caller.await.unwrap();
+        assert_eq!(value.unwrap(), Some(7));
+        assert_eq!(*fetched_in.lock(), Some(caller_id), "no task of its own");
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_load_never_waits_on_a_leader_that_is_not_polled() {
+        let (loader, gate, calls) = gated_loader();
+        let mut leader = Box::pin(loader.load(1));
+        while calls.load(SeqCst) == 0 {
+            assert!(futures::poll!(leader.as_mut()).is_pending());
+        }
+        // Same key: joins the leader's batch, whose leader is never polled again.
+        let duplicate = tokio::spawn({
+            let loader = loader.clone();
+            async move { loader.load(1).await }
+        });
+        gate.add_permits(1);
+        assert_eq!(duplicate.await.unwrap().unwrap(), Some(2));
+        let Poll::Ready(led) = futures::poll!(leader.as_mut()) else {
+            panic!("the leader's value is published");
+        };
+        assert_eq!(led.unwrap(), Some(2));
+        assert_eq!(calls.load(SeqCst), 1, "one fetch served both");
+    }
+
+    #[tokio::test]
+    async fn a_lone_leader_dropped_mid_fetch_leaves_the_fetch_running() {
+        let (loader, gate, calls) = gated_loader();
+        let mut leader = Box::pin(loader.load(1));
+        while calls.load(SeqCst) == 0 {
+            assert!(futures::poll!(leader.as_mut()).is_pending());
+        }
+        drop(leader);
+        assert_eq!(loader.in_flight(), 1, "the fetch goes on");
+        gate.add_permits(1);
+        while loader.in_flight() != 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(calls.load(SeqCst), 1);
+        gate.add_permits(1);
+        assert_eq!(loader.load(1).await.unwrap(), Some(2), "nothing stuck");
     }
 
     #[tokio::test]
