@@ -18,8 +18,11 @@
 //! median latency of one load, statements per 1,000 loads, the bench
 //! process's CPU time per load (user + system, all threads; the server's
 //! CPU is not in it) and its threads' context switches per load. Options: `--reps N` (3), `--tasks LIST` (1,100,1000),
-//! `--paths LIST` (all), `--pool N` (10), `--no-ping` (turn off sqlx's
-//! `test_before_acquire`, a round trip per checkout, on every path).
+//! `--paths LIST` (all), `--pool N` (10), `--ping idle|always|never`: when
+//! the pool pings a connection it hands out, on every path: `idle` (the
+//! default, as `coalesce-store` does) only one idle for a second or more,
+//! `always` on every checkout (sqlx's `test_before_acquire`, a round trip
+//! before each statement), `never`.
 //! The table it creates, `coalesce_bench_engine`, is dropped at the end.
 
 use coalesce::{BatchSettings, BatchSource, Loader};
@@ -467,7 +470,11 @@ fn main() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(3);
     let pool_size: usize = arg("--pool").and_then(|r| r.parse().ok()).unwrap_or(10);
-    let ping = !std::env::args().any(|a| a == "--no-ping");
+    let ping = arg("--ping").unwrap_or_else(|| "idle".to_owned());
+    assert!(
+        ["idle", "always", "never"].contains(&ping.as_str()),
+        "--ping: idle, always or never"
+    );
     let tasks: Vec<usize> = list("--tasks", "1,100,1000")
         .iter()
         .map(|t| t.parse().expect("--tasks: numbers"))
@@ -483,10 +490,21 @@ fn main() {
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
-        let pool = PgPoolOptions::new()
+        let mut options = PgPoolOptions::new()
             .max_connections(pool_size as u32)
             .min_connections(pool_size as u32)
-            .test_before_acquire(ping)
+            .test_before_acquire(ping == "always");
+        if ping == "idle" {
+            options = options.before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= Duration::from_secs(1) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            });
+        }
+        let pool = options
             .connect(&url)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
@@ -510,7 +528,7 @@ fn main() {
             eprintln!("repetition {} of {reps} done", rep + 1);
         }
         println!(
-            "PostgreSQL at {url}, pool {pool_size} (test_before_acquire {ping}), \
+            "PostgreSQL at {url}, pool {pool_size} (ping: {ping}), \
              2 tokio workers, medians of {reps} interleaved repetitions:{}",
             bench.report()
         );

@@ -29,9 +29,10 @@
 //! is none. The `load` that opened a batch leads it: it waits out the
 //! window, or less when the batch fills, takes a concurrency permit, seals
 //! the batch and polls the source's future once; a source that answers at
-//! once is done without a task, a pending fetch continues as its own task.
-//! With the
-//! default window, [`BatchWindow::FillWhileBusy`], a batch whose window has
+//! once is done without a task. A pending fetch with other callers waiting
+//! continues as its own task; a lone load's is driven by its caller, like a
+//! direct query, until another caller comes to wait on it. With the default
+//! window, [`BatchWindow::FillWhileBusy`], a batch whose window has
 //! ended while other batches of the loader are in flight keeps collecting
 //! keys until it is full or one of them completes: a quiet loader sends a
 //! lone load at once (after one yield while its source has been answering
@@ -380,7 +381,7 @@ struct Shared<S: BatchSource> {
 ///
 /// Cheap to clone: clones share batches, cache and statistics. `load` must
 /// be called within a Tokio runtime (a batch whose fetch does not finish at
-/// once runs as its own task).
+/// once may run as its own task).
 ///
 /// ```
 /// use coalesce::{from_fn, Loader};

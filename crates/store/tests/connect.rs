@@ -125,6 +125,62 @@ async fn the_default_statement_timeout_is_set_on_mariadb() {
     the_default_statement_timeout_is_set_and_lets_work_run(Target::MySql).await;
 }
 
+/// The pool's one connection is dropped by the server while idle; then
+/// one statement runs through the pool. Returns that statement's result.
+async fn after_the_server_drops_an_idle_connection(
+    target: Target,
+    ping_after_idle: Duration,
+) -> Option<Result<String, sqlx::Error>> {
+    let options = ConnectOptions::new(1).with_ping_after_idle(ping_after_idle);
+    let db = open(target, &options).await?;
+    let (whoami, kill): (&str, fn(&str) -> String) = match target {
+        Target::Postgres => ("SELECT pg_backend_pid()::text", |id| {
+            format!("SELECT pg_terminate_backend({id})::text")
+        }),
+        _ => ("SELECT CAST(CONNECTION_ID() AS CHAR)", |id| {
+            format!("KILL {id}")
+        }),
+    };
+    let id = run(&db, whoami.to_owned())
+        .await
+        .expect("the connection's id");
+    let killer = Database::connect_with(&url(target), &ConnectOptions::new(1))
+        .await
+        .expect("a second connection");
+    run(&killer, kill(&id))
+        .await
+        .or_else(|e| match e {
+            // MariaDB's KILL returns no row.
+            sqlx::Error::RowNotFound => Ok(String::new()),
+            e => Err(e),
+        })
+        .expect("the server drops the connection");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Some(run(&db, "SELECT 'served'".to_owned()).await)
+}
+
+async fn a_dropped_idle_connection_is_replaced_not_returned(target: Target) {
+    let Some(pinged) =
+        after_the_server_drops_an_idle_connection(target, Duration::from_millis(50)).await
+    else {
+        return;
+    };
+    assert_eq!(pinged.ok().as_deref(), Some("served"));
+    // The control: never pinged, the dead connection is handed out.
+    let unchecked = after_the_server_drops_an_idle_connection(target, Duration::MAX).await;
+    assert!(unchecked.is_some_and(|result| result.is_err()));
+}
+
+#[tokio::test]
+async fn a_dropped_idle_connection_is_replaced_not_returned_on_postgres() {
+    a_dropped_idle_connection_is_replaced_not_returned(Target::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_dropped_idle_connection_is_replaced_not_returned_on_mariadb() {
+    a_dropped_idle_connection_is_replaced_not_returned(Target::MySql).await;
+}
+
 /// A loopback port nothing listens on (bound, then let go).
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");

@@ -247,6 +247,7 @@ pub struct ConnectOptions {
     pool_size: u32,
     connect_timeout: Duration,
     statement_timeout: Duration,
+    ping_after_idle: Duration,
 }
 
 impl ConnectOptions {
@@ -261,12 +262,22 @@ impl ConnectOptions {
     /// half a minute instead of running on for minutes.
     pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+    /// How long a connection may sit idle in the pool before it is pinged
+    /// on its way out, by default. sqlx pings on every checkout (its
+    /// `test_before_acquire`): a round trip before every lone query, which
+    /// doubles a lone load's latency over a network. A connection used
+    /// within the last second is almost surely alive (HikariCP skips its
+    /// check the same way, for 500 ms); one idle longer, which a server or
+    /// firewall may have dropped, is still checked and replaced if dead.
+    pub const DEFAULT_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
     /// A pool of at most `pool_size` connections, default timeouts.
     pub fn new(pool_size: u32) -> Self {
         Self {
             pool_size,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
+            ping_after_idle: Self::DEFAULT_PING_AFTER_IDLE,
         }
     }
 
@@ -287,6 +298,30 @@ impl ConnectOptions {
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
         self.statement_timeout = timeout;
         self
+    }
+
+    /// Ping a connection that has been idle in the pool at least this long
+    /// before handing it out, and replace it if the ping fails (default
+    /// [`DEFAULT_PING_AFTER_IDLE`](Self::DEFAULT_PING_AFTER_IDLE)).
+    /// `Duration::ZERO` pings on every checkout, as sqlx does by default;
+    /// `Duration::MAX` never pings, so a dropped connection surfaces as the
+    /// next statement's error.
+    ///
+    /// ```
+    /// use coalesce_store::db::ConnectOptions;
+    /// use std::time::Duration;
+    /// let always = ConnectOptions::new(10).with_ping_after_idle(Duration::ZERO);
+    /// assert_eq!(always.ping_after_idle(), Duration::ZERO);
+    /// assert_eq!(ConnectOptions::new(10).ping_after_idle(), Duration::from_secs(1));
+    /// ```
+    pub fn with_ping_after_idle(mut self, idle: Duration) -> Self {
+        self.ping_after_idle = idle;
+        self
+    }
+
+    /// See [`with_ping_after_idle`](Self::with_ping_after_idle).
+    pub fn ping_after_idle(&self) -> Duration {
+        self.ping_after_idle
     }
 
     /// The most connections the pool opens.
@@ -482,7 +517,20 @@ async fn open<DB: sqlx::Database>(
     options: &ConnectOptions,
 ) -> Result<sqlx::Pool<DB>, ConnectError> {
     let timeout = options.statement_timeout;
-    let mut pool = PoolOptions::<DB>::new().max_connections(options.pool_size);
+    let ping_after_idle = options.ping_after_idle;
+    let mut pool = PoolOptions::<DB>::new()
+        .max_connections(options.pool_size)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                // An error here makes the pool drop this connection and
+                // hand out another, as its own `test_before_acquire` does.
+                if meta.idle_for >= ping_after_idle {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        });
     if let Some(set_up) = set_up {
         pool = pool.after_connect(move |conn, _| set_up(conn, timeout));
     }
