@@ -146,10 +146,12 @@ impl MemoryStore {
             stats: &stats,
         };
         Ok(Self {
-            profiles: loader.build(|db, ids| Box::pin(db.profiles(ids)))?,
-            onboardings: loader.build(|db, ids| Box::pin(db.onboardings(ids)))?,
-            memories: loader.build(|db, keys| Box::pin(db.memories_by_key(keys)))?,
-            memory_groups: loader.build(|db, pairs| Box::pin(db.memory_groups(pairs)))?,
+            profiles: loader.build("profiles", |db, ids| Box::pin(db.profiles(ids)))?,
+            onboardings: loader.build("onboardings", |db, ids| Box::pin(db.onboardings(ids)))?,
+            memories: loader.build("memories", |db, keys| Box::pin(db.memories_by_key(keys)))?,
+            memory_groups: loader.build("memory_groups", |db, pairs| {
+                Box::pin(db.memory_groups(pairs))
+            })?,
             db,
             config,
             stats,
@@ -435,9 +437,11 @@ struct LoaderConfig<'a> {
 
 impl LoaderConfig<'_> {
     /// A loader over one batch read of the database: no cache, at most
-    /// `concurrency` batches at once, counting into the store's statistics.
+    /// `concurrency` batches at once, counting into the store's statistics;
+    /// its batch spans and metrics carry `name`.
     fn build<K, V>(
         &self,
+        name: &'static str,
         read: BatchMethod<Database, K, V, sqlx::Error>,
     ) -> Result<BatchRead<K, V>, StoreError>
     where
@@ -445,6 +449,7 @@ impl LoaderConfig<'_> {
         V: Clone + Send + Sync + 'static,
     {
         Loader::builder(from_method(Arc::clone(self.db), read))
+            .name(name)
             .max_batch_size(self.config.max_batch_size)
             .max_concurrent_batches(self.concurrency)
             .stats(Arc::clone(self.stats))

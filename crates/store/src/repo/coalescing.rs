@@ -90,26 +90,31 @@ impl<B: MemoryBatchRepository> CoalescingRepository<B> {
             profiles: Loader::builder(from_method(Arc::clone(&repo), |r, ids| {
                 Box::pin(r.get_profiles(ids))
             }))
+            .name("profiles")
             .settings(settings)
             .stats(Arc::clone(&stats))
             .build()?,
             onboardings: Loader::builder(from_method(Arc::clone(&repo), |r, ids| {
                 Box::pin(r.get_onboardings(ids))
             }))
+            .name("onboardings")
             .settings(settings)
             .stats(Arc::clone(&stats))
             .build()?,
             memories: Loader::builder(from_method(Arc::clone(&repo), |r, keys| {
                 Box::pin(r.get_memories(keys))
             }))
+            .name("memories")
             .settings(settings)
             .stats(Arc::clone(&stats))
             .build()?,
             saves: Writer::configure(SaveSink(Arc::clone(&repo)), |b| {
-                b.settings(settings).stats(Arc::clone(&stats))
+                b.name("saves").settings(settings).stats(Arc::clone(&stats))
             })?,
             deletes: Writer::configure(DeleteSink(Arc::clone(&repo)), |b| {
-                b.settings(settings).stats(Arc::clone(&stats))
+                b.name("deletes")
+                    .settings(settings)
+                    .stats(Arc::clone(&stats))
             })?,
             repo,
             stats,
