@@ -411,6 +411,17 @@ fn a_tiny_run_on_sqlite_reports_fewer_queries_for_coalesce() {
             > 0
     );
     assert!(find("profile", "naive", 1)["engine"].is_null());
+    // Where the coalesced batches spent their time: the run's batches (the
+    // last one's span may close just after the run's reading), and a fetch
+    // that took time; no batches, no phases, on the other paths.
+    let phases = &find("profile", "coalesce", 16)["phases"];
+    let batches = find("profile", "coalesce", 16)["engine"]["batches"].as_u64();
+    let timed = phases["batches"].as_u64().unwrap();
+    assert!(timed > 0 && Some(timed) <= batches, "{phases}");
+    assert!(phases["fetch_us"].as_f64().unwrap() > 0.0, "{phases}");
+    assert!(find("profile", "naive", 16)["phases"].is_null());
+    assert!(find("profile", "ceiling", 16)["phases"].is_null());
+    assert!(stdout.contains("Where a batch's time goes"), "{stdout}");
     // The ceiling: full batches of the default 100 keys, so 10 statements per 1,000 loads.
     assert_eq!(q(find("profile", "ceiling", 1)), 10.0);
     assert_eq!(q(find("profile", "ceiling", 16)), 10.0);

@@ -12,6 +12,7 @@ mod ceiling;
 mod paths;
 #[cfg(feature = "peers")]
 mod peers;
+mod phases;
 #[cfg(feature = "plot")]
 mod plot;
 mod progress;
@@ -377,6 +378,9 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
     let url = url.to_owned();
     let backend = Backend::from_url(&url)?;
     check_usage(backend, &args)?;
+    // Where each run's batches spend their time; an application that set
+    // its own subscriber first gets no breakdown, nothing else changes.
+    phases::install();
     if url == super::DEFAULT_DATABASE_URL {
         std::fs::create_dir_all("target").map_err(|e| BenchError::Write {
             file: "target/".into(),
@@ -669,6 +673,7 @@ async fn measure(
     };
     let engine_before = driver.engine_stats();
     let statements_before = db.statements();
+    let phases_before = phases::Reading::now();
     let outcome = driver
         .drive(
             db,
@@ -681,12 +686,13 @@ async fn measure(
         )
         .await;
     let statements = db.statements() - statements_before;
+    let phases = phases::Reading::now().since(&phases_before);
     meter.finish();
     let engine = match (driver.engine_stats(), engine_before) {
         (Some(after), Some(before)) => Some(after.since(&before)),
         _ => None,
     };
-    Ok(Row::new(
+    let mut row = Row::new(
         workload,
         path,
         concurrency,
@@ -694,7 +700,9 @@ async fn measure(
         limit,
         statements,
         engine,
-    ))
+    );
+    row.phases = phases;
+    Ok(row)
 }
 
 /// Whole milliseconds of `d`, for a meter.

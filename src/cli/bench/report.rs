@@ -4,6 +4,7 @@
 use super::table::{Style, Table};
 use super::{
     paths::{EngineStats, PathKind},
+    phases::Phases,
     workload::{Limit, Outcome, Workload},
 };
 use serde::Serialize;
@@ -56,6 +57,9 @@ pub struct Row {
     pub latency_us: Option<Latency>,
     /// The engine's batching statistics over the run (none for naive).
     pub engine: Option<EngineStats>,
+    /// The mean time the run's batches spent waiting for their window,
+    /// for a permit and for their fetch (none for a path without a loader).
+    pub phases: Option<Phases>,
     /// Throughput divided by the naive path's (same workload and concurrency).
     pub throughput_vs_naive: Option<f64>,
     /// The naive path's statements per operation divided by this path's.
@@ -101,6 +105,7 @@ impl Row {
                 max: round2(outcome.latency.max() as f64 / 1_000.0),
             }),
             engine,
+            phases: None,
             throughput_vs_naive: None,
             queries_fewer_than_naive: None,
             throughput_vs_ceiling: None,
@@ -413,7 +418,7 @@ impl Report {
         let mut table = Table::new(&headers, &NUMBERS);
         let mut notes = Vec::new();
         let dash = || "-".to_owned();
-        for r in rows {
+        for r in &rows {
             let latency = |pick: fn(&Latency) -> f64| {
                 r.latency_us.as_ref().map_or_else(dash, |l| micros(pick(l)))
             };
@@ -452,11 +457,60 @@ impl Report {
             }
         }
         out.push_str(&table.render(style));
+        out.push_str(&phases_table(&rows, style));
         for note in notes {
             let _ = writeln!(out, "\nnote: {note}");
         }
         out
     }
+}
+
+/// Where the batches of each coalescing run spent their time, beside the
+/// latency of one operation; empty when no run had batches.
+fn phases_table(rows: &[&Row], style: Style) -> String {
+    const NUMBERS: [&str; 6] = [
+        "tasks",
+        "batches",
+        "window wait",
+        "permit wait",
+        "fetch",
+        "op p50",
+    ];
+    let mut table = Table::new(
+        &[
+            "tasks",
+            "path",
+            "batches",
+            "window wait",
+            "permit wait",
+            "fetch",
+            "op p50",
+        ],
+        &NUMBERS,
+    );
+    let mut any = false;
+    for r in rows {
+        let Some(phases) = r.phases else { continue };
+        any = true;
+        table.row(vec![
+            r.concurrency.to_string(),
+            r.path.name().to_owned(),
+            thousands(phases.batches as f64),
+            micros(phases.window_us),
+            micros(phases.permit_wait_us),
+            micros(phases.fetch_us),
+            r.latency_us
+                .map_or_else(|| "-".to_owned(), |l| micros(l.p50)),
+        ]);
+    }
+    if !any {
+        return String::new();
+    }
+    format!(
+        "\nWhere a batch's time goes (means per batch: waiting for its window \
+         and for batches in flight, for a concurrency permit, and the fetch):\n\n{}",
+        table.render(style)
+    )
 }
 
 fn ratio(before: f64, after: f64) -> f64 {
