@@ -7,32 +7,13 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Dialect, Error, KeyPart, Record, Step, Table};
+use coalesce_sql::{Batch, Dialect, Error, KeyPart, Step, Table};
+use common::Stock;
 use std::sync::{Arc, Mutex};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-
-#[derive(Debug, Clone)]
-struct Stock {
-    id: i64,
-    qty: i64,
-}
-
-impl<DB: Dialect> Record<DB> for Stock
-where
-    i64: KeyPart<DB>,
-{
-    type Key = i64;
-    type Values<'a> = (&'a i64,);
-    fn key(&self) -> i64 {
-        self.id
-    }
-    fn values(&self) -> Self::Values<'_> {
-        (&self.qty,)
-    }
-}
 
 /// A proxy to `upstream` that drops the connection, without forwarding,
 /// the first time the client sends bytes containing the armed needle.

@@ -6,9 +6,12 @@
 //! (defaults: the local test servers); SQLite uses a fresh file per test
 //! under Cargo's `CARGO_TARGET_TMPDIR`. Each backend's part is there with
 //! its feature only, for the test binaries that need fewer than three.
+//!
+//! Also the row types more than one test binary writes.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use coalesce_sql::{Dialect, KeyPart, Record};
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -103,4 +106,25 @@ pub async fn sqlite() -> Option<sqlx::SqlitePool> {
         .connect_with(options)
         .await;
     reachable("SQLite", pool.map_err(|e| e.to_string()))
+}
+
+/// A row whose table refuses a negative quantity.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Stock {
+    pub id: i64,
+    pub qty: i64,
+}
+
+impl<DB: Dialect> Record<DB> for Stock
+where
+    i64: KeyPart<DB>,
+{
+    type Key = i64;
+    type Values<'a> = (&'a i64,);
+    fn key(&self) -> i64 {
+        self.id
+    }
+    fn values(&self) -> Self::Values<'_> {
+        (&self.qty,)
+    }
 }
