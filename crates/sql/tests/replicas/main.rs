@@ -175,16 +175,20 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
     let reads = Arc::new(AtomicU64::new(0));
     let stale = Arc::new(AtomicU64::new(0));
     let writers_left = Arc::new(AtomicUsize::new(WRITERS));
-    let mut tasks = tokio::task::JoinSet::new();
-    for writer in 0..WRITERS {
-        let (db, keys, saved, reads, stale, writers_left) = (
+    // What each task holds of the above.
+    let shared = || {
+        (
             db.clone(),
             keys.clone(),
             saved.clone(),
             reads.clone(),
             stale.clone(),
             writers_left.clone(),
-        );
+        )
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (db, keys, saved, reads, stale, writers_left) = shared();
         tasks.spawn(async move {
             let mut rng = Rng(seed ^ (writer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             for _ in 0..SAVES_PER_WRITER {
@@ -207,14 +211,7 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
         });
     }
     for reader in 0..READERS {
-        let (db, keys, saved, reads, stale, writers_left) = (
-            db.clone(),
-            keys.clone(),
-            saved.clone(),
-            reads.clone(),
-            stale.clone(),
-            writers_left.clone(),
-        );
+        let (db, keys, saved, reads, stale, writers_left) = shared();
         tasks.spawn(async move {
             let mut rng = Rng(seed ^ (reader as u64 + 101).wrapping_mul(0xD6E8_FEB8_6659_FD93));
             while writers_left.load(Ordering::Acquire) > 0 {
