@@ -12,8 +12,7 @@
 //! ones), which PostgreSQL overrides with its array forms (`postgres`).
 
 use super::{Counters, MemoryRow};
-use crate::model::Category;
-use crate::model::MemoryKey;
+use crate::model::{Category, MemoryKey};
 use coalesce_sql::Dialect;
 use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
