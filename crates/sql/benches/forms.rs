@@ -93,29 +93,68 @@ fn report(dialect: &str, key: &str, n: usize, toolkit: Duration, raw_in: Duratio
 }
 
 /// Both forms on one pool; `json_single`/`json_composite` are the JSON
-/// statements of the dialect (one `?`).
+/// statements of the dialect (one `?`), `row_values` what opens its list of
+/// row values (see the toolkit's `Lists::Rows`).
 macro_rules! compare {
     ($dialect:literal, $row_values:literal, $pool:expr, $items:expr, $lines:expr, $json_single:expr, $json_composite:expr) => {{
         let pool = $pool;
         let sql = Batch::new(pool.clone());
         let (items, lines): (&Table, &Table) = (&$items, &$lines);
-        let (json_single, json_composite): (String, String) = ($json_single, $json_composite);
+        compare_keys!(
+            $dialect,
+            "single",
+            (pool, sql, items),
+            ItemRow,
+            |k: i64| k,
+            json_array,
+            $json_single,
+            format!("SELECT id, name FROM {} WHERE id IN (", items.name()),
+            "?",
+            |query, k: &i64| query.bind(*k)
+        );
+        compare_keys!(
+            $dialect,
+            "composite",
+            (pool, sql, lines),
+            LineRow,
+            |k: i64| (k / 10, k % 10),
+            json_pairs,
+            $json_composite,
+            format!(
+                "SELECT order_id, line_no, sku FROM {} WHERE (order_id, line_no) IN ({}",
+                lines.name(),
+                $row_values
+            ),
+            "(?, ?)",
+            |query, k: &i64| query.bind(k / 10).bind(k % 10)
+        );
+    }};
+}
+
+/// The three ways of reading `n` keys of one kind, at each size: through
+/// the toolkit (`$key` makes the key of the `k`th row), the JSON statement
+/// (`$json` encodes the keys) and the padded `IN` list the toolkit sends
+/// (`$select`, then `$placeholders` per key, each bound by `$bind`).
+macro_rules! compare_keys {
+    ($dialect:literal, $kind:literal, ($pool:expr, $sql:expr, $table:expr), $row:ty, $key:expr, $json:expr, $json_statement:expr, $select:expr, $placeholders:literal, $bind:expr) => {{
+        let json_statement: String = $json_statement;
+        let select: String = $select;
         for n in SIZES {
             let calls = if n == 1000 { 100 } else { 400 };
             let toolkit = median(calls, |call| {
-                let sql = sql.clone();
+                let sql = $sql.clone();
                 async move {
-                    let found: HashMap<i64, ItemRow> =
-                        sql.fetch(items, &keys(call, n)).await.unwrap();
+                    let keys: Vec<_> = keys(call, n).into_iter().map($key).collect();
+                    let found: HashMap<_, $row> = sql.fetch($table, &keys).await.unwrap();
                     found.len()
                 }
             })
             .await;
             let json = median(calls, |call| {
-                let (pool, statement) = (pool.clone(), json_single.clone());
+                let (pool, statement) = ($pool.clone(), json_statement.clone());
                 async move {
-                    let rows: Vec<ItemRow> = sqlx::query_as(AssertSqlSafe(statement))
-                        .bind(json_array(&keys(call, n)))
+                    let rows: Vec<$row> = sqlx::query_as(AssertSqlSafe(statement))
+                        .bind($json(&keys(call, n)))
                         .fetch_all(&pool)
                         .await
                         .unwrap();
@@ -124,68 +163,20 @@ macro_rules! compare {
             })
             .await;
             let raw_in = median(calls, |call| {
-                let pool = pool.clone();
+                let pool = $pool.clone();
                 let keys = padded_keys(keys(call, n));
-                let list = vec!["?"; keys.len()].join(", ");
-                let statement =
-                    format!("SELECT id, name FROM {} WHERE id IN ({list})", items.name());
+                let list = vec![$placeholders; keys.len()].join(", ");
+                let statement = format!("{select}{list})");
                 async move {
                     let query = keys
                         .iter()
-                        .fold(sqlx::query_as(AssertSqlSafe(statement)), |q, k| q.bind(*k));
-                    let rows: Vec<ItemRow> = query.fetch_all(&pool).await.unwrap();
+                        .fold(sqlx::query_as(AssertSqlSafe(statement)), $bind);
+                    let rows: Vec<$row> = query.fetch_all(&pool).await.unwrap();
                     rows.len()
                 }
             })
             .await;
-            report($dialect, "single", n, toolkit, raw_in, json);
-        }
-        for n in SIZES {
-            let calls = if n == 1000 { 100 } else { 400 };
-            let toolkit = median(calls, |call| {
-                let sql = sql.clone();
-                async move {
-                    let pairs: Vec<(i64, i64)> =
-                        keys(call, n).iter().map(|k| (k / 10, k % 10)).collect();
-                    let found: HashMap<(i64, i64), LineRow> =
-                        sql.fetch(lines, &pairs).await.unwrap();
-                    found.len()
-                }
-            })
-            .await;
-            let json = median(calls, |call| {
-                let (pool, statement) = (pool.clone(), json_composite.clone());
-                async move {
-                    let rows: Vec<LineRow> = sqlx::query_as(AssertSqlSafe(statement))
-                        .bind(json_pairs(&keys(call, n)))
-                        .fetch_all(&pool)
-                        .await
-                        .unwrap();
-                    rows.len()
-                }
-            })
-            .await;
-            let raw_in = median(calls, |call| {
-                let pool = pool.clone();
-                let keys = padded_keys(keys(call, n));
-                let list = vec!["(?, ?)"; keys.len()].join(", ");
-                let statement = format!(
-                    "SELECT order_id, line_no, sku FROM {} WHERE (order_id, line_no) IN ({}{list})",
-                    lines.name(),
-                    $row_values
-                );
-                async move {
-                    let query = keys
-                        .iter()
-                        .fold(sqlx::query_as(AssertSqlSafe(statement)), |q, k| {
-                            q.bind(k / 10).bind(k % 10)
-                        });
-                    let rows: Vec<LineRow> = query.fetch_all(&pool).await.unwrap();
-                    rows.len()
-                }
-            })
-            .await;
-            report($dialect, "composite", n, toolkit, raw_in, json);
+            report($dialect, $kind, n, toolkit, raw_in, json);
         }
     }};
 }

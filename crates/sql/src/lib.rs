@@ -57,7 +57,7 @@ mod table;
 mod value;
 
 pub use batch::{Batch, DEFAULT_ROWS_PER_STATEMENT};
-pub use dialect::Dialect;
+pub use dialect::{Dialect, statement};
 pub use error::{Error, Limit, Operation, Step};
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};

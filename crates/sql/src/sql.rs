@@ -148,6 +148,40 @@ pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> String {
     )
 }
 
+/// `template` in a dialect's spelling: each `?` becomes a placeholder
+/// (`$1`, `$2`, ... where lists are arrays: PostgreSQL) and each `"name"`
+/// a name in the dialect's quotes; string literals (`'...'`) are left as
+/// they are.
+pub(crate) fn spelled(syntax: &Syntax, template: &str) -> String {
+    let numbered = syntax.lists == Lists::Arrays;
+    let mut spelled = String::with_capacity(template.len() + 8);
+    let mut placeholders = 0;
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '?' if numbered => {
+                placeholders += 1;
+                spelled.push_str(&format!("${placeholders}"));
+            }
+            '"' => {
+                let name: String = chars.by_ref().take_while(|&c| c != '"').collect();
+                spelled.push_str(&quoted(&name, syntax.quote));
+            }
+            '\'' => {
+                spelled.push(c);
+                for c in chars.by_ref() {
+                    spelled.push(c);
+                    if c == '\'' {
+                        break;
+                    }
+                }
+            }
+            c => spelled.push(c),
+        }
+    }
+    spelled
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +271,21 @@ mod tests {
             upsert(&MYSQL, &keys_only, 1),
             "INSERT INTO `tags` (`id`) VALUES (?) ON DUPLICATE KEY UPDATE `id` = `id`"
         );
+    }
+
+    #[test]
+    fn templates() {
+        let template = r#"SELECT value FROM memories WHERE user_id = ? AND "key" = ? AND note <> '?"' LIMIT ?"#;
+        assert_eq!(
+            spelled(&PG, template),
+            r#"SELECT value FROM memories WHERE user_id = $1 AND "key" = $2 AND note <> '?"' LIMIT $3"#
+        );
+        assert_eq!(
+            spelled(&MYSQL, template),
+            r#"SELECT value FROM memories WHERE user_id = ? AND `key` = ? AND note <> '?"' LIMIT ?"#
+        );
+        assert_eq!(spelled(&SQLITE, template), template);
+        assert_eq!(spelled(&MYSQL, r#""app.orders""#), "`app`.`orders`");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 use coalesce_sql::{Batch, Dialect, Error, KeyPart, Limit, Operation, Record, Step, Table, Value};
+use common::Stock;
 use std::collections::HashMap;
 
 /// A row with a single key.
@@ -70,27 +71,6 @@ where
     }
     fn values(&self) -> Self::Values<'_> {
         (&self.v,)
-    }
-}
-
-/// A row whose table refuses a negative quantity.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-struct Stock {
-    id: i64,
-    qty: i64,
-}
-
-impl<DB: Dialect> Record<DB> for Stock
-where
-    i64: KeyPart<DB>,
-{
-    type Key = i64;
-    type Values<'a> = (&'a i64,);
-    fn key(&self) -> i64 {
-        self.id
-    }
-    fn values(&self) -> Self::Values<'_> {
-        (&self.qty,)
     }
 }
 

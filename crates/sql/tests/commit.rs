@@ -7,32 +7,13 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Dialect, Error, KeyPart, Record, Step, Table};
+use coalesce_sql::{Batch, Dialect, Error, KeyPart, Step, Table};
+use common::Stock;
 use std::sync::{Arc, Mutex};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-
-#[derive(Debug, Clone)]
-struct Stock {
-    id: i64,
-    qty: i64,
-}
-
-impl<DB: Dialect> Record<DB> for Stock
-where
-    i64: KeyPart<DB>,
-{
-    type Key = i64;
-    type Values<'a> = (&'a i64,);
-    fn key(&self) -> i64 {
-        self.id
-    }
-    fn values(&self) -> Self::Values<'_> {
-        (&self.qty,)
-    }
-}
 
 /// A proxy to `upstream` that drops the connection, without forwarding,
 /// the first time the client sends bytes containing the armed needle.
@@ -43,7 +24,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(upstream: &'static str) -> Self {
+    async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = Self {
             address: listener.local_addr().unwrap(),
@@ -52,7 +33,7 @@ impl Proxy {
         let armed = Arc::clone(&proxy.armed);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let server = TcpStream::connect(upstream).await.unwrap();
+                let server = TcpStream::connect(&upstream).await.unwrap();
                 tokio::spawn(forward(client, server, Arc::clone(&armed)));
             }
         });
@@ -150,14 +131,10 @@ where
     );
 }
 
-/// The three outcomes on the server `direct` reaches, through a proxy to
-/// `upstream` reached at the URL `url_via` makes of the proxy's address, on
-/// a table of the test's own.
-async fn lost_connections<DB: Dialect>(
-    direct: sqlx::Pool<DB>,
-    upstream: &'static str,
-    url_via: impl Fn(std::net::SocketAddr) -> String,
-) where
+/// The three outcomes on the server at `url` (`direct`, a pool on it),
+/// through a proxy in front of it, on a table of the test's own.
+async fn lost_connections<DB: Dialect>(direct: sqlx::Pool<DB>, url: &str)
+where
     i64: KeyPart<DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
@@ -167,10 +144,11 @@ async fn lost_connections<DB: Dialect>(
         .execute(&direct)
         .await
         .unwrap();
-    let proxy = Proxy::start(upstream).await;
+    let upstream = common::host_port(url);
+    let proxy = Proxy::start(upstream.to_owned()).await;
     let pool = sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(1)
-        .connect(&url_via(proxy.address))
+        .connect(&url.replace(upstream, &proxy.address.to_string()))
         .await
         .unwrap();
     let table = Table::new(&name).key(["id"]).columns(["qty"]);
@@ -185,15 +163,13 @@ async fn lost_connections<DB: Dialect>(
 #[tokio::test]
 async fn postgres_lost_connections_say_whether_the_write_may_have_committed() {
     if let Some(direct) = common::postgres().await {
-        let url = |proxy| format!("postgres://postgres@{proxy}/test");
-        lost_connections(direct, "127.0.0.1:5432", url).await;
+        lost_connections(direct, &common::postgres_url()).await;
     }
 }
 
 #[tokio::test]
 async fn mysql_lost_connections_say_whether_the_write_may_have_committed() {
     if let Some(direct) = common::mysql().await {
-        let url = |proxy| format!("mysql://root@{proxy}/test");
-        lost_connections(direct, "127.0.0.1:3306", url).await;
+        lost_connections(direct, &common::mysql_url()).await;
     }
 }

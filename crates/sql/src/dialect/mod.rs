@@ -49,6 +49,32 @@ pub trait Dialect: Database + internal::Internal {}
 
 impl<DB: Database + internal::Internal> Dialect for DB {}
 
+/// A statement of your own written once for every dialect, in `DB`'s
+/// spelling: each `?` becomes `DB`'s placeholder (`$1`, `$2`, ... on
+/// PostgreSQL, `?` elsewhere) and each `"name"` a name in `DB`'s quotes
+/// (backticks on MySQL/MariaDB, a dotted name quoted part by part); string
+/// literals (`'...'`) are left as they are. Run it with sqlx
+/// (`sqlx::query(sqlx::AssertSqlSafe(text))`).
+///
+/// ```
+/// # #[cfg(all(feature = "postgres", feature = "mysql"))] {
+/// use coalesce_sql::statement;
+///
+/// let template = r#"SELECT value FROM memories WHERE user_id = ? AND "key" = ?"#;
+/// assert_eq!(
+///     statement::<sqlx::Postgres>(template),
+///     r#"SELECT value FROM memories WHERE user_id = $1 AND "key" = $2"#
+/// );
+/// assert_eq!(
+///     statement::<sqlx::MySql>(template),
+///     "SELECT value FROM memories WHERE user_id = ? AND `key` = ?"
+/// );
+/// # }
+/// ```
+pub fn statement<DB: Dialect>(template: &str) -> String {
+    crate::sql::spelled(&DB::SYNTAX, template)
+}
+
 /// The crate-private half of [`Dialect`]; a private module makes it
 /// unnameable (sealed) outside the crate.
 pub(crate) mod internal {

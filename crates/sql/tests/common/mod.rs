@@ -4,10 +4,14 @@
 //!
 //! Servers come from `COALESCE_TEST_POSTGRES_URL` / `COALESCE_TEST_MYSQL_URL`
 //! (defaults: the local test servers); SQLite uses a fresh file per test
-//! under Cargo's `CARGO_TARGET_TMPDIR`.
+//! under Cargo's `CARGO_TARGET_TMPDIR`. Each backend's part is there with
+//! its feature only, for the test binaries that need fewer than three.
+//!
+//! Also the row types more than one test binary writes.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use coalesce_sql::{Dialect, KeyPart, Record};
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -45,31 +49,52 @@ fn reachable<P>(name: &str, connected: Result<P, String>) -> Option<P> {
     }
 }
 
+/// The URL of the PostgreSQL test server.
+#[cfg(feature = "postgres")]
+pub fn postgres_url() -> String {
+    std::env::var("COALESCE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// The URL of the MariaDB/MySQL test server.
+#[cfg(feature = "mysql")]
+pub fn mysql_url() -> String {
+    std::env::var("COALESCE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
+/// The `host:port` of a URL like `scheme://user@host:port/db`.
+pub fn host_port(url: &str) -> &str {
+    url.rsplit('@')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(url)
+}
+
 /// The PostgreSQL test server.
+#[cfg(feature = "postgres")]
 pub async fn postgres() -> Option<sqlx::PgPool> {
-    let url = std::env::var("COALESCE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
+        .connect(&postgres_url())
         .await;
     reachable("PostgreSQL", pool.map_err(|e| e.to_string()))
 }
 
 /// The MariaDB/MySQL test server.
+#[cfg(feature = "mysql")]
 pub async fn mysql() -> Option<sqlx::MySqlPool> {
-    let url = std::env::var("COALESCE_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
+        .connect(&mysql_url())
         .await;
     reachable("MariaDB", pool.map_err(|e| e.to_string()))
 }
 
 /// A fresh SQLite file (removed with the test's scratch directory).
+#[cfg(feature = "sqlite")]
 pub async fn sqlite() -> Option<sqlx::SqlitePool> {
     let file =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", unique("sql")));
@@ -81,4 +106,25 @@ pub async fn sqlite() -> Option<sqlx::SqlitePool> {
         .connect_with(options)
         .await;
     reachable("SQLite", pool.map_err(|e| e.to_string()))
+}
+
+/// A row whose table refuses a negative quantity.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Stock {
+    pub id: i64,
+    pub qty: i64,
+}
+
+impl<DB: Dialect> Record<DB> for Stock
+where
+    i64: KeyPart<DB>,
+{
+    type Key = i64;
+    type Values<'a> = (&'a i64,);
+    fn key(&self) -> i64 {
+        self.id
+    }
+    fn values(&self) -> Self::Values<'_> {
+        (&self.qty,)
+    }
 }

@@ -2,18 +2,15 @@
 //! start`): PostgreSQL streaming replication and MariaDB GTID replication.
 //!
 //! Servers come from `COALESCE_{PG,MYSQL}_{PRIMARY,REPLICA}_URL` (defaults:
-//! the script's ports). An unreachable server fails the test when `CI` is
-//! set, and otherwise skips it with a loud `SKIPPED:` line.
+//! the script's ports; see `pair`). An unreachable server fails the test
+//! when `CI` is set, and otherwise skips it with a loud `SKIPPED:` line.
 //!
 //! Each test stops replay on the replica for a while, so the tests of one
 //! backend take turns (one lock per backend).
 
-use coalesce_sql::{
-    Dialect, KeyPart, Record, Table, Value,
-    replicas::{Position, ReplicaError, ReplicaSettings, Replicated, Replication, ServerStats},
-};
-use futures_core::future::BoxFuture;
-use sqlx::{MySql, Postgres};
+use coalesce_sql::replicas::{Position, ReplicaError, ReplicaSettings, Replicated, ServerStats};
+use common::unique;
+use pair::{Pair, TABLE};
 use std::{
     collections::HashMap,
     sync::{
@@ -22,160 +19,16 @@ use std::{
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
-use tokio::sync::Mutex;
 
+#[path = "../common/mod.rs"]
+mod common;
+mod pair;
 mod proxy;
-
-const TABLE: &str = "coalesce_replica_kv";
-
-/// One row of the test table.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct Kv {
-    k: String,
-    v: i64,
-}
-
-impl<DB: Dialect> Record<DB> for Kv
-where
-    String: KeyPart<DB>,
-    i64: Value<DB>,
-{
-    type Key = String;
-    type Values<'a> = (&'a i64,);
-    fn key(&self) -> String {
-        self.k.clone()
-    }
-    fn values(&self) -> Self::Values<'_> {
-        (&self.v,)
-    }
-}
-
-fn table() -> Table {
-    Table::new(TABLE).key(["k"]).columns(["v"])
-}
-
-/// What a test needs of a backend beyond the crate itself: its servers,
-/// a key-value table and a way to stop and restart replay.
-trait Pair: Replication {
-    const LABEL: &str;
-    const PRIMARY_ENV: &str;
-    const REPLICA_ENV: &str;
-    const DEFAULT_PRIMARY: &str;
-    const DEFAULT_REPLICA: &str;
-    const CREATE_TABLE: &str;
-    const PAUSE_REPLAY: &str;
-    const RESUME_REPLAY: &str;
-    /// One test of this backend at a time.
-    fn turn() -> &'static Mutex<()>;
-    /// Run a statement without results on a pool.
-    fn run_sql<'p>(
-        pool: &'p sqlx::Pool<Self>,
-        sql: String,
-    ) -> BoxFuture<'p, Result<(), sqlx::Error>>;
-    /// Save one row through the handle; the commit's position.
-    fn save(
-        db: &Replicated<Self>,
-        key: &str,
-        value: i64,
-    ) -> impl Future<Output = Option<Position>> + Send;
-    /// Read rows through the handle: key → value.
-    fn load(
-        db: &Replicated<Self>,
-        keys: &[String],
-        token: Option<&Position>,
-    ) -> impl Future<Output = HashMap<String, i64>> + Send;
-}
-
-/// `save` and `load`, the same code for each backend's concrete types.
-macro_rules! kv_methods {
-    () => {
-        async fn save(db: &Replicated<Self>, key: &str, value: i64) -> Option<Position> {
-            let row = Kv {
-                k: key.to_owned(),
-                v: value,
-            };
-            db.upsert(&table(), &[row]).await.unwrap().position
-        }
-
-        async fn load(
-            db: &Replicated<Self>,
-            keys: &[String],
-            token: Option<&Position>,
-        ) -> HashMap<String, i64> {
-            let rows: HashMap<String, Kv> = db.fetch(&table(), keys, token).await.unwrap();
-            rows.into_iter().map(|(key, row)| (key, row.v)).collect()
-        }
-    };
-}
-
-static POSTGRES_TURN: Mutex<()> = Mutex::const_new(());
-static MARIADB_TURN: Mutex<()> = Mutex::const_new(());
-
-impl Pair for Postgres {
-    const LABEL: &str = "PostgreSQL";
-    const PRIMARY_ENV: &str = "COALESCE_PG_PRIMARY_URL";
-    const REPLICA_ENV: &str = "COALESCE_PG_REPLICA_URL";
-    const DEFAULT_PRIMARY: &str = "postgres://postgres@127.0.0.1:55432/test";
-    const DEFAULT_REPLICA: &str = "postgres://postgres@127.0.0.1:55433/test";
-    const CREATE_TABLE: &str =
-        "CREATE TABLE IF NOT EXISTS coalesce_replica_kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)";
-    const PAUSE_REPLAY: &str = "SELECT pg_wal_replay_pause()";
-    const RESUME_REPLAY: &str = "SELECT pg_wal_replay_resume()";
-
-    fn run_sql<'p>(
-        pool: &'p sqlx::Pool<Self>,
-        sql: String,
-    ) -> BoxFuture<'p, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .map(drop)
-        })
-    }
-
-    fn turn() -> &'static Mutex<()> {
-        &POSTGRES_TURN
-    }
-
-    kv_methods!();
-}
-
-impl Pair for MySql {
-    const LABEL: &str = "MariaDB";
-    const PRIMARY_ENV: &str = "COALESCE_MYSQL_PRIMARY_URL";
-    const REPLICA_ENV: &str = "COALESCE_MYSQL_REPLICA_URL";
-    const DEFAULT_PRIMARY: &str = "mysql://root@127.0.0.1:33306/test";
-    const DEFAULT_REPLICA: &str = "mysql://root@127.0.0.1:33307/test";
-    const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS coalesce_replica_kv \
-        (k VARCHAR(100) PRIMARY KEY, v BIGINT NOT NULL)";
-    const PAUSE_REPLAY: &str = "STOP SLAVE SQL_THREAD";
-    const RESUME_REPLAY: &str = "START SLAVE SQL_THREAD";
-
-    fn run_sql<'p>(
-        pool: &'p sqlx::Pool<Self>,
-        sql: String,
-    ) -> BoxFuture<'p, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .map(drop)
-        })
-    }
-
-    fn turn() -> &'static Mutex<()> {
-        &MARIADB_TURN
-    }
-
-    kv_methods!();
-}
 
 /// The two servers of a pair, reachable; replay running; the table made on
 /// both. `None` (after a loud line) when unreachable outside CI.
 async fn pair<DB: Pair>() -> Option<(String, String)> {
-    let primary = std::env::var(DB::PRIMARY_ENV).unwrap_or_else(|_| DB::DEFAULT_PRIMARY.into());
-    let replica = std::env::var(DB::REPLICA_ENV).unwrap_or_else(|_| DB::DEFAULT_REPLICA.into());
+    let (primary, replica) = DB::urls();
     for url in [&primary, &replica] {
         if let Err(error) = reachable(url).await {
             if std::env::var_os("CI").is_some() {
@@ -213,7 +66,7 @@ async fn pair<DB: Pair>() -> Option<(String, String)> {
 }
 
 async fn reachable(url: &str) -> Result<(), String> {
-    let host_port = proxy::host_port(url);
+    let host_port = common::host_port(url);
     match tokio::time::timeout(
         Duration::from_secs(3),
         tokio::net::TcpStream::connect(host_port),
@@ -278,15 +131,6 @@ async fn until_replicated<DB: Pair>(replica: &str, rows: &HashMap<String, i64>) 
     panic!("the rows did not reach the {} replica in 60 s", DB::LABEL);
 }
 
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
-}
-
 /// xorshift64*: a reproducible random sequence from a printed seed.
 struct Rng(u64);
 
@@ -331,16 +175,20 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
     let reads = Arc::new(AtomicU64::new(0));
     let stale = Arc::new(AtomicU64::new(0));
     let writers_left = Arc::new(AtomicUsize::new(WRITERS));
-    let mut tasks = tokio::task::JoinSet::new();
-    for writer in 0..WRITERS {
-        let (db, keys, saved, reads, stale, writers_left) = (
+    // What each task holds of the above.
+    let shared = || {
+        (
             db.clone(),
             keys.clone(),
             saved.clone(),
             reads.clone(),
             stale.clone(),
             writers_left.clone(),
-        );
+        )
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (db, keys, saved, reads, stale, writers_left) = shared();
         tasks.spawn(async move {
             let mut rng = Rng(seed ^ (writer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             for _ in 0..SAVES_PER_WRITER {
@@ -363,14 +211,7 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
         });
     }
     for reader in 0..READERS {
-        let (db, keys, saved, reads, stale, writers_left) = (
-            db.clone(),
-            keys.clone(),
-            saved.clone(),
-            reads.clone(),
-            stale.clone(),
-            writers_left.clone(),
-        );
+        let (db, keys, saved, reads, stale, writers_left) = shared();
         tasks.spawn(async move {
             let mut rng = Rng(seed ^ (reader as u64 + 101).wrapping_mul(0xD6E8_FEB8_6659_FD93));
             while writers_left.load(Ordering::Acquire) > 0 {
@@ -580,7 +421,7 @@ async fn reads_survive_a_replica_outage<DB: Pair>() {
     let Some((primary, replica)) = pair::<DB>().await else {
         return;
     };
-    let target = proxy::host_port(&replica).to_owned();
+    let target = common::host_port(&replica).to_owned();
     let proxy = proxy::Proxy::start(target.clone()).await;
     let settings = ReplicaSettings {
         retry_after: Duration::from_millis(200),

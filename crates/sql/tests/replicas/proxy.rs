@@ -84,11 +84,3 @@ async fn forward(mut client: TcpStream, target: &str) {
     };
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }
-
-/// The `host:port` of a URL like `scheme://user@host:port/db`.
-pub fn host_port(url: &str) -> &str {
-    url.rsplit('@')
-        .next()
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or(url)
-}

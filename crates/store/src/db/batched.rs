@@ -4,7 +4,7 @@
 //! dialect's list form, splits by bind count and bytes, pads, and runs
 //! multi-statement writes in one transaction.
 
-use super::{Pool, replicated::Routed};
+use super::{Pool, replicated::Routed, shared::StoreDialect};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
 use coalesce_sql::{
     Batch, Dialect, KeyPart, Record, Table,
@@ -12,27 +12,6 @@ use coalesce_sql::{
 };
 use sqlx::{FromRow, MySql, Postgres, Sqlite};
 use std::collections::HashMap;
-
-/// What differs between the backends in the store's own SQL.
-pub(super) trait StoreDialect: Dialect {
-    /// The current time as the `updated_at` columns store it.
-    const NOW: &'static str;
-    /// The `SELECT` list of an onboarding read (PostgreSQL stores `jsonb`).
-    const ONBOARDING_SELECT: &'static str = "user_id, data, completed";
-}
-
-impl StoreDialect for Postgres {
-    const NOW: &'static str = "now()";
-    const ONBOARDING_SELECT: &'static str = "user_id, data::text AS data, completed";
-}
-
-impl StoreDialect for MySql {
-    const NOW: &'static str = "CURRENT_TIMESTAMP(6)";
-}
-
-impl StoreDialect for Sqlite {
-    const NOW: &'static str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
-}
 
 /// A toolkit handle on the pool of each backend, or on a primary and its
 /// replicas; clones share counters.
@@ -332,7 +311,7 @@ where
     let table = Table::new("onboarding")
         .key(["user_id"])
         .columns(["data", "completed"])
-        .select(DB::ONBOARDING_SELECT);
+        .select(format!("user_id, {}, completed", DB::ONBOARDING_DATA));
     let rows: HashMap<String, (String, String, bool)> =
         batch.fetch(&table, user_ids).await.map_err(driver_error)?;
     Ok(rows

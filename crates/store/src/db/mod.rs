@@ -9,10 +9,12 @@
 //! - `batched`: the reads and writes of many keys or rows, on the
 //!   `coalesce-sql` toolkit (arrays on PostgreSQL, padded `IN` lists on
 //!   MySQL/SQLite, split within every bind and packet limit).
-//! - `postgres`: the other statements; `= ANY($1)` for a user's keys,
-//!   top-N per category through `LATERAL`.
-//! - `mysql`, `sqlite`: the other statements, fixed texts (shared code in
-//!   `shared`); top-N through `ROW_NUMBER()`.
+//! - `shared`: the other statements, written once for every backend
+//!   (templates spelled in each dialect), with fixed texts for the lists of
+//!   MySQL/MariaDB and SQLite (top-N through `ROW_NUMBER()`).
+//! - `postgres`: PostgreSQL's list statements; `= ANY($1)` for a user's
+//!   keys, top-N per category through `LATERAL`.
+//! - `mysql`, `sqlite`: what their statements differ in (the upserts).
 //!
 //! ```no_run
 //! use coalesce_store::db::Database;
@@ -41,6 +43,7 @@ pub(crate) use batched::may_have_committed;
 use batched::{Batches, batched};
 pub use coalesce_sql::replicas::{ReplicaSettings, ServerName, ServerStats};
 use coalesce_sql::{replicas::KeyId, retry};
+use shared::Statements;
 use sqlx::{
     MySqlPool, PgPool, SqlitePool,
     migrate::{Migrate, MigrateError, Migrator},
@@ -127,13 +130,13 @@ pub struct Database {
     batches: Batches,
 }
 
-/// Call the same function in the dialect module of the pool's backend.
+/// Call the same [`Statements`] function on the pool of the backend.
 macro_rules! dispatch {
     ($self:ident . $function:ident ( $($arg:expr),* )) => {
         match &$self.pool {
-            Pool::Postgres(pool) => postgres::$function(pool, &$self.counters, $($arg),*).await,
-            Pool::MySql(pool) => mysql::$function(pool, &$self.counters, $($arg),*).await,
-            Pool::Sqlite(pool) => sqlite::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::Postgres(pool) => Statements::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::MySql(pool) => Statements::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::Sqlite(pool) => Statements::$function(pool, &$self.counters, $($arg),*).await,
         }
     };
 }
@@ -428,7 +431,8 @@ impl Database {
         }
         let category_name = category.map(Category::as_str);
         let rows = match (&self.pool, keys) {
-            (Pool::Postgres(pool), keys) => {
+            (Pool::Postgres(pool), Some(keys)) => {
+                let keys = Some(keys);
                 postgres::memories(pool, &self.counters, user_id, category_name, keys, limit).await
             }
             (_, Some(keys)) => {
@@ -438,12 +442,7 @@ impl Database {
                     memories_among(user_id, category, keys, limit)
                 );
             }
-            (Pool::MySql(pool), None) => {
-                mysql::memories(pool, &self.counters, user_id, category_name, limit).await
-            }
-            (Pool::Sqlite(pool), None) => {
-                sqlite::memories(pool, &self.counters, user_id, category_name, limit).await
-            }
+            (_, None) => dispatch!(self.memories(user_id, category_name, limit)),
         };
         memories(rows?)
     }

@@ -1,11 +1,17 @@
-//! MySQL/MariaDB statements: the shared fixed statements with
-//! `ON DUPLICATE KEY UPDATE` upserts.
+//! MySQL/MariaDB: `ON DUPLICATE KEY UPDATE` upserts; the statements
+//! themselves are shared (`shared`).
 
-const SAVE_PROFILE: &str = "INSERT INTO profiles (user_id, profile) VALUES (?, ?) \
-     ON DUPLICATE KEY UPDATE profile = VALUES(profile), updated_at = CURRENT_TIMESTAMP(6)";
+use super::shared::{Statements, StoreDialect};
+use sqlx::MySql;
 
-const SAVE_ONBOARDING: &str = "INSERT INTO onboarding (user_id, data, completed) VALUES (?, ?, ?) \
-     ON DUPLICATE KEY UPDATE data = VALUES(data), completed = VALUES(completed), \
-     updated_at = CURRENT_TIMESTAMP(6)";
+impl StoreDialect for MySql {
+    const NOW: &'static str = "CURRENT_TIMESTAMP(6)";
+    const SAVE_PROFILE: &'static str = "INSERT INTO profiles (user_id, profile) VALUES (?, ?) \
+         ON DUPLICATE KEY UPDATE profile = VALUES(profile), updated_at = CURRENT_TIMESTAMP(6)";
+    const SAVE_ONBOARDING: &'static str = "INSERT INTO onboarding (user_id, data, completed) \
+         VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE data = VALUES(data), completed = VALUES(completed), \
+         updated_at = CURRENT_TIMESTAMP(6)";
+}
 
-super::shared::shared_dialect!(sqlx::MySql);
+impl Statements for MySql {}

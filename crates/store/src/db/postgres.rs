@@ -1,92 +1,108 @@
-//! PostgreSQL statements: lists travel as one array bind (`= ANY($1)`,
-//! `UNNEST`), so one prepared statement serves every batch size and there is
-//! no bind limit to chunk under.
+//! PostgreSQL: what its statements differ in, and its list statements:
+//! lists travel as one array bind (`= ANY($1)`, `UNNEST`), so one prepared
+//! statement serves every batch size and there is no bind limit to chunk
+//! under. The per-item statements are shared (`shared`).
 
+use super::shared::{Statements, StoreDialect};
 use super::{Counters, MemoryRow};
-use crate::model::MemoryKey;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres};
 
 const MEMORY_ORDER: &str = r#"category COLLATE "C", key COLLATE "C""#;
 
-pub(super) async fn profile_direct(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_scalar("SELECT profile FROM profiles WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
-}
-
-pub(super) async fn save_profile(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-    profile: &str,
-) -> Result<(), sqlx::Error> {
-    counters.statement();
-    sqlx::query(
-        "INSERT INTO profiles (user_id, profile) VALUES ($1, $2) \
-         ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now()",
-    )
-    .bind(user_id)
-    .bind(profile)
-    .execute(pool)
-    .await
-    .map(drop)
-}
-
-pub(super) async fn onboarding_direct(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-) -> Result<Option<(String, bool)>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_as("SELECT data::text, completed FROM onboarding WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
-}
-
-pub(super) async fn save_onboarding(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-    data: &str,
-    completed: bool,
-) -> Result<(), sqlx::Error> {
-    counters.statement();
-    sqlx::query(
-        "INSERT INTO onboarding (user_id, data, completed) VALUES ($1, $2::jsonb, $3) \
+impl StoreDialect for Postgres {
+    const NOW: &'static str = "now()";
+    const ONBOARDING_DATA: &'static str = "data::text AS data";
+    const SAVE_PROFILE: &'static str = "INSERT INTO profiles (user_id, profile) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now()";
+    const SAVE_ONBOARDING: &'static str = "INSERT INTO onboarding (user_id, data, completed) \
+         VALUES ($1, $2::jsonb, $3) \
          ON CONFLICT (user_id) DO UPDATE \
-         SET data = EXCLUDED.data, completed = EXCLUDED.completed, updated_at = now()",
-    )
-    .bind(user_id)
-    .bind(data)
-    .bind(completed)
-    .execute(pool)
-    .await
-    .map(drop)
+         SET data = EXCLUDED.data, completed = EXCLUDED.completed, updated_at = now()";
 }
 
-pub(super) async fn memory_direct(
-    pool: &PgPool,
-    counters: &Counters,
-    key: &MemoryKey,
-) -> Result<Option<String>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_scalar(
-        "SELECT value FROM memories WHERE user_id = $1 AND category = $2 AND key = $3",
-    )
-    .bind(&key.user_id)
-    .bind(key.category.as_str())
-    .bind(&key.key)
-    .fetch_optional(pool)
-    .await
+impl Statements for Postgres {
+    async fn memories(
+        pool: &PgPool,
+        counters: &Counters,
+        user_id: &str,
+        category: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Vec<MemoryRow>, sqlx::Error> {
+        memories(pool, counters, user_id, category, None, limit).await
+    }
+
+    async fn top_memories_per_category(
+        pool: &PgPool,
+        counters: &Counters,
+        user_id: &str,
+        categories: &[String],
+        limit: i64,
+    ) -> Result<Vec<MemoryRow>, sqlx::Error> {
+        counters.statement();
+        sqlx::query_as(
+            "SELECT c.category, m.key, m.value \
+             FROM UNNEST($2::text[]) WITH ORDINALITY AS c(category, position) \
+             CROSS JOIN LATERAL ( \
+                 SELECT key, value, updated_at, id FROM memories \
+                 WHERE user_id = $1 AND category = c.category \
+                 ORDER BY updated_at DESC, id DESC LIMIT $3 \
+             ) m \
+             ORDER BY c.position, m.updated_at DESC, m.id DESC",
+        )
+        .bind(user_id)
+        .bind(categories)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    }
+
+    async fn save_profiles(
+        pool: &PgPool,
+        counters: &Counters,
+        rows: &[(String, String)],
+    ) -> Result<(), sqlx::Error> {
+        let (user_ids, profiles): (Vec<&str>, Vec<&str>) = rows
+            .iter()
+            .map(|(user_id, profile)| (user_id.as_str(), profile.as_str()))
+            .unzip();
+        counters.statement();
+        sqlx::query(
+            "INSERT INTO profiles (user_id, profile) SELECT * FROM UNNEST($1::text[], $2::text[]) \
+             ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now()",
+        )
+        .bind(user_ids)
+        .bind(profiles)
+        .execute(pool)
+        .await
+        .map(drop)
+    }
+
+    async fn save_onboardings(
+        pool: &PgPool,
+        counters: &Counters,
+        rows: &[(String, String, bool)],
+    ) -> Result<(), sqlx::Error> {
+        let user_ids: Vec<&str> = rows.iter().map(|row| row.0.as_str()).collect();
+        let data: Vec<&str> = rows.iter().map(|row| row.1.as_str()).collect();
+        let completed: Vec<bool> = rows.iter().map(|row| row.2).collect();
+        counters.statement();
+        sqlx::query(
+            "INSERT INTO onboarding (user_id, data, completed) \
+             SELECT u, d::jsonb, c FROM UNNEST($1::text[], $2::text[], $3::bool[]) AS t(u, d, c) \
+             ON CONFLICT (user_id) DO UPDATE \
+             SET data = EXCLUDED.data, completed = EXCLUDED.completed, updated_at = now()",
+        )
+        .bind(user_ids)
+        .bind(data)
+        .bind(completed)
+        .execute(pool)
+        .await
+        .map(drop)
+    }
 }
 
+/// A user's memories, optionally of one category and among `keys`,
+/// ordered by category then key (bytewise), at most `limit`.
 pub(super) async fn memories(
     pool: &PgPool,
     counters: &Counters,
@@ -115,121 +131,4 @@ pub(super) async fn memories(
     .persistent(false)
     .fetch_all(pool)
     .await
-}
-
-pub(super) async fn top_memories_per_category(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-    categories: &[String],
-    limit: i64,
-) -> Result<Vec<MemoryRow>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_as(
-        "SELECT c.category, m.key, m.value \
-         FROM UNNEST($2::text[]) WITH ORDINALITY AS c(category, position) \
-         CROSS JOIN LATERAL ( \
-             SELECT key, value, updated_at, id FROM memories \
-             WHERE user_id = $1 AND category = c.category \
-             ORDER BY updated_at DESC, id DESC LIMIT $3 \
-         ) m \
-         ORDER BY c.position, m.updated_at DESC, m.id DESC",
-    )
-    .bind(user_id)
-    .bind(categories)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-pub(super) async fn top_memories_direct(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-    category: &str,
-    limit: i64,
-) -> Result<Vec<MemoryRow>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_as(
-        "SELECT category, key, value FROM memories WHERE user_id = $1 AND category = $2 \
-         ORDER BY updated_at DESC, id DESC LIMIT $3",
-    )
-    .bind(user_id)
-    .bind(category)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-pub(super) async fn recent_memories(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-    limit: i64,
-) -> Result<Vec<MemoryRow>, sqlx::Error> {
-    counters.statement();
-    sqlx::query_as(
-        "SELECT category, key, value FROM memories WHERE user_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT $2",
-    )
-    .bind(user_id)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-pub(super) async fn count_memories(
-    pool: &PgPool,
-    counters: &Counters,
-    user_id: &str,
-) -> Result<i64, sqlx::Error> {
-    counters.statement();
-    sqlx::query_scalar("SELECT COUNT(*) FROM memories WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(pool)
-        .await
-}
-
-pub(super) async fn save_profiles(
-    pool: &PgPool,
-    counters: &Counters,
-    rows: &[(String, String)],
-) -> Result<(), sqlx::Error> {
-    let (user_ids, profiles): (Vec<&str>, Vec<&str>) = rows
-        .iter()
-        .map(|(user_id, profile)| (user_id.as_str(), profile.as_str()))
-        .unzip();
-    counters.statement();
-    sqlx::query(
-        "INSERT INTO profiles (user_id, profile) SELECT * FROM UNNEST($1::text[], $2::text[]) \
-         ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now()",
-    )
-    .bind(user_ids)
-    .bind(profiles)
-    .execute(pool)
-    .await
-    .map(drop)
-}
-
-pub(super) async fn save_onboardings(
-    pool: &PgPool,
-    counters: &Counters,
-    rows: &[(String, String, bool)],
-) -> Result<(), sqlx::Error> {
-    let user_ids: Vec<&str> = rows.iter().map(|row| row.0.as_str()).collect();
-    let data: Vec<&str> = rows.iter().map(|row| row.1.as_str()).collect();
-    let completed: Vec<bool> = rows.iter().map(|row| row.2).collect();
-    counters.statement();
-    sqlx::query(
-        "INSERT INTO onboarding (user_id, data, completed) \
-         SELECT u, d::jsonb, c FROM UNNEST($1::text[], $2::text[], $3::bool[]) AS t(u, d, c) \
-         ON CONFLICT (user_id) DO UPDATE \
-         SET data = EXCLUDED.data, completed = EXCLUDED.completed, updated_at = now()",
-    )
-    .bind(user_ids)
-    .bind(data)
-    .bind(completed)
-    .execute(pool)
-    .await
-    .map(drop)
 }

@@ -1,234 +1,276 @@
-//! The statements MySQL/MariaDB and SQLite share, each a fixed text (lists
-//! of keys and rows go through the `coalesce-sql` toolkit, see `batched`):
-//! single-row reads and upserts, top-N per category through `ROW_NUMBER()`.
-//! `key` is quoted with backticks, which both accept.
+//! The store's own statements (those not on the toolkit, see `batched`),
+//! written once for every backend: generic over the database, each text a
+//! template spelled in the backend's dialect by the toolkit
+//! ([`coalesce_sql::statement`]: `$n` placeholders on PostgreSQL, `?`
+//! elsewhere; `"key"` in the dialect's quotes), and what differs between
+//! the backends in [`StoreDialect`].
 //!
-//! Written once as a macro rather than as functions generic over
-//! `sqlx::Database`, which would each need the same long list of executor,
-//! encode and decode bounds; each dialect module invokes it with its
-//! database type after defining `SAVE_PROFILE` and `SAVE_ONBOARDING`.
+//! [`Statements`] holds them: the per-item ("direct") reads and the
+//! single-row upserts for every backend, and as defaults the list
+//! statements of MySQL/MariaDB and SQLite (fixed texts: top-N per category
+//! through `ROW_NUMBER()`, bulk upserts as a transaction of single-row
+//! ones), which PostgreSQL overrides with its array forms (`postgres`).
 
-macro_rules! shared_dialect {
-    ($db:ty) => {
-        use super::{Counters, MemoryRow};
-        use crate::model::{Category, MemoryKey};
-        use sqlx::{AssertSqlSafe, Pool};
+use super::{Counters, MemoryRow};
+use crate::model::{Category, MemoryKey};
+use coalesce_sql::Dialect;
+use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-        type Db = $db;
-
-        const MEMORY_COLUMNS: &str = "category, `key`, value";
-
-        pub(super) async fn profile_direct(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-        ) -> Result<Option<String>, sqlx::Error> {
-            counters.statement();
-            sqlx::query_scalar("SELECT profile FROM profiles WHERE user_id = ?")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await
-        }
-
-        pub(super) async fn save_profile(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-            profile: &str,
-        ) -> Result<(), sqlx::Error> {
-            counters.statement();
-            sqlx::query(SAVE_PROFILE)
-                .bind(user_id)
-                .bind(profile)
-                .execute(pool)
-                .await
-                .map(drop)
-        }
-
-        pub(super) async fn onboarding_direct(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-        ) -> Result<Option<(String, bool)>, sqlx::Error> {
-            counters.statement();
-            sqlx::query_as("SELECT data, completed FROM onboarding WHERE user_id = ?")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await
-        }
-
-        pub(super) async fn save_onboarding(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-            data: &str,
-            completed: bool,
-        ) -> Result<(), sqlx::Error> {
-            counters.statement();
-            sqlx::query(SAVE_ONBOARDING)
-                .bind(user_id)
-                .bind(data)
-                .bind(completed)
-                .execute(pool)
-                .await
-                .map(drop)
-        }
-
-        pub(super) async fn memory_direct(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            key: &MemoryKey,
-        ) -> Result<Option<String>, sqlx::Error> {
-            counters.statement();
-            sqlx::query_scalar(
-                "SELECT value FROM memories WHERE user_id = ? AND category = ? AND `key` = ?",
-            )
-            .bind(&key.user_id)
-            .bind(key.category.as_str())
-            .bind(&key.key)
-            .fetch_optional(pool)
-            .await
-        }
-
-/// A user's memories, optionally of one category, ordered by
-        /// category then key, at most `limit`.
-        pub(super) async fn memories(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-            category: Option<&str>,
-            limit: Option<i64>,
-        ) -> Result<Vec<MemoryRow>, sqlx::Error> {
-            let sql = format!(
-                "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ?{} ORDER BY category, `key`{}",
-                if category.is_some() { " AND category = ?" } else { "" },
-                if limit.is_some() { " LIMIT ?" } else { "" }
-            );
-            let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(user_id);
-            if let Some(category) = category {
-                query = query.bind(category);
-            }
-            if let Some(limit) = limit {
-                query = query.bind(limit);
-            }
-            counters.statement();
-            query.fetch_all(pool).await
-        }
-
-        /// Each category's `limit` most recently updated memories. The
-        /// categories (at most the five there are) are bound as exactly five,
-        /// the first repeated: one statement text.
-        pub(super) async fn top_memories_per_category(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-            categories: &[String],
-            limit: i64,
-        ) -> Result<Vec<MemoryRow>, sqlx::Error> {
-            let sql = format!(
-                "SELECT {MEMORY_COLUMNS} FROM ( \
-                     SELECT {MEMORY_COLUMNS}, ROW_NUMBER() OVER ( \
-                         PARTITION BY category ORDER BY updated_at DESC, id DESC \
-                     ) AS position \
-                     FROM memories WHERE user_id = ? AND category IN (?, ?, ?, ?, ?) \
-                 ) ranked WHERE position <= ? ORDER BY category, position"
-            );
-            let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(user_id);
-            for i in 0..Category::ALL.len() {
-                query = query.bind(categories.get(i).unwrap_or(&categories[0]).clone());
-            }
-            counters.statement();
-            query.bind(limit).fetch_all(pool).await
-        }
-
-        pub(super) async fn top_memories_direct(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-            category: &str,
-            limit: i64,
-        ) -> Result<Vec<MemoryRow>, sqlx::Error> {
-            counters.statement();
-            sqlx::query_as(
-                "SELECT category, `key`, value FROM memories WHERE user_id = ? AND category = ? \
-                 ORDER BY updated_at DESC, id DESC LIMIT ?",
-            )
-            .bind(user_id)
-            .bind(category)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-        }
-
-        pub(super) async fn recent_memories(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-            limit: i64,
-        ) -> Result<Vec<MemoryRow>, sqlx::Error> {
-            counters.statement();
-            sqlx::query_as(
-                "SELECT category, `key`, value FROM memories WHERE user_id = ? \
-                 ORDER BY created_at DESC, id DESC LIMIT ?",
-            )
-            .bind(user_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-        }
-
-        pub(super) async fn count_memories(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            user_id: &str,
-        ) -> Result<i64, sqlx::Error> {
-            counters.statement();
-            sqlx::query_scalar("SELECT COUNT(*) FROM memories WHERE user_id = ?")
-                .bind(user_id)
-                .fetch_one(pool)
-                .await
-        }
-
-        /// Rows of (user id, profile) in one transaction, a statement each.
-        pub(super) async fn save_profiles(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            rows: &[(String, String)],
-        ) -> Result<(), sqlx::Error> {
-            counters.transaction();
-            let mut tx = pool.begin().await?;
-            for (user_id, profile) in rows {
-                counters.statement();
-                sqlx::query(SAVE_PROFILE)
-                    .bind(user_id)
-                    .bind(profile)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
-        }
-
-        /// Rows of (user id, JSON text, completed) in one transaction, a
-        /// statement each.
-        pub(super) async fn save_onboardings(
-            pool: &Pool<Db>,
-            counters: &Counters,
-            rows: &[(String, String, bool)],
-        ) -> Result<(), sqlx::Error> {
-            counters.transaction();
-            let mut tx = pool.begin().await?;
-            for (user_id, data, completed) in rows {
-                counters.statement();
-                sqlx::query(SAVE_ONBOARDING)
-                    .bind(user_id)
-                    .bind(data)
-                    .bind(completed)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
-        }
-    };
+/// What differs between the backends in the store's own SQL.
+pub(super) trait StoreDialect: Dialect {
+    /// The current time as the `updated_at` columns store it.
+    const NOW: &'static str;
+    /// An onboarding state's `data` as JSON text (PostgreSQL stores `jsonb`).
+    const ONBOARDING_DATA: &'static str = "data";
+    /// The upsert of one profile, binding (user id, profile).
+    const SAVE_PROFILE: &'static str;
+    /// The upsert of one onboarding state, binding (user id, JSON text,
+    /// completed).
+    const SAVE_ONBOARDING: &'static str;
 }
 
-pub(super) use shared_dialect;
+/// A template in `DB`'s spelling, for sqlx.
+fn spelled<DB: Dialect>(template: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(coalesce_sql::statement::<DB>(template))
+}
+
+/// The columns of a [`MemoryRow`], as a template.
+const MEMORY_COLUMNS: &str = r#"category, "key", value"#;
+
+/// The store's own statements on a backend's pool, each counted in
+/// `counters`. The driver bounds are said once, here, rather than on every
+/// function; callers name the backend (see `dispatch!`), which meets them.
+pub(super) trait Statements: StoreDialect
+where
+    for<'c> &'c mut Self::Connection: Executor<'c, Database = Self>,
+    Self::Arguments: IntoArguments<Self>,
+    for<'q> &'q str: Encode<'q, Self> + Type<Self>,
+    for<'q> bool: Encode<'q, Self> + Type<Self>,
+    for<'q> i64: Encode<'q, Self> + Type<Self>,
+    (String,): for<'r> FromRow<'r, Self::Row>,
+    (i64,): for<'r> FromRow<'r, Self::Row>,
+    (String, bool): for<'r> FromRow<'r, Self::Row>,
+    MemoryRow: for<'r> FromRow<'r, Self::Row>,
+{
+    async fn profile_direct(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        counters.statement();
+        sqlx::query_scalar(spelled::<Self>(
+            "SELECT profile FROM profiles WHERE user_id = ?",
+        ))
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+    }
+
+    async fn save_profile(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+        profile: &str,
+    ) -> Result<(), sqlx::Error> {
+        counters.statement();
+        sqlx::query(Self::SAVE_PROFILE)
+            .bind(user_id)
+            .bind(profile)
+            .execute(pool)
+            .await
+            .map(drop)
+    }
+
+    async fn onboarding_direct(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+    ) -> Result<Option<(String, bool)>, sqlx::Error> {
+        counters.statement();
+        let data = Self::ONBOARDING_DATA;
+        sqlx::query_as(spelled::<Self>(&format!(
+            "SELECT {data}, completed FROM onboarding WHERE user_id = ?"
+        )))
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+    }
+
+    async fn save_onboarding(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+        data: &str,
+        completed: bool,
+    ) -> Result<(), sqlx::Error> {
+        counters.statement();
+        sqlx::query(Self::SAVE_ONBOARDING)
+            .bind(user_id)
+            .bind(data)
+            .bind(completed)
+            .execute(pool)
+            .await
+            .map(drop)
+    }
+
+    async fn memory_direct(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        key: &MemoryKey,
+    ) -> Result<Option<String>, sqlx::Error> {
+        counters.statement();
+        sqlx::query_scalar(spelled::<Self>(
+            r#"SELECT value FROM memories WHERE user_id = ? AND category = ? AND "key" = ?"#,
+        ))
+        .bind(key.user_id.as_str())
+        .bind(key.category.as_str())
+        .bind(key.key.as_str())
+        .fetch_optional(pool)
+        .await
+    }
+
+    async fn top_memories_direct(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+        category: &str,
+        limit: i64,
+    ) -> Result<Vec<MemoryRow>, sqlx::Error> {
+        counters.statement();
+        sqlx::query_as(spelled::<Self>(&format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND category = ? \
+             ORDER BY updated_at DESC, id DESC LIMIT ?"
+        )))
+        .bind(user_id)
+        .bind(category)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    }
+
+    async fn recent_memories(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<MemoryRow>, sqlx::Error> {
+        counters.statement();
+        sqlx::query_as(spelled::<Self>(&format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ? \
+             ORDER BY created_at DESC, id DESC LIMIT ?"
+        )))
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    }
+
+    async fn count_memories(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+    ) -> Result<i64, sqlx::Error> {
+        counters.statement();
+        sqlx::query_scalar(spelled::<Self>(
+            "SELECT COUNT(*) FROM memories WHERE user_id = ?",
+        ))
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+    }
+
+    /// A user's memories, optionally of one category, ordered by category
+    /// then key, at most `limit`.
+    async fn memories(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+        category: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Vec<MemoryRow>, sqlx::Error> {
+        let template = format!(
+            r#"SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ?{} ORDER BY category, "key"{}"#,
+            if category.is_some() {
+                " AND category = ?"
+            } else {
+                ""
+            },
+            if limit.is_some() { " LIMIT ?" } else { "" }
+        );
+        let mut query = sqlx::query_as(spelled::<Self>(&template)).bind(user_id);
+        if let Some(category) = category {
+            query = query.bind(category);
+        }
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        counters.statement();
+        query.fetch_all(pool).await
+    }
+
+    /// Each category's `limit` most recently updated memories. The
+    /// categories (at most the five there are) are bound as exactly five,
+    /// the first repeated: one statement text.
+    async fn top_memories_per_category(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        user_id: &str,
+        categories: &[String],
+        limit: i64,
+    ) -> Result<Vec<MemoryRow>, sqlx::Error> {
+        let template = format!(
+            "SELECT {MEMORY_COLUMNS} FROM ( \
+                 SELECT {MEMORY_COLUMNS}, ROW_NUMBER() OVER ( \
+                     PARTITION BY category ORDER BY updated_at DESC, id DESC \
+                 ) AS position \
+                 FROM memories WHERE user_id = ? AND category IN (?, ?, ?, ?, ?) \
+             ) ranked WHERE position <= ? ORDER BY category, position"
+        );
+        let mut query = sqlx::query_as(spelled::<Self>(&template)).bind(user_id);
+        for i in 0..Category::ALL.len() {
+            query = query.bind(categories.get(i).unwrap_or(&categories[0]).as_str());
+        }
+        counters.statement();
+        query.bind(limit).fetch_all(pool).await
+    }
+
+    /// Rows of (user id, profile) in one transaction, a statement each.
+    async fn save_profiles(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        rows: &[(String, String)],
+    ) -> Result<(), sqlx::Error> {
+        counters.transaction();
+        let mut tx = pool.begin().await?;
+        for (user_id, profile) in rows {
+            counters.statement();
+            sqlx::query(Self::SAVE_PROFILE)
+                .bind(user_id.as_str())
+                .bind(profile.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Rows of (user id, JSON text, completed) in one transaction, a
+    /// statement each.
+    async fn save_onboardings(
+        pool: &Pool<Self>,
+        counters: &Counters,
+        rows: &[(String, String, bool)],
+    ) -> Result<(), sqlx::Error> {
+        counters.transaction();
+        let mut tx = pool.begin().await?;
+        for (user_id, data, completed) in rows {
+            counters.statement();
+            sqlx::query(Self::SAVE_ONBOARDING)
+                .bind(user_id.as_str())
+                .bind(data.as_str())
+                .bind(*completed)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}
