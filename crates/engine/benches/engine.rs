@@ -15,6 +15,12 @@
 //! loads/s (median iteration), batches per iteration and mean batch size
 //! per path, the ratio of coalesce to each peer, and, at one task, the
 //! median latency a load adds over calling the source directly.
+//!
+//! A second scenario gives the source a round trip of about 50 µs (a
+//! cache server on the same host; a timer thread answers each call after
+//! the delay, and the table states the delay it measured) and runs 1,000
+//! tasks making 100,000 loads over 1,000 keys: do batches stay full when
+//! the source is fast?
 
 use coalesce::{BatchSource, Loader};
 use criterion::{Criterion, SamplingMode, Throughput};
@@ -32,6 +38,11 @@ use std::{
 use tokio::runtime::Runtime;
 
 const KEY_SPACE: u64 = 1_000_000;
+/// The fast-source scenario: its round trip, tasks, loads and keys.
+const FAST_ROUND_TRIP: Duration = Duration::from_micros(50);
+const FAST_TASKS: usize = 1_000;
+const FAST_LOADS: usize = 100_000;
+const FAST_KEY_SPACE: u64 = 1_000;
 /// Loads per measured iteration (fewer where a fixed per-round delay would
 /// make an iteration take seconds; throughput is reported per load).
 const LOADS: usize = 200_000;
@@ -47,33 +58,131 @@ fn value_of(key: u64) -> u64 {
     key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (key >> 7)
 }
 
-/// A small xorshift64 generator: deterministic keys, no dependency.
-struct XorShift(u64);
+/// A small xorshift64 generator: deterministic keys below `space`.
+struct XorShift {
+    state: u64,
+    space: u64,
+}
 
 impl XorShift {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1)
+    fn new(seed: u64, space: u64) -> Self {
+        Self {
+            state: seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1,
+            space,
+        }
     }
 
     fn next_key(&mut self) -> u64 {
-        let mut x = self.0;
+        let mut x = self.state;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        self.0 = x;
-        x % KEY_SPACE
+        self.state = x;
+        x % self.space
     }
 }
 
-/// Calls of the in-memory source, per path.
+/// Answers each call after a fixed delay, from a timer thread of its own,
+/// so that many calls can be in flight at once (Tokio's timer counts in
+/// milliseconds). Keeps the delays it actually gave.
+struct RoundTrip {
+    requests: std::sync::mpsc::Sender<(Instant, futures::channel::oneshot::Sender<()>)>,
+    delay: Duration,
+    waited: AtomicU64,
+    waits: AtomicU64,
+}
+
+impl RoundTrip {
+    fn new(delay: Duration) -> Self {
+        let (requests, incoming) =
+            std::sync::mpsc::channel::<(Instant, futures::channel::oneshot::Sender<()>)>();
+        std::thread::spawn(move || {
+            let mut due = std::collections::BinaryHeap::new();
+            loop {
+                let now = Instant::now();
+                while let Some(std::cmp::Reverse((at, _))) = due.peek()
+                    && *at <= now
+                {
+                    if let Some(std::cmp::Reverse((_, Ticket(reply)))) = due.pop() {
+                        // A caller that gave up needs no answer.
+                        let _ = reply.send(());
+                    }
+                }
+                let next = match due.peek() {
+                    Some(std::cmp::Reverse((at, _))) => incoming.recv_timeout(*at - now),
+                    None => incoming
+                        .recv()
+                        .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
+                };
+                match next {
+                    Ok((at, reply)) => due.push(std::cmp::Reverse((at, Ticket(reply)))),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        });
+        Self {
+            requests,
+            delay,
+            waited: AtomicU64::new(0),
+            waits: AtomicU64::new(0),
+        }
+    }
+
+    async fn wait(&self) {
+        let start = Instant::now();
+        let (reply, answered) = futures::channel::oneshot::channel();
+        if self.requests.send((start + self.delay, reply)).is_ok() {
+            let _ = answered.await;
+        }
+        self.waited
+            .fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
+        self.waits.fetch_add(1, Relaxed);
+    }
+
+    /// The mean delay actually given so far.
+    fn measured(&self) -> Duration {
+        let waits = self.waits.load(Relaxed).max(1);
+        Duration::from_nanos(self.waited.load(Relaxed) / waits)
+    }
+}
+
+/// A pending reply, ordered by nothing (the heap orders by deadline first).
+struct Ticket(futures::channel::oneshot::Sender<()>);
+
+impl PartialEq for Ticket {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Ticket {}
+
+impl PartialOrd for Ticket {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ticket {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+/// Calls of the in-memory source, per path, and its round trip if any.
 #[derive(Default)]
 struct Counters {
     batches: AtomicU64,
     keys: AtomicU64,
+    round_trip: Option<RoundTrip>,
 }
 
 impl Counters {
-    fn lookup(&self, keys: &[u64]) -> HashMap<u64, u64> {
+    async fn lookup(&self, keys: &[u64]) -> HashMap<u64, u64> {
+        if let Some(round_trip) = &self.round_trip {
+            round_trip.wait().await;
+        }
         self.batches.fetch_add(1, Relaxed);
         self.keys.fetch_add(keys.len() as u64, Relaxed);
         keys.iter().map(|&k| (k, value_of(k))).collect()
@@ -94,7 +203,7 @@ impl BatchSource for MemSource {
     type Error = Infallible;
 
     async fn load(&self, keys: &[u64]) -> Result<HashMap<u64, u64>, Infallible> {
-        Ok(self.0.lookup(keys))
+        Ok(self.0.lookup(keys).await)
     }
 }
 
@@ -131,7 +240,7 @@ mod peers {
 
     impl dataloader::BatchFn<u64, u64> for DlBatch {
         async fn load(&mut self, keys: &[u64]) -> HashMap<u64, u64> {
-            self.0.lookup(keys)
+            self.0.lookup(keys).await
         }
     }
 
@@ -159,7 +268,7 @@ mod peers {
         type Error = Infallible;
 
         async fn load(&self, keys: &[u64]) -> Result<HashMap<u64, u64>, Infallible> {
-            Ok(self.0.lookup(keys))
+            Ok(self.0.lookup(keys).await)
         }
     }
 
@@ -191,8 +300,15 @@ mod peers {
     }
 }
 
-/// Spawn `tasks` tasks that share `loads` loads; the wall time of them all.
-fn run_workload<P: Path>(rt: &Runtime, path: &P, tasks: usize, loads: usize) -> Duration {
+/// Spawn `tasks` tasks that share `loads` loads of keys below `space`;
+/// the wall time of them all.
+fn run_workload<P: Path>(
+    rt: &Runtime,
+    path: &P,
+    tasks: usize,
+    loads: usize,
+    space: u64,
+) -> Duration {
     let per_task = loads / tasks;
     rt.block_on(async {
         let start = Instant::now();
@@ -200,7 +316,7 @@ fn run_workload<P: Path>(rt: &Runtime, path: &P, tasks: usize, loads: usize) -> 
             .map(|task| {
                 let path = path.clone();
                 tokio::spawn(async move {
-                    let mut keys = XorShift::new(task as u64 + 1);
+                    let mut keys = XorShift::new(task as u64 + 1, space);
                     for _ in 0..per_task {
                         let key = keys.next_key();
                         let value = path.load(key).await;
@@ -221,7 +337,7 @@ fn median_latency<P: Path>(rt: &Runtime, path: &P, samples: usize) -> Duration {
     let path = path.clone();
     let mut times = rt
         .block_on(rt.spawn(async move {
-            let mut keys = XorShift::new(0xC0A1);
+            let mut keys = XorShift::new(0xC0A1, KEY_SPACE);
             let mut times = Vec::with_capacity(samples);
             for _ in 0..samples {
                 let key = keys.next_key();
@@ -237,8 +353,28 @@ fn median_latency<P: Path>(rt: &Runtime, path: &P, samples: usize) -> Duration {
     times[times.len() / 2]
 }
 
+/// The source a measurement runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Answers at once, keys from a space of [`KEY_SPACE`].
+    Instant,
+    /// Answers after [`FAST_ROUND_TRIP`], keys from [`FAST_KEY_SPACE`].
+    Fast,
+}
+
+/// Every measurement of a path: the source and the number of tasks.
+const SCENARIOS: [(Source, usize); 4] = [
+    (Source::Instant, CONCURRENCY[0]),
+    (Source::Instant, CONCURRENCY[1]),
+    (Source::Instant, CONCURRENCY[2]),
+    (Source::Fast, FAST_TASKS),
+];
+
 /// What one path did at one concurrency.
 struct Row {
+    source: Source,
+    /// The fast source's measured mean delay.
+    round_trip: Option<Duration>,
     path: &'static str,
     tasks: usize,
     loads_per_sec: f64,
@@ -261,18 +397,30 @@ impl Bench {
         make: impl Fn(Arc<Counters>) -> P,
         slow: bool,
     ) {
-        for tasks in CONCURRENCY {
-            let loads = match (tasks, slow) {
-                (1, true) => LOADS_SLOW,
-                (1, false) => LOADS_ONE_TASK,
-                (100, true) => LOADS_ONE_TASK,
+        for (source, tasks) in SCENARIOS {
+            let loads = match (source, tasks, slow) {
+                (Source::Fast, _, _) => FAST_LOADS,
+                (_, 1, true) => LOADS_SLOW,
+                (_, 1, false) => LOADS_ONE_TASK,
+                (_, 100, true) => LOADS_ONE_TASK,
                 _ => LOADS,
             };
-            let counters = Arc::new(Counters::default());
+            let (space, round_trip, group) = match source {
+                Source::Instant => (KEY_SPACE, None, format!("engine/{tasks}_tasks")),
+                Source::Fast => (
+                    FAST_KEY_SPACE,
+                    Some(RoundTrip::new(FAST_ROUND_TRIP)),
+                    format!("fast_source/{tasks}_tasks"),
+                ),
+            };
+            let counters = Arc::new(Counters {
+                round_trip,
+                ..Counters::default()
+            });
             let path = make(Arc::clone(&counters));
             let mut rates = Vec::new();
             let mut iterations = 0u64;
-            let mut group = c.benchmark_group(format!("engine/{tasks}_tasks"));
+            let mut group = c.benchmark_group(group);
             group
                 .sample_size(10)
                 .sampling_mode(SamplingMode::Flat)
@@ -283,7 +431,7 @@ impl Bench {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let elapsed = run_workload(&self.rt, &path, tasks, loads);
+                        let elapsed = run_workload(&self.rt, &path, tasks, loads, space);
                         rates.push(loads as f64 / elapsed.as_secs_f64());
                         total += elapsed;
                     }
@@ -298,6 +446,8 @@ impl Bench {
             rates.sort_by(f64::total_cmp);
             let batches = counters.batches.load(Relaxed) as f64;
             self.rows.push(Row {
+                source,
+                round_trip: counters.round_trip.as_ref().map(RoundTrip::measured),
                 path: name,
                 tasks,
                 loads_per_sec: rates[rates.len() / 2],
@@ -317,17 +467,37 @@ impl Bench {
     }
 
     fn report(&self) -> String {
+        let mut out = self.table(
+            Source::Instant,
+            format!("Engine overhead (2 tokio workers, keys from {KEY_SPACE}):"),
+        );
+        let measured = self.rows.iter().find_map(|r| r.round_trip);
+        if let Some(measured) = measured {
+            out.push_str(&self.table(
+                Source::Fast,
+                format!(
+                    "Fast source: a {FAST_ROUND_TRIP:?} round trip (measured mean {:.1} us), \
+                     {FAST_TASKS} tasks, {FAST_LOADS} loads over {FAST_KEY_SPACE} keys:",
+                    measured.as_secs_f64() * 1e6
+                ),
+            ));
+        }
+        self.latency_report(&mut out);
+        out
+    }
+
+    /// The rows of one source, with coalesce's ratio to each peer.
+    fn table(&self, source: Source, title: String) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\nEngine overhead (2 tokio workers, keys from {KEY_SPACE}):\n\
-             {:<22} {:>6} {:>12} {:>8} {:>12} {:>8}  ratios of coalesce",
+            "\n{title}\n{:<22} {:>6} {:>12} {:>8} {:>12} {:>8}  ratios of coalesce",
             "path", "tasks", "loads/s", "loads", "batches/iter", "mean"
         );
-        for row in &self.rows {
-            let ours = self
-                .rows
-                .iter()
+        let rows = self.rows.iter().filter(|r| r.source == source);
+        for row in rows.clone() {
+            let ours = rows
+                .clone()
                 .find(|r| r.tasks == row.tasks && r.path == "coalesce");
             let ratio = match ours {
                 Some(ours) if row.path != "coalesce" => {
@@ -346,6 +516,11 @@ impl Bench {
                 row.mean_batch
             );
         }
+        out
+    }
+
+    /// The median latency of one load at one task, beside the direct call.
+    fn latency_report(&self, out: &mut String) {
         let direct = self
             .latencies
             .iter()
@@ -367,7 +542,6 @@ impl Bench {
                 median.as_secs_f64() * 1e6
             );
         }
-        out
     }
 }
 

@@ -44,9 +44,26 @@ struct Inner<K> {
     full: bool,
     /// The dispatcher, while a time window waits for the batch to fill.
     dispatcher: Option<Waker>,
-    /// A pending fetch its leader drives while it answers no other caller,
-    /// with the runtime to hand it to once one comes (see [`drive`]).
-    parked: Option<(Fetch, Handle)>,
+    /// A pending fetch its leader drives while it answers no other caller
+    /// (see [`lead`]).
+    parked: Option<ParkedFetch>,
+}
+
+/// A fetch between two polls by its leader: the runtime to hand it to once
+/// another caller comes, and the leader to wake then (it would otherwise
+/// wait for a fetch that no longer wakes it).
+struct ParkedFetch {
+    fetch: Fetch,
+    runtime: Handle,
+    leader: Waker,
+}
+
+impl ParkedFetch {
+    /// Make the fetch a task of its own, and let its leader know.
+    fn hand_to_task(self) {
+        self.runtime.spawn(self.fetch);
+        self.leader.wake();
+    }
 }
 
 impl<S: BatchSource> Batch<S> {
@@ -103,14 +120,20 @@ impl<S: BatchSource> Batch<S> {
 
     /// Keep a pending fetch for its leader to drive, unless a caller is
     /// already waiting on the batch: then it becomes a task at once.
-    fn park(&self, fetch: Fetch, handle: Handle) {
+    /// Returns whether it was kept.
+    fn park(&self, fetch: Fetch, runtime: &Handle, leader: &Waker) -> bool {
         let mut inner = self.inner.lock();
         if inner.wakers.is_empty() {
-            inner.parked = Some((fetch, handle));
-        } else {
-            drop(inner);
-            handle.spawn(fetch);
+            inner.parked = Some(ParkedFetch {
+                fetch,
+                runtime: runtime.clone(),
+                leader: leader.clone(),
+            });
+            return true;
         }
+        drop(inner);
+        runtime.spawn(fetch);
+        false
     }
 
     /// The keys collected so far; the batch takes no more after this.
@@ -162,8 +185,8 @@ impl<S: BatchSource> Batch<S> {
                 }
             };
             drop(inner);
-            if let Some((fetch, handle)) = promoted {
-                handle.spawn(fetch);
+            if let Some(parked) = promoted {
+                parked.hand_to_task();
             }
             Poll::Pending
         })
@@ -212,8 +235,8 @@ pub(crate) fn dispatch<S: BatchSource>(
 /// waits until the batch is due, takes a permit, seals the batch and polls
 /// the fetch once. A source that answers at once is then done. A pending
 /// fetch of a batch with other callers becomes its own task; a lone load's
-/// fetch is driven to the end by its caller ([`drive`]), so it costs no
-/// task and no wake-up between tasks, like a direct query. Dropping the
+/// fetch is driven to the end by its caller, so it costs no task and no
+/// wake-up between tasks, like a direct query. Dropping the
 /// caller never drops a fetch, and a caller dropped before its fetch began
 /// hands the batch to a task of its own ([`dispatch`]).
 pub(crate) async fn lead<S: BatchSource>(
@@ -237,41 +260,39 @@ pub(crate) async fn lead<S: BatchSource>(
         _permit: permit,
         _in_flight: in_flight,
     };
-    let mut run = fetch(
+    let mut run = Some(fetch(
         Arc::clone(shared),
         Arc::clone(batch),
         slot,
         stopwatch.permitted(),
-    );
-    let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
-    shared.last_fetch_pending.store(first.is_pending(), Relaxed);
-    if first.is_pending() {
-        drive(batch, run, handle).await;
-    }
-}
-
-/// Drive a pending fetch from its leader while no other caller waits on the
-/// batch. Why: a fetch in a task of its own hands its outcome to the caller
-/// through a wake-up, and with the task the driver spawned on finishing (a
-/// pool returning its connection) already queued, Tokio answers that
-/// wake-up by waking a parked worker: a cross-thread wake-up per lone load
-/// that a direct query does not pay.
-///
-/// Between polls the fetch is parked in the batch. A caller that comes to
-/// wait on the batch (a duplicate key) takes it and spawns it, and so does
-/// a leader dropped mid-fetch: nobody ever depends on a leader that stops
-/// being polled. Returns once the fetch is done or has become a task.
-async fn drive<S: BatchSource>(batch: &Batch<S>, fetch: Fetch, handle: &Handle) {
+    ));
+    // Drive the fetch while no other caller waits on the batch. Why: a
+    // fetch in a task of its own hands its outcome to the caller through a
+    // wake-up, and with the task the driver spawned on finishing (a pool
+    // returning its connection) already queued, Tokio answers that wake-up
+    // by waking a parked worker: a cross-thread wake-up per lone load that
+    // a direct query does not pay. Between polls the fetch is parked in the
+    // batch; a caller that comes to wait on it hands it to a task and wakes
+    // this leader, which then waits like the others, and a leader dropped
+    // mid-fetch hands it to a task too: nobody depends on a leader that
+    // stops being polled.
     let _hand_off = Parked { batch };
-    batch.park(fetch, handle.clone());
+    let mut first = true;
     std::future::poll_fn(|cx| {
-        let Some((mut fetch, handle)) = batch.inner.lock().parked.take() else {
-            return Poll::Ready(()); // a waiting caller made it a task
+        let mut fetch = match run.take() {
+            Some(fetch) => fetch,
+            None => match batch.inner.lock().parked.take() {
+                Some(parked) => parked.fetch,
+                None => return Poll::Ready(()), // a task has it now
+            },
         };
-        if fetch.as_mut().poll(cx).is_ready() {
+        let done = fetch.as_mut().poll(cx).is_ready();
+        if std::mem::take(&mut first) {
+            shared.last_fetch_pending.store(!done, Relaxed);
+        }
+        if done || !batch.park(fetch, handle, cx.waker()) {
             return Poll::Ready(());
         }
-        batch.park(fetch, handle);
         Poll::Pending
     })
     .await;
@@ -285,8 +306,8 @@ struct Parked<'a, S: BatchSource> {
 impl<S: BatchSource> Drop for Parked<'_, S> {
     fn drop(&mut self) {
         let parked = self.batch.inner.lock().parked.take();
-        if let Some((fetch, handle)) = parked {
-            handle.spawn(fetch);
+        if let Some(parked) = parked {
+            parked.runtime.spawn(parked.fetch);
         }
     }
 }
@@ -635,6 +656,37 @@ mod tests {
             panic!("the leader's value is published");
         };
         assert_eq!(led.unwrap(), Some(2));
+        assert_eq!(calls.load(SeqCst), 1, "one fetch served both");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_whose_fetch_became_a_task_still_gets_its_value() {
+        let (loader, gate, calls) = gated_loader();
+        let leader = tokio::spawn({
+            let loader = loader.clone();
+            async move { loader.load(1).await }
+        });
+        while calls.load(SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Same key: the duplicate takes the leader's fetch into a task.
+        let duplicate = tokio::spawn({
+            let loader = loader.clone();
+            async move { loader.load(1).await }
+        });
+        while loader.stats().deduplicated_keys == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Let the fetch's task poll it, so the leader is no longer the one
+        // the fetch wakes.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        gate.add_permits(1);
+        let both = async { (leader.await, duplicate.await) };
+        let (leader, duplicate) = tokio::time::timeout(std::time::Duration::from_secs(5), both)
+            .await
+            .expect("neither waits forever");
+        assert_eq!(leader.unwrap().unwrap(), Some(2));
+        assert_eq!(duplicate.unwrap().unwrap(), Some(2));
         assert_eq!(calls.load(SeqCst), 1, "one fetch served both");
     }
 
