@@ -82,8 +82,10 @@ pg_running() { # instance dir, port
 }
 
 pg_start() { # instance dir, port
+    # 9>&-: the server must not inherit the lock (it would hold it for as
+    # long as it runs, and the next invocation would wait forever).
     as_pg "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t "$WAIT_SECONDS" \
-        -o "-p $2 -k $1" start >/dev/null
+        -o "-p $2 -k $1" start >/dev/null 9>&-
 }
 
 pg_stop() { # instance dir
@@ -201,7 +203,7 @@ my_start() { # instance dir, port, server id
         --skip-name-resolve --server-id="$3" --log-bin="$1/data/binlog" \
         --relay-log="$1/data/relay" --binlog-format=ROW --gtid-strict-mode=1 \
         --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=2 \
-        </dev/null >/dev/null 2>&1 &
+        </dev/null >/dev/null 2>&1 9>&- &
     disown
     wait_until "MariaDB on :$2" my_running "$1"
 }
