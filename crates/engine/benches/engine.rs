@@ -97,25 +97,27 @@ impl RoundTrip {
         let (requests, incoming) =
             std::sync::mpsc::channel::<(Instant, futures::channel::oneshot::Sender<()>)>();
         std::thread::spawn(move || {
-            let mut due = std::collections::BinaryHeap::new();
+            // Every call waits the same delay, so deadlines come in the
+            // order the calls do (give or take two callers racing to send).
+            let mut due = std::collections::VecDeque::new();
             loop {
                 let now = Instant::now();
-                while let Some(std::cmp::Reverse((at, _))) = due.peek()
+                while let Some((at, _)) = due.front()
                     && *at <= now
                 {
-                    if let Some(std::cmp::Reverse((_, Ticket(reply)))) = due.pop() {
+                    if let Some((_, reply)) = due.pop_front() {
                         // A caller that gave up needs no answer.
-                        let _ = reply.send(());
+                        let _ = futures::channel::oneshot::Sender::send(reply, ());
                     }
                 }
-                let next = match due.peek() {
-                    Some(std::cmp::Reverse((at, _))) => incoming.recv_timeout(*at - now),
+                let next = match due.front() {
+                    Some((at, _)) => incoming.recv_timeout(*at - now),
                     None => incoming
                         .recv()
                         .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
                 };
                 match next {
-                    Ok((at, reply)) => due.push(std::cmp::Reverse((at, Ticket(reply)))),
+                    Ok(request) => due.push_back(request),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                 }
@@ -144,29 +146,6 @@ impl RoundTrip {
     fn measured(&self) -> Duration {
         let waits = self.waits.load(Relaxed).max(1);
         Duration::from_nanos(self.waited.load(Relaxed) / waits)
-    }
-}
-
-/// A pending reply, ordered by nothing (the heap orders by deadline first).
-struct Ticket(futures::channel::oneshot::Sender<()>);
-
-impl PartialEq for Ticket {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Ticket {}
-
-impl PartialOrd for Ticket {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Ticket {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
     }
 }
 

@@ -236,12 +236,12 @@ fn context_switches() -> u64 {
     };
     threads
         .filter_map(|thread| std::fs::read_to_string(thread.ok()?.path().join("status")).ok())
-        .flat_map(|status| {
+        .map(|status| {
             status
                 .lines()
                 .filter(|line| line.contains("ctxt_switches:"))
                 .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
+                .sum::<u64>()
         })
         .sum()
 }

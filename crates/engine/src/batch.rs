@@ -236,9 +236,9 @@ pub(crate) fn dispatch<S: BatchSource>(
 /// the fetch once. A source that answers at once is then done. A pending
 /// fetch of a batch with other callers becomes its own task; a lone load's
 /// fetch is driven to the end by its caller, so it costs no task and no
-/// wake-up between tasks, like a direct query. Dropping the
-/// caller never drops a fetch, and a caller dropped before its fetch began
-/// hands the batch to a task of its own ([`dispatch`]).
+/// wake-up between tasks, like a direct query. Dropping the caller never
+/// drops a fetch, and a caller dropped before its fetch began hands the
+/// batch to a task of its own ([`dispatch`]).
 pub(crate) async fn lead<S: BatchSource>(
     shared: &Arc<Shared<S>>,
     batch: &Arc<Batch<S>>,
