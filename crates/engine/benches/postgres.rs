@@ -212,38 +212,34 @@ struct Run {
     switches_per_load: f64,
 }
 
-/// User + system CPU time of this process so far (all threads).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields, in clock ticks of 1/100 s on Linux.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after_name
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|field| field.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
+/// This process's resource use so far (all its threads, exited ones
+/// included), from `getrusage`: CPU time to the microsecond (`/proc`'s
+/// clock ticks of 10 ms are too coarse for a run of 0.1 s).
+struct Usage {
+    /// User + system CPU time.
+    cpu: Duration,
+    /// Context switches, voluntary and not: each is a thread going to
+    /// sleep or being preempted, the cost of waking the runtime's other
+    /// worker.
+    switches: u64,
 }
 
-/// Context switches of this process's threads so far (voluntary and not):
-/// each is a thread going to sleep or being preempted, the cost of waking
-/// the runtime's other worker.
-fn context_switches() -> u64 {
-    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    threads
-        .filter_map(|thread| std::fs::read_to_string(thread.ok()?.path().join("status")).ok())
-        .map(|status| {
-            status
-                .lines()
-                .filter(|line| line.contains("ctxt_switches:"))
-                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .sum::<u64>()
-        })
-        .sum()
+impl Usage {
+    fn now() -> Self {
+        // SAFETY: `getrusage` only writes the struct it is given.
+        let usage = unsafe {
+            let mut usage = std::mem::zeroed::<libc::rusage>();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        Self {
+            cpu: time(usage.ru_utime) + time(usage.ru_stime),
+            switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+        }
+    }
 }
 
 /// Run `tasks` tasks, each loading its keys one by one through `path`.
@@ -342,8 +338,7 @@ impl Bench {
     async fn run(&mut self, name: &'static str, tasks: usize) {
         let per_task = loads_per_task(name, tasks);
         let (table, statements) = self.table();
-        let cpu_before = process_cpu();
-        let switches_before = context_switches();
+        let before = Usage::now();
         let (elapsed, mut latencies) = match name {
             "naive" => run_loads(&Naive(table), tasks, per_task).await,
             "coalesce" => {
@@ -369,8 +364,9 @@ impl Bench {
             "async-graphql 1ms" => run_loads(&peers::async_graphql(table), tasks, per_task).await,
             other => panic!("unknown path {other}"),
         };
-        let cpu = process_cpu().saturating_sub(cpu_before);
-        let switches = context_switches().saturating_sub(switches_before);
+        let after = Usage::now();
+        let cpu = after.cpu.saturating_sub(before.cpu);
+        let switches = after.switches.saturating_sub(before.switches);
         let loads = latencies.len();
         latencies.sort_unstable();
         let run = Run {
