@@ -14,9 +14,13 @@ use std::{
     pin::Pin,
     sync::{
         Arc, OnceLock,
-        atomic::Ordering::{Relaxed, SeqCst},
+        atomic::{
+            AtomicU64, AtomicUsize,
+            Ordering::{Relaxed, SeqCst},
+        },
     },
     task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 use tokio::{runtime::Handle, sync::OwnedSemaphorePermit};
 use tracing::Instrument;
@@ -341,7 +345,7 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
     // others could gather), and on a current-thread runtime, where the
     // yield wakes no other thread and lets tasks spawned together join.
     if shared.last_fetch_pending.load(Relaxed)
-        && shared.last_batch_callers.load(Relaxed) <= 1
+        && shared.last_batch.callers() <= 1
         && on_multi_thread_runtime()
         && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)
     {
@@ -464,10 +468,12 @@ fn fetch<S: BatchSource>(
         let AbandonGuard { shared, batch } = &guard;
         // The source is called inside the guarded future: a `load` may run
         // code (and panic) before it returns its future.
+        let started = Instant::now();
         let result = AssertUnwindSafe(async { shared.source.load(&keys).await })
             .catch_unwind()
             .instrument(report.span())
             .await;
+        let finished = Instant::now();
         let (outcome, ending) = match result {
             Ok(Ok(values)) => (Ok(values), Ending::Ok),
             Ok(Err(err)) => {
@@ -486,14 +492,64 @@ fn fetch<S: BatchSource>(
         if outcome.is_err() {
             shared.stats.record_error();
         }
-        report.end(ending);
+        report.end(ending, finished - started);
         shared
             .state
             .lock()
             .complete(batch, &keys, outcome.as_ref().ok());
         let callers = batch.publish(outcome);
-        shared.last_batch_callers.store(callers, Relaxed);
+        shared.last_batch.record(callers, started, finished);
     })
+}
+
+/// Who the last published batch answered, and when: how the next batch
+/// tells callers loading again in a loop from a new burst.
+pub(crate) struct LastBatch {
+    /// Callers it woke: more than one, and they are likely to load again at
+    /// once, so the next batch waits for them.
+    callers: AtomicUsize,
+    /// Nanoseconds its fetch took.
+    fetch_nanos: AtomicU64,
+    /// When it was published, in nanoseconds since `epoch`.
+    published_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for LastBatch {
+    fn default() -> Self {
+        Self {
+            callers: AtomicUsize::new(0),
+            fetch_nanos: AtomicU64::new(0),
+            published_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl LastBatch {
+    /// A batch whose fetch ran from `started` to `finished` was published.
+    fn record(&self, callers: usize, started: Instant, finished: Instant) {
+        self.callers.store(callers, Relaxed);
+        self.fetch_nanos.store(nanos(finished - started), Relaxed);
+        let published_at = finished.saturating_duration_since(self.epoch);
+        self.published_at.store(nanos(published_at), Relaxed);
+    }
+
+    pub(crate) fn callers(&self) -> usize {
+        self.callers.load(Relaxed)
+    }
+
+    /// Less time has passed since it was published than its fetch took:
+    /// a key registered now comes from a caller it answered, loading again,
+    /// rather than from a new request.
+    pub(crate) fn answered_within_its_fetch_time(&self) -> bool {
+        let since = nanos(self.epoch.elapsed()).saturating_sub(self.published_at.load(Relaxed));
+        since < self.fetch_nanos.load(Relaxed)
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {

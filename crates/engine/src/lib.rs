@@ -36,7 +36,8 @@
 //! ended while other batches of the loader are in flight keeps collecting
 //! keys until it is full or one of them completes: a quiet loader sends a
 //! lone load at once (after one yield while its source has been answering
-//! without waiting), a busy one sends full batches.
+//! without waiting), a busy one sends full batches (callers looping on
+//! full batches: two halves in flight at once).
 //! Batches opened by `load_many`, and a batch whose leader was dropped
 //! before its fetch began, run in a dispatcher task instead. Other callers
 //! only wait on the outcome, and no fetch belongs to a caller, so dropping
@@ -85,7 +86,8 @@
 //! `permit_wait_us` (waiting for `max_concurrent_batches`), `fetch_us` and
 //! `outcome` (`ok`, `error` or `panicked`); a `batch completed` event closes
 //! it. With no subscriber listening at that level (and without the
-//! `metrics` feature), no clock is read.
+//! `metrics` feature), a batch costs no span and no clock read beyond the
+//! two around its fetch that the dispatch policy uses.
 //!
 //! With the `metrics` feature, every batch is also recorded through the
 //! [`metrics`](https://docs.rs/metrics) facade, for whatever exporter
@@ -118,7 +120,7 @@ pub use source::{BatchMethod, BatchSource, FnSource, MethodSource, from_fn, from
 pub use stats::{Stats, StatsSnapshot};
 pub use writer::{WriteSink, WriteSource, Writer};
 
-use batch::{Batch, dispatch, lead};
+use batch::{Batch, LastBatch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -169,6 +171,11 @@ pub enum BatchWindow {
     /// runtime's other workers, and loads arriving together send the first
     /// alone and the rest in one batch while it is in flight. (On a
     /// current-thread runtime the yield wakes nobody else, so it stays.)
+    /// Callers that come back from a full batch within its fetch time (a
+    /// loop, such as 100 tasks each loading key after key) are split into
+    /// two batches of half the cap, kept in flight together: the source
+    /// serves one while the other's callers come back, instead of the two
+    /// taking turns.
     #[default]
     FillWhileBusy,
 }
@@ -268,11 +275,11 @@ impl<S: BatchSource> State<S> {
     fn register(
         &mut self,
         key: &S::Key,
-        config: &Config,
-        stats: &Stats,
+        shared: &Shared<S>,
         runtime: &mut Option<Handle>,
         new_batch: &mut Vec<Arc<Batch<S>>>,
     ) -> Ticket<S> {
+        let (config, stats) = (&shared.config, &shared.stats);
         if let Some(hit) = self.cache.as_mut().and_then(|cache| cache.get(key)) {
             stats.record_cache_hits(1);
             return Ticket::Ready(hit);
@@ -304,11 +311,44 @@ impl<S: BatchSource> State<S> {
             }
         };
         entry.insert(Arc::clone(&batch));
-        if batch.push(key.clone()) >= config.max_batch_size {
+        let len = batch.push(key.clone());
+        if len >= self.dispatch_size(len, shared) {
             self.open = None;
             batch.mark_full();
         }
         Ticket::Pending(batch)
+    }
+
+    /// How many keys make the open batch (holding `len`) due at once.
+    ///
+    /// The cap, except with [`BatchWindow::FillWhileBusy`] under a steady
+    /// load, where two batches in flight beat one: while one is fetched,
+    /// the callers the other answered come back and fill the next, so the
+    /// database and the callers work at the same time instead of in turn
+    /// (measured in docs/BENCHMARKS.md, "Dispatch policy"). So while about
+    /// half the cap or more, but fewer keys than the cap, are in flight, a
+    /// batch goes once it holds nine tenths of them (a tenth of slack, so a
+    /// caller or two more or less does not stall it), but never fewer than
+    /// half the cap; behind a few keys, or a cap's worth, it fills up. With nothing in flight, callers
+    /// coming back from a (nine tenths) full batch within its fetch time
+    /// are split in halves: the only way a loop of one full batch at a time
+    /// becomes two. Any other burst goes whole, as it did before.
+    fn dispatch_size(&self, len: usize, shared: &Shared<S>) -> usize {
+        let cap = shared.config.max_batch_size;
+        if shared.config.window != BatchWindow::FillWhileBusy {
+            return cap;
+        }
+        let half = cap.div_ceil(2);
+        let others = self.in_flight.len() - len;
+        if others == 0 {
+            let split = len >= half && shared.last_batch.answered_within_its_fetch_time();
+            return if split || len < half { half } else { cap };
+        }
+        let nine_tenths = others * 9 / 10;
+        if others >= cap || nine_tenths < half * 9 / 10 {
+            return cap;
+        }
+        nine_tenths.max(half)
     }
 
     /// A batch finished: release its keys that are still attached to it and
@@ -371,9 +411,8 @@ struct Shared<S: BatchSource> {
     /// waits for I/O, so a lone load need not yield for company (see
     /// `batch::until_due`).
     last_fetch_pending: AtomicBool,
-    /// Callers the last published batch woke: more than one, and they are
-    /// likely to load again at once, so the next batch waits for them.
-    last_batch_callers: AtomicUsize,
+    /// Who the last published batch answered, and when.
+    last_batch: LastBatch,
     stats: Arc<Stats>,
 }
 
@@ -474,7 +513,7 @@ impl<S: BatchSource> Loader<S> {
                 in_flight_batches: AtomicUsize::new(0),
                 batch_done: Notify::new(),
                 last_fetch_pending: AtomicBool::new(false),
-                last_batch_callers: AtomicUsize::new(0),
+                last_batch: LastBatch::default(),
                 stats,
             }),
         }
@@ -497,13 +536,11 @@ impl<S: BatchSource> Loader<S> {
     pub async fn load(&self, key: S::Key) -> Result<Option<S::Value>, LoadError<S::Error>> {
         let mut runtime = None;
         let mut new_batch = Vec::new();
-        let ticket = self.shared.state.lock().register(
-            &key,
-            &self.shared.config,
-            &self.shared.stats,
-            &mut runtime,
-            &mut new_batch,
-        );
+        let ticket =
+            self.shared
+                .state
+                .lock()
+                .register(&key, &self.shared, &mut runtime, &mut new_batch);
         match ticket {
             Ticket::Ready(value) => {
                 self.shared.stats.record_requests(1);
@@ -547,15 +584,7 @@ impl<S: BatchSource> Loader<S> {
         let tickets: Vec<Ticket<S>> = {
             let mut state = self.shared.state.lock();
             keys.iter()
-                .map(|key| {
-                    state.register(
-                        key,
-                        &self.shared.config,
-                        &self.shared.stats,
-                        &mut runtime,
-                        &mut new_batches,
-                    )
-                })
+                .map(|key| state.register(key, &self.shared, &mut runtime, &mut new_batches))
                 .collect()
         };
         if let Some(handle) = &runtime {

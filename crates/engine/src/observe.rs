@@ -74,8 +74,8 @@ impl Ending {
 /// One batch's span and measurements, from its seal to its outcome.
 pub(crate) struct BatchReport {
     span: Span,
-    /// When the fetch began, when observed.
-    started: Option<Instant>,
+    /// Somebody listens: the span and metrics get the fetch's time.
+    observed: bool,
     #[cfg(feature = "metrics")]
     labels: (&'static str, usize, Option<Waits>),
 }
@@ -98,7 +98,7 @@ impl BatchReport {
         };
         Self {
             span,
-            started: waits.map(|_| Instant::now()),
+            observed: waits.is_some(),
             #[cfg(feature = "metrics")]
             labels: (loader, keys, waits),
         }
@@ -110,11 +110,10 @@ impl BatchReport {
     }
 
     /// Record the fetch's time and how it ended.
-    pub(crate) fn end(self, ending: Ending) {
-        let Some(started) = self.started else {
+    pub(crate) fn end(self, ending: Ending, fetch: Duration) {
+        if !self.observed {
             return;
-        };
-        let fetch = started.elapsed();
+        }
         self.span.record("fetch_us", micros(fetch));
         self.span.record("outcome", ending.as_str());
         self.span.in_scope(|| {

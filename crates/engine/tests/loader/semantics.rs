@@ -661,6 +661,59 @@ async fn while_a_batch_is_in_flight_loads_arriving_over_many_ticks_fill_batches(
     assert_eq!(loader.in_flight(), 0);
 }
 
+// Callers a full batch answered that load again at once (a loop) are split
+// into two batches, so one is fetched while the other's callers come back:
+// the database and the callers work at the same time, not in turn.
+#[tokio::test]
+async fn callers_looping_after_a_full_batch_become_two_batches_in_flight() {
+    let source = Recorder::gated();
+    let loader = Loader::builder(source.clone())
+        .max_batch_size(10)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|key| {
+            let loader = loader.clone();
+            tokio::spawn(async move {
+                loader.load(key).await?;
+                loader.load(key + 10).await
+            })
+        })
+        .collect();
+    source.until_running(1).await;
+    // A fetch that takes a while, like a round trip: the callers come back
+    // well within it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    source.release(1);
+    source.until_running(2).await;
+    let sizes: Vec<usize> = source.batches().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 5, 5], "both halves in flight at once");
+    source.release(2);
+    for (key, task) in (10..20).zip(tasks) {
+        assert_eq!(task.await.unwrap().unwrap(), expected(key, 0));
+    }
+}
+
+// Only callers coming back within a fetch time are split: a burst after a
+// pause goes in one batch, even after a full one.
+#[tokio::test]
+async fn a_burst_after_a_pause_goes_in_one_batch_even_after_a_full_one() {
+    let source = Recorder::new();
+    let loader = Loader::builder(source.clone())
+        .max_batch_size(10)
+        .build()
+        .unwrap();
+    for task in spawn_loads(&loader, 0..10) {
+        task.await.unwrap().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    for task in spawn_loads(&loader, 10..20) {
+        task.await.unwrap().unwrap();
+    }
+    let sizes: Vec<usize> = source.batches().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 10]);
+}
+
 #[tokio::test]
 async fn under_a_concurrency_limit_full_batches_queue_and_the_open_one_waits() {
     let source = Recorder::gated();
