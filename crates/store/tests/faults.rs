@@ -299,6 +299,18 @@ async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Err
             .execute(&mut *holder)
             .await
             .expect("the holder survives the deadlock");
+        // Commit only once the save has seen the deadlock (it failed, or
+        // its retry sent a second statement): committing at once sometimes
+        // beat MariaDB's victim to its rollback, and the save went through
+        // undisturbed.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !save.is_finished() && db.statements() - before < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the save never saw the deadlock"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         holder.commit().await.unwrap();
         (save.await.unwrap(), db.statements() - before, user)
     })
