@@ -551,7 +551,10 @@ impl<S: BatchSource> Loader<S> {
                 // This load opened the batch: it runs the batch itself.
                 if let (Some(opened), Some(handle)) = (new_batch.pop(), &runtime) {
                     debug_assert!(Arc::ptr_eq(&opened, &batch));
-                    lead(&self.shared, &batch, handle).await;
+                    // Boxed: one load in a batch leads, and the leader's
+                    // state would otherwise make every load's future
+                    // several times larger (moved, and copied, per load).
+                    Box::pin(lead(&self.shared, &batch, handle)).await;
                 }
                 batch.wait(&key).await
             }
