@@ -140,6 +140,11 @@ pub struct ReplicaSettings {
     /// 64-bit targets, plus a MariaDB position's domains: the default takes
     /// 2 MiB); see the module documentation.
     pub remembered_slots: usize,
+    /// A connection idle at least this long is pinged before it is handed
+    /// out (a dead one is replaced); a busy one is not, as a ping is a round
+    /// trip before every read. `Duration::ZERO` pings on every checkout
+    /// (sqlx's `test_before_acquire`), `Duration::MAX` never.
+    pub ping_after_idle: Duration,
 }
 
 impl Default for ReplicaSettings {
@@ -151,6 +156,7 @@ impl Default for ReplicaSettings {
             retry_after: Duration::from_secs(5),
             replica_acquire_timeout: Duration::from_secs(2),
             remembered_slots: 65_536,
+            ping_after_idle: Duration::from_secs(1),
         }
     }
 }
@@ -501,10 +507,22 @@ fn pool_options<DB: sqlx::Database>(
     opened: &Arc<AtomicU64>,
 ) -> PoolOptions<DB> {
     let opened = Arc::clone(opened);
+    let ping_after_idle = settings.ping_after_idle;
     PoolOptions::new()
         .max_connections(settings.pool_size)
         .after_connect(move |_, _| {
             opened.fetch_add(1, Ordering::AcqRel);
             Box::pin(async { Ok(()) })
+        })
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                // An error makes the pool drop this connection and open or
+                // hand out another.
+                if meta.idle_for >= ping_after_idle {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
         })
 }

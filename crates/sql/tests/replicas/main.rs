@@ -491,6 +491,45 @@ async fn reads_survive_a_replica_outage<DB: Pair>() {
     assert!(replica_stats(&down).failures >= 1, "the outage was noticed");
 }
 
+/// A replica connection the server ended while it sat idle is pinged and
+/// replaced before a read gets it: the read is served by the replica, no
+/// failure counted. The control, never pinged: the dead connection is
+/// handed out, and the read fails over to the primary (one failure).
+async fn an_idle_replica_connection_that_died_is_replaced<DB: Pair>() {
+    let Some((primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let _turn = DB::turn().lock().await;
+    let run = unique("idle");
+    let keys = vec![format!("{run}-0")];
+    let writer = handle::<DB>(&primary, &replica).await;
+    DB::save(&writer, &keys[0], 7).await;
+    let expected = HashMap::from([(keys[0].clone(), 7)]);
+    until_replicated::<DB>(&replica, &expected).await;
+    let admin = replica_admin::<DB>(&replica).await;
+    for (ping_after_idle, failures) in [(Duration::from_millis(50), 0), (Duration::MAX, 1)] {
+        let settings = ReplicaSettings {
+            pool_size: 1,
+            retry_after: Duration::from_secs(3600),
+            ping_after_idle,
+            ..test_settings()
+        };
+        let db = Replicated::<DB>::connect(&primary, &[&replica], settings)
+            .await
+            .unwrap();
+        assert_eq!(DB::load(&db, &keys, None).await, expected);
+        DB::kill_other_clients(&admin).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(DB::load(&db, &keys, None).await, expected);
+        let stats = replica_stats(&db.stats()).clone();
+        assert_eq!(
+            (stats.reads, stats.failures),
+            (2, failures),
+            "ping_after_idle {ping_after_idle:?}: {stats:?}"
+        );
+    }
+}
+
 /// Poll `done` every 10 ms; fail after 60 s (a liveness bound, not a timing
 /// claim: on a working build it holds within a second).
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -526,4 +565,5 @@ on_both_pairs! {
     foreign_token_is_an_error("gtid:0-1-1", "wal:0/1"),
     reads_survive_a_replica_outage,
     lagging_replica_is_skipped,
+    an_idle_replica_connection_that_died_is_replaced,
 }

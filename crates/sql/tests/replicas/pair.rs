@@ -58,6 +58,9 @@ pub trait Pair: Replication {
     const RESUME_REPLAY: &str;
     /// One test of this backend at a time.
     fn turn() -> &'static Mutex<()>;
+    /// End, on the server, every client connection but `admin`'s own (as
+    /// a server restart or a network timeout would).
+    fn kill_other_clients(admin: &sqlx::Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>>;
     /// Run a statement without results on a pool.
     fn run_sql<'p>(
         pool: &'p sqlx::Pool<Self>,
@@ -140,6 +143,15 @@ impl Pair for Postgres {
         &POSTGRES_TURN
     }
 
+    fn kill_other_clients(admin: &sqlx::Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Self::run_sql(
+            admin,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                .into(),
+        )
+    }
+
     driver_methods!();
 }
 
@@ -156,6 +168,25 @@ impl Pair for MySql {
 
     fn turn() -> &'static Mutex<()> {
         &MARIADB_TURN
+    }
+
+    fn kill_other_clients(admin: &sqlx::Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let mut conn = admin.acquire().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT ID FROM information_schema.PROCESSLIST \
+                 WHERE ID <> CONNECTION_ID() AND USER <> 'system user' \
+                 AND COMMAND NOT IN ('Binlog Dump', 'Daemon', 'Slave_IO', 'Slave_SQL')",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            for id in ids {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        })
     }
 
     driver_methods!();
