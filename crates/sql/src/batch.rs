@@ -235,7 +235,7 @@ impl<DB: Dialect> Batch<DB> {
             let fail = |e| failed(operation, table, step, e);
             let items = chunk.padded(&keys);
             let sql = sql::select(&DB::SYNTAX, table, items.len());
-            let arguments = arguments(&items).map_err(fail)?;
+            let arguments = key_arguments(&items).map_err(fail)?;
             self.count_statement();
             for row in DB::fetch_rows(&mut connection, sql, arguments)
                 .await
@@ -351,18 +351,18 @@ impl<DB: Dialect> Batch<DB> {
                 let items = chunk.padded(&keys);
                 let rows = if returning {
                     let sql = sql::delete_returning(&DB::SYNTAX, table, items.len());
-                    let arguments = arguments(&items).map_err(|e| fail(&scope, e))?;
+                    let arguments = key_arguments(&items).map_err(|e| fail(&scope, e))?;
                     self.count_statement();
                     let rows = DB::fetch_rows(scope.connection(), sql, arguments).await;
                     rows.map_err(|e| fail(&scope, e))?
                 } else {
                     let lock = sql::lock_existing(&DB::SYNTAX, table, items.len());
-                    let arguments = arguments(&items).map_err(|e| fail(&scope, e))?;
+                    let arguments = key_arguments(&items).map_err(|e| fail(&scope, e))?;
                     self.count_statement();
                     let rows = DB::fetch_rows(scope.connection(), lock, arguments).await;
                     let rows = rows.map_err(|e| fail(&scope, e))?;
                     let delete = sql::delete(&DB::SYNTAX, table, items.len());
-                    let arguments = self::arguments(&items).map_err(|e| fail(&scope, e))?;
+                    let arguments = key_arguments(&items).map_err(|e| fail(&scope, e))?;
                     self.count_statement();
                     let done = DB::execute(scope.connection(), delete, arguments).await;
                     done.map_err(|e| fail(&scope, e))?;
@@ -542,6 +542,21 @@ fn arguments<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
         })
     };
     bound.map_err(sqlx::Error::Encode)?;
+    Ok(arguments)
+}
+
+/// The arguments of a keyed statement (read, lock, delete) over `items`
+/// keys: one key as single values, for the equality `sql` writes for it.
+fn key_arguments<DB: Dialect, K: Key<DB>>(
+    items: &[&Item<'_, K, ()>],
+) -> Result<Arguments<DB>, sqlx::Error> {
+    let [only] = items else {
+        return arguments(items);
+    };
+    let mut arguments = Arguments::<DB>::default();
+    only.key
+        .bind_row(&mut arguments)
+        .map_err(sqlx::Error::Encode)?;
     Ok(arguments)
 }
 

@@ -13,8 +13,26 @@ fn names(syntax: &Syntax, columns: &[String]) -> String {
         .join(", ")
 }
 
-/// `WHERE ...` matching the key columns against a list of `items` keys.
+/// `WHERE ...` matching the key columns against a list of `items` keys;
+/// one key is matched by plain equality, its parts bound as single values
+/// (on PostgreSQL a one-element `= ANY($1)` or `UNNEST` is planned anew on
+/// every call: the generic plan guesses ten rows per array and loses to a
+/// custom one, a plan per lone read; the equality's generic plan is kept).
 fn matching(syntax: &Syntax, key: &[String], items: usize) -> String {
+    if items == 1 {
+        let equalities: Vec<String> = key
+            .iter()
+            .enumerate()
+            .map(|(i, column)| {
+                let column = quoted(column, syntax.quote);
+                match syntax.lists {
+                    Lists::Arrays => format!("{column} = ${}", i + 1),
+                    Lists::Rows { .. } => format!("{column} = ?"),
+                }
+            })
+            .collect();
+        return format!("WHERE {}", equalities.join(" AND "));
+    }
     let columns = names(syntax, key);
     match (syntax.lists, key.len()) {
         (Lists::Arrays, 1) => format!("WHERE {columns} = ANY($1)"),
@@ -235,7 +253,15 @@ mod tests {
         );
         assert_eq!(
             select(&MYSQL, &lines(), 1),
-            "SELECT `order_id`, `line_no`, `sku` FROM `order_lines` WHERE (`order_id`, `line_no`) IN ((?, ?))"
+            "SELECT `order_id`, `line_no`, `sku` FROM `order_lines` WHERE `order_id` = ? AND `line_no` = ?"
+        );
+        assert_eq!(
+            select(&PG, &lines(), 1),
+            r#"SELECT "order_id", "line_no", "sku" FROM "order_lines" WHERE "order_id" = $1 AND "line_no" = $2"#
+        );
+        assert_eq!(
+            select(&PG, &orders, 1),
+            r#"SELECT "id", "total" FROM "orders" WHERE "id" = $1"#
         );
     }
 
@@ -291,12 +317,16 @@ mod tests {
     #[test]
     fn deletes() {
         assert_eq!(
-            delete_returning(&SQLITE, &lines(), 1),
-            r#"DELETE FROM "order_lines" WHERE ("order_id", "line_no") IN (VALUES (?, ?)) RETURNING "order_id", "line_no""#
+            delete_returning(&SQLITE, &lines(), 2),
+            r#"DELETE FROM "order_lines" WHERE ("order_id", "line_no") IN (VALUES (?, ?), (?, ?)) RETURNING "order_id", "line_no""#
+        );
+        assert_eq!(
+            delete_returning(&PG, &lines(), 1),
+            r#"DELETE FROM "order_lines" WHERE "order_id" = $1 AND "line_no" = $2 RETURNING "order_id", "line_no""#
         );
         assert_eq!(
             lock_existing(&MYSQL, &lines(), 1),
-            "SELECT `order_id`, `line_no` FROM `order_lines` WHERE (`order_id`, `line_no`) IN ((?, ?)) FOR UPDATE"
+            "SELECT `order_id`, `line_no` FROM `order_lines` WHERE `order_id` = ? AND `line_no` = ? FOR UPDATE"
         );
     }
 }
