@@ -28,25 +28,29 @@ pub(super) enum Batches {
 /// primary and replicas, as a `read` or `write` (`$route`) of the keys
 /// `$keys` evaluates to (evaluated there only: a single server pays nothing
 /// for naming them).
+///
+/// Each backend's future is boxed: inline, the caller's future would be as
+/// large as the largest of the five (19 KB for a one-row save), copied
+/// whenever it is made or moved, by every caller of every method, reads
+/// included when one future holds both; boxed, it is a few words, and one
+/// allocation of the backend's size per call.
 macro_rules! batched {
     ($batches:expr, $route:ident($keys:expr), $function:ident ( $($arg:expr),* )) => {
         match $batches {
-            Batches::Postgres(batch) => batched::$function(batch, $($arg),*).await,
-            Batches::MySql(batch) => batched::$function(batch, $($arg),*).await,
-            Batches::Sqlite(batch) => batched::$function(batch, $($arg),*).await,
+            Batches::Postgres(batch) => Box::pin(batched::$function(batch, $($arg),*)).await,
+            Batches::MySql(batch) => Box::pin(batched::$function(batch, $($arg),*)).await,
+            Batches::Sqlite(batch) => Box::pin(batched::$function(batch, $($arg),*)).await,
             Batches::ReplicatedPostgres(routed) => {
-                routed
-                    .$route(&$keys, |batch| async move {
-                        batched::$function(&batch, $($arg),*).await
-                    })
-                    .await
+                Box::pin(routed.$route(&$keys, |batch| async move {
+                    batched::$function(&batch, $($arg),*).await
+                }))
+                .await
             }
             Batches::ReplicatedMySql(routed) => {
-                routed
-                    .$route(&$keys, |batch| async move {
-                        batched::$function(&batch, $($arg),*).await
-                    })
-                    .await
+                Box::pin(routed.$route(&$keys, |batch| async move {
+                    batched::$function(&batch, $($arg),*).await
+                }))
+                .await
             }
         }
     };
