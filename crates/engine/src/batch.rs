@@ -291,8 +291,12 @@ pub(crate) async fn lead<S: BatchSource>(
             },
         };
         let done = fetch.as_mut().poll(cx).is_ready();
-        if std::mem::take(&mut first) {
-            shared.last_fetch_pending.store(!done, Relaxed);
+        // Sticky: a database's answer sometimes arrives within the first
+        // poll (its process, woken by the query, preempts the caller on a
+        // busy core and answers before the caller reads), which says
+        // nothing about the next fetch.
+        if std::mem::take(&mut first) && !done {
+            shared.fetches_wait.store(true, Relaxed);
         }
         if done || !batch.park(fetch, handle, cx.waker()) {
             return Poll::Ready(());
@@ -344,7 +348,7 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
     // and for a source that answers at once (no flight time in which
     // others could gather), and on a current-thread runtime, where the
     // yield wakes no other thread and lets tasks spawned together join.
-    if shared.last_fetch_pending.load(Relaxed)
+    if shared.fetches_wait.load(Relaxed)
         && shared.last_batch.callers() <= 1
         && on_multi_thread_runtime()
         && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)

@@ -407,10 +407,10 @@ struct Shared<S: BatchSource> {
     in_flight_batches: AtomicUsize,
     /// Signalled each time one of those batches is done.
     batch_done: Notify,
-    /// The last fetch a leader polled did not finish at once: the source
-    /// waits for I/O, so a lone load need not yield for company (see
+    /// A fetch a leader polled has not finished at once: the source waits
+    /// for I/O, so a lone load need not yield for company (see
     /// `batch::until_due`).
-    last_fetch_pending: AtomicBool,
+    fetches_wait: AtomicBool,
     /// Who the last published batch answered, and when.
     last_batch: LastBatch,
     stats: Arc<Stats>,
@@ -512,7 +512,7 @@ impl<S: BatchSource> Loader<S> {
                     .map(|n| Arc::new(Semaphore::new(n))),
                 in_flight_batches: AtomicUsize::new(0),
                 batch_done: Notify::new(),
-                last_fetch_pending: AtomicBool::new(false),
+                fetches_wait: AtomicBool::new(false),
                 last_batch: LastBatch::default(),
                 stats,
             }),
