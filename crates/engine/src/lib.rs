@@ -329,10 +329,11 @@ impl<S: BatchSource> State<S> {
     /// half the cap or more, but fewer keys than the cap, are in flight, a
     /// batch goes once it holds nine tenths of them (a tenth of slack, so a
     /// caller or two more or less does not stall it), but never fewer than
-    /// half the cap; behind a few keys, or a cap's worth, it fills up. With nothing in flight, callers
-    /// coming back from a (nine tenths) full batch within its fetch time
-    /// are split in halves: the only way a loop of one full batch at a time
-    /// becomes two. Any other burst goes whole, as it did before.
+    /// half the cap; behind a few keys, or a cap's worth, it fills up. With
+    /// nothing in flight, keys arriving within the last batch's fetch time
+    /// of its answer (its callers, loading again) go in halves of the cap:
+    /// the only way a loop of one full batch at a time becomes two. Any
+    /// other burst goes whole, as it did before.
     fn dispatch_size(&self, len: usize, shared: &Shared<S>) -> usize {
         let cap = shared.config.max_batch_size;
         if shared.config.window != BatchWindow::FillWhileBusy {
