@@ -23,8 +23,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    /// A coalesced read failed; every caller of that batch gets this error.
-    #[error("{context}: {source}")]
+    /// A coalesced read failed; every caller of that batch gets this error
+    /// (the message is the database's, without PostgreSQL's source line).
+    #[error("{context}: {}", BatchMessage(source))]
     Batch {
         /// The store operation that failed, e.g. `"get_profile"`.
         context: &'static str,
@@ -53,6 +54,23 @@ pub enum StoreError {
     /// Connecting to or migrating the database failed.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+}
+
+/// A loader's error as a person reads it: a failed batch with the
+/// database's own message (see [`ServerMessage`]).
+struct BatchMessage<'a>(&'a LoadError<sqlx::Error>);
+
+impl std::fmt::Display for BatchMessage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            LoadError::Source { source, batch_size } => write!(
+                f,
+                "batch of {batch_size} keys failed: {}",
+                ServerMessage(source)
+            ),
+            other => other.fmt(f),
+        }
+    }
 }
 
 impl StoreError {

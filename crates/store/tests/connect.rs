@@ -6,10 +6,14 @@
 
 mod common;
 
+use coalesce::LoadError;
 use coalesce_store::StoreError;
 use coalesce_store::db::{ConnectError, ConnectOptions, Database, Pool};
 use common::{Target, url};
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// A database at `target` opened with `options`, or `None` (after a loud
 /// `SKIPPED:` line) when its server is unreachable outside CI.
@@ -293,6 +297,21 @@ async fn postgres_statement_errors_do_not_end_in_the_servers_source_line() {
     assert_eq!(
         error.to_string(),
         "batch_get_memories: canceling statement due to statement timeout"
+    );
+    let StoreError::Database { source, .. } = error else {
+        unreachable!("made above");
+    };
+    // The same error as every caller of a failed coalesced read gets it.
+    let coalesced = StoreError::Batch {
+        context: "get_profile",
+        source: LoadError::Source {
+            source: Arc::new(source),
+            batch_size: 3,
+        },
+    };
+    assert_eq!(
+        coalesced.to_string(),
+        "get_profile: batch of 3 keys failed: canceling statement due to statement timeout"
     );
 }
 
