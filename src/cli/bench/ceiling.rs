@@ -44,6 +44,8 @@ pub async fn drive(
             let (run, db) = (Arc::clone(&run), db.clone());
             tokio::spawn(async move {
                 let mut rng = Rng::for_item(&[seed, 0xce11, worker as u64]);
+                let deadline = run.deadline();
+                tokio::pin!(deadline);
                 loop {
                     let n = run.claim(batch);
                     if n == 0 {
@@ -51,7 +53,8 @@ pub async fn drive(
                     }
                     let began = Instant::now();
                     let fetch = fetch(&db, &shape, workload, n, &mut rng);
-                    let Some(result) = run.before_deadline(n, fetch).await else {
+                    let Some(result) = run.before_deadline(n, deadline.as_mut(), fetch).await
+                    else {
                         break;
                     };
                     tally.record(began.elapsed(), n, result);
