@@ -32,24 +32,37 @@ async fn generic_plans(conn: &mut sqlx::PgConnection, arguments: &str) -> Vec<St
     plans
 }
 
+/// A fresh table `(a, b, v)` keyed by `(a, b)`, ten `b`s per `a`, with
+/// `rows` rows and fresh statistics; its name.
+async fn keyed_table(direct: &sqlx::PgPool, prefix: &str, rows: u64) -> String {
+    let name = common::unique(prefix);
+    let ddl = format!(
+        "CREATE TABLE {name} (a BIGINT NOT NULL, b BIGINT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (a, b)); \
+         INSERT INTO {name} SELECT i / 10, i % 10, 'v' FROM generate_series(0, {last}) i; \
+         ANALYZE {name}",
+        last = rows - 1
+    );
+    sqlx::raw_sql(AssertSqlSafe(ddl))
+        .execute(direct)
+        .await
+        .unwrap();
+    name
+}
+
+async fn drop_table(direct: &sqlx::PgPool, name: &str) {
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE {name}")))
+        .execute(direct)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn keyed_reads_use_the_key_index_in_a_generic_plan() {
     let Some(direct) = common::postgres().await else {
         return;
     };
-    let name = common::unique("plans");
-    let ddl = format!(
-        "CREATE TABLE {name} (a BIGINT NOT NULL, b BIGINT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (a, b)); \
-         INSERT INTO {name} SELECT i / 10, i % 10, 'v' FROM generate_series(0, 199999) i; \
-         ANALYZE {name}"
-    );
-    sqlx::raw_sql(AssertSqlSafe(ddl))
-        .execute(&direct)
-        .await
-        .unwrap();
+    let name = keyed_table(&direct, "plans", 200_000).await;
     // One connection, always planning generically.
-    let url = std::env::var("COALESCE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .after_connect(|conn, _| {
@@ -59,7 +72,7 @@ async fn keyed_reads_use_the_key_index_in_a_generic_plan() {
                 Ok(())
             })
         })
-        .connect(&url)
+        .connect(&common::postgres_url())
         .await
         .unwrap();
     let sql = Batch::new(pool.clone());
@@ -95,11 +108,7 @@ async fn keyed_reads_use_the_key_index_in_a_generic_plan() {
     );
     drop(conn);
 
-    let drop_table = format!("DROP TABLE {name}");
-    sqlx::raw_sql(AssertSqlSafe(drop_table))
-        .execute(&direct)
-        .await
-        .unwrap();
+    drop_table(&direct, &name).await;
 }
 
 /// How often PostgreSQL planned the session's prepared statements that
@@ -127,21 +136,10 @@ async fn small_reads_are_served_by_a_cached_plan() {
     let Some(direct) = common::postgres().await else {
         return;
     };
-    let name = common::unique("lone");
-    let ddl = format!(
-        "CREATE TABLE {name} (a BIGINT NOT NULL, b BIGINT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (a, b)); \
-         INSERT INTO {name} SELECT i / 10, i % 10, 'v' FROM generate_series(0, 9999) i; \
-         ANALYZE {name}"
-    );
-    sqlx::raw_sql(AssertSqlSafe(ddl))
-        .execute(&direct)
-        .await
-        .unwrap();
-    let url = std::env::var("COALESCE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let name = keyed_table(&direct, "lone", 10_000).await;
     let pool = PgPoolOptions::new()
         .max_connections(1)
-        .connect(&url)
+        .connect(&common::postgres_url())
         .await
         .unwrap();
     let sql = Batch::new(pool.clone());
@@ -173,9 +171,5 @@ async fn small_reads_are_served_by_a_cached_plan() {
         "custom {custom}, generic {generic}"
     );
     drop(conn);
-    let drop_table = format!("DROP TABLE {name}");
-    sqlx::raw_sql(AssertSqlSafe(drop_table))
-        .execute(&direct)
-        .await
-        .unwrap();
+    drop_table(&direct, &name).await;
 }
