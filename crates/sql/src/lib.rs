@@ -49,6 +49,7 @@ mod batch;
 mod chunk;
 mod dialect;
 mod error;
+mod pool;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod replicas;
 pub mod retry;
@@ -59,5 +60,6 @@ mod value;
 pub use batch::{Batch, DEFAULT_ROWS_PER_STATEMENT};
 pub use dialect::{Dialect, statement};
 pub use error::{Error, Limit, Operation, Step};
+pub use pool::ping_after_idle;
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};

@@ -507,22 +507,11 @@ fn pool_options<DB: sqlx::Database>(
     opened: &Arc<AtomicU64>,
 ) -> PoolOptions<DB> {
     let opened = Arc::clone(opened);
-    let ping_after_idle = settings.ping_after_idle;
-    PoolOptions::new()
+    let options = PoolOptions::new()
         .max_connections(settings.pool_size)
         .after_connect(move |_, _| {
             opened.fetch_add(1, Ordering::AcqRel);
             Box::pin(async { Ok(()) })
-        })
-        .test_before_acquire(false)
-        .before_acquire(move |conn, meta| {
-            Box::pin(async move {
-                // An error makes the pool drop this connection and open or
-                // hand out another.
-                if meta.idle_for >= ping_after_idle {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
+        });
+    crate::ping_after_idle(options, settings.ping_after_idle)
 }

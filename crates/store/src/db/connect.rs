@@ -517,20 +517,10 @@ async fn open<DB: sqlx::Database>(
     options: &ConnectOptions,
 ) -> Result<sqlx::Pool<DB>, ConnectError> {
     let timeout = options.statement_timeout;
-    let ping_after_idle = options.ping_after_idle;
-    let mut pool = PoolOptions::<DB>::new()
-        .max_connections(options.pool_size)
-        .test_before_acquire(false)
-        .before_acquire(move |conn, meta| {
-            Box::pin(async move {
-                // An error here makes the pool drop this connection and
-                // hand out another, as its own `test_before_acquire` does.
-                if meta.idle_for >= ping_after_idle {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        });
+    let mut pool = coalesce_sql::ping_after_idle(
+        PoolOptions::<DB>::new().max_connections(options.pool_size),
+        options.ping_after_idle,
+    );
     if let Some(set_up) = set_up {
         pool = pool.after_connect(move |conn, _| set_up(conn, timeout));
     }
