@@ -6,6 +6,8 @@
 //! ```text
 //! cargo bench -p coalesce --features peers --bench postgres
 //! cargo bench -p coalesce --features peers --bench postgres -- --reps 5 --tasks 1,100 --paths naive,coalesce
+//! cargo bench -p coalesce --bench postgres -- --tasks 1 --paths naive,coalesce --runtime current
+//! cargo bench -p coalesce --bench postgres -- --tasks 1,16 --paths naive,coalesce --fan-out 20
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test  # the default
 //! ```
 //!
@@ -19,7 +21,11 @@
 //! ceiling load's latency is its batch's), statements per 1,000 loads, the bench
 //! process's CPU time per load (user + system, all threads; the server's
 //! CPU is not in it) and its threads' context switches per load. Options: `--reps N` (3), `--tasks LIST` (1,100,1000),
-//! `--paths LIST` (all), `--pool N` (10), `--ping idle|always|never`: when
+//! `--paths LIST` (all), `--pool N` (10), `--runtime multi|current` (Tokio's
+//! multi-thread runtime with 2 workers, or the current-thread one),
+//! `--fan-out N` (1: each task loads `N` keys at a time with `join_all`,
+//! one poll of one task, as a handler loads a list; p50 is then one
+//! group's latency), `--ping idle|always|never`: when
 //! the pool pings a connection it hands out, on every path: `idle` (the
 //! default, as `coalesce-store` does) only one idle for a second or more,
 //! `always` on every checkout (sqlx's `test_before_acquire`, a round trip
@@ -115,6 +121,12 @@ impl BatchSource for Table {
     type Error = sqlx::Error;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, String>, sqlx::Error> {
+        // One key by plain equality, as the naive path and the SQL toolkit
+        // send it: a lone load then costs what the naive query costs.
+        if let [key] = keys {
+            let found = self.by_id(*key).await?;
+            return Ok(found.map(|name| (*key, name)).into_iter().collect());
+        }
         self.by_ids(keys).await
     }
 }
@@ -248,9 +260,16 @@ impl Usage {
 /// did not pay.
 const TIMED_EVERY: usize = 8;
 
-/// Run `tasks` tasks, each loading its keys one by one through `path`;
-/// the latencies of every `TIMED_EVERY`th load of each task.
-async fn run_loads<P: Path>(path: &P, tasks: usize, per_task: usize) -> (Duration, Vec<Duration>) {
+/// Run `tasks` tasks, each loading its keys through `path`, one by one or
+/// `fan_out` at a time with `join_all` (as a handler loads a list: one
+/// poll of one task); the latencies of every `TIMED_EVERY`th load (or
+/// group) of each task.
+async fn run_loads<P: Path>(
+    path: &P,
+    tasks: usize,
+    per_task: usize,
+    fan_out: usize,
+) -> (Duration, Vec<Duration>) {
     let keys: Vec<Vec<i64>> = (0..tasks).map(|t| task_keys(t, per_task)).collect();
     let start = Instant::now();
     let handles: Vec<_> = keys
@@ -259,16 +278,19 @@ async fn run_loads<P: Path>(path: &P, tasks: usize, per_task: usize) -> (Duratio
             let path = path.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(keys.len() / TIMED_EVERY + 1);
-                for (i, key) in keys.into_iter().enumerate() {
-                    let value = if i % TIMED_EVERY == 0 {
-                        let began = Instant::now();
-                        let value = path.load(key).await;
-                        latencies.push(began.elapsed());
-                        value
+                for (i, group) in keys.chunks(fan_out).enumerate() {
+                    let timed = (i % TIMED_EVERY == 0).then(Instant::now);
+                    let values = if let [key] = group {
+                        vec![path.load(*key).await]
                     } else {
-                        path.load(key).await
+                        futures::future::join_all(group.iter().map(|key| path.load(*key))).await
                     };
-                    assert_eq!(value, Some(name_of(key)));
+                    if let Some(began) = timed {
+                        latencies.push(began.elapsed());
+                    }
+                    for (key, value) in group.iter().zip(values) {
+                        assert_eq!(value, Some(name_of(*key)));
+                    }
                 }
                 latencies
             })
@@ -333,6 +355,7 @@ fn loads_per_task(path: &str, tasks: usize) -> usize {
 struct Bench {
     pool: PgPool,
     pool_size: usize,
+    fan_out: usize,
     results: Vec<((&'static str, usize), Vec<Run>)>,
 }
 
@@ -349,31 +372,40 @@ impl Bench {
     /// Measure one path once at one concurrency.
     async fn run(&mut self, name: &'static str, tasks: usize) {
         let per_task = loads_per_task(name, tasks);
+        let fan_out = self.fan_out;
         let (table, statements) = self.table();
         let before = Usage::now();
         let (elapsed, mut latencies) = match name {
-            "naive" => run_loads(&Naive(table), tasks, per_task).await,
+            "naive" => run_loads(&Naive(table), tasks, per_task, fan_out).await,
             "coalesce" => {
                 let settings = BatchSettings {
                     max_concurrent_batches: Some(self.pool_size),
                     ..BatchSettings::default()
                 };
                 let loader = Loader::builder(table).settings(settings).build();
-                run_loads(&Coalesce(loader.expect("valid settings")), tasks, per_task).await
+                run_loads(
+                    &Coalesce(loader.expect("valid settings")),
+                    tasks,
+                    per_task,
+                    fan_out,
+                )
+                .await
             }
             "ceiling" => run_ceiling(&table, self.pool_size, tasks, per_task).await,
             #[cfg(feature = "peers")]
             "dl-nc" => {
                 let loader = dataloader::non_cached::Loader::new(table);
-                run_loads(&peers::DataloaderPlain(loader), tasks, per_task).await
+                run_loads(&peers::DataloaderPlain(loader), tasks, per_task, fan_out).await
             }
             #[cfg(feature = "peers")]
             "dl-c" => {
                 let loader = dataloader::cached::Loader::new(table);
-                run_loads(&peers::DataloaderCached(loader), tasks, per_task).await
+                run_loads(&peers::DataloaderCached(loader), tasks, per_task, fan_out).await
             }
             #[cfg(feature = "peers")]
-            "async-graphql 1ms" => run_loads(&peers::async_graphql(table), tasks, per_task).await,
+            "async-graphql 1ms" => {
+                run_loads(&peers::async_graphql(table), tasks, per_task, fan_out).await
+            }
             other => panic!("unknown path {other}"),
         };
         let after = Usage::now();
@@ -493,11 +525,20 @@ fn main() {
         .map(|p| &*p.leak())
         .collect();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let fan_out: usize = arg("--fan-out").and_then(|r| r.parse().ok()).unwrap_or(1);
+    assert!(fan_out >= 1, "--fan-out: at least 1");
+    let runtime = arg("--runtime").unwrap_or_else(|| "multi".to_owned());
+    let rt = match runtime.as_str() {
+        "multi" => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        "current" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => panic!("--runtime: multi or current"),
+    }
+    .expect("tokio runtime");
     rt.block_on(async {
         let mut options = PgPoolOptions::new()
             .max_connections(pool_size as u32)
@@ -521,6 +562,7 @@ fn main() {
         let mut bench = Bench {
             pool: pool.clone(),
             pool_size,
+            fan_out,
             results: Vec::new(),
         };
         // Warm the pool's connections and their statement caches.
@@ -537,8 +579,13 @@ fn main() {
             eprintln!("repetition {} of {reps} done", rep + 1);
         }
         println!(
-            "PostgreSQL at {url}, pool {pool_size} (ping: {ping}), \
-             2 tokio workers, medians of {reps} interleaved repetitions:{}",
+            "PostgreSQL at {url}, pool {pool_size} (ping: {ping}), {} runtime, \
+             fan-out {fan_out}, medians of {reps} interleaved repetitions:{}",
+            if runtime == "multi" {
+                "2-worker"
+            } else {
+                "current-thread"
+            },
             bench.report()
         );
         sqlx::query("DROP TABLE coalesce_bench_engine")

@@ -15,7 +15,7 @@ use std::{
     sync::{
         Arc, OnceLock,
         atomic::{
-            AtomicU64, AtomicUsize,
+            AtomicU64,
             Ordering::{Relaxed, SeqCst},
         },
     },
@@ -105,6 +105,11 @@ impl<S: BatchSource> Batch<S> {
         }
     }
 
+    /// Keys collected so far (zero once sealed).
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().keys.len()
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.inner.lock().full
     }
@@ -146,18 +151,15 @@ impl<S: BatchSource> Batch<S> {
     }
 
     /// Set the outcome and wake every caller waiting for it.
-    /// Returns how many waiting callers it woke.
-    fn publish(&self, outcome: Outcome<S>) -> usize {
+    fn publish(&self, outcome: Outcome<S>) {
         let _ = self.outcome.set(outcome);
         // Taken under the lock: a caller that found no outcome registers its
         // waker under the same lock, so it is either taken here or sees the
         // outcome when it re-checks.
         let wakers = std::mem::take(&mut self.inner.lock().wakers);
-        let woken = wakers.len();
         for waker in wakers {
             waker.wake();
         }
-        woken
     }
 
     /// Wait for the outcome and pick this caller's value out of it.
@@ -338,24 +340,17 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
         window.wait(batch).await;
         return InFlight::join(shared);
     }
-    // A lone load on a quiet loader whose fetches wait for I/O goes at once.
-    // The yield would only let tasks on this worker add keys, and it is a
-    // self-wake that Tokio's multi-thread scheduler answers by waking a
-    // parked worker (a cross-thread wake-up, the cost of a lone load);
-    // concurrent loads lose nothing, as they find this batch in flight and
-    // fill the next one. The yield stays where company is likely: after a
-    // batch that answered several callers (they are about to load again),
-    // and for a source that answers at once (no flight time in which
-    // others could gather), and on a current-thread runtime, where the
-    // yield wakes no other thread and lets tasks spawned together join.
-    if shared.fetches_wait.load(Relaxed)
-        && shared.last_batch.callers() <= 1
-        && on_multi_thread_runtime()
-        && let Some(in_flight) = InFlight::join_unless_busy(shared, batch)
-    {
-        return in_flight;
+    // A source that answers at once leaves no batch in flight for a storm
+    // of loads to gather behind: on the multi-thread runtime its batch
+    // stays open while the whole runtime's ready tasks are still adding
+    // keys (deferred yields). Any other batch yields once, and more while
+    // the yield added keys: loads made in the same poll of the same task
+    // (`join_all`, a GraphQL list field) and tasks already ready join it.
+    if !shared.fetches_wait.load(Relaxed) && on_multi_thread_runtime() {
+        super::yields_while_growing(batch, true).await;
+    } else {
+        window.wait(batch).await;
     }
-    window.wait(batch).await;
     loop {
         // Registered before the check, so a batch completing between the
         // check and the wait still wakes this one.
@@ -501,17 +496,15 @@ fn fetch<S: BatchSource>(
             .state
             .lock()
             .complete(batch, &keys, outcome.as_ref().ok());
-        let callers = batch.publish(outcome);
-        shared.last_batch.record(callers, started, finished);
+        batch.publish(outcome);
+        shared.last_batch.record(started, finished);
     })
 }
 
-/// Who the last published batch answered, and when: how the next batch
-/// tells callers loading again in a loop from a new burst.
+/// When the last published batch was answered, and how long its fetch
+/// took: how the next batch tells callers loading again in a loop from a
+/// new burst.
 pub(crate) struct LastBatch {
-    /// Callers it woke: more than one, and they are likely to load again at
-    /// once, so the next batch waits for them.
-    callers: AtomicUsize,
     /// Nanoseconds its fetch took.
     fetch_nanos: AtomicU64,
     /// When it was published, in nanoseconds since `epoch`.
@@ -522,7 +515,6 @@ pub(crate) struct LastBatch {
 impl Default for LastBatch {
     fn default() -> Self {
         Self {
-            callers: AtomicUsize::new(0),
             fetch_nanos: AtomicU64::new(0),
             published_at: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -532,15 +524,10 @@ impl Default for LastBatch {
 
 impl LastBatch {
     /// A batch whose fetch ran from `started` to `finished` was published.
-    fn record(&self, callers: usize, started: Instant, finished: Instant) {
-        self.callers.store(callers, Relaxed);
+    fn record(&self, started: Instant, finished: Instant) {
         self.fetch_nanos.store(nanos(finished - started), Relaxed);
         let published_at = finished.saturating_duration_since(self.epoch);
         self.published_at.store(nanos(published_at), Relaxed);
-    }
-
-    pub(crate) fn callers(&self) -> usize {
-        self.callers.load(Relaxed)
     }
 
     /// Less time has passed since it was published than its fetch took:

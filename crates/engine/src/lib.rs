@@ -35,9 +35,9 @@
 //! window, [`BatchWindow::FillWhileBusy`], a batch whose window has
 //! ended while other batches of the loader are in flight keeps collecting
 //! keys until it is full or one of them completes: a quiet loader sends a
-//! lone load at once (after one yield while its source has been answering
-//! without waiting), a busy one sends full batches (callers looping on
-//! full batches: two halves in flight at once).
+//! lone load after one yield, loads made within one poll of one task
+//! (`join_all`) as one batch, a busy loader full batches (callers looping
+//! on full batches: two halves in flight at once).
 //! Batches opened by `load_many`, and a batch whose leader was dropped
 //! before its fetch began, run in a dispatcher task instead. Other callers
 //! only wait on the outcome, and no fetch belongs to a caller, so dropping
@@ -164,13 +164,14 @@ pub enum BatchWindow {
     /// their next keys), and check again. A quiet loader thus dispatches a
     /// lone load after one yield, while a busy one sends full batches
     /// (several at once, up to `max_concurrent_batches`) instead of
-    /// splitting its callers over many small ones. Once a fetch has been
-    /// seen to wait (a database round trip), a quiet loader on the
-    /// multi-thread runtime whose last batch answered a single caller
-    /// skips even that yield: a lone load costs no extra wake-up of the
-    /// runtime's other workers, and loads arriving together send the first
-    /// alone and the rest in one batch while it is in flight. (On a
-    /// current-thread runtime the yield wakes nobody else, so it stays.)
+    /// splitting its callers over many small ones. The yield is never
+    /// skipped: loads made within one poll of one task (`join_all` of
+    /// per-item calls, a GraphQL list field) always reach the source as one
+    /// batch. While a yield still adds keys the batch yields again, and
+    /// while the source has never been seen to wait (it answers at once,
+    /// so no batch is in flight to gather behind) those yields on the
+    /// multi-thread runtime are deferred until the runtime's ready tasks
+    /// have run: a storm of tasks sends full batches.
     /// Callers that come back from a full batch within its fetch time (a
     /// loop, such as 100 tasks each loading key after key) are split into
     /// two batches of half the cap, kept in flight together: the source
@@ -186,7 +187,7 @@ impl BatchWindow {
     async fn wait<S: BatchSource>(self, batch: &Batch<S>) {
         match self {
             Self::Yield(times) => yields(times, batch).await,
-            Self::FillWhileBusy => yields(1, batch).await,
+            Self::FillWhileBusy => yields_while_growing(batch, false).await,
             Self::Time(duration) => {
                 let sleep = tokio::time::sleep(duration);
                 tokio::pin!(sleep);
@@ -220,6 +221,29 @@ async fn yields<S: BatchSource>(times: u32, batch: &Batch<S>) {
         Poll::Pending
     })
     .await;
+}
+
+/// Yield until a yield adds no key to the batch, or it is full. A lone
+/// load yields once; a storm of tasks loading from a source that answers
+/// at once (so no batch is ever in flight for them to gather behind) keeps
+/// the batch open while the runtime's ready tasks are still adding keys.
+/// `deferred` yields let the whole runtime's queues run first (Tokio wakes
+/// a deferred task once its worker runs out of ready tasks, or at its
+/// periodic driver poll); otherwise one pass of this worker's queue does.
+async fn yields_while_growing<S: BatchSource>(batch: &Batch<S>, deferred: bool) {
+    let mut seen = None;
+    loop {
+        let len = batch.len();
+        if batch.is_full() || seen == Some(len) {
+            return;
+        }
+        seen = Some(len);
+        if deferred {
+            tokio::task::yield_now().await;
+        } else {
+            yields(1, batch).await;
+        }
+    }
 }
 
 /// A loader configuration that cannot work.
@@ -409,7 +433,8 @@ struct Shared<S: BatchSource> {
     /// Signalled each time one of those batches is done.
     batch_done: Notify,
     /// A fetch a leader polled has not finished at once: the source waits
-    /// for I/O, so a lone load need not yield for company (see
+    /// for I/O, so batches gather behind batches in flight; until then a
+    /// storm of loads is gathered by deferred yields (see
     /// `batch::until_due`).
     fetches_wait: AtomicBool,
     /// Who the last published batch answered, and when.

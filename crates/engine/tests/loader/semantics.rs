@@ -779,12 +779,12 @@ async fn a_lone_load_on_a_quiet_loader_is_answered_after_one_yield() {
     }
 }
 
-// On the multi-thread runtime the window's yield wakes a parked worker: a
-// loader whose fetches wait for I/O skips it when it is quiet. (Run on one
-// worker, so that a batch is wholly done when its callers see the result;
-// on a current-thread runtime the yield wakes no other thread and stays.)
+// Once fetches are seen to wait, a lone load still yields once before it
+// goes, so loads made in the same poll of its task could join it; loads
+// arriving while it is in flight gather behind it. (Run on one worker, so
+// that a batch is wholly done when its callers see the result.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn a_lone_load_is_sent_at_its_first_poll_once_fetches_are_seen_to_wait() {
+async fn a_lone_load_yields_once_and_loads_arriving_in_flight_share_a_batch() {
     let source = Recorder::gated();
     let loader = Loader::builder(source.clone())
         .max_concurrent_batches(10)
@@ -798,7 +798,9 @@ async fn a_lone_load_is_sent_at_its_first_poll_once_fetches_are_seen_to_wait() {
     let lone = loader.load(3);
     tokio::pin!(lone);
     assert!(futures::poll!(lone.as_mut()).is_pending());
-    assert_eq!(source.batches(), vec![vec![1], vec![3]], "sent at once");
+    assert_eq!(source.batches(), vec![vec![1]], "not within its first poll");
+    assert!(futures::poll!(lone.as_mut()).is_pending());
+    assert_eq!(source.batches(), vec![vec![1], vec![3]], "sent at the next");
     // Loads arriving while it is in flight still share one batch.
     let together = spawn_loads(&loader, 10..60);
     while loader.in_flight() < 51 {
@@ -818,11 +820,11 @@ async fn a_lone_load_is_sent_at_its_first_poll_once_fetches_are_seen_to_wait() {
         assert_eq!(task.await.unwrap().unwrap(), expected(key, 0));
     }
     assert_eq!(source.batches()[2].len(), 50);
-    // Its 50 callers are likely to load again: the next batch waits for them.
+    // The next lone load yields as well.
     let next = loader.load(7);
     tokio::pin!(next);
     assert!(futures::poll!(next.as_mut()).is_pending());
-    assert_eq!(source.batches().len(), 3, "yields after a shared batch");
+    assert_eq!(source.batches().len(), 3, "not within its first poll");
     source.release(1);
     assert_eq!(next.await.unwrap(), expected(7, 0));
 }
