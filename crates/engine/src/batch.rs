@@ -340,17 +340,21 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
         window.wait(batch).await;
         return InFlight::join(shared);
     }
-    // A source that answers at once leaves no batch in flight for a storm
-    // of loads to gather behind: on the multi-thread runtime its batch
-    // stays open while the whole runtime's ready tasks are still adding
-    // keys (deferred yields). Any other batch yields once, and more while
-    // the yield added keys: loads made in the same poll of the same task
-    // (`join_all`, a GraphQL list field) and tasks already ready join it.
-    if !shared.fetches_wait.load(Relaxed) && on_multi_thread_runtime() {
-        super::yields_while_growing(batch, true).await;
-    } else {
-        window.wait(batch).await;
-    }
+    // Never dispatched within the poll that opened it: loads made in the
+    // same poll of the same task (`join_all`, a GraphQL list field) join
+    // it, then ready tasks do during one yield. A source that answers at
+    // once leaves no batch in flight for a storm of loads to gather
+    // behind: on the multi-thread runtime its batch stays open while the
+    // runtime's ready tasks are still adding keys (deferred yields).
+    let storm = !shared.fetches_wait.load(Relaxed) && on_multi_thread_runtime();
+    let gather = || async move {
+        if storm {
+            super::yields_while_growing(batch).await;
+        } else {
+            window.wait(batch).await;
+        }
+    };
+    gather().await;
     loop {
         // Registered before the check, so a batch completing between the
         // check and the wait still wakes this one.
@@ -369,7 +373,7 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
         .await;
         // The callers of the batch that completed were woken just before
         // this leader: one more yield lets them add their next keys first.
-        window.wait(batch).await;
+        gather().await;
     }
 }
 

@@ -167,11 +167,11 @@ pub enum BatchWindow {
     /// splitting its callers over many small ones. The yield is never
     /// skipped: loads made within one poll of one task (`join_all` of
     /// per-item calls, a GraphQL list field) always reach the source as one
-    /// batch. While a yield still adds keys the batch yields again, and
-    /// while the source has never been seen to wait (it answers at once,
-    /// so no batch is in flight to gather behind) those yields on the
-    /// multi-thread runtime are deferred until the runtime's ready tasks
-    /// have run: a storm of tasks sends full batches.
+    /// batch. While the source has never been seen to wait (it answers at
+    /// once, so no batch is in flight to gather behind), the yield on the
+    /// multi-thread runtime is deferred until the runtime's ready tasks
+    /// have run, and repeated while it adds keys: a storm of tasks sends
+    /// full batches.
     /// Callers that come back from a full batch within its fetch time (a
     /// loop, such as 100 tasks each loading key after key) are split into
     /// two batches of half the cap, kept in flight together: the source
@@ -187,7 +187,7 @@ impl BatchWindow {
     async fn wait<S: BatchSource>(self, batch: &Batch<S>) {
         match self {
             Self::Yield(times) => yields(times, batch).await,
-            Self::FillWhileBusy => yields_while_growing(batch, false).await,
+            Self::FillWhileBusy => yields(1, batch).await,
             Self::Time(duration) => {
                 let sleep = tokio::time::sleep(duration);
                 tokio::pin!(sleep);
@@ -223,26 +223,22 @@ async fn yields<S: BatchSource>(times: u32, batch: &Batch<S>) {
     .await;
 }
 
-/// Yield until a yield adds no key to the batch, or it is full. A lone
-/// load yields once; a storm of tasks loading from a source that answers
-/// at once (so no batch is ever in flight for them to gather behind) keeps
-/// the batch open while the runtime's ready tasks are still adding keys.
-/// `deferred` yields let the whole runtime's queues run first (Tokio wakes
-/// a deferred task once its worker runs out of ready tasks, or at its
-/// periodic driver poll); otherwise one pass of this worker's queue does.
-async fn yields_while_growing<S: BatchSource>(batch: &Batch<S>, deferred: bool) {
-    let mut seen = None;
-    loop {
+/// Yield until a yield adds no key to the batch, or it is full, each
+/// yield deferred until the runtime's ready tasks have run (Tokio wakes a
+/// deferred task once its worker runs out of ready tasks, or at its
+/// periodic driver poll). For a source that answers at once, which leaves
+/// no batch in flight for a storm of loads to gather behind: the batch
+/// stays open while the storm is still adding keys.
+async fn yields_while_growing<S: BatchSource>(batch: &Batch<S>) {
+    // Two yields in a row must add nothing: a worker also wakes its
+    // deferred tasks at its periodic driver poll, which can come right
+    // after a yield, before any other task has run.
+    let (mut seen, mut idle) = (0, 0);
+    while !batch.is_full() && idle < 3 {
+        tokio::task::yield_now().await;
         let len = batch.len();
-        if batch.is_full() || seen == Some(len) {
-            return;
-        }
-        seen = Some(len);
-        if deferred {
-            tokio::task::yield_now().await;
-        } else {
-            yields(1, batch).await;
-        }
+        idle = if len == seen { idle + 1 } else { 0 };
+        seen = len;
     }
 }
 

@@ -15,6 +15,7 @@ use std::{
     },
     time::Duration,
 };
+use tokio::sync::Semaphore;
 
 /// A source whose fetches wait like a round trip (so the loader learns that
 /// its fetches wait, the state in which a quiet loader sends a lone load
@@ -113,28 +114,35 @@ impl BatchSource for Instant {
 
 /// 100,000 tasks on two workers, keys from 1,000 distinct, each task
 /// loading one key from a source that answers at once; returns the
-/// source's calls and the keys it was asked for. The tasks are spawned
-/// from a worker, as a server's accept loop spawns its connections, so the
-/// storm is queued before it runs. (Spawned one by one from outside the
-/// runtime, tasks arrive slower than two workers serve a source that
-/// answers at once: small batches are then the quickest answer, and their
-/// sizes measure the spawning thread, not the loader.)
+/// source's calls and the keys it was asked for. A burst: every task is
+/// ready before any loads (they wait at a gate opened once all are
+/// spawned), as requests that arrived while a server was busy are. (Tasks
+/// that trickle in, spawned one by one while two workers already serve a
+/// source that answers at once, arrive slower than they are served: small
+/// batches are then the quickest answer, and their sizes measure the
+/// spawning, not the loader.)
 async fn storm(cache: CachePolicy) -> (usize, usize) {
     let source = Instant::default();
     let loader = Loader::builder(source.clone())
         .cache(cache)
         .build()
         .unwrap();
+    let gate = Arc::new(Semaphore::new(0));
     let tasks = tokio::spawn({
         let loader = loader.clone();
         async move {
-            (0..100_000u64)
+            let tasks: Vec<_> = (0..100_000u64)
                 .map(|i| {
-                    let loader = loader.clone();
+                    let (loader, gate) = (loader.clone(), Arc::clone(&gate));
                     let key = i * 7919 % 1000;
-                    tokio::spawn(async move { (key, loader.load(key).await) })
+                    tokio::spawn(async move {
+                        gate.acquire().await.expect("never closed").forget();
+                        (key, loader.load(key).await)
+                    })
                 })
-                .collect::<Vec<_>>()
+                .collect();
+            gate.add_permits(tasks.len());
+            tasks
         }
     })
     .await
