@@ -23,9 +23,10 @@
 //! CPU is not in it) and its threads' context switches per load. Options: `--reps N` (3), `--tasks LIST` (1,100,1000),
 //! `--paths LIST` (all), `--pool N` (10), `--runtime multi|current` (Tokio's
 //! multi-thread runtime with 2 workers, or the current-thread one),
-//! `--fan-out N` (1: each task loads `N` keys at a time with `join_all`,
-//! one poll of one task, as a handler loads a list; p50 is then one
-//! group's latency), `--ping idle|always|never`: when
+//! `--fan-out N` (1; from 2, each task loads in requests of one key alone
+//! and then `N` keys with `join_all`, one poll of one task, as a handler
+//! loads a detail and then a list; p50 is then one request's latency),
+//! `--ping idle|always|never`: when
 //! the pool pings a connection it hands out, on every path: `idle` (the
 //! default, as `coalesce-store` does) only one idle for a second or more,
 //! `always` on every checkout (sqlx's `test_before_acquire`, a round trip
@@ -260,10 +261,11 @@ impl Usage {
 /// did not pay.
 const TIMED_EVERY: usize = 8;
 
-/// Run `tasks` tasks, each loading its keys through `path`, one by one or
-/// `fan_out` at a time with `join_all` (as a handler loads a list: one
-/// poll of one task); the latencies of every `TIMED_EVERY`th load (or
-/// group) of each task.
+/// Run `tasks` tasks, each loading its keys through `path`, one by one or,
+/// with a `fan_out` of 2 or more, in requests of one key alone and then
+/// `fan_out` keys with `join_all` (a detail, then a list: one poll of one
+/// task); the latencies of every `TIMED_EVERY`th load (or request) of
+/// each task.
 async fn run_loads<P: Path>(
     path: &P,
     tasks: usize,
@@ -278,13 +280,15 @@ async fn run_loads<P: Path>(
             let path = path.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(keys.len() / TIMED_EVERY + 1);
-                for (i, group) in keys.chunks(fan_out).enumerate() {
+                let request = if fan_out == 1 { 1 } else { 1 + fan_out };
+                for (i, group) in keys.chunks(request).enumerate() {
                     let timed = (i % TIMED_EVERY == 0).then(Instant::now);
-                    let values = if let [key] = group {
-                        vec![path.load(*key).await]
-                    } else {
-                        futures::future::join_all(group.iter().map(|key| path.load(*key))).await
-                    };
+                    let (first, list) = group.split_first().expect("chunks are never empty");
+                    let mut values = vec![path.load(*first).await];
+                    if !list.is_empty() {
+                        let loads = list.iter().map(|key| path.load(*key));
+                        values.extend(futures::future::join_all(loads).await);
+                    }
                     if let Some(began) = timed {
                         latencies.push(began.elapsed());
                     }
