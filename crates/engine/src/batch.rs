@@ -349,7 +349,7 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
     let storm = !shared.fetches_wait.load(Relaxed) && on_multi_thread_runtime();
     let gather = || async move {
         if storm {
-            super::yields_while_growing(batch).await;
+            super::yields_while_growing(batch, &shared.stats).await;
         } else {
             window.wait(batch).await;
         }

@@ -223,17 +223,24 @@ async fn yields<S: BatchSource>(times: u32, batch: &Batch<S>) {
     .await;
 }
 
-/// Yield until a yield adds no key to the batch, or it is full, each
-/// yield deferred until the runtime's ready tasks have run (Tokio wakes a
-/// deferred task once its worker runs out of ready tasks, or at its
-/// periodic driver poll). For a source that answers at once, which leaves
-/// no batch in flight for a storm of loads to gather behind: the batch
-/// stays open while the storm is still adding keys.
-async fn yields_while_growing<S: BatchSource>(batch: &Batch<S>) {
-    // Two yields in a row must add nothing: a worker also wakes its
-    // deferred tasks at its periodic driver poll, which can come right
-    // after a yield, before any other task has run.
-    let (mut seen, mut idle) = (0, 0);
+/// Yield once; if other loads came meanwhile (a storm, not a lone load),
+/// keep yielding, deferred until the runtime's ready tasks have run (Tokio
+/// wakes a deferred task once its worker runs out of ready tasks, or at its
+/// periodic driver poll), until three yields in a row add no key or the
+/// batch is full. For a source that answers at once, which leaves no batch
+/// in flight for a storm of loads to gather behind: the batch stays open
+/// while the storm is still adding keys, while a lone load pays one plain
+/// yield, as with any other source.
+async fn yields_while_growing<S: BatchSource>(batch: &Batch<S>, stats: &Stats) {
+    let requested = stats.loads_requested();
+    yields(1, batch).await;
+    if stats.loads_requested() == requested {
+        return;
+    }
+    // Three in a row: a worker also wakes its deferred tasks at its
+    // periodic driver poll, which can come right after a yield, before
+    // any other task has run.
+    let (mut seen, mut idle) = (batch.len(), 0);
     while !batch.is_full() && idle < 3 {
         tokio::task::yield_now().await;
         let len = batch.len();
