@@ -63,3 +63,10 @@ pub use error::{Error, Limit, Operation, Step};
 pub use pool::ping_after_idle;
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};
+
+/// What [`single_key!`] expands to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::value::padded_list;
+    pub use sqlx::error::BoxDynError;
+}
