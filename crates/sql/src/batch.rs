@@ -2,7 +2,7 @@
 //! pool, and counts what it sends.
 
 use crate::chunk::{self, Chunk, Limits};
-use crate::dialect::internal::{Lists, Server};
+use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
 use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
 use crate::value::{Arguments, Columns, Key, Record};
 use crate::{Dialect, Table, retry, sql};
@@ -358,10 +358,18 @@ impl<DB: Dialect> Batch<DB> {
         let items = &keys[range.clone()];
         let padding = padding_for::<DB>(items.len(), padding);
         let len = items.len() + padding;
-        let sql = sql::select(&DB::SYNTAX, table, len);
+        let sql = typed::<DB, K>(sql::select(&DB::SYNTAX, table, len));
         let arguments = key_arguments(items, padding)?;
         self.count_statement();
-        let rows = DB::fetch_rows(connection, sql, arguments).await?;
+        let rows = match DB::fetch_rows(connection, sql, arguments).await {
+            Err(error) if DB::is_collation_mix(&error) && len > 1 => {
+                let sql = sql::select(&branches::<DB>(), table, len);
+                let arguments = key_arguments(items, padding)?;
+                self.count_statement();
+                DB::fetch_rows(connection, sql, arguments).await?
+            }
+            rows => rows?,
+        };
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
             // One key is plain equality, without a position column.
@@ -561,7 +569,11 @@ impl<DB: Dialect> Batch<DB> {
                 index: i + 1,
                 of: chunks.len(),
             };
-            let mut pending = vec![chunk.items.clone()];
+            // A lone chunk is the statement that failed: start with its halves.
+            let mut pending = match chunks {
+                [only] if only.items.len() > 1 => halves(only.items.clone()).to_vec(),
+                _ => vec![chunk.items.clone()],
+            };
             while let Some(range) = pending.pop() {
                 let fail = |scope: &Scope<DB>, e| scope.failed(operation, table, step, e);
                 self.count_statement();
@@ -711,6 +723,7 @@ impl<DB: Dialect> Batch<DB> {
         };
         match sql::delete(&DB::SYNTAX, table, items.len() + padding) {
             sql::Delete::One(delete) => {
+                let delete = typed::<DB, K>(delete);
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
                 let affected = DB::execute(connection, delete, arguments).await;
@@ -722,6 +735,7 @@ impl<DB: Dialect> Batch<DB> {
                 })
             }
             sql::Delete::Returning(delete) => {
+                let delete = typed::<DB, K>(delete);
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
                 let rows = DB::fetch_rows(connection, delete, arguments).await;
@@ -730,7 +744,20 @@ impl<DB: Dialect> Batch<DB> {
             sql::Delete::LockedFirst { lock, delete } => {
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
-                let rows = DB::fetch_rows(connection, lock, arguments).await;
+                let rows = match DB::fetch_rows(connection, lock, arguments).await {
+                    Err(error) if DB::is_collation_mix(&error) => {
+                        let len = items.len() + padding;
+                        let sql::Delete::LockedFirst { lock, .. } =
+                            sql::delete(&branches::<DB>(), table, len)
+                        else {
+                            return Err(Ran::Before(error));
+                        };
+                        let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
+                        self.count_statement();
+                        DB::fetch_rows(connection, lock, arguments).await
+                    }
+                    rows => rows,
+                };
                 let credited = positions(rows.map_err(Ran::Before)?).map_err(Ran::Before)?;
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
@@ -897,6 +924,39 @@ fn failed(operation: Operation, table: &Table, step: Step, source: sqlx::Error) 
         table: table.name().to_owned(),
         step,
         source,
+    }
+}
+
+/// `sql` for keys of type `K`: on PostgreSQL followed by a comment naming
+/// the key's types, so keys of another Rust type (`i16` where `i64` came
+/// before) get a statement of their own: a prepared statement keeps the
+/// parameter types of its first use, and an `INT2[]` bound where it
+/// expects `INT8[]` is refused.
+fn typed<DB: Dialect, K: Key<DB>>(mut sql: String) -> String {
+    if DB::SYNTAX.lists == Lists::Arrays {
+        let names = K::type_names().join(", ");
+        let names: String = names
+            .chars()
+            .filter(|c| c.is_alphanumeric() || " ,_[]".contains(*c))
+            .collect();
+        sql.push_str(&format!(" /* keys: {names} */"));
+    }
+    sql
+}
+
+/// `DB`'s syntax with key lists spelled as [`KeyRows::Branches`], for a
+/// statement whose table of keys the server refused to compare.
+fn branches<DB: Dialect>() -> Syntax {
+    let lists = match DB::SYNTAX.lists {
+        Lists::Rows { max_row_values, .. } => Lists::Rows {
+            keys: KeyRows::Branches,
+            max_row_values,
+        },
+        arrays => arrays,
+    };
+    Syntax {
+        lists,
+        ..DB::SYNTAX
     }
 }
 

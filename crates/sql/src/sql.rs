@@ -52,7 +52,23 @@ fn keys_table(syntax: &Syntax, arity: usize, items: usize) -> (String, String, V
             let columns = columns.iter().map(|c| format!("{KEYS}.{c}")).collect();
             (from, format!("{KEYS}.position"), columns)
         }
-        // MySQL's key lists are branches of a `UNION ALL` instead.
+        Lists::Rows {
+            keys: KeyRows::Derived,
+            ..
+        } => {
+            let first: Vec<String> = (0..arity).map(|i| format!("? AS key_{i}")).collect();
+            let rest = vec!["?"; arity].join(", ");
+            let rows: Vec<String> = (1..=items)
+                .map(|p| match p {
+                    1 => format!("SELECT 1 AS position, {}", first.join(", ")),
+                    p => format!("SELECT {p}, {rest}"),
+                })
+                .collect();
+            let from = format!("({}) AS {KEYS}", rows.join(" UNION ALL "));
+            let columns = (0..arity).map(|i| format!("{KEYS}.key_{i}")).collect();
+            (from, format!("{KEYS}.position"), columns)
+        }
+        // The branches form has no table of keys.
         Lists::Rows { .. } => {
             let row = vec!["?"; arity].join(", ");
             let rows: Vec<String> = (1..=items).map(|p| format!("({p}, {row})")).collect();
@@ -249,32 +265,44 @@ pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> Delete {
             ))
         }
         Lists::Rows {
-            keys: KeyRows::Branches,
+            keys: keys_form @ (KeyRows::Derived | KeyRows::Branches),
             ..
         } => {
-            // Each branch is `WHERE key = ?`, locking what it reads; the
-            // rows it returns carry their key columns, grouped under the
-            // columns' own equality.
             let returned = names(syntax, key);
-            let locked = branches(
-                items,
-                |p| format!("SELECT {returned}, {p} FROM {name} {equal}"),
-                "FOR UPDATE",
-            );
-            let grouped = key
-                .iter()
-                .map(|c| format!("{KEYS}.{}", quoted(c, syntax.quote)))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let lock = if keys_form == KeyRows::Derived {
+                let grouped = key
+                    .iter()
+                    .map(|c| format!("{name}.{}", quoted(c, syntax.quote)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "SELECT MIN({position}) FROM {name} JOIN {keys} ON {matched} \
+                     GROUP BY {grouped} FOR UPDATE"
+                )
+            } else {
+                // Each branch is `WHERE key = ?`, locking what it reads;
+                // the rows it returns carry their key columns, grouped
+                // under the columns' own equality.
+                let locked = branches(
+                    items,
+                    |p| format!("SELECT {returned}, {p} FROM {name} {equal}"),
+                    "FOR UPDATE",
+                );
+                let grouped = key
+                    .iter()
+                    .map(|c| format!("{KEYS}.{}", quoted(c, syntax.quote)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("SELECT MIN({KEYS}.position) FROM ({locked}) AS {KEYS} GROUP BY {grouped}")
+            };
+            // Constants in an `IN` list compare as in `key = ?`.
             let listed = if key.len() == 1 {
                 format!("{returned} IN ({})", vec!["?"; items].join(", "))
             } else {
                 format!("({returned}) IN ({})", row_placeholders(items, key.len()))
             };
             Delete::LockedFirst {
-                lock: format!(
-                    "SELECT MIN({KEYS}.position) FROM ({locked}) AS {KEYS} GROUP BY {grouped}"
-                ),
+                lock,
                 delete: format!("DELETE FROM {name} WHERE {listed}"),
             }
         }
@@ -350,10 +378,17 @@ mod tests {
     const MYSQL: Syntax = Syntax {
         quote: '`',
         lists: Lists::Rows {
-            keys: KeyRows::Branches,
+            keys: KeyRows::Derived,
             max_row_values: 64,
         },
         upsert: Upsert::OnDuplicateKey,
+    };
+    const MYSQL_BRANCHES: Syntax = Syntax {
+        lists: Lists::Rows {
+            keys: KeyRows::Branches,
+            max_row_values: 64,
+        },
+        ..MYSQL
     };
     const SQLITE: Syntax = Syntax {
         quote: '"',
@@ -383,6 +418,14 @@ mod tests {
         );
         assert_eq!(
             select(&MYSQL, &orders.clone().select("id, total * 2 AS t"), 2),
+            "SELECT id, total * 2 AS t, coalesce_keys.position FROM `orders` JOIN (SELECT 1 AS position, ? AS key_0 UNION ALL SELECT 2, ?) AS coalesce_keys ON `orders`.`id` = coalesce_keys.key_0"
+        );
+        assert_eq!(
+            select(
+                &MYSQL_BRANCHES,
+                &orders.clone().select("id, total * 2 AS t"),
+                2
+            ),
             "SELECT id, total * 2 AS t, 1 AS position FROM `orders` WHERE `id` = ? UNION ALL SELECT id, total * 2 AS t, 2 FROM `orders` WHERE `id` = ?"
         );
         assert_eq!(
@@ -484,6 +527,13 @@ mod tests {
         );
         assert_eq!(
             delete(&MYSQL, &Table::new("t").key(["k"]), 2),
+            Delete::LockedFirst {
+                lock: "SELECT MIN(coalesce_keys.position) FROM `t` JOIN (SELECT 1 AS position, ? AS key_0 UNION ALL SELECT 2, ?) AS coalesce_keys ON `t`.`k` = coalesce_keys.key_0 GROUP BY `t`.`k` FOR UPDATE".into(),
+                delete: "DELETE FROM `t` WHERE `k` IN (?, ?)".into(),
+            }
+        );
+        assert_eq!(
+            delete(&MYSQL_BRANCHES, &Table::new("t").key(["k"]), 2),
             Delete::LockedFirst {
                 lock: "SELECT MIN(coalesce_keys.position) FROM ((SELECT `k`, 1 AS position FROM `t` WHERE `k` = ? FOR UPDATE) UNION ALL (SELECT `k`, 2 FROM `t` WHERE `k` = ? FOR UPDATE)) AS coalesce_keys GROUP BY coalesce_keys.`k`".into(),
                 delete: "DELETE FROM `t` WHERE `k` IN (?, ?)".into(),

@@ -106,10 +106,14 @@ impl<DB: Dialect, T> KeyPart<DB> for T where T: Value<DB> + Type<DB> + Eq + Hash
 /// column works as in `WHERE id = $1`.
 ///
 /// Implemented for `bool`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`,
-/// `u64`, `String` and `Vec<u8>` where the driver supports them, and for
-/// tuples of 2 to 4 [`KeyPart`]s (any type the driver encodes: `Uuid`,
-/// time types, `#[sqlx(transparent)]` newtypes). A single-column key of
-/// another type is declared with [`single_key!`](crate::single_key).
+/// `u64`, `String` and `Vec<u8>` where the driver supports them, for
+/// `Uuid` (feature `uuid`) and chrono's dates and times (feature `chrono`),
+/// and for tuples of 2 to 4 [`KeyPart`]s (any type the driver encodes:
+/// `Uuid`, time types, `#[sqlx(transparent)]` newtypes). A single-column
+/// key of a type of your own is declared with
+/// [`single_key!`](crate::single_key). (One blanket impl for every
+/// `KeyPart` is impossible beside the tuple impls: a tuple might one day be
+/// a `KeyPart` too, so the two would overlap.)
 ///
 /// ```
 /// fn is_key<DB: coalesce_sql::Dialect, K: coalesce_sql::Key<DB>>() {}
@@ -133,6 +137,9 @@ pub trait Key<DB: Dialect>: Eq + Hash + Clone + Send + Sync + 'static {
     /// Bind one row of `NULL`s of the fields' types: padding that matches
     /// no row.
     fn bind_null_row(arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
+
+    /// The driver's name of each field's type (`INT8`, `TEXT`, ...).
+    fn type_names() -> Vec<String>;
 
     /// Bind many keys column by column, each column followed by `nulls`
     /// `NULL`s (padding): each field of all keys in one
@@ -171,6 +178,9 @@ macro_rules! single_key {
             fn has_null(&self) -> bool {
                 $crate::Value::<DB>::is_null(self)
             }
+            fn type_names() -> Vec<String> {
+                vec![$crate::__private::type_name::<DB, $t>()]
+            }
             fn bind_row(
                 &self,
                 arguments: &mut $crate::Arguments<DB>,
@@ -191,6 +201,11 @@ macro_rules! single_key {
             }
         }
     )*};
+}
+
+/// The driver's name of `T`'s type in `DB`.
+pub fn type_name<DB: Dialect, T: Type<DB>>() -> String {
+    sqlx::TypeInfo::name(&T::type_info()).to_owned()
 }
 
 /// `values` as `Some`, then `nulls` `None`s: a column of a padded list.
@@ -238,6 +253,16 @@ pub trait Record<DB: Dialect>: Send + Sync {
 
 crate::single_key!(bool, i8, i16, i32, i64, u8, u16, u32, u64, String, Vec<u8>);
 
+#[cfg(feature = "uuid")]
+crate::single_key!(sqlx::types::Uuid);
+
+#[cfg(feature = "chrono")]
+crate::single_key!(
+    sqlx::types::chrono::NaiveDate,
+    sqlx::types::chrono::NaiveDateTime,
+    sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>,
+);
+
 /// [`Key`] for tuples of key parts (composite keys).
 macro_rules! tuple_keys {
     ($len:expr; $($t:ident $i:tt),+) => {
@@ -252,6 +277,9 @@ macro_rules! tuple_keys {
             }
             fn has_null(&self) -> bool {
                 false $(|| self.$i.is_null())+
+            }
+            fn type_names() -> Vec<String> {
+                vec![$(type_name::<DB, $t>()),+]
             }
             fn bind_null_row(arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
                 $($t::bind_null(arguments)?;)+

@@ -368,6 +368,12 @@ macro_rules! serial_tests {
                     .collect();
                 rows[37].v = -1;
                 let results = sql.upsert_each(&table, &rows).await.unwrap();
+                // The failed statement, then halves down to the bad row (6
+                // levels for row 37 of 100): per level a SAVEPOINT and a
+                // statement for each half, a ROLLBACK TO SAVEPOINT for the
+                // bad one.
+                assert_eq!(sql.statements(), 1 + 6 * 5);
+                assert_eq!(sql.transactions(), 1);
                 let failed: Vec<usize> = (0..100).filter(|&i| results[i].is_err()).collect();
                 assert_eq!(failed, [37]);
                 let written = contents(&pool, &name).await;
@@ -521,6 +527,54 @@ async fn mysql_an_oversized_row_fails_alone() {
             .await
             .unwrap();
     assert_eq!(count, 1);
+    let drop = format!("DROP TABLE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+/// MariaDB: next to a `latin1` column a table of `utf8mb4` keys cannot be
+/// compared for a non-ASCII key ("Illegal mix of collations"), where `k = ?`
+/// converts the constant; the read and the delete are sent again as one
+/// `WHERE k = ?` branch per key and answer as the per-key queries.
+#[tokio::test]
+async fn mysql_keys_beside_a_latin1_column_read_and_delete_as_per_key() {
+    let Some(pool) = common::mysql().await else {
+        return;
+    };
+    let name = common::unique("serial_latin1");
+    let ddl = format!(
+        "CREATE TABLE {name} (k VARCHAR(20) PRIMARY KEY, v BIGINT NOT NULL) DEFAULT CHARSET=latin1; \
+         INSERT INTO {name} VALUES ('ABC', 1), ('\u{e9}t\u{e9}', 2)"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let table = Table::new(&name).key(["k"]).columns(["v"]);
+    let sql = Batch::new(pool.clone());
+    let keys: Vec<String> = ["abc", "\u{c9}T\u{c9}", "\u{20ac}", "x"]
+        .map(str::to_owned)
+        .to_vec();
+    let found: HashMap<String, (String, i64)> = sql.fetch(&table, &keys).await.unwrap();
+    assert_eq!(
+        sql.statements(),
+        2,
+        "the refused statement, then the branches"
+    );
+    for key in &keys {
+        let naive: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT k, v FROM {name} WHERE k = ?"
+        )))
+        .bind(key)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        assert_eq!(found.get(key), naive.as_ref(), "{key:?}");
+    }
+    assert_eq!(found.len(), 2);
+    assert_eq!(sql.delete(&table, &keys).await.unwrap(), keys[..2]);
     let drop = format!("DROP TABLE {name}");
     sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
         .execute(&pool)

@@ -1,6 +1,8 @@
-//! MySQL/MariaDB: keyed reads as padded `UNION ALL`s of `SELECT ..., p
-//! FROM t WHERE k = ?`, `ON DUPLICATE KEY UPDATE`; 65,535 binds and
-//! `max_allowed_packet` bytes per statement.
+//! MySQL/MariaDB: keys as a padded derived table `(SELECT 1 AS position, ?
+//! AS key_0 UNION ALL ...)` joined to the table (or `UNION ALL`s of
+//! `SELECT ..., p FROM t WHERE k = ?` where the server refuses to compare
+//! it), `ON DUPLICATE KEY UPDATE`; 65,535 binds and `max_allowed_packet`
+//! bytes per statement.
 
 use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
 use crate::value::{Arguments, Value};
@@ -23,7 +25,7 @@ impl Internal for MySql {
     const SYNTAX: Syntax = Syntax {
         quote: '`',
         lists: Lists::Rows {
-            keys: KeyRows::Branches,
+            keys: KeyRows::Derived,
             max_row_values: MAX_ROW_VALUES,
         },
         upsert: Upsert::OnDuplicateKey,
@@ -42,6 +44,16 @@ impl Internal for MySql {
 
     fn is_data_error(error: &sqlx::Error) -> bool {
         super::sqlstate_class(error, &["22", "23"])
+    }
+
+    fn is_collation_mix(error: &sqlx::Error) -> bool {
+        // ER_CANT_AGGREGATE_2COLLATIONS, _3COLLATIONS, _NCOLLATIONS.
+        match error {
+            sqlx::Error::Database(error) => error
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|error| matches!(error.number(), 1267 | 1270 | 1271)),
+            _ => false,
+        }
     }
 
     super::driver_calls!();
