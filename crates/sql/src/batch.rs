@@ -219,7 +219,8 @@ impl<DB: Dialect> Batch<DB> {
 
     /// Like [`fetch`](Self::fetch), with a result per key: one bad key
     /// fails alone. A key that cannot be sent at all (larger than a
-    /// statement may be) gets its error without being sent; when a
+    /// statement may be, [`Error::TooLarge`]; a NUL byte in PostgreSQL
+    /// text, [`Error::Refused`]) gets its error without being sent; when a
     /// statement fails because of the keys it carries (SQLSTATE class 22
     /// or 23, SQLite's constraint and type errors; say a NUL byte in a
     /// PostgreSQL text key), its keys are read again in halves until the
@@ -435,8 +436,8 @@ impl<DB: Dialect> Batch<DB> {
     /// Like [`upsert`](Self::upsert), with a result per row, in the order
     /// of `rows`: one bad row fails alone, and the others end exactly as
     /// upserting each row alone, in order, would leave them. A row that
-    /// cannot be sent at all (larger than a statement may be) gets its
-    /// error without being sent. When a statement fails because of its
+    /// cannot be sent at all (larger than a statement may be, a NUL byte in
+    /// PostgreSQL text) gets its error without being sent. When a statement fails because of its
     /// data (SQLSTATE class 22 or 23: a constraint, a NUL byte, a value
     /// out of range; SQLite's constraint and type errors), the write runs
     /// again in one transaction, each failing statement rolled back to a
@@ -1069,8 +1070,9 @@ fn validate_record<DB: Dialect, R: Record<DB>>(table: &Table) -> Result<(), Erro
     Ok(())
 }
 
-/// The items that fit a statement of `max_bytes` alone (their indices),
-/// and an error for each of the others.
+/// The items that can be sent (their indices): known to be acceptable to
+/// the database and fitting a statement of `max_bytes` alone; and an error
+/// for each of the others.
 fn sendable<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
     items: &[Item<'_, K, V>],
     max_bytes: usize,
@@ -1080,7 +1082,10 @@ fn sendable<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
     let mut refused = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let size = item.encoded_size();
-        if size > max_bytes {
+        if let Some(reason) = item.key.refusal().or_else(|| item.values.refusal()) {
+            let table = table.name().to_owned();
+            refused.push((index, Error::Refused { table, reason }));
+        } else if size > max_bytes {
             refused.push((
                 index,
                 Error::TooLarge {

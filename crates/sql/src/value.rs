@@ -32,6 +32,12 @@ pub trait Value<DB: Dialect>: Send + Sync {
     /// Whether the value is SQL `NULL` (`None` of an `Option`).
     fn is_null(&self) -> bool;
 
+    /// Why the database would refuse this value, if that is known without
+    /// asking it (on PostgreSQL: a NUL byte in text).
+    fn refusal(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Bind the value as the next parameter.
     fn bind(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
 
@@ -66,6 +72,10 @@ pub trait Columns<DB: Dialect>: Send + Sync {
 
     /// The bytes the values add to a statement (see [`Value::encoded_size`]).
     fn encoded_size(&self) -> usize;
+
+    /// Why the database would refuse a value, if known without asking it
+    /// (see [`Value::refusal`]).
+    fn refusal(&self) -> Option<&'static str>;
 
     /// Bind the values in order, as (part of) one row of a list.
     fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
@@ -131,6 +141,10 @@ pub trait Key<DB: Dialect>: Eq + Hash + Clone + Send + Sync + 'static {
     /// such a key equals no other, not even itself, in the database.
     fn has_null(&self) -> bool;
 
+    /// Why the database would refuse a field, if known without asking it
+    /// (see [`Value::refusal`]).
+    fn refusal(&self) -> Option<&'static str>;
+
     /// Bind the fields in order, as one row of a list.
     fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
 
@@ -177,6 +191,9 @@ macro_rules! single_key {
             }
             fn has_null(&self) -> bool {
                 $crate::Value::<DB>::is_null(self)
+            }
+            fn refusal(&self) -> Option<&'static str> {
+                $crate::Value::<DB>::refusal(self)
             }
             fn type_names() -> Vec<String> {
                 vec![$crate::__private::type_name::<DB, $t>()]
@@ -278,6 +295,9 @@ macro_rules! tuple_keys {
             fn has_null(&self) -> bool {
                 false $(|| self.$i.is_null())+
             }
+            fn refusal(&self) -> Option<&'static str> {
+                None $(.or_else(|| self.$i.refusal()))+
+            }
             fn type_names() -> Vec<String> {
                 vec![$(type_name::<DB, $t>()),+]
             }
@@ -310,6 +330,9 @@ impl<DB: Dialect> Columns<DB> for () {
     fn encoded_size(&self) -> usize {
         0
     }
+    fn refusal(&self) -> Option<&'static str> {
+        None
+    }
     fn bind_row(&self, _: &mut Arguments<DB>) -> Result<(), BoxDynError> {
         Ok(())
     }
@@ -325,6 +348,9 @@ macro_rules! reference_tuples {
             const LEN: usize = $len;
             fn encoded_size(&self) -> usize {
                 0 $(+ self.$i.encoded_size())*
+            }
+            fn refusal(&self) -> Option<&'static str> {
+                None $(.or_else(|| self.$i.refusal()))*
             }
             fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
                 $(self.$i.bind(arguments)?;)*

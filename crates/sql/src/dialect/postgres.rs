@@ -49,6 +49,24 @@ where
         matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::Yes))
     }
 
+    fn refusal(&self) -> Option<&'static str> {
+        let info = <T as Type<Postgres>>::type_info();
+        let text = matches!(
+            sqlx::TypeInfo::name(&info),
+            "TEXT" | "VARCHAR" | "CHAR" | "NAME"
+        );
+        if !text {
+            return None;
+        }
+        let mut buffer = sqlx::postgres::PgArgumentBuffer::default();
+        if !matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::No)) {
+            return None;
+        }
+        buffer
+            .contains(&0)
+            .then_some("a NUL byte in text, which PostgreSQL refuses (SQLSTATE 22021)")
+    }
+
     fn bind(&self, arguments: &mut Arguments<Postgres>) -> Result<(), BoxDynError> {
         sqlx::Arguments::add(arguments, self)
     }
