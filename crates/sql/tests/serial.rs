@@ -587,3 +587,46 @@ async fn mysql_keys_beside_a_latin1_column_read_and_delete_as_per_key() {
         .await
         .unwrap();
 }
+
+/// Defect 7: with the `uuid` feature a `Uuid` alone is a key (run with
+/// `--all-features`).
+#[cfg(feature = "uuid")]
+#[tokio::test]
+async fn postgres_a_uuid_is_a_single_column_key() {
+    use sqlx::types::Uuid;
+    let Some(pool) = common::postgres().await else {
+        return;
+    };
+    let name = common::unique("serial_uuid");
+    let ddl = format!("CREATE TABLE {name} (id UUID PRIMARY KEY, v BIGINT NOT NULL)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&pool)
+        .await
+        .unwrap();
+    struct Row(Uuid, i64);
+    impl Record<sqlx::Postgres> for Row {
+        type Key = Uuid;
+        type Values<'a> = (&'a i64,);
+        fn key(&self) -> Uuid {
+            self.0
+        }
+        fn values(&self) -> Self::Values<'_> {
+            (&self.1,)
+        }
+    }
+    let ids = [Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3)];
+    let table = Table::new(&name).key(["id"]).columns(["v"]);
+    let sql = Batch::new(pool.clone());
+    sql.upsert(&table, &[Row(ids[0], 1), Row(ids[1], 2)])
+        .await
+        .unwrap();
+    let found: HashMap<Uuid, (Uuid, i64)> = sql.fetch(&table, &ids).await.unwrap();
+    assert_eq!(found[&ids[1]], (ids[1], 2));
+    assert_eq!(found.len(), 2);
+    assert_eq!(sql.delete(&table, &ids).await.unwrap(), ids[..2]);
+    let drop = format!("DROP TABLE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
