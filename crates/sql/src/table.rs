@@ -88,8 +88,9 @@ impl Table {
     }
 
     /// Your own `SELECT` list for reads, as SQL text (trusted, not
-    /// quoted). It must yield the key columns under their own names, which
-    /// is how each row is matched to its key.
+    /// quoted). Rows are matched to keys by the database (the toolkit adds
+    /// a position column after your list), so the list need not hold the
+    /// key columns; unqualified names are the table's.
     ///
     /// ```
     /// let orders = coalesce_sql::Table::new("orders")
