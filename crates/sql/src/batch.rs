@@ -655,42 +655,9 @@ impl<DB: Dialect> Batch<DB> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let operation = Operation::Delete;
-        let chunks = self.plan(operation, table, &keys).await?;
-        let statements: usize = chunks
-            .iter()
-            .map(|chunk| {
-                let len = chunk.items.len() + padding_for::<DB>(chunk.items.len(), chunk.padding());
-                sql::delete(&DB::SYNTAX, table, len).statements()
-            })
-            .sum();
-        let deleted = retry::on_conflict(self.write_attempts, || async {
-            let mut scope = self.open(operation, table, statements).await?;
-            let mut deleted = vec![false; keys.len()];
-            for (i, chunk) in chunks.iter().enumerate() {
-                let step = Step::Chunk {
-                    index: i + 1,
-                    of: chunks.len(),
-                };
-                let credited = self
-                    .delete_range(
-                        scope.connection(),
-                        table,
-                        &keys,
-                        chunk.items.clone(),
-                        chunk.padding(),
-                    )
-                    .await;
-                let credited = credited.map_err(|ran| match ran {
-                    Ran::Before(e) => scope.failed(operation, table, step, e),
-                    Ran::After(e) => scope.failed_after_execution(operation, table, step, e),
-                })?;
-                for index in credited {
-                    deleted[index] = true;
-                }
-            }
-            scope.commit(operation, table).await?;
-            Ok(deleted)
+        let chunks = self.plan(Operation::Delete, table, &keys).await?;
+        let deleted = retry::on_conflict(self.write_attempts, || {
+            self.delete_chunks(table, &keys, &chunks)
         })
         .await?;
         Ok(keys
@@ -699,6 +666,176 @@ impl<DB: Dialect> Batch<DB> {
             .filter(|&(_, deleted)| deleted)
             .map(|(item, _)| item.key.clone())
             .collect())
+    }
+
+    /// Like [`delete`](Self::delete), with a result per key: whether it
+    /// deleted a row (as deleting key by key in order would say), or why
+    /// it failed alone. A key that cannot be sent (too large, a NUL byte
+    /// in PostgreSQL text) fails without being sent; when a statement
+    /// fails because of its keys' rows (SQLSTATE class 23: a foreign key
+    /// still referencing a row), the delete runs again in one
+    /// transaction, each failing statement rolled back to a savepoint and
+    /// split in halves until the keys at fault are alone: they fail and
+    /// delete nothing, every other key's rows are deleted. A connection or
+    /// server error fails the whole call. Costs only on failure, as
+    /// [`upsert_each`](Self::upsert_each).
+    ///
+    /// ```no_run
+    /// # use coalesce_sql::{Batch, Table};
+    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// // order 2 still has lines referencing it
+    /// let orders = Table::new("orders").key(["id"]);
+    /// let results = sql.delete_each(&orders, &[1_i64, 2, 3]).await?;
+    /// assert!(matches!(results[&1], Ok(true)) && results[&2].is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_each<K: Key<DB>>(
+        &self,
+        table: &Table,
+        keys: &[K],
+    ) -> Result<HashMap<K, Result<bool, Error>>, Error> {
+        table.validate(K::LEN)?;
+        let operation = Operation::Delete;
+        let keys = distinct(keys);
+        let mut results = HashMap::with_capacity(keys.len());
+        let server = self.server(operation, table).await?;
+        let (sendable, refused) = sendable(&keys, server.max_bytes, table);
+        for (index, error) in refused {
+            results.insert(keys[index].key.clone(), Err(error));
+        }
+        let items: Vec<Item<'_, K, ()>> = sendable
+            .iter()
+            .map(|&i| Item {
+                key: keys[i].key,
+                values: (),
+            })
+            .collect();
+        if items.is_empty() {
+            return Ok(results);
+        }
+        let chunks = self.plan(operation, table, &items).await?;
+        let (deleted, failures) = retry::on_conflict(self.write_attempts, || async {
+            match self.delete_chunks(table, &items, &chunks).await {
+                Ok(deleted) => Ok((deleted, Vec::new())),
+                Err(Error::Database { source, .. }) if DB::is_data_error(&source) => {
+                    self.delete_split(table, &items, &chunks).await
+                }
+                Err(error) => Err(error),
+            }
+        })
+        .await?;
+        for (item, deleted) in items.iter().zip(deleted) {
+            results.insert(item.key.clone(), Ok(deleted));
+        }
+        for (index, error) in failures {
+            results.insert(items[index].key.clone(), Err(error));
+        }
+        Ok(results)
+    }
+
+    /// Delete `keys` by `chunks`, all or nothing; whether each deleted a
+    /// row.
+    async fn delete_chunks<K: Key<DB>>(
+        &self,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+        chunks: &[Chunk],
+    ) -> Result<Vec<bool>, Error> {
+        let operation = Operation::Delete;
+        let statements: usize = chunks
+            .iter()
+            .map(|chunk| {
+                let len = chunk.items.len() + padding_for::<DB>(chunk.items.len(), chunk.padding());
+                sql::delete(&DB::SYNTAX, table, len).statements()
+            })
+            .sum();
+        let mut scope = self.open(operation, table, statements).await?;
+        let mut deleted = vec![false; keys.len()];
+        for (i, chunk) in chunks.iter().enumerate() {
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
+            let credited = self
+                .delete_range(
+                    scope.connection(),
+                    table,
+                    keys,
+                    chunk.items.clone(),
+                    chunk.padding(),
+                )
+                .await;
+            let credited = credited.map_err(|ran| match ran {
+                Ran::Before(e) => scope.failed(operation, table, step, e),
+                Ran::After(e) => scope.failed_after_execution(operation, table, step, e),
+            })?;
+            for index in credited {
+                deleted[index] = true;
+            }
+        }
+        scope.commit(operation, table).await?;
+        Ok(deleted)
+    }
+
+    /// Delete `keys` by `chunks` in one transaction, each statement after
+    /// a savepoint; a statement failing on its data is rolled back to it
+    /// and split in halves, run in order, down to single keys, which fail
+    /// alone (their index and error returned).
+    async fn delete_split<K: Key<DB>>(
+        &self,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+        chunks: &[Chunk],
+    ) -> Result<(Vec<bool>, Vec<(usize, Error)>), Error> {
+        let operation = Operation::Delete;
+        let mut scope = self.open(operation, table, usize::MAX).await?;
+        let mut deleted = vec![false; keys.len()];
+        let mut failures = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
+            let mut pending = match chunks {
+                [only] if only.items.len() > 1 => halves(only.items.clone()).to_vec(),
+                _ => vec![chunk.items.clone()],
+            };
+            while let Some(range) = pending.pop() {
+                let fail = |scope: &Scope<DB>, e| scope.failed(operation, table, step, e);
+                self.count_statement();
+                let saved =
+                    DB::execute_unprepared(scope.connection(), "SAVEPOINT coalesce_rows").await;
+                saved.map_err(|e| fail(&scope, e))?;
+                let error = match self
+                    .delete_range(scope.connection(), table, keys, range.clone(), 0)
+                    .await
+                {
+                    Ok(credited) => {
+                        for index in credited {
+                            deleted[index] = true;
+                        }
+                        continue;
+                    }
+                    Err(Ran::Before(error) | Ran::After(error)) => error,
+                };
+                if !DB::is_data_error(&error) {
+                    return Err(fail(&scope, error));
+                }
+                self.count_statement();
+                let undone = DB::execute_unprepared(
+                    scope.connection(),
+                    "ROLLBACK TO SAVEPOINT coalesce_rows",
+                )
+                .await;
+                undone.map_err(|e| fail(&scope, e))?;
+                match range.len() {
+                    1 => failures.push((range.start, fail(&scope, error))),
+                    _ => pending.extend(halves(range)),
+                }
+            }
+        }
+        scope.commit(operation, table).await?;
+        Ok((deleted, failures))
     }
 
     /// One chunk of a delete: the rows matching `keys[range]` (padded with

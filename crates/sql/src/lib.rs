@@ -15,9 +15,9 @@
 //! Every call answers as the per-item statements run one by one in order
 //! would (`SELECT ... WHERE k = $1`, one upsert per row, `DELETE ... WHERE
 //! k = $1`), under the database's own comparison rules: the database
-//! matches rows to requested keys, never Rust. [`Batch::fetch_each`] and
-//! [`Batch::upsert_each`] give a result per key or row, so one bad item
-//! fails alone. See the crate's README, "What it guarantees".
+//! matches rows to requested keys, never Rust. [`Batch::fetch_each`],
+//! [`Batch::upsert_each`] and [`Batch::delete_each`] give a result per key
+//! or row, so one bad item fails alone. See the crate's README, "What it guarantees".
 //!
 //! ```no_run
 //! use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};

@@ -388,6 +388,49 @@ macro_rules! serial_tests {
                 drop_tables(&pool, &[&name]).await;
             }
 
+            /// Defect 6 for deletes: a key whose row is still referenced
+            /// by a foreign key fails alone; the others are deleted.
+            #[tokio::test]
+            async fn a_referenced_row_fails_its_delete_alone() {
+                let Some(pool) = common::$backend().await else {
+                    return;
+                };
+                let parent = table(&pool, "serial_parent", "id BIGINT PRIMARY KEY").await;
+                let child = table(
+                    &pool,
+                    "serial_child",
+                    &format!(
+                        "id BIGINT PRIMARY KEY, parent BIGINT NOT NULL REFERENCES {parent} (id)"
+                    ),
+                )
+                .await;
+                exec(
+                    &pool,
+                    format!("INSERT INTO {parent} (id) VALUES (1), (2), (3), (4)"),
+                )
+                .await;
+                exec(
+                    &pool,
+                    format!("INSERT INTO {child} (id, parent) VALUES (10, 2)"),
+                )
+                .await;
+                let table = Table::new(&parent).key(["id"]);
+                let sql = Batch::new(pool.clone());
+                let results = sql.delete_each(&table, &[1_i64, 2, 3, 9]).await.unwrap();
+                assert!(matches!(results[&1], Ok(true)));
+                assert!(results[&2].is_err());
+                assert!(matches!(results[&3], Ok(true)));
+                assert!(matches!(results[&9], Ok(false)));
+                let left: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT id FROM {parent} ORDER BY id"
+                )))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                assert_eq!(left, [2, 4]);
+                drop_tables(&pool, &[&child, &parent]).await;
+            }
+
             /// Defect 7: a column named `k.id` is one identifier, a schema
             /// is named explicitly, and a transparent newtype is a key.
             #[tokio::test]
