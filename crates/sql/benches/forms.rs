@@ -7,9 +7,10 @@
 //! cargo bench --features mysql,sqlite --bench forms
 //! ```
 //!
-//! Prints the median time per call: through the toolkit (padded `IN`,
-//! results keyed in a `HashMap`), and raw sqlx calls of the padded `IN`
-//! and JSON statements (rows in a `Vec`), so the forms compare alone. Needs the MariaDB test
+//! Prints the median time per call: through the toolkit (its current
+//! forms: rows returned with the position of the key that found them,
+//! answers keyed in a `HashMap`), and raw sqlx calls of the previous
+//! padded `IN` form and of JSON statements (rows in a `Vec`). Needs the MariaDB test
 //! server (`COALESCE_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`);
 //! SQLite runs on a temporary file.
 

@@ -2,13 +2,14 @@
 //! pool, and counts what it sends.
 
 use crate::chunk::{self, Chunk, Limits};
-use crate::dialect::internal::{Lists, Server};
-use crate::error::{Error, Operation, Step, is_connection_lost};
+use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
+use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
 use crate::value::{Arguments, Columns, Key, Record};
 use crate::{Dialect, Table, retry, sql};
 use sqlx::{FromRow, Pool, pool::PoolConnection};
 use std::{
     collections::{HashMap, HashSet},
+    ops::Range,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering::Relaxed},
@@ -84,6 +85,12 @@ impl<K, V> Item<'_, K, V> {
     }
 }
 
+/// A delete's error, before or after its `DELETE` ran.
+enum Ran {
+    Before(sqlx::Error),
+    After(sqlx::Error),
+}
+
 /// Where a write runs: one auto-committed statement, or a transaction.
 enum Scope<DB: Dialect> {
     Single(PoolConnection<DB>),
@@ -150,10 +157,13 @@ impl<DB: Dialect> Batch<DB> {
         self.counters.transactions.load(Relaxed)
     }
 
-    /// The rows of `table` whose key is among `keys`, by key: one
-    /// statement per chunk of distinct keys. Missing keys are absent;
-    /// duplicates in `keys` are fine. `R` is decoded from each row, and the
-    /// key from the same row's key columns.
+    /// The rows of `table` whose key is among `keys`, by requested key:
+    /// one statement per chunk of distinct keys. Missing keys are absent;
+    /// duplicates in `keys` are fine. The database matches rows to keys
+    /// under its own rules, as `WHERE key = $1` would: under a
+    /// case-insensitive collation `"abc"` finds the row `ABC`, and two
+    /// requested keys that both match a row (`"abc"` and `"ABC"`) both get
+    /// it. `R` is decoded from each row; the key is never read back.
     ///
     /// ```no_run
     /// # use coalesce_sql::{Batch, Table};
@@ -168,17 +178,18 @@ impl<DB: Dialect> Batch<DB> {
         K: Key<DB>,
         R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
+        let keys = distinct(keys);
         let mut found = HashMap::with_capacity(keys.len());
-        self.fetch_each(table, keys, |key, row| {
-            found.insert(key, row);
+        self.read(table, &keys, |index, row| {
+            found.insert(keys[index].key.clone(), row);
         })
         .await?;
         Ok(found)
     }
 
     /// Like [`fetch`](Self::fetch) for key columns that are not unique:
-    /// every matching row, grouped by key (in no particular order within a
-    /// key). Keys without rows are absent.
+    /// every matching row, grouped by requested key (in no particular
+    /// order within a key). Keys without rows are absent.
     ///
     /// ```no_run
     /// # use coalesce_sql::{Batch, Table};
@@ -197,62 +208,202 @@ impl<DB: Dialect> Batch<DB> {
         K: Key<DB>,
         R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
+        let keys = distinct(keys);
         let mut found: HashMap<K, Vec<R>> = HashMap::with_capacity(keys.len());
-        let group = |key, row| found.entry(key).or_default().push(row);
-        self.fetch_each(table, keys, group).await?;
+        self.read(table, &keys, |index, row| {
+            found.entry(keys[index].key.clone()).or_default().push(row);
+        })
+        .await?;
         Ok(found)
     }
 
-    /// Read the rows of `table` whose key is among `keys`, handing each
-    /// with its key to `found`.
-    async fn fetch_each<K, R>(
+    /// Like [`fetch`](Self::fetch), with a result per key: one bad key
+    /// fails alone. A key that cannot be sent at all (larger than a
+    /// statement may be, [`Error::TooLarge`]; a NUL byte in PostgreSQL
+    /// text, [`Error::Refused`]) gets its error without being sent; when a
+    /// statement fails because of the keys it carries (SQLSTATE class 22
+    /// or 23, SQLite's constraint and type errors; say a NUL byte in a
+    /// PostgreSQL text key), its keys are read again in halves until the
+    /// keys at fault are alone, so every other key gets exactly the answer
+    /// of `fetch`. Keys found are `Ok`, keys failed `Err`, missing keys
+    /// absent. A connection or server error still fails the whole call.
+    /// A failing statement of `n` keys costs about `2 * log2(n)` extra
+    /// statements per key at fault.
+    ///
+    /// ```no_run
+    /// # use coalesce_sql::{Batch, Table};
+    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// let users = Table::new("users").key(["name"]).columns(["email"]);
+    /// let names = ["ada".to_owned(), "bad\0name".to_owned()];
+    /// let found: std::collections::HashMap<String, Result<(String, String), coalesce_sql::Error>> =
+    ///     sql.fetch_each(&users, &names).await?;
+    /// assert!(found.get("bad\0name").is_some_and(Result::is_err));
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_each<K, R>(
         &self,
         table: &Table,
         keys: &[K],
-        mut found: impl FnMut(K, R) + Send,
+    ) -> Result<HashMap<K, Result<R, Error>>, Error>
+    where
+        K: Key<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        table.validate(K::LEN)?;
+        let operation = Operation::Fetch;
+        let keys = distinct(keys);
+        let mut answers = HashMap::with_capacity(keys.len());
+        let server = self.server(operation, table).await?;
+        let (sendable, refused) = sendable(&keys, server.max_bytes, table);
+        for (index, error) in refused {
+            answers.insert(keys[index].key.clone(), Err(error));
+        }
+        let items: Vec<Item<'_, K, ()>> = sendable
+            .iter()
+            .map(|&i| Item {
+                key: keys[i].key,
+                values: (),
+            })
+            .collect();
+        if items.is_empty() {
+            return Ok(answers);
+        }
+        let chunks = self.plan(operation, table, &items).await?;
+        let mut connection = self.connect(operation, table).await?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
+            let mut pending = vec![(chunk.items.clone(), chunk.padding())];
+            while let Some((range, padding)) = pending.pop() {
+                let read = self
+                    .read_range::<K, R>(&mut connection, table, &items, range.clone(), padding)
+                    .await;
+                match read {
+                    Ok(rows) => {
+                        for (index, row) in rows {
+                            answers.insert(items[index].key.clone(), Ok(row));
+                        }
+                    }
+                    Err(error) if DB::is_data_error(&error) && range.len() == 1 => {
+                        let error = failed(operation, table, step, error);
+                        answers.insert(items[range.start].key.clone(), Err(error));
+                    }
+                    Err(error) if DB::is_data_error(&error) => {
+                        pending.extend(halves(range).map(|half| (half, 0)));
+                    }
+                    Err(error) => return Err(failed(operation, table, step, error)),
+                }
+            }
+        }
+        Ok(answers)
+    }
+
+    /// Read the rows of `table` matching `keys`, handing each with the
+    /// index in `keys` of the key that found it to `found`.
+    async fn read<K, R>(
+        &self,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+        mut found: impl FnMut(usize, R) + Send,
     ) -> Result<(), Error>
     where
         K: Key<DB>,
         R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
         table.validate(K::LEN)?;
-        let keys = distinct(keys);
         if keys.is_empty() {
             return Ok(());
         }
         let operation = Operation::Fetch;
-        let chunks = self.plan(operation, table, &keys).await?;
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| failed(operation, table, Step::Connect, e))?;
+        let chunks = self.plan(operation, table, keys).await?;
+        let mut connection = self.connect(operation, table).await?;
         for (i, chunk) in chunks.iter().enumerate() {
             let step = Step::Chunk {
                 index: i + 1,
                 of: chunks.len(),
             };
-            let fail = |e| failed(operation, table, step, e);
-            let items = keyed_items::<DB, _>(chunk, &keys);
-            let sql = sql::select(&DB::SYNTAX, table, items.len());
-            let arguments = key_arguments(&items).map_err(fail)?;
-            self.count_statement();
-            for row in DB::fetch_rows(&mut connection, sql, arguments)
+            let rows = self
+                .read_range(
+                    &mut connection,
+                    table,
+                    keys,
+                    chunk.items.clone(),
+                    chunk.padding(),
+                )
                 .await
-                .map_err(fail)?
-            {
-                let key = K::from_row(&row, table.key_columns()).map_err(fail)?;
-                found(key, R::from_row(&row).map_err(fail)?);
+                .map_err(|e| failed(operation, table, step, e))?;
+            for (index, row) in rows {
+                found(index, row);
             }
         }
         Ok(())
     }
 
+    /// One read statement: the rows matching `keys[range]` (padded with
+    /// `padding` keys of `NULL`s), each with the index in `keys` of the key
+    /// that found it.
+    async fn read_range<K, R>(
+        &self,
+        connection: &mut DB::Connection,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+        range: Range<usize>,
+        padding: usize,
+    ) -> Result<Vec<(usize, R)>, sqlx::Error>
+    where
+        K: Key<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let items = &keys[range.clone()];
+        let padding = padding_for::<DB>(items.len(), padding);
+        let len = items.len() + padding;
+        let sql = typed::<DB, K>(sql::select(&DB::SYNTAX, table, len));
+        let arguments = key_arguments(items, padding)?;
+        self.count_statement();
+        let rows = match DB::fetch_rows(connection, sql, arguments).await {
+            Err(error) if DB::is_collation_mix(&error) && len > 1 => {
+                let sql = sql::select(&branches::<DB>(), table, len);
+                let arguments = key_arguments(items, padding)?;
+                self.count_statement();
+                DB::fetch_rows(connection, sql, arguments).await?
+            }
+            rows => rows?,
+        };
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            // One key is plain equality, without a position column.
+            let position = if len == 1 { 1 } else { DB::position(&row)? };
+            // Padding matches nothing; a position outside the keys would
+            // be a bug, never a row to hand out.
+            if let Some(index) = position.checked_sub(1).filter(|&i| i < items.len()) {
+                found.push((range.start + index, R::from_row(&row)?));
+            }
+        }
+        Ok(found)
+    }
+
     /// Insert `rows` into `table`, updating the value columns of rows whose
-    /// key exists. The last row of a key wins within the call. More rows
-    /// than fit one statement are written in chunks inside one transaction:
-    /// all or nothing. Retried on deadlock (see
-    /// [`with_write_attempts`](Self::with_write_attempts)).
+    /// key exists, with the result of upserting them one by one in order:
+    /// the last row of a key wins, also where the database's equality is
+    /// looser than Rust's (`a` and `A` under a case-insensitive collation or
+    /// `citext`, `'x'` and `'x  '` where trailing spaces are ignored). Rows
+    /// whose keys are equal byte for byte (and hold no `NULL`) are reduced
+    /// to the last before sending, so an `on_update` expression that is
+    /// not idempotent (`n = n + 1`) runs once for them, not once per row;
+    /// a key with a `NULL` part is never merged (`NULL`s are distinct in a
+    /// unique index). More rows than fit one statement are written in
+    /// chunks inside one transaction: all or nothing. Retried on deadlock
+    /// (see [`with_write_attempts`](Self::with_write_attempts)).
+    ///
+    /// On PostgreSQL, rows whose keys the column's equality merges make
+    /// the statement fail (SQLSTATE 21000, a row affected twice); the
+    /// write is then run again in one transaction, each failing statement
+    /// rolled back to a savepoint and split in halves until no statement
+    /// holds two such rows (a `SAVEPOINT` and a statement per half, a
+    /// `ROLLBACK TO SAVEPOINT` per failing one: about `5 * log2(n)` extra
+    /// statements per colliding pair).
     ///
     /// ```no_run
     /// # use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
@@ -267,17 +418,7 @@ impl<DB: Dialect> Batch<DB> {
     /// # Ok(()) }
     /// ```
     pub async fn upsert<R: Record<DB>>(&self, table: &Table, rows: &[R]) -> Result<(), Error> {
-        table.validate(<R::Key as Key<DB>>::LEN)?;
-        if table.value_columns().len() != <R::Values<'_> as Columns<DB>>::LEN {
-            return Err(Error::BadTable {
-                table: table.name().to_owned(),
-                reason: format!(
-                    "{} value column(s) but the record binds {}",
-                    table.value_columns().len(),
-                    <R::Values<'_> as Columns<DB>>::LEN
-                ),
-            });
-        }
+        validate_record::<DB, R>(table)?;
         let (keys, rows) = last_of_each_key(rows);
         let rows: Vec<Item<'_, R::Key, R::Values<'_>>> = keys
             .iter()
@@ -287,39 +428,219 @@ impl<DB: Dialect> Batch<DB> {
                 values: row.values(),
             })
             .collect();
+        let failures = self.write(table, &rows, false).await?;
+        debug_assert!(failures.is_empty(), "only an isolating write fails items");
+        Ok(())
+    }
+
+    /// Like [`upsert`](Self::upsert), with a result per row, in the order
+    /// of `rows`: one bad row fails alone, and the others end exactly as
+    /// upserting each row alone, in order, would leave them. A row that
+    /// cannot be sent at all (larger than a statement may be, a NUL byte in
+    /// PostgreSQL text) gets its error without being sent. When a statement fails because of its
+    /// data (SQLSTATE class 22 or 23: a constraint, a NUL byte, a value
+    /// out of range; SQLite's constraint and type errors), the write runs
+    /// again in one transaction, each failing statement rolled back to a
+    /// savepoint and split in halves until the rows at fault are alone:
+    /// they fail, nothing of theirs is written, every other row is
+    /// written. Rows are not merged by key here (each runs, in order, with
+    /// its `on_update`), so on PostgreSQL a key repeated in one call is
+    /// split like a collision. A connection or server error fails the
+    /// whole call, with nothing written. Costs, only on failure: the
+    /// failed statement, then per halving a `SAVEPOINT` and a statement
+    /// per half and a `ROLLBACK TO SAVEPOINT` per failing half, about
+    /// `5 * log2(n)` statements per row at fault (31 for one bad row among
+    /// 100).
+    ///
+    /// ```no_run
+    /// # use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
+    /// # struct Order { id: i64, total_cents: i64 }
+    /// # impl<DB: Dialect> Record<DB> for Order where i64: KeyPart<DB> {
+    /// #     type Key = i64; type Values<'a> = (&'a i64,);
+    /// #     fn key(&self) -> i64 { self.id } fn values(&self) -> (&i64,) { (&self.total_cents,) }
+    /// # }
+    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// // total_cents has CHECK (total_cents >= 0)
+    /// let orders = Table::new("orders").key(["id"]).columns(["total_cents"]);
+    /// let rows = [Order { id: 1, total_cents: 500 }, Order { id: 2, total_cents: -1 }];
+    /// let results = sql.upsert_each(&orders, &rows).await?;
+    /// assert!(results[0].is_ok() && results[1].is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn upsert_each<R: Record<DB>>(
+        &self,
+        table: &Table,
+        rows: &[R],
+    ) -> Result<Vec<Result<(), Error>>, Error> {
+        validate_record::<DB, R>(table)?;
+        let operation = Operation::Upsert;
+        let keys: Vec<R::Key> = rows.iter().map(Record::key).collect();
+        let items: Vec<Item<'_, R::Key, R::Values<'_>>> = keys
+            .iter()
+            .zip(rows)
+            .map(|(key, row)| Item {
+                key,
+                values: row.values(),
+            })
+            .collect();
+        let server = self.server(operation, table).await?;
+        let (sendable, refused) = sendable(&items, server.max_bytes, table);
+        let mut results: Vec<Result<(), Error>> = (0..rows.len()).map(|_| Ok(())).collect();
+        for (index, error) in refused {
+            results[index] = Err(error);
+        }
+        let sent: Vec<Item<'_, R::Key, R::Values<'_>>> = sendable
+            .iter()
+            .map(|&i| Item {
+                key: items[i].key,
+                values: rows[i].values(),
+            })
+            .collect();
+        for (index, error) in self.write(table, &sent, true).await? {
+            results[sendable[index]] = Err(error);
+        }
+        Ok(results)
+    }
+
+    /// Upsert `rows`; with `isolate`, rows failing on their data fail
+    /// alone (their index in `rows` and error returned), otherwise any
+    /// failure fails the call.
+    async fn write<K: Key<DB>, V: Columns<DB>>(
+        &self,
+        table: &Table,
+        rows: &[Item<'_, K, V>],
+        isolate: bool,
+    ) -> Result<Vec<(usize, Error)>, Error> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let operation = Operation::Upsert;
-        let chunks = self.plan(operation, table, &rows).await?;
+        let chunks = self.plan(operation, table, rows).await?;
         retry::on_conflict(self.write_attempts, || async {
-            let mut scope = self.open(operation, table, chunks.len()).await?;
-            for (i, chunk) in chunks.iter().enumerate() {
-                let step = Step::Chunk {
-                    index: i + 1,
-                    of: chunks.len(),
-                };
-                let items = chunk.padded(&rows);
-                let sql = sql::upsert(&DB::SYNTAX, table, items.len());
-                let arguments =
-                    arguments(&items).map_err(|e| scope.failed(operation, table, step, e))?;
-                self.count_statement();
-                let done = DB::execute(scope.connection(), sql, arguments).await;
-                done.map_err(|e| scope.failed(operation, table, step, e))?;
+            let whole = self.write_chunks(table, rows, &chunks).await;
+            match whole {
+                Ok(()) => Ok(Vec::new()),
+                Err(Error::Database { source, .. })
+                    if splits(&source, isolate, DB::is_data_error) =>
+                {
+                    self.write_split(table, rows, &chunks, isolate).await
+                }
+                Err(error) => Err(error),
             }
-            scope.commit(operation, table).await
         })
         .await
     }
 
-    /// Delete the rows of `table` whose key is among `keys`; returns the
-    /// key of each row deleted (so each existing key once where the key
-    /// columns are unique, once per row where they are not, as in a
-    /// delete by a prefix of the primary key). Chunks run inside one transaction:
-    /// all or nothing. `DELETE ... RETURNING` where the server has it;
-    /// on Oracle MySQL, per chunk a `SELECT ... FOR UPDATE` and a `DELETE`
-    /// in one transaction (so the rows read are the rows deleted). Retried
-    /// on deadlock.
+    /// Upsert `rows` by `chunks`: all or nothing.
+    async fn write_chunks<K: Key<DB>, V: Columns<DB>>(
+        &self,
+        table: &Table,
+        rows: &[Item<'_, K, V>],
+        chunks: &[Chunk],
+    ) -> Result<(), Error> {
+        let operation = Operation::Upsert;
+        let mut scope = self.open(operation, table, chunks.len()).await?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
+            let done = self
+                .upsert_range(scope.connection(), table, rows, chunk.items.clone())
+                .await;
+            done.map_err(|e| scope.failed(operation, table, step, e))?;
+        }
+        scope.commit(operation, table).await
+    }
+
+    /// Upsert `rows` by `chunks` in one transaction, each statement after
+    /// a savepoint; a statement that fails on its data (or, on
+    /// PostgreSQL, on two rows the key's equality merges) is rolled back
+    /// to it and split in halves, run in order. A single row failing on
+    /// its data fails alone with `isolate`, the whole write without.
+    async fn write_split<K: Key<DB>, V: Columns<DB>>(
+        &self,
+        table: &Table,
+        rows: &[Item<'_, K, V>],
+        chunks: &[Chunk],
+        isolate: bool,
+    ) -> Result<Vec<(usize, Error)>, Error> {
+        let operation = Operation::Upsert;
+        let mut scope = self.open(operation, table, usize::MAX).await?;
+        let mut failures = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
+            // A lone chunk is the statement that failed: start with its halves.
+            let mut pending = match chunks {
+                [only] if only.items.len() > 1 => halves(only.items.clone()).to_vec(),
+                _ => vec![chunk.items.clone()],
+            };
+            while let Some(range) = pending.pop() {
+                let fail = |scope: &Scope<DB>, e| scope.failed(operation, table, step, e);
+                self.count_statement();
+                let saved =
+                    DB::execute_unprepared(scope.connection(), "SAVEPOINT coalesce_rows").await;
+                saved.map_err(|e| fail(&scope, e))?;
+                let Err(error) = self
+                    .upsert_range(scope.connection(), table, rows, range.clone())
+                    .await
+                else {
+                    continue;
+                };
+                if !splits(&error, isolate, DB::is_data_error) {
+                    return Err(fail(&scope, error));
+                }
+                self.count_statement();
+                let undone = DB::execute_unprepared(
+                    scope.connection(),
+                    "ROLLBACK TO SAVEPOINT coalesce_rows",
+                )
+                .await;
+                undone.map_err(|e| fail(&scope, e))?;
+                match range.len() {
+                    1 if isolate => failures.push((range.start, fail(&scope, error))),
+                    1 => return Err(fail(&scope, error)),
+                    _ => pending.extend(halves(range)),
+                }
+            }
+        }
+        scope.commit(operation, table).await?;
+        Ok(failures)
+    }
+
+    /// One upsert statement of `rows[range]`.
+    async fn upsert_range<K: Key<DB>, V: Columns<DB>>(
+        &self,
+        connection: &mut DB::Connection,
+        table: &Table,
+        rows: &[Item<'_, K, V>],
+        range: Range<usize>,
+    ) -> Result<(), sqlx::Error> {
+        let items = &rows[range];
+        let sql = sql::upsert(&DB::SYNTAX, table, items.len());
+        let arguments = arguments(items)?;
+        self.count_statement();
+        DB::execute(connection, sql, arguments).await.map(drop)
+    }
+
+    /// Delete the rows of `table` matching `keys`, with the result of
+    /// deleting key by key in order; returns the requested keys that
+    /// deleted a row, in request order, each once. As one by one, a row
+    /// matched by several requested keys (`"abc"` and `"ABC"` under a
+    /// case-insensitive collation) counts for the first of them only; a
+    /// key matching several rows (a prefix of the primary key) is returned
+    /// once. Chunks run inside one transaction: all or nothing. Retried on
+    /// deadlock.
+    ///
+    /// Forms: one key is `DELETE ... WHERE key = ?` (a row affected or
+    /// not); on PostgreSQL several are one statement (`WITH ... DELETE ...
+    /// USING UNNEST(...) RETURNING`, rows joined back to the keys); on
+    /// MySQL/MariaDB and SQLite, per chunk, a `SELECT` of the first
+    /// matching key per row (`FOR UPDATE` on MySQL) and the `DELETE`, in
+    /// one transaction.
     ///
     /// ```no_run
     /// # use coalesce_sql::{Batch, Table};
@@ -334,51 +655,258 @@ impl<DB: Dialect> Batch<DB> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        let chunks = self.plan(Operation::Delete, table, &keys).await?;
+        let deleted = retry::on_conflict(self.write_attempts, || {
+            self.delete_chunks(table, &keys, &chunks)
+        })
+        .await?;
+        Ok(keys
+            .iter()
+            .zip(deleted)
+            .filter(|&(_, deleted)| deleted)
+            .map(|(item, _)| item.key.clone())
+            .collect())
+    }
+
+    /// Like [`delete`](Self::delete), with a result per key: whether it
+    /// deleted a row (as deleting key by key in order would say), or why
+    /// it failed alone. A key that cannot be sent (too large, a NUL byte
+    /// in PostgreSQL text) fails without being sent; when a statement
+    /// fails because of its keys' rows (SQLSTATE class 23: a foreign key
+    /// still referencing a row), the delete runs again in one
+    /// transaction, each failing statement rolled back to a savepoint and
+    /// split in halves until the keys at fault are alone: they fail and
+    /// delete nothing, every other key's rows are deleted. A connection or
+    /// server error fails the whole call. Costs only on failure, as
+    /// [`upsert_each`](Self::upsert_each).
+    ///
+    /// ```no_run
+    /// # use coalesce_sql::{Batch, Table};
+    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// // order 2 still has lines referencing it
+    /// let orders = Table::new("orders").key(["id"]);
+    /// let results = sql.delete_each(&orders, &[1_i64, 2, 3]).await?;
+    /// assert!(matches!(results[&1], Ok(true)) && results[&2].is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_each<K: Key<DB>>(
+        &self,
+        table: &Table,
+        keys: &[K],
+    ) -> Result<HashMap<K, Result<bool, Error>>, Error> {
+        table.validate(K::LEN)?;
         let operation = Operation::Delete;
-        let chunks = self.plan(operation, table, &keys).await?;
-        let returning = self.server(operation, table).await?.delete_returning;
-        // Without RETURNING, each chunk is two statements.
-        let statements = chunks.len() * if returning { 1 } else { 2 };
-        retry::on_conflict(self.write_attempts, || async {
-            let mut scope = self.open(operation, table, statements).await?;
-            let mut existed = Vec::new();
-            for (i, chunk) in chunks.iter().enumerate() {
-                let step = Step::Chunk {
-                    index: i + 1,
-                    of: chunks.len(),
-                };
+        let keys = distinct(keys);
+        let mut results = HashMap::with_capacity(keys.len());
+        let server = self.server(operation, table).await?;
+        let (sendable, refused) = sendable(&keys, server.max_bytes, table);
+        for (index, error) in refused {
+            results.insert(keys[index].key.clone(), Err(error));
+        }
+        let items: Vec<Item<'_, K, ()>> = sendable
+            .iter()
+            .map(|&i| Item {
+                key: keys[i].key,
+                values: (),
+            })
+            .collect();
+        if items.is_empty() {
+            return Ok(results);
+        }
+        let chunks = self.plan(operation, table, &items).await?;
+        let (deleted, failures) = retry::on_conflict(self.write_attempts, || async {
+            match self.delete_chunks(table, &items, &chunks).await {
+                Ok(deleted) => Ok((deleted, Vec::new())),
+                Err(Error::Database { source, .. }) if DB::is_data_error(&source) => {
+                    self.delete_split(table, &items, &chunks).await
+                }
+                Err(error) => Err(error),
+            }
+        })
+        .await?;
+        for (item, deleted) in items.iter().zip(deleted) {
+            results.insert(item.key.clone(), Ok(deleted));
+        }
+        for (index, error) in failures {
+            results.insert(items[index].key.clone(), Err(error));
+        }
+        Ok(results)
+    }
+
+    /// Delete `keys` by `chunks`, all or nothing; whether each deleted a
+    /// row.
+    async fn delete_chunks<K: Key<DB>>(
+        &self,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+        chunks: &[Chunk],
+    ) -> Result<Vec<bool>, Error> {
+        let operation = Operation::Delete;
+        let statements: usize = chunks
+            .iter()
+            .map(|chunk| {
+                let len = chunk.items.len() + padding_for::<DB>(chunk.items.len(), chunk.padding());
+                sql::delete(&DB::SYNTAX, table, len).statements()
+            })
+            .sum();
+        let mut scope = self.open(operation, table, statements).await?;
+        let mut deleted = vec![false; keys.len()];
+        for (i, chunk) in chunks.iter().enumerate() {
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
+            let credited = self
+                .delete_range(
+                    scope.connection(),
+                    table,
+                    keys,
+                    chunk.items.clone(),
+                    chunk.padding(),
+                )
+                .await;
+            let credited = credited.map_err(|ran| match ran {
+                Ran::Before(e) => scope.failed(operation, table, step, e),
+                Ran::After(e) => scope.failed_after_execution(operation, table, step, e),
+            })?;
+            for index in credited {
+                deleted[index] = true;
+            }
+        }
+        scope.commit(operation, table).await?;
+        Ok(deleted)
+    }
+
+    /// Delete `keys` by `chunks` in one transaction, each statement after
+    /// a savepoint; a statement failing on its data is rolled back to it
+    /// and split in halves, run in order, down to single keys, which fail
+    /// alone (their index and error returned).
+    async fn delete_split<K: Key<DB>>(
+        &self,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+        chunks: &[Chunk],
+    ) -> Result<(Vec<bool>, Vec<(usize, Error)>), Error> {
+        let operation = Operation::Delete;
+        let mut scope = self.open(operation, table, usize::MAX).await?;
+        let mut deleted = vec![false; keys.len()];
+        let mut failures = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let step = Step::Chunk {
+                index: i + 1,
+                of: chunks.len(),
+            };
+            let mut pending = match chunks {
+                [only] if only.items.len() > 1 => halves(only.items.clone()).to_vec(),
+                _ => vec![chunk.items.clone()],
+            };
+            while let Some(range) = pending.pop() {
                 let fail = |scope: &Scope<DB>, e| scope.failed(operation, table, step, e);
-                let items = keyed_items::<DB, _>(chunk, &keys);
-                let rows = if returning {
-                    let sql = sql::delete_returning(&DB::SYNTAX, table, items.len());
-                    let arguments = key_arguments(&items).map_err(|e| fail(&scope, e))?;
-                    self.count_statement();
-                    let rows = DB::fetch_rows(scope.connection(), sql, arguments).await;
-                    rows.map_err(|e| fail(&scope, e))?
-                } else {
-                    let lock = sql::lock_existing(&DB::SYNTAX, table, items.len());
-                    let arguments = key_arguments(&items).map_err(|e| fail(&scope, e))?;
-                    self.count_statement();
-                    let rows = DB::fetch_rows(scope.connection(), lock, arguments).await;
-                    let rows = rows.map_err(|e| fail(&scope, e))?;
-                    let delete = sql::delete(&DB::SYNTAX, table, items.len());
-                    let arguments = key_arguments(&items).map_err(|e| fail(&scope, e))?;
-                    self.count_statement();
-                    let done = DB::execute(scope.connection(), delete, arguments).await;
-                    done.map_err(|e| fail(&scope, e))?;
-                    rows
+                self.count_statement();
+                let saved =
+                    DB::execute_unprepared(scope.connection(), "SAVEPOINT coalesce_rows").await;
+                saved.map_err(|e| fail(&scope, e))?;
+                let error = match self
+                    .delete_range(scope.connection(), table, keys, range.clone(), 0)
+                    .await
+                {
+                    Ok(credited) => {
+                        for index in credited {
+                            deleted[index] = true;
+                        }
+                        continue;
+                    }
+                    Err(Ran::Before(error) | Ran::After(error)) => error,
                 };
-                for row in rows {
-                    let key = K::from_row(&row, table.key_columns());
-                    existed.push(
-                        key.map_err(|e| scope.failed_after_execution(operation, table, step, e))?,
-                    );
+                if !DB::is_data_error(&error) {
+                    return Err(fail(&scope, error));
+                }
+                self.count_statement();
+                let undone = DB::execute_unprepared(
+                    scope.connection(),
+                    "ROLLBACK TO SAVEPOINT coalesce_rows",
+                )
+                .await;
+                undone.map_err(|e| fail(&scope, e))?;
+                match range.len() {
+                    1 => failures.push((range.start, fail(&scope, error))),
+                    _ => pending.extend(halves(range)),
                 }
             }
-            scope.commit(operation, table).await?;
-            Ok(existed)
-        })
-        .await
+        }
+        scope.commit(operation, table).await?;
+        Ok((deleted, failures))
+    }
+
+    /// One chunk of a delete: the rows matching `keys[range]` (padded with
+    /// `padding` keys of `NULL`s) deleted; the indices in `keys` of the
+    /// keys credited with a row. An error once a delete has run is
+    /// [`Ran::After`]: run alone, that statement committed.
+    async fn delete_range<K: Key<DB>>(
+        &self,
+        connection: &mut DB::Connection,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+        range: Range<usize>,
+        padding: usize,
+    ) -> Result<Vec<usize>, Ran> {
+        let items = &keys[range.clone()];
+        let padding = padding_for::<DB>(items.len(), padding);
+        let positions = |rows: Vec<DB::Row>| -> Result<Vec<usize>, sqlx::Error> {
+            let mut credited = Vec::with_capacity(rows.len());
+            for row in rows {
+                let position = DB::position(&row)?;
+                if let Some(index) = position.checked_sub(1).filter(|&i| i < items.len()) {
+                    credited.push(range.start + index);
+                }
+            }
+            Ok(credited)
+        };
+        match sql::delete(&DB::SYNTAX, table, items.len() + padding) {
+            sql::Delete::One(delete) => {
+                let delete = typed::<DB, K>(delete);
+                let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
+                self.count_statement();
+                let affected = DB::execute(connection, delete, arguments).await;
+                let affected = affected.map_err(Ran::Before)?;
+                Ok(if affected > 0 {
+                    vec![range.start]
+                } else {
+                    Vec::new()
+                })
+            }
+            sql::Delete::Returning(delete) => {
+                let delete = typed::<DB, K>(delete);
+                let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
+                self.count_statement();
+                let rows = DB::fetch_rows(connection, delete, arguments).await;
+                positions(rows.map_err(Ran::Before)?).map_err(Ran::After)
+            }
+            sql::Delete::LockedFirst { lock, delete } => {
+                let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
+                self.count_statement();
+                let rows = match DB::fetch_rows(connection, lock, arguments).await {
+                    Err(error) if DB::is_collation_mix(&error) => {
+                        let len = items.len() + padding;
+                        let sql::Delete::LockedFirst { lock, .. } =
+                            sql::delete(&branches::<DB>(), table, len)
+                        else {
+                            return Err(Ran::Before(error));
+                        };
+                        let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
+                        self.count_statement();
+                        DB::fetch_rows(connection, lock, arguments).await
+                    }
+                    rows => rows,
+                };
+                let credited = positions(rows.map_err(Ran::Before)?).map_err(Ran::Before)?;
+                let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
+                self.count_statement();
+                let done = DB::execute(connection, delete, arguments).await;
+                done.map_err(Ran::Before)?;
+                Ok(credited)
+            }
+        }
     }
 
     fn count_statement(&self) {
@@ -395,7 +923,7 @@ impl<DB: Dialect> Batch<DB> {
     }
 
     /// Split `items` into chunks within the server's limits, padded where
-    /// lists are spelled out.
+    /// key lists are spelled out.
     async fn plan<K: Key<DB>, V: Columns<DB>>(
         &self,
         operation: Operation,
@@ -419,11 +947,26 @@ impl<DB: Dialect> Batch<DB> {
         };
         let sizes: Vec<usize> = items.iter().map(Item::encoded_size).collect();
         let binds_per_item = if arrays { 0 } else { K::LEN + V::LEN };
-        chunk::plan(&sizes, binds_per_item, limits, !arrays).map_err(|too_large| Error::TooLarge {
+        // Keyed lists spelled out are padded with keys of `NULL`s (a MySQL
+        // `NULL` parameter is its 2-byte type); writes never are.
+        let pad = (!arrays && operation != Operation::Upsert).then_some(2 * K::LEN);
+        chunk::plan(&sizes, binds_per_item, limits, pad).map_err(|too_large| Error::TooLarge {
             table: table.name().to_owned(),
             size: too_large.size,
             limit: too_large.limit,
         })
+    }
+
+    /// A connection for a read.
+    async fn connect(
+        &self,
+        operation: Operation,
+        table: &Table,
+    ) -> Result<PoolConnection<DB>, Error> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| failed(operation, table, Step::Connect, e))
     }
 
     /// Where a write of `statements` statements runs: alone, or in a
@@ -440,7 +983,7 @@ impl<DB: Dialect> Batch<DB> {
             return Ok(Scope::Single(connection));
         }
         self.counters.transactions.fetch_add(1, Relaxed);
-        let transaction = self.pool.begin().await;
+        let transaction = self.pool.begin_with(DB::BEGIN_WRITE).await;
         let transaction = transaction.map_err(|e| failed(operation, table, Step::Begin, e))?;
         Ok(Scope::Transaction(transaction))
     }
@@ -525,15 +1068,48 @@ fn failed(operation: Operation, table: &Table, step: Step, source: sqlx::Error) 
     }
 }
 
-/// The arguments for one statement's list, in the dialect's form.
+/// `sql` for keys of type `K`: on PostgreSQL followed by a comment naming
+/// the key's types, so keys of another Rust type (`i16` where `i64` came
+/// before) get a statement of their own: a prepared statement keeps the
+/// parameter types of its first use, and an `INT2[]` bound where it
+/// expects `INT8[]` is refused.
+fn typed<DB: Dialect, K: Key<DB>>(mut sql: String) -> String {
+    if DB::SYNTAX.lists == Lists::Arrays {
+        let names = K::type_names().join(", ");
+        let names: String = names
+            .chars()
+            .filter(|c| c.is_alphanumeric() || " ,_[]".contains(*c))
+            .collect();
+        sql.push_str(&format!(" /* keys: {names} */"));
+    }
+    sql
+}
+
+/// `DB`'s syntax with key lists spelled as [`KeyRows::Branches`], for a
+/// statement whose table of keys the server refused to compare.
+fn branches<DB: Dialect>() -> Syntax {
+    let lists = match DB::SYNTAX.lists {
+        Lists::Rows { max_row_values, .. } => Lists::Rows {
+            keys: KeyRows::Branches,
+            max_row_values,
+        },
+        arrays => arrays,
+    };
+    Syntax {
+        lists,
+        ..DB::SYNTAX
+    }
+}
+
+/// The arguments for one upsert's rows, in the dialect's form.
 fn arguments<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
-    items: &[&Item<'_, K, V>],
+    items: &[Item<'_, K, V>],
 ) -> Result<Arguments<DB>, sqlx::Error> {
     let mut arguments = Arguments::<DB>::default();
     let bound = if DB::SYNTAX.lists == Lists::Arrays {
         let keys: Vec<&K> = items.iter().map(|item| item.key).collect();
         let values: Vec<&V> = items.iter().map(|item| &item.values).collect();
-        K::bind_columns(&keys, &mut arguments)
+        K::bind_columns(&keys, 0, &mut arguments)
             .and_then(|()| V::bind_columns(&values, &mut arguments))
     } else {
         items.iter().try_for_each(|item| {
@@ -545,39 +1121,45 @@ fn arguments<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
     Ok(arguments)
 }
 
-/// Keys a PostgreSQL array of several keys is padded to, repeating its
-/// first key. PostgreSQL plans a prepared statement anew on every call
-/// while its custom plan looks cheaper than the generic one, which assumes
-/// ten elements per array: a read of two to nine keys paid a plan per call
+/// Keys a PostgreSQL array of several keys is padded to, with `NULL`s.
+/// PostgreSQL plans a prepared statement anew on every call while its
+/// custom plan looks cheaper than the generic one, which assumes ten
+/// elements per array: a read of two to nine keys paid a plan per call
 /// (0.1–0.5 ms for a composite key). From ten on it keeps the generic
-/// plan; the repeated keys cost nothing (`= ANY` and the `UNNEST`
-/// semi-join match each row once).
+/// plan; a `NULL` key matches no row and costs nothing.
 const MIN_KEY_ARRAY: usize = 16;
 
-/// The keys of one keyed statement (read, lock, delete): the chunk's, padded
-/// as the dialect wants (MySQL and SQLite lists to a few fixed lengths,
-/// PostgreSQL arrays of several keys to [`MIN_KEY_ARRAY`]).
-fn keyed_items<'a, DB: Dialect, T>(chunk: &Chunk, keys: &'a [T]) -> Vec<&'a T> {
-    let mut items = chunk.padded(keys);
-    if DB::SYNTAX.lists == Lists::Arrays && (2..MIN_KEY_ARRAY).contains(&items.len()) {
-        let first = items[0];
-        items.resize(MIN_KEY_ARRAY, first);
+/// The padding of a keyed statement of `items` keys: the chunk's
+/// (`planned`) where lists are spelled out, up to [`MIN_KEY_ARRAY`] for a
+/// PostgreSQL array of several keys.
+fn padding_for<DB: Dialect>(items: usize, planned: usize) -> usize {
+    if DB::SYNTAX.lists == Lists::Arrays && (2..MIN_KEY_ARRAY).contains(&items) {
+        MIN_KEY_ARRAY - items
+    } else {
+        planned
     }
-    items
 }
 
-/// The arguments of a keyed statement (read, lock, delete) over `items`
-/// keys: one key as single values, for the equality `sql` writes for it.
+/// The arguments of a keyed statement (read, delete) over `items` keys
+/// and `padding` keys of `NULL`s: one key as single values, for the
+/// equality `sql` writes for it.
 fn key_arguments<DB: Dialect, K: Key<DB>>(
-    items: &[&Item<'_, K, ()>],
+    items: &[Item<'_, K, ()>],
+    padding: usize,
 ) -> Result<Arguments<DB>, sqlx::Error> {
-    let [only] = items else {
-        return arguments(items);
-    };
     let mut arguments = Arguments::<DB>::default();
-    only.key
-        .bind_row(&mut arguments)
-        .map_err(sqlx::Error::Encode)?;
+    let bound = match items {
+        [only] if padding == 0 => only.key.bind_row(&mut arguments),
+        _ if DB::SYNTAX.lists == Lists::Arrays => {
+            let keys: Vec<&K> = items.iter().map(|item| item.key).collect();
+            K::bind_columns(&keys, padding, &mut arguments)
+        }
+        _ => items
+            .iter()
+            .try_for_each(|item| item.key.bind_row(&mut arguments))
+            .and_then(|()| (0..padding).try_for_each(|_| K::bind_null_row(&mut arguments))),
+    };
+    bound.map_err(sqlx::Error::Encode)?;
     Ok(arguments)
 }
 
@@ -590,108 +1172,85 @@ fn distinct<K: std::hash::Hash + Eq>(keys: &[K]) -> Vec<Item<'_, K, ()>> {
         .collect()
 }
 
-/// The last row of each key with its key, in the order of those rows.
+/// The last row of each key with its key, in the order of those rows;
+/// rows whose key has a `NULL` part are all kept (no two such keys are
+/// equal in the database).
 fn last_of_each_key<DB: Dialect, R: Record<DB>>(rows: &[R]) -> (Vec<R::Key>, Vec<&R>) {
     let mut last = HashMap::with_capacity(rows.len());
+    let mut kept = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        last.insert(row.key(), i);
+        let key = row.key();
+        if key.has_null() {
+            kept.push((key, i));
+        } else {
+            last.insert(key, i);
+        }
     }
-    let mut kept: Vec<(R::Key, usize)> = last.into_iter().collect();
+    kept.extend(last);
     kept.sort_unstable_by_key(|&(_, i)| i);
     kept.into_iter().map(|(key, i)| (key, &rows[i])).unzip()
 }
 
-#[cfg(all(test, feature = "mysql"))]
-mod tests {
-    use super::*;
+/// Check that `R`'s key and values fit `table`'s description.
+fn validate_record<DB: Dialect, R: Record<DB>>(table: &Table) -> Result<(), Error> {
+    table.validate(<R::Key as Key<DB>>::LEN)?;
+    let values = <R::Values<'_> as Columns<DB>>::LEN;
+    if table.value_columns().len() != values {
+        return Err(Error::BadTable {
+            table: table.name().to_owned(),
+            reason: format!(
+                "{} value column(s) but the record binds {values}",
+                table.value_columns().len(),
+            ),
+        });
+    }
+    Ok(())
+}
 
-    /// The MariaDB test server, or `None` outside CI when it is unreachable.
-    async fn mariadb() -> Option<sqlx::MySqlPool> {
-        let url = std::env::var("COALESCE_TEST_MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
-        match sqlx::MySqlPool::connect(&url).await {
-            Ok(pool) => Some(pool),
-            Err(error) if std::env::var_os("CI").is_some() => {
-                panic!("MariaDB test database unreachable in CI: {error}")
-            }
-            Err(error) => {
-                eprintln!("SKIPPED: MariaDB unreachable ({error}); set CI=1 to fail instead");
-                None
-            }
+/// The items that can be sent (their indices): known to be acceptable to
+/// the database and fitting a statement of `max_bytes` alone; and an error
+/// for each of the others.
+fn sendable<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
+    items: &[Item<'_, K, V>],
+    max_bytes: usize,
+    table: &Table,
+) -> (Vec<usize>, Vec<(usize, Error)>) {
+    let mut sendable = Vec::with_capacity(items.len());
+    let mut refused = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let size = item.encoded_size();
+        if let Some(reason) = item.key.refusal().or_else(|| item.values.refusal()) {
+            let table = table.name().to_owned();
+            refused.push((index, Error::Refused { table, reason }));
+        } else if size > max_bytes {
+            refused.push((
+                index,
+                Error::TooLarge {
+                    table: table.name().to_owned(),
+                    size,
+                    limit: Limit::Bytes(max_bytes),
+                },
+            ));
+        } else {
+            sendable.push(index);
         }
     }
+    (sendable, refused)
+}
 
-    /// Oracle MySQL's delete (no `RETURNING`): run on MariaDB by telling
-    /// the handle its server lacks `RETURNING`.
-    #[tokio::test]
-    async fn the_locking_delete_matches_delete_returning() {
-        let Some(pool) = mariadb().await else { return };
-        let name = format!("locking_{}", std::process::id());
-        let ddl = format!("CREATE TABLE {name} (a BIGINT, b BIGINT, PRIMARY KEY (a, b))");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
-            .execute(&pool)
-            .await
-            .unwrap();
-        let table = Table::new(&name).key(["a", "b"]);
-        let returning = Batch::new(pool.clone()).with_rows_per_statement(4);
-        let locking = returning.clone();
-        let server = returning.server(Operation::Delete, &table).await.unwrap();
-        assert!(server.delete_returning, "MariaDB has DELETE ... RETURNING");
-        let locking = Batch {
-            server: Arc::new(OnceCell::new_with(Some(Server {
-                delete_returning: false,
-                ..server
-            }))),
-            ..locking
-        };
+/// Whether a failed write statement is split and its halves run again:
+/// on two rows the key's equality merges (PostgreSQL's SQLSTATE 21000,
+/// "ON CONFLICT DO UPDATE command cannot affect row a second time"),
+/// and, when isolating rows, on an error of the rows' data.
+fn splits(error: &sqlx::Error, isolate: bool, is_data_error: fn(&sqlx::Error) -> bool) -> bool {
+    let collision =
+        matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("21000"));
+    collision || (isolate && is_data_error(error))
+}
 
-        let keys: Vec<(i64, i64)> = (0..6).map(|i| (i, i % 2)).collect();
-        let mut asked = keys.clone();
-        asked.extend([(9, 9), (0, 0)]); // missing, duplicate
-        let mut results = Vec::new();
-        for batch in [&returning, &locking] {
-            struct Pair((i64, i64));
-            impl Record<sqlx::MySql> for Pair {
-                type Key = (i64, i64);
-                type Values<'a> = ();
-                fn key(&self) -> (i64, i64) {
-                    self.0
-                }
-                fn values(&self) {}
-            }
-            let pairs: Vec<Pair> = keys.iter().copied().map(Pair).collect();
-            batch.upsert(&table, &pairs).await.unwrap();
-            let (statements, transactions) = (batch.statements(), batch.transactions());
-            let mut existed = batch.delete(&table, &asked).await.unwrap();
-            existed.sort_unstable();
-            let counts = (
-                batch.statements() - statements,
-                batch.transactions() - transactions,
-            );
-            // One chunk: the locking delete still needs its transaction.
-            batch.upsert(&table, &pairs[..1]).await.unwrap();
-            let (statements, transactions) = (batch.statements(), batch.transactions());
-            assert_eq!(batch.delete(&table, &keys[..1]).await.unwrap(), keys[..1]);
-            let one_chunk = (
-                batch.statements() - statements,
-                batch.transactions() - transactions,
-            );
-            results.push((existed, counts, one_chunk));
-        }
-        assert_eq!(
-            results[0],
-            (keys.clone(), (2, 1), (1, 0)),
-            "RETURNING: one statement per chunk of 4, no transaction for one"
-        );
-        assert_eq!(
-            results[1],
-            (keys, (4, 1), (2, 1)),
-            "locking: SELECT ... FOR UPDATE and DELETE per chunk, always in a transaction"
-        );
-        let drop = format!("DROP TABLE {name}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+/// `range` in two halves, the second first: popped from a stack, the
+/// first half runs first, so rows keep their order.
+fn halves(range: Range<usize>) -> [Range<usize>; 2] {
+    let middle = range.start + range.len() / 2;
+    [middle..range.end, range.start..middle]
 }

@@ -2,8 +2,8 @@
 //! every limit, and padding each statement's list to one of a few lengths
 //! so a dialect prepares only a handful of statement texts.
 //!
-//! Padding repeats the chunk's *smallest* item (a repeated key matches
-//! nothing new; a repeated row rewrites the same values), and only when
+//! Padding adds items of `NULL`s (a `NULL` key matches no row; writes are
+//! never padded, a repeated row would be written twice), and only when
 //! the padded statement still fits the byte limit, so padding can never
 //! turn a valid batch into an oversized packet.
 
@@ -31,18 +31,14 @@ pub(crate) struct Limits {
 pub(crate) struct Chunk {
     /// The items it carries, as a range of the input.
     pub items: Range<usize>,
-    /// The item repeated to pad the list, and the length padded to.
-    pub padding: Option<(usize, usize)>,
+    /// The length of its list with padding (`items.len()` without).
+    pub len: usize,
 }
 
 impl Chunk {
-    /// The chunk's items, padded, from the input `items`.
-    pub fn padded<'a, T>(&self, items: &'a [T]) -> Vec<&'a T> {
-        let mut out: Vec<&T> = items[self.items.clone()].iter().collect();
-        if let Some((filler, len)) = self.padding {
-            out.resize(len, &items[filler]);
-        }
-        out
+    /// How many padding items follow the chunk's own.
+    pub fn padding(&self) -> usize {
+        self.len - self.items.len()
     }
 }
 
@@ -57,12 +53,13 @@ pub(crate) struct TooLarge {
 
 /// Split items of byte sizes `sizes`, each taking `binds_per_item`
 /// parameters (0 where lists travel as arrays), into chunks within
-/// `limits`; pad each chunk's list if `pad`.
+/// `limits`; pad each chunk's list with items of `pad` bytes each if
+/// `pad` is given.
 pub(crate) fn plan(
     sizes: &[usize],
     binds_per_item: usize,
     limits: Limits,
-    pad: bool,
+    pad: Option<usize>,
 ) -> Result<Vec<Chunk>, TooLarge> {
     let cap = match limits.binds.checked_div(binds_per_item) {
         Some(0) => {
@@ -96,31 +93,30 @@ pub(crate) fn plan(
     Ok(chunks
         .into_iter()
         .map(|items| {
-            let padding = pad
-                .then(|| padding(sizes, &items, cap, limits.bytes))
-                .flatten();
-            Chunk { items, padding }
+            let len = pad
+                .and_then(|pad_size| padding(sizes, &items, cap, limits.bytes, pad_size))
+                .unwrap_or(items.len());
+            Chunk { items, len }
         })
         .collect())
 }
 
-/// The filler and padded length of the chunk `items`, if padding changes
-/// its length and the padded chunk fits `max_bytes`.
+/// The padded length of the chunk `items`, if the padded chunk, with
+/// padding items of `pad_size` bytes, fits `max_bytes`.
 fn padding(
     sizes: &[usize],
     items: &Range<usize>,
     cap: usize,
     max_bytes: usize,
-) -> Option<(usize, usize)> {
+    pad_size: usize,
+) -> Option<usize> {
     let len = padded_len(items.len(), cap);
-    let extra = len - items.len();
-    let filler = items.clone().min_by_key(|&i| sizes[i])?;
     let bytes: usize = sizes[items.clone()].iter().sum();
-    let fits = extra
-        .checked_mul(sizes[filler])
+    let fits = (len - items.len())
+        .checked_mul(pad_size)
         .and_then(|padding| padding.checked_add(bytes))
         .is_some_and(|total| total <= max_bytes);
-    (extra > 0 && fits).then_some((filler, len))
+    fits.then_some(len)
 }
 
 /// The length a list of `n` items (`1 <= n <= cap`) is padded to: the
@@ -153,47 +149,51 @@ mod tests {
     }
 
     #[test]
-    fn pads_with_the_smallest_item() {
-        let chunks = plan(&[9, 3, 7], 2, ROOMY, true).unwrap();
+    fn pads_to_the_next_length_only_within_the_byte_limit() {
+        let chunks = plan(&[9, 3, 7], 2, ROOMY, Some(4)).unwrap();
         assert_eq!(
             chunks,
             [Chunk {
                 items: 0..3,
-                padding: Some((1, 4))
+                len: 4
             }]
         );
-        assert_eq!(chunks[0].padded(&['a', 'b', 'c']), [&'a', &'b', &'c', &'b']);
-    }
-
-    #[test]
-    fn never_pads_past_the_byte_limit() {
+        assert_eq!(chunks[0].padding(), 1);
         let limits = Limits {
             bytes: 100,
             ..ROOMY
         };
-        // 33 rows whose last is huge: padding with it would overflow.
+        // 33 items of 92 bytes: 31 padding items of 1 byte would not fit.
         let mut sizes = vec![1; 32];
         sizes.push(60);
-        let chunks = plan(&sizes, 4, limits, true).unwrap();
-        assert_eq!(chunks.len(), 1);
+        let chunks = plan(&sizes, 4, limits, Some(1)).unwrap();
         assert_eq!(
-            chunks[0].padded(&sizes).len(),
-            33,
-            "92 + 31 padding bytes would not fit in 100"
+            chunks,
+            [Chunk {
+                items: 0..33,
+                len: 33
+            }]
         );
-        // With room, it is padded, and never with the big row.
-        let chunks = plan(
-            &sizes,
-            4,
-            Limits {
-                bytes: 200,
-                ..ROOMY
-            },
-            true,
-        )
-        .unwrap();
-        assert_eq!(chunks[0].padded(&sizes).len(), 64);
-        assert_eq!(chunks[0].padded(&sizes).iter().copied().sum::<usize>(), 123);
+        let roomier = Limits {
+            bytes: 200,
+            ..ROOMY
+        };
+        let chunks = plan(&sizes, 4, roomier, Some(1)).unwrap();
+        assert_eq!(
+            chunks,
+            [Chunk {
+                items: 0..33,
+                len: 64
+            }]
+        );
+        let unpadded = plan(&sizes, 4, roomier, None).unwrap();
+        assert_eq!(
+            unpadded,
+            [Chunk {
+                items: 0..33,
+                len: 33
+            }]
+        );
     }
 
     #[test]
@@ -202,7 +202,7 @@ mod tests {
             bytes: 100,
             ..ROOMY
         };
-        let error = plan(&[10, 101], 1, limits, false).unwrap_err();
+        let error = plan(&[10, 101], 1, limits, None).unwrap_err();
         assert_eq!(
             error,
             TooLarge {
@@ -210,7 +210,7 @@ mod tests {
                 limit: Limit::Bytes(100)
             }
         );
-        let error = plan(&[1], 7, Limits { binds: 6, ..ROOMY }, false).unwrap_err();
+        let error = plan(&[1], 7, Limits { binds: 6, ..ROOMY }, None).unwrap_err();
         assert_eq!(
             error,
             TooLarge {
@@ -228,7 +228,7 @@ mod tests {
             binds in 4usize..200,
             bytes in 50usize..500,
             items in 1usize..300,
-            pad in any::<bool>(),
+            pad in proptest::option::of(0usize..3),
         ) {
             let limits = Limits { binds, bytes, items };
             let chunks = plan(&sizes, binds_per_item, limits, pad).unwrap();
@@ -237,19 +237,18 @@ mod tests {
                 prop_assert_eq!(chunk.items.start, next);
                 prop_assert!(!chunk.items.is_empty());
                 next = chunk.items.end;
-                let padded = chunk.padded(&sizes);
-                                prop_assert!(padded.len() <= items);
-                prop_assert!(padded.len() * binds_per_item <= binds);
-                prop_assert!(padded.iter().copied().sum::<usize>() <= bytes);
-                // Padding repeats an item of the chunk: no new keys.
-                let own = &sizes[chunk.items.clone()];
-                prop_assert!(padded[own.len()..].iter().all(|s| own.contains(s)));
+                prop_assert!(chunk.len >= chunk.items.len());
+                prop_assert!(chunk.len <= items);
+                prop_assert!(chunk.len * binds_per_item <= binds);
+                let own: usize = sizes[chunk.items.clone()].iter().sum();
+                prop_assert!(own + chunk.padding() * pad.unwrap_or(0) <= bytes);
+                prop_assert!(pad.is_some() || chunk.padding() == 0);
             }
             prop_assert_eq!(next, sizes.len());
             // Padded lengths are few: powers of 4, or the largest chunk.
             let largest = chunks.iter().map(|c| c.items.len()).max().unwrap_or(0);
-            for chunk in chunks.iter().filter(|c| c.padding.is_some()) {
-                let len = chunk.padded(&sizes).len();
+            for chunk in chunks.iter().filter(|c| c.padding() > 0) {
+                let len = chunk.len;
                 prop_assert!(len.is_power_of_two() && len.trailing_zeros() % 2 == 0 || len >= largest);
             }
         }

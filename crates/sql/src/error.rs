@@ -158,6 +158,18 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A key or value the database would refuse, known without sending it
+    /// (a NUL byte in PostgreSQL text); reported per item by
+    /// [`Batch::fetch_each`](crate::Batch::fetch_each) and
+    /// [`Batch::upsert_each`](crate::Batch::upsert_each). Nothing was sent
+    /// for it.
+    #[error("a key or value of table {table} cannot be sent: {reason}")]
+    Refused {
+        /// The table.
+        table: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The table description cannot be used: no key column, an empty or
     /// duplicated column name, a NUL in a name.
     #[error("bad description of table {table:?}: {reason}")]

@@ -12,6 +12,13 @@
 //! texts are prepared, runs multi-statement writes in one transaction,
 //! retries writes aborted by deadlocks ([`retry`]) and counts what it sends.
 //!
+//! Every call answers as the per-item statements run one by one in order
+//! would (`SELECT ... WHERE k = $1`, one upsert per row, `DELETE ... WHERE
+//! k = $1`), under the database's own comparison rules: the database
+//! matches rows to requested keys, never Rust. [`Batch::fetch_each`],
+//! [`Batch::upsert_each`] and [`Batch::delete_each`] give a result per key
+//! or row, so one bad item fails alone. See the crate's README, "What it guarantees".
+//!
 //! ```no_run
 //! use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
 //! use std::collections::HashMap;
@@ -63,3 +70,10 @@ pub use error::{Error, Limit, Operation, Step};
 pub use pool::ping_after_idle;
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};
+
+/// What [`single_key!`] expands to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::value::{padded_list, type_name};
+    pub use sqlx::error::BoxDynError;
+}

@@ -1,8 +1,8 @@
 //! The statement texts, from a [`Syntax`] and a [`Table`]: pure string
 //! building, so every dialect's SQL is visible (and tested) in one place.
 
-use crate::dialect::internal::{Lists, Syntax, Upsert};
-use crate::table::{Table, quoted};
+use crate::dialect::internal::{KeyRows, Lists, Syntax, Upsert};
+use crate::table::{Table, quoted, quoted_path};
 
 /// Quoted names, joined by `, `.
 fn names(syntax: &Syntax, columns: &[String]) -> String {
@@ -13,59 +13,107 @@ fn names(syntax: &Syntax, columns: &[String]) -> String {
         .join(", ")
 }
 
-/// `WHERE ...` matching the key columns against a list of `items` keys;
-/// one key is matched by plain equality, its parts bound as single values
-/// (on PostgreSQL a one-element `= ANY($1)` or `UNNEST` is planned anew on
-/// every call: the generic plan guesses ten rows per array and loses to a
-/// custom one, a plan per lone read; the equality's generic plan is kept).
-fn matching(syntax: &Syntax, key: &[String], items: usize) -> String {
-    if items == 1 {
-        let equalities: Vec<String> = key
-            .iter()
-            .enumerate()
-            .map(|(i, column)| {
-                let column = quoted(column, syntax.quote);
-                match syntax.lists {
-                    Lists::Arrays => format!("{column} = ${}", i + 1),
-                    Lists::Rows { .. } => format!("{column} = ?"),
-                }
-            })
-            .collect();
-        return format!("WHERE {}", equalities.join(" AND "));
-    }
-    let columns = names(syntax, key);
-    match (syntax.lists, key.len()) {
-        (Lists::Arrays, 1) => format!("WHERE {columns} = ANY($1)"),
-        (Lists::Arrays, arity) => {
+/// The alias of the derived table of requested keys.
+const KEYS: &str = "coalesce_keys";
+
+/// `WHERE ...` matching the key columns of one key by plain equality, its
+/// parts bound as single values (on PostgreSQL a one-element array is
+/// planned anew on every call: the generic plan guesses ten rows per array
+/// and loses to a custom one, a plan per lone read; the equality's generic
+/// plan is kept).
+fn equal_to_one(syntax: &Syntax, key: &[String]) -> String {
+    let equalities: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let column = quoted(column, syntax.quote);
+            match syntax.lists {
+                Lists::Arrays => format!("{column} = ${}", i + 1),
+                Lists::Rows { .. } => format!("{column} = ?"),
+            }
+        })
+        .collect();
+    format!("WHERE {}", equalities.join(" AND "))
+}
+
+/// The derived table of `items` requested keys of `arity` fields, as a
+/// `FROM` item aliased [`KEYS`], with the names of its position column and
+/// key columns (qualified).
+fn keys_table(syntax: &Syntax, arity: usize, items: usize) -> (String, String, Vec<String>) {
+    match syntax.lists {
+        Lists::Arrays => {
             let arrays: Vec<String> = (1..=arity).map(|i| format!("${i}")).collect();
-            format!(
-                "WHERE ({columns}) IN (SELECT * FROM UNNEST({}))",
-                arrays.join(", ")
-            )
+            let columns: Vec<String> = (0..arity).map(|i| format!("key_{i}")).collect();
+            let from = format!(
+                "UNNEST({}) WITH ORDINALITY AS {KEYS}({}, position)",
+                arrays.join(", "),
+                columns.join(", ")
+            );
+            let columns = columns.iter().map(|c| format!("{KEYS}.{c}")).collect();
+            (from, format!("{KEYS}.position"), columns)
         }
-        (Lists::Rows { .. }, 1) => format!("WHERE {columns} IN ({})", placeholders(items, 1)),
-        (Lists::Rows { row_values, .. }, arity) => format!(
-            "WHERE ({columns}) IN ({row_values}{})",
-            placeholders(items, arity)
-        ),
+        Lists::Rows {
+            keys: KeyRows::Derived,
+            ..
+        } => {
+            let first: Vec<String> = (0..arity).map(|i| format!("? AS key_{i}")).collect();
+            let rest = vec!["?"; arity].join(", ");
+            let rows: Vec<String> = (1..=items)
+                .map(|p| match p {
+                    1 => format!("SELECT 1 AS position, {}", first.join(", ")),
+                    p => format!("SELECT {p}, {rest}"),
+                })
+                .collect();
+            let from = format!("({}) AS {KEYS}", rows.join(" UNION ALL "));
+            let columns = (0..arity).map(|i| format!("{KEYS}.key_{i}")).collect();
+            (from, format!("{KEYS}.position"), columns)
+        }
+        // The branches form has no table of keys.
+        Lists::Rows { .. } => {
+            let row = vec!["?"; arity].join(", ");
+            let rows: Vec<String> = (1..=items).map(|p| format!("({p}, {row})")).collect();
+            let from = format!("(VALUES {}) AS {KEYS}", rows.join(", "));
+            let columns = (0..arity)
+                .map(|i| format!("{KEYS}.column{}", i + 2))
+                .collect();
+            (from, format!("{KEYS}.column1"), columns)
+        }
     }
 }
 
-/// `rows` placeholders `?, ?` (`per_row` 1), or rows of them
-/// `(?, ?), (?, ?)`.
-fn placeholders(rows: usize, per_row: usize) -> String {
-    if per_row == 1 {
-        return vec!["?"; rows].join(", ");
-    }
-    row_placeholders(rows, per_row)
+/// `items` branches `branch(position)` joined by `UNION ALL`, each in
+/// parentheses followed by `suffix` (`FOR UPDATE`) if there is one; the
+/// first names the position column.
+fn branches(items: usize, branch: impl Fn(&str) -> String, suffix: &str) -> String {
+    (1..=items)
+        .map(|p| {
+            let position = match p {
+                1 => "1 AS position".to_owned(),
+                p => p.to_string(),
+            };
+            match suffix {
+                "" => branch(&position),
+                suffix => format!("({} {suffix})", branch(&position)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
 }
 
-/// `rows` rows of `per_row` placeholders, each in parentheses.
-fn row_placeholders(rows: usize, per_row: usize) -> String {
-    vec![format!("({})", vec!["?"; per_row].join(", ")); rows].join(", ")
+/// `table.column = keys.column AND ...` for each key column: the table's
+/// column on the left, so its collation, padding and type rules decide, as
+/// in `column = ?`.
+fn match_keys(syntax: &Syntax, table: &str, key: &[String], keys: &[String]) -> String {
+    key.iter()
+        .zip(keys)
+        .map(|(column, key)| format!("{table}.{} = {key}", quoted(column, syntax.quote)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
-/// The keyed read of `items` keys.
+/// The keyed read of `items` keys. One key is plain equality; several are
+/// a join with the derived table of keys, each row followed by the
+/// 1-based position of the key that found it (its last column).
 pub(crate) fn select(syntax: &Syntax, table: &Table, items: usize) -> String {
     let list = table.select_list().map_or_else(
         || {
@@ -79,10 +127,27 @@ pub(crate) fn select(syntax: &Syntax, table: &Table, items: usize) -> String {
         },
         str::to_owned,
     );
+    let name = table.quoted_name(syntax.quote);
+    let key = table.key_columns();
+    let equal = equal_to_one(syntax, key);
+    if items == 1 {
+        return format!("SELECT {list} FROM {name} {equal}");
+    }
+    if let Lists::Rows {
+        keys: KeyRows::Branches,
+        ..
+    } = syntax.lists
+    {
+        return branches(
+            items,
+            |p| format!("SELECT {list}, {p} FROM {name} {equal}"),
+            "",
+        );
+    }
+    let (keys, position, columns) = keys_table(syntax, key.len(), items);
     format!(
-        "SELECT {list} FROM {} {}",
-        quoted(table.name(), syntax.quote),
-        matching(syntax, table.key_columns(), items)
+        "SELECT {list}, {position} FROM {name} JOIN {keys} ON {}",
+        match_keys(syntax, &name, key, &columns)
     )
 }
 
@@ -132,38 +197,139 @@ pub(crate) fn upsert(syntax: &Syntax, table: &Table, rows: usize) -> String {
     };
     format!(
         "INSERT INTO {} ({}) {source} {on_conflict}",
-        quoted(table.name(), syntax.quote),
+        table.quoted_name(syntax.quote),
         names(syntax, &all)
     )
 }
 
-/// The delete of `items` keys, returning the keys of the rows deleted.
-pub(crate) fn delete_returning(syntax: &Syntax, table: &Table, items: usize) -> String {
-    format!(
-        "{} RETURNING {}",
-        delete(syntax, table, items),
-        names(syntax, table.key_columns())
-    )
+/// `rows` rows of `per_row` placeholders, each in parentheses.
+fn row_placeholders(rows: usize, per_row: usize) -> String {
+    vec![format!("({})", vec!["?"; per_row].join(", ")); rows].join(", ")
 }
 
-/// The keys among `items` that exist, locked until the transaction ends
-/// (the first half of a delete where `RETURNING` is missing).
-pub(crate) fn lock_existing(syntax: &Syntax, table: &Table, items: usize) -> String {
-    format!(
-        "SELECT {} FROM {} {} FOR UPDATE",
-        names(syntax, table.key_columns()),
-        quoted(table.name(), syntax.quote),
-        matching(syntax, table.key_columns(), items)
-    )
+/// How a delete of several keys runs, and tells for each requested key
+/// whether it deleted a row as one-by-one deletes in request order would:
+/// a row matched by several requested keys counts for the first of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Delete {
+    /// One key: `DELETE ... WHERE` its equality; it deleted something if
+    /// it affected a row.
+    One(String),
+    /// One statement deleting and returning the position credited with
+    /// each deleted row (PostgreSQL: a data-modifying `WITH`).
+    Returning(String),
+    /// Two statements in one transaction: the positions credited with the
+    /// rows about to be deleted, locked, then the delete.
+    LockedFirst {
+        /// Returns the first matching position per group of rows equal in
+        /// the key columns (all matched by the same keys).
+        lock: String,
+        /// Deletes every row matched by a key.
+        delete: String,
+    },
+}
+
+impl Delete {
+    /// How many statements the delete sends.
+    pub(crate) fn statements(&self) -> usize {
+        match self {
+            Self::One(_) | Self::Returning(_) => 1,
+            Self::LockedFirst { .. } => 2,
+        }
+    }
 }
 
 /// The delete of `items` keys.
-pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> String {
-    format!(
-        "DELETE FROM {} {}",
-        quoted(table.name(), syntax.quote),
-        matching(syntax, table.key_columns(), items)
-    )
+pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> Delete {
+    let name = table.quoted_name(syntax.quote);
+    let key = table.key_columns();
+    let equal = equal_to_one(syntax, key);
+    if items == 1 {
+        return Delete::One(format!("DELETE FROM {name} {equal}"));
+    }
+    let (keys, position, columns) = keys_table(syntax, key.len(), items);
+    let matched = match_keys(syntax, &name, key, &columns);
+    match syntax.lists {
+        Lists::Arrays => {
+            // The deleted rows (by `ctid`, distinct within the statement)
+            // joined back to the keys that match them, table column on
+            // the left again.
+            let deleted = "coalesce_deleted";
+            let returned = names(syntax, key);
+            let matched_again = match_keys(syntax, deleted, key, &columns);
+            Delete::Returning(format!(
+                "WITH {deleted} AS (DELETE FROM {name} USING {keys} WHERE {matched} \
+                 RETURNING {name}.ctid AS coalesce_row, {returned}) \
+                 SELECT MIN({position}) FROM {deleted} JOIN {keys} ON {matched_again} \
+                 GROUP BY {deleted}.coalesce_row"
+            ))
+        }
+        Lists::Rows {
+            keys: keys_form @ (KeyRows::Derived | KeyRows::Branches),
+            ..
+        } => {
+            let returned = names(syntax, key);
+            let lock = if keys_form == KeyRows::Derived {
+                let grouped = key
+                    .iter()
+                    .map(|c| format!("{name}.{}", quoted(c, syntax.quote)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "SELECT MIN({position}) FROM {name} JOIN {keys} ON {matched} \
+                     GROUP BY {grouped} FOR UPDATE"
+                )
+            } else {
+                // Each branch is `WHERE key = ?`, locking what it reads;
+                // the rows it returns carry their key columns, grouped
+                // under the columns' own equality.
+                let locked = branches(
+                    items,
+                    |p| format!("SELECT {returned}, {p} FROM {name} {equal}"),
+                    "FOR UPDATE",
+                );
+                let grouped = key
+                    .iter()
+                    .map(|c| format!("{KEYS}.{}", quoted(c, syntax.quote)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("SELECT MIN({KEYS}.position) FROM ({locked}) AS {KEYS} GROUP BY {grouped}")
+            };
+            // Constants in an `IN` list compare as in `key = ?`.
+            let listed = if key.len() == 1 {
+                format!("{returned} IN ({})", vec!["?"; items].join(", "))
+            } else {
+                format!("({returned}) IN ({})", row_placeholders(items, key.len()))
+            };
+            Delete::LockedFirst {
+                lock,
+                delete: format!("DELETE FROM {name} WHERE {listed}"),
+            }
+        }
+        // SQLite locks the whole database for the transaction; its DELETE
+        // takes no join, so the keys come in as `IN`.
+        Lists::Rows { .. } => {
+            let grouped = key
+                .iter()
+                .map(|c| format!("{name}.{}", quoted(c, syntax.quote)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let listed = if key.len() == 1 {
+                quoted(&key[0], syntax.quote)
+            } else {
+                format!("({})", names(syntax, key))
+            };
+            Delete::LockedFirst {
+                lock: format!(
+                    "SELECT MIN({position}) FROM {name} JOIN {keys} ON {matched} GROUP BY {grouped}"
+                ),
+                delete: format!(
+                    "DELETE FROM {name} WHERE {listed} IN (SELECT {} FROM {keys})",
+                    columns.join(", ")
+                ),
+            }
+        }
+    }
 }
 
 /// `template` in a dialect's spelling: each `?` becomes a placeholder
@@ -183,7 +349,7 @@ pub(crate) fn spelled(syntax: &Syntax, template: &str) -> String {
             }
             '"' => {
                 let name: String = chars.by_ref().take_while(|&c| c != '"').collect();
-                spelled.push_str(&quoted(&name, syntax.quote));
+                spelled.push_str(&quoted_path(&name, syntax.quote));
             }
             '\'' => {
                 spelled.push(c);
@@ -212,15 +378,22 @@ mod tests {
     const MYSQL: Syntax = Syntax {
         quote: '`',
         lists: Lists::Rows {
-            row_values: "",
+            keys: KeyRows::Derived,
             max_row_values: 64,
         },
         upsert: Upsert::OnDuplicateKey,
     };
+    const MYSQL_BRANCHES: Syntax = Syntax {
+        lists: Lists::Rows {
+            keys: KeyRows::Branches,
+            max_row_values: 64,
+        },
+        ..MYSQL
+    };
     const SQLITE: Syntax = Syntax {
         quote: '"',
         lists: Lists::Rows {
-            row_values: "VALUES ",
+            keys: KeyRows::Values,
             max_row_values: usize::MAX,
         },
         upsert: Upsert::OnConflict,
@@ -237,19 +410,27 @@ mod tests {
         let orders = Table::new("orders").key(["id"]).columns(["total"]);
         assert_eq!(
             select(&PG, &orders, 7),
-            r#"SELECT "id", "total" FROM "orders" WHERE "id" = ANY($1)"#
+            r#"SELECT "id", "total", coalesce_keys.position FROM "orders" JOIN UNNEST($1) WITH ORDINALITY AS coalesce_keys(key_0, position) ON "orders"."id" = coalesce_keys.key_0"#
         );
         assert_eq!(
             select(&PG, &lines(), 7),
-            r#"SELECT "order_id", "line_no", "sku" FROM "order_lines" WHERE ("order_id", "line_no") IN (SELECT * FROM UNNEST($1, $2))"#
+            r#"SELECT "order_id", "line_no", "sku", coalesce_keys.position FROM "order_lines" JOIN UNNEST($1, $2) WITH ORDINALITY AS coalesce_keys(key_0, key_1, position) ON "order_lines"."order_id" = coalesce_keys.key_0 AND "order_lines"."line_no" = coalesce_keys.key_1"#
         );
         assert_eq!(
             select(&MYSQL, &orders.clone().select("id, total * 2 AS t"), 2),
-            "SELECT id, total * 2 AS t FROM `orders` WHERE `id` IN (?, ?)"
+            "SELECT id, total * 2 AS t, coalesce_keys.position FROM `orders` JOIN (SELECT 1 AS position, ? AS key_0 UNION ALL SELECT 2, ?) AS coalesce_keys ON `orders`.`id` = coalesce_keys.key_0"
+        );
+        assert_eq!(
+            select(
+                &MYSQL_BRANCHES,
+                &orders.clone().select("id, total * 2 AS t"),
+                2
+            ),
+            "SELECT id, total * 2 AS t, 1 AS position FROM `orders` WHERE `id` = ? UNION ALL SELECT id, total * 2 AS t, 2 FROM `orders` WHERE `id` = ?"
         );
         assert_eq!(
             select(&SQLITE, &lines(), 2),
-            r#"SELECT "order_id", "line_no", "sku" FROM "order_lines" WHERE ("order_id", "line_no") IN (VALUES (?, ?), (?, ?))"#
+            r#"SELECT "order_id", "line_no", "sku", coalesce_keys.column1 FROM "order_lines" JOIN (VALUES (1, ?, ?), (2, ?, ?)) AS coalesce_keys ON "order_lines"."order_id" = coalesce_keys.column2 AND "order_lines"."line_no" = coalesce_keys.column3"#
         );
         assert_eq!(
             select(&MYSQL, &lines(), 1),
@@ -262,6 +443,22 @@ mod tests {
         assert_eq!(
             select(&PG, &orders, 1),
             r#"SELECT "id", "total" FROM "orders" WHERE "id" = $1"#
+        );
+        let dotted = Table::new("we.ird").schema("app").key(["k.id"]);
+        assert_eq!(
+            select(&PG, &dotted, 1),
+            r#"SELECT "k.id" FROM "app"."we.ird" WHERE "k.id" = $1"#
+        );
+    }
+
+    #[test]
+    fn composite_deletes_on_mysql_list_row_values() {
+        let Delete::LockedFirst { delete: listed, .. } = delete(&MYSQL, &lines(), 2) else {
+            panic!("MySQL locks first");
+        };
+        assert_eq!(
+            listed,
+            "DELETE FROM `order_lines` WHERE (`order_id`, `line_no`) IN ((?, ?), (?, ?))"
         );
     }
 
@@ -317,16 +514,37 @@ mod tests {
     #[test]
     fn deletes() {
         assert_eq!(
-            delete_returning(&SQLITE, &lines(), 2),
-            r#"DELETE FROM "order_lines" WHERE ("order_id", "line_no") IN (VALUES (?, ?), (?, ?)) RETURNING "order_id", "line_no""#
+            delete(&PG, &lines(), 1),
+            Delete::One(
+                r#"DELETE FROM "order_lines" WHERE "order_id" = $1 AND "line_no" = $2"#.into()
+            )
         );
         assert_eq!(
-            delete_returning(&PG, &lines(), 1),
-            r#"DELETE FROM "order_lines" WHERE "order_id" = $1 AND "line_no" = $2 RETURNING "order_id", "line_no""#
+            delete(&PG, &Table::new("t").key(["k"]), 16),
+            Delete::Returning(
+                r#"WITH coalesce_deleted AS (DELETE FROM "t" USING UNNEST($1) WITH ORDINALITY AS coalesce_keys(key_0, position) WHERE "t"."k" = coalesce_keys.key_0 RETURNING "t".ctid AS coalesce_row, "k") SELECT MIN(coalesce_keys.position) FROM coalesce_deleted JOIN UNNEST($1) WITH ORDINALITY AS coalesce_keys(key_0, position) ON coalesce_deleted."k" = coalesce_keys.key_0 GROUP BY coalesce_deleted.coalesce_row"#.into()
+            )
         );
         assert_eq!(
-            lock_existing(&MYSQL, &lines(), 1),
-            "SELECT `order_id`, `line_no` FROM `order_lines` WHERE `order_id` = ? AND `line_no` = ? FOR UPDATE"
+            delete(&MYSQL, &Table::new("t").key(["k"]), 2),
+            Delete::LockedFirst {
+                lock: "SELECT MIN(coalesce_keys.position) FROM `t` JOIN (SELECT 1 AS position, ? AS key_0 UNION ALL SELECT 2, ?) AS coalesce_keys ON `t`.`k` = coalesce_keys.key_0 GROUP BY `t`.`k` FOR UPDATE".into(),
+                delete: "DELETE FROM `t` WHERE `k` IN (?, ?)".into(),
+            }
+        );
+        assert_eq!(
+            delete(&MYSQL_BRANCHES, &Table::new("t").key(["k"]), 2),
+            Delete::LockedFirst {
+                lock: "SELECT MIN(coalesce_keys.position) FROM ((SELECT `k`, 1 AS position FROM `t` WHERE `k` = ? FOR UPDATE) UNION ALL (SELECT `k`, 2 FROM `t` WHERE `k` = ? FOR UPDATE)) AS coalesce_keys GROUP BY coalesce_keys.`k`".into(),
+                delete: "DELETE FROM `t` WHERE `k` IN (?, ?)".into(),
+            }
+        );
+        assert_eq!(
+            delete(&SQLITE, &lines(), 2),
+            Delete::LockedFirst {
+                lock: r#"SELECT MIN(coalesce_keys.column1) FROM "order_lines" JOIN (VALUES (1, ?, ?), (2, ?, ?)) AS coalesce_keys ON "order_lines"."order_id" = coalesce_keys.column2 AND "order_lines"."line_no" = coalesce_keys.column3 GROUP BY "order_lines"."order_id", "order_lines"."line_no""#.into(),
+                delete: r#"DELETE FROM "order_lines" WHERE ("order_id", "line_no") IN (SELECT coalesce_keys.column2, coalesce_keys.column3 FROM (VALUES (1, ?, ?), (2, ?, ?)) AS coalesce_keys)"#.into(),
+            }
         );
     }
 }

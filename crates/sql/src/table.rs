@@ -5,9 +5,10 @@ use std::collections::HashSet;
 
 /// A table to batch: its name, its key column(s) and the value columns an
 /// upsert writes (a read selects the key and value columns unless you give
-/// your own `SELECT` list). Names are plain identifiers, quoted by the
-/// toolkit in each dialect's way; a dotted name (`"app.orders"`) is a
-/// schema-qualified table.
+/// your own `SELECT` list). Every name is one identifier, whatever
+/// characters it holds (`"k.id"` is a column named `k.id`), quoted by the
+/// toolkit in each dialect's way; a table in another schema (database on
+/// MySQL) is named with [`Table::schema`].
 ///
 /// ```
 /// use coalesce_sql::Table;
@@ -22,6 +23,7 @@ use std::collections::HashSet;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
+    schema: Option<String>,
     name: String,
     key: Vec<String>,
     columns: Vec<String>,
@@ -30,19 +32,34 @@ pub struct Table {
 }
 
 impl Table {
-    /// A table named `name`, with no columns yet.
+    /// A table named `name` (one identifier, even with a dot in it), with
+    /// no columns yet.
     ///
     /// ```
-    /// assert_eq!(coalesce_sql::Table::new("app.orders").name(), "app.orders");
+    /// assert_eq!(coalesce_sql::Table::new("orders").name(), "orders");
     /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
+            schema: None,
             name: name.into(),
             key: Vec::new(),
             columns: Vec::new(),
             select: None,
             on_update: Vec::new(),
         }
+    }
+
+    /// The schema (PostgreSQL) or database (MySQL/MariaDB; an attached
+    /// database on SQLite) the table is in, instead of the connection's
+    /// default: statements name it `"schema"."name"`.
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders").schema("app").key(["id"]);
+    /// assert_eq!(orders.schema_name(), Some("app"));
+    /// ```
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
     }
 
     /// The key column(s): one for a single key, several for a composite
@@ -71,8 +88,9 @@ impl Table {
     }
 
     /// Your own `SELECT` list for reads, as SQL text (trusted, not
-    /// quoted). It must yield the key columns under their own names, which
-    /// is how each row is matched to its key.
+    /// quoted). Rows are matched to keys by the database (the toolkit adds
+    /// a position column after your list), so the list need not hold the
+    /// key columns; unqualified names are the table's.
     ///
     /// ```
     /// let orders = coalesce_sql::Table::new("orders")
@@ -105,6 +123,19 @@ impl Table {
     /// The table name as given (see [`Table::new`]).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The schema, if given (see [`Table::schema`]).
+    pub fn schema_name(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The table's name in statements: quoted, schema-qualified if given.
+    pub(crate) fn quoted_name(&self, quote: char) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quoted(schema, quote), quoted(&self.name, quote)),
+            None => quoted(&self.name, quote),
+        }
     }
 
     /// The key column names (see [`Table::key`]).
@@ -145,9 +176,9 @@ impl Table {
             ));
         }
         let mut seen = HashSet::new();
-        for name in self
-            .name
-            .split('.')
+        for name in [self.name.as_str()]
+            .into_iter()
+            .chain(self.schema.as_deref())
             .chain(self.key.iter().chain(&self.columns).map(String::as_str))
             .chain(self.on_update.iter().map(|(column, _)| column.as_str()))
         {
@@ -165,14 +196,17 @@ impl Table {
     }
 }
 
-/// `name` quoted with `quote` (doubling any inside), each dot-separated
-/// part on its own.
+/// `name` quoted with `quote` (doubling any inside) as one identifier.
 pub(crate) fn quoted(name: &str, quote: char) -> String {
-    name.split('.')
-        .map(|part| {
-            let doubled = part.replace(quote, &format!("{quote}{quote}"));
-            format!("{quote}{doubled}{quote}")
-        })
+    let doubled = name.replace(quote, &format!("{quote}{quote}"));
+    format!("{quote}{doubled}{quote}")
+}
+
+/// `path` quoted with `quote`, each dot-separated part on its own (a
+/// name in a statement template, where `"app.orders"` is qualified).
+pub(crate) fn quoted_path(path: &str, quote: char) -> String {
+    path.split('.')
+        .map(|part| quoted(part, quote))
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -182,8 +216,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quotes_each_part_and_doubles_quotes() {
-        assert_eq!(quoted("app.orders", '"'), r#""app"."orders""#);
+    fn quotes_one_identifier_and_doubles_quotes() {
+        assert_eq!(quoted("k.id", '"'), r#""k.id""#);
+        assert_eq!(quoted_path("app.orders", '"'), r#""app"."orders""#);
+        assert_eq!(
+            Table::new("orders").schema("app").quoted_name('`'),
+            "`app`.`orders`"
+        );
         assert_eq!(quoted("we`ird", '`'), "`we``ird`");
         assert_eq!(quoted(r#"a"b"#, '"'), r#""a""b""#);
     }
@@ -205,7 +244,11 @@ mod tests {
                 .is_err()
         );
         assert!(Table::new("t").key([""]).validate(1).is_err());
-        assert!(Table::new("t.").key(["a"]).validate(1).is_err());
+        assert!(Table::new("t").schema("").key(["a"]).validate(1).is_err());
+        assert!(
+            Table::new("t.").key(["a"]).validate(1).is_ok(),
+            "one identifier"
+        );
         assert!(Table::new("t").key(["a\0"]).validate(1).is_err());
         let touched_twice = Table::new("t")
             .key(["a"])

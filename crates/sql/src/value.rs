@@ -1,9 +1,9 @@
 //! How keys and rows travel: [`Value`] (one bindable value), [`Key`] (a
-//! single or composite key, decoded back from result rows), [`Columns`] (a
+//! single or composite key, only ever bound), [`Columns`] (a
 //! row's value columns) and [`Record`] (a row an upsert writes).
 
 use crate::Dialect;
-use sqlx::{Database, Decode, Type, error::BoxDynError};
+use sqlx::{Database, Type, error::BoxDynError};
 use std::hash::Hash;
 
 /// The arguments of one statement of dialect `DB` (what [`Value::bind`]
@@ -29,12 +29,30 @@ pub trait Value<DB: Dialect>: Send + Sync {
     /// against the server's packet limit (0 where there is none).
     fn encoded_size(&self) -> usize;
 
+    /// Whether the value is SQL `NULL` (`None` of an `Option`).
+    fn is_null(&self) -> bool;
+
+    /// Why the database would refuse this value, if that is known without
+    /// asking it (on PostgreSQL: a NUL byte in text).
+    fn refusal(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Bind the value as the next parameter.
     fn bind(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
 
-    /// Bind a column of values in the dialect's list form: one array
-    /// parameter on PostgreSQL, one parameter per value elsewhere.
-    fn bind_list(values: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>
+    /// Bind `NULL`, typed as this type, as the next parameter.
+    fn bind_null(arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>
+    where
+        Self: Sized;
+
+    /// Bind a column of values (`None` binds `NULL`) in the dialect's list
+    /// form: one array parameter on PostgreSQL, one parameter per value
+    /// elsewhere.
+    fn bind_list(
+        values: &[Option<&Self>],
+        arguments: &mut Arguments<DB>,
+    ) -> Result<(), BoxDynError>
     where
         Self: Sized;
 }
@@ -55,6 +73,10 @@ pub trait Columns<DB: Dialect>: Send + Sync {
     /// The bytes the values add to a statement (see [`Value::encoded_size`]).
     fn encoded_size(&self) -> usize;
 
+    /// Why the database would refuse a value, if known without asking it
+    /// (see [`Value::refusal`]).
+    fn refusal(&self) -> Option<&'static str>;
+
     /// Bind the values in order, as (part of) one row of a list.
     fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
 
@@ -65,10 +87,11 @@ pub trait Columns<DB: Dialect>: Send + Sync {
         Self: Sized;
 }
 
-/// A single field of a key: a value that can also be decoded from a row
-/// and compared. Implemented for every fitting type; bound your key's scalar
-/// types by it in code generic over the database (`i64: KeyPart<DB>` makes
-/// `i64` and tuples of it [`Key`]s and [`Value`]s).
+/// A single field of a key: a value that can also be compared and hashed
+/// (for removing repeated keys before sending them). Implemented for every
+/// fitting type; bound your key's scalar types by it in code generic over
+/// the database (`i64: KeyPart<DB>` makes `i64` and tuples of it [`Key`]s
+/// and [`Value`]s).
 ///
 /// ```
 /// fn composite<DB: coalesce_sql::Dialect>() -> usize
@@ -80,25 +103,27 @@ pub trait Columns<DB: Dialect>: Send + Sync {
 /// # #[cfg(feature = "postgres")]
 /// assert_eq!(composite::<sqlx::Postgres>(), 2);
 /// ```
-pub trait KeyPart<DB: Dialect>:
-    Value<DB> + for<'r> Decode<'r, DB> + Type<DB> + Eq + Hash + Clone + 'static
-{
-}
+pub trait KeyPart<DB: Dialect>: Value<DB> + Type<DB> + Eq + Hash + Clone + 'static {}
 
-impl<DB: Dialect, T> KeyPart<DB> for T where
-    T: Value<DB> + for<'r> Decode<'r, DB> + Type<DB> + Eq + Hash + Clone + 'static
-{
-}
+impl<DB: Dialect, T> KeyPart<DB> for T where T: Value<DB> + Type<DB> + Eq + Hash + Clone + 'static {}
 
 /// A key of a table: a scalar (`i64`, `String`, ...) for a single key
-/// column, a tuple of 2 to 4 scalars for a composite key, in the order of
-/// [`Table::key`](crate::Table::key). Rows are matched to keys by decoding
-/// the key columns of each result row by name, so your row type need not
-/// expose its key.
+/// column, a tuple of 2 to 4 [`KeyPart`]s for a composite key, in the
+/// order of [`Table::key`](crate::Table::key). Keys are only ever bound,
+/// never read back: the database matches each row to the position of the
+/// key that found it, under its own comparison rules (collation, trailing
+/// spaces, integer widths), so a key type narrower or wider than its
+/// column works as in `WHERE id = $1`.
 ///
 /// Implemented for `bool`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`,
-/// `u64`, `String` and `Vec<u8>` where the driver supports them, and for
-/// tuples of those.
+/// `u64`, `String` and `Vec<u8>` where the driver supports them, for
+/// `Uuid` (feature `uuid`) and chrono's dates and times (feature `chrono`),
+/// and for tuples of 2 to 4 [`KeyPart`]s (any type the driver encodes:
+/// `Uuid`, time types, `#[sqlx(transparent)]` newtypes). A single-column
+/// key of a type of your own is declared with
+/// [`single_key!`](crate::single_key). (One blanket impl for every
+/// `KeyPart` is impossible beside the tuple impls: a tuple might one day be
+/// a `KeyPart` too, so the two would overlap.)
 ///
 /// ```
 /// fn is_key<DB: coalesce_sql::Dialect, K: coalesce_sql::Key<DB>>() {}
@@ -112,15 +137,100 @@ pub trait Key<DB: Dialect>: Eq + Hash + Clone + Send + Sync + 'static {
     /// The bytes the key adds to a statement (see [`Value::encoded_size`]).
     fn encoded_size(&self) -> usize;
 
+    /// Whether a field is SQL `NULL` (an `Option` part that is `None`):
+    /// such a key equals no other, not even itself, in the database.
+    fn has_null(&self) -> bool;
+
+    /// Why the database would refuse a field, if known without asking it
+    /// (see [`Value::refusal`]).
+    fn refusal(&self) -> Option<&'static str>;
+
     /// Bind the fields in order, as one row of a list.
     fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
 
-    /// Bind many keys column by column: each field of all keys in one
-    /// [`Value::bind_list`].
-    fn bind_columns(keys: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
+    /// Bind one row of `NULL`s of the fields' types: padding that matches
+    /// no row.
+    fn bind_null_row(arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
 
-    /// Decode the key from the columns named `columns` of `row`.
-    fn from_row(row: &DB::Row, columns: &[String]) -> Result<Self, sqlx::Error>;
+    /// The driver's name of each field's type (`INT8`, `TEXT`, ...).
+    fn type_names() -> Vec<String>;
+
+    /// Bind many keys column by column, each column followed by `nulls`
+    /// `NULL`s (padding): each field of all keys in one
+    /// [`Value::bind_list`].
+    fn bind_columns(
+        keys: &[&Self],
+        nulls: usize,
+        arguments: &mut Arguments<DB>,
+    ) -> Result<(), BoxDynError>;
+}
+
+/// Implement [`Key`] for single-column key types of your own (or of
+/// crates the toolkit does not know), such as `uuid::Uuid`, a time type or
+/// a `#[sqlx(transparent)]` newtype: each must be a [`KeyPart`] of the
+/// dialects you use. (Tuples of such types are keys already.)
+///
+/// ```
+/// #[derive(Clone, PartialEq, Eq, Hash, sqlx::Type)]
+/// #[sqlx(transparent)]
+/// struct UserId(i64);
+///
+/// coalesce_sql::single_key!(UserId);
+///
+/// fn is_key<DB: coalesce_sql::Dialect, K: coalesce_sql::Key<DB>>() {}
+/// # #[cfg(feature = "sqlite")]
+/// is_key::<sqlx::Sqlite, UserId>();
+/// ```
+#[macro_export]
+macro_rules! single_key {
+    ($($t:ty),* $(,)?) => {$(
+        impl<DB: $crate::Dialect> $crate::Key<DB> for $t where $t: $crate::KeyPart<DB> {
+            const LEN: usize = 1;
+            fn encoded_size(&self) -> usize {
+                $crate::Value::<DB>::encoded_size(self)
+            }
+            fn has_null(&self) -> bool {
+                $crate::Value::<DB>::is_null(self)
+            }
+            fn refusal(&self) -> Option<&'static str> {
+                $crate::Value::<DB>::refusal(self)
+            }
+            fn type_names() -> Vec<String> {
+                vec![$crate::__private::type_name::<DB, $t>()]
+            }
+            fn bind_row(
+                &self,
+                arguments: &mut $crate::Arguments<DB>,
+            ) -> Result<(), $crate::__private::BoxDynError> {
+                $crate::Value::<DB>::bind(self, arguments)
+            }
+            fn bind_null_row(
+                arguments: &mut $crate::Arguments<DB>,
+            ) -> Result<(), $crate::__private::BoxDynError> {
+                <$t as $crate::Value<DB>>::bind_null(arguments)
+            }
+            fn bind_columns(
+                keys: &[&Self],
+                nulls: usize,
+                arguments: &mut $crate::Arguments<DB>,
+            ) -> Result<(), $crate::__private::BoxDynError> {
+                <$t as $crate::Value<DB>>::bind_list(&$crate::__private::padded_list(keys, nulls), arguments)
+            }
+        }
+    )*};
+}
+
+/// The driver's name of `T`'s type in `DB`.
+pub fn type_name<DB: Dialect, T: Type<DB>>() -> String {
+    sqlx::TypeInfo::name(&T::type_info()).to_owned()
+}
+
+/// `values` as `Some`, then `nulls` `None`s: a column of a padded list.
+pub fn padded_list<'a, T>(values: &[&'a T], nulls: usize) -> Vec<Option<&'a T>> {
+    let mut list = Vec::with_capacity(values.len() + nulls);
+    list.extend(values.iter().copied().map(Some));
+    list.resize(values.len() + nulls, None);
+    list
 }
 
 /// A row an upsert writes: its key, and references to its value columns
@@ -158,28 +268,17 @@ pub trait Record<DB: Dialect>: Send + Sync {
     fn values(&self) -> Self::Values<'_>;
 }
 
-/// [`Key`] for scalar key types.
-macro_rules! scalar_keys {
-    ($($t:ty),*) => {$(
-        impl<DB: Dialect> Key<DB> for $t where $t: KeyPart<DB> {
-            const LEN: usize = 1;
-            fn encoded_size(&self) -> usize {
-                Value::encoded_size(self)
-            }
-            fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
-                self.bind(arguments)
-            }
-            fn bind_columns(keys: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
-                <$t as Value<DB>>::bind_list(keys, arguments)
-            }
-            fn from_row(row: &DB::Row, columns: &[String]) -> Result<Self, sqlx::Error> {
-                DB::decode_column(row, &columns[0])
-            }
-        }
-    )*};
-}
+crate::single_key!(bool, i8, i16, i32, i64, u8, u16, u32, u64, String, Vec<u8>);
 
-scalar_keys!(bool, i8, i16, i32, i64, u8, u16, u32, u64, String, Vec<u8>);
+#[cfg(feature = "uuid")]
+crate::single_key!(sqlx::types::Uuid);
+
+#[cfg(feature = "chrono")]
+crate::single_key!(
+    sqlx::types::chrono::NaiveDate,
+    sqlx::types::chrono::NaiveDateTime,
+    sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>,
+);
 
 /// [`Key`] for tuples of key parts (composite keys).
 macro_rules! tuple_keys {
@@ -193,12 +292,29 @@ macro_rules! tuple_keys {
                 $(self.$i.bind(arguments)?;)+
                 Ok(())
             }
-            fn bind_columns(keys: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
-                $($t::bind_list(&keys.iter().map(|k| &k.$i).collect::<Vec<_>>(), arguments)?;)+
+            fn has_null(&self) -> bool {
+                false $(|| self.$i.is_null())+
+            }
+            fn refusal(&self) -> Option<&'static str> {
+                None $(.or_else(|| self.$i.refusal()))+
+            }
+            fn type_names() -> Vec<String> {
+                vec![$(type_name::<DB, $t>()),+]
+            }
+            fn bind_null_row(arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
+                $($t::bind_null(arguments)?;)+
                 Ok(())
             }
-            fn from_row(row: &DB::Row, columns: &[String]) -> Result<Self, sqlx::Error> {
-                Ok(($(DB::decode_column::<$t>(row, &columns[$i])?,)+))
+            fn bind_columns(
+                keys: &[&Self],
+                nulls: usize,
+                arguments: &mut Arguments<DB>,
+            ) -> Result<(), BoxDynError> {
+                $(
+                    let column: Vec<&$t> = keys.iter().map(|k| &k.$i).collect();
+                    $t::bind_list(&padded_list(&column, nulls), arguments)?;
+                )+
+                Ok(())
             }
         }
     };
@@ -213,6 +329,9 @@ impl<DB: Dialect> Columns<DB> for () {
     const LEN: usize = 0;
     fn encoded_size(&self) -> usize {
         0
+    }
+    fn refusal(&self) -> Option<&'static str> {
+        None
     }
     fn bind_row(&self, _: &mut Arguments<DB>) -> Result<(), BoxDynError> {
         Ok(())
@@ -230,12 +349,15 @@ macro_rules! reference_tuples {
             fn encoded_size(&self) -> usize {
                 0 $(+ self.$i.encoded_size())*
             }
+            fn refusal(&self) -> Option<&'static str> {
+                None $(.or_else(|| self.$i.refusal()))*
+            }
             fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
                 $(self.$i.bind(arguments)?;)*
                 Ok(())
             }
             fn bind_columns(groups: &[&Self], arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
-                $($t::bind_list(&groups.iter().map(|g| g.$i).collect::<Vec<_>>(), arguments)?;)*
+                $($t::bind_list(&groups.iter().map(|g| Some(g.$i)).collect::<Vec<_>>(), arguments)?;)*
                 Ok(())
             }
         }

@@ -5,17 +5,25 @@
 //!
 //! # The list form chosen per dialect
 //!
+//! Keys are matched to rows by the database, never in Rust: a read joins
+//! the table to a derived table of (position, key) rows, table column on
+//! the left (`t.k = keys.k`, so the column's collation, padding and type
+//! rules apply as in `WHERE k = $1`), and each row comes back with the
+//! position of the key that found it.
+//!
 //! - **PostgreSQL: arrays.** A key list is one array parameter per key
-//!   column (`= ANY($1)`, `UNNEST($1, $2)`), so one statement text serves
-//!   every batch size and there is no bind limit to split under.
-//! - **MySQL/MariaDB and SQLite: `IN` lists padded to a few lengths**
-//!   (`k IN (?, ...)`; `(a, b) IN ((?, ?), ...)` on MySQL,
-//!   `(a, b) IN (VALUES (?, ?), ...)` on SQLite), chosen over the
-//!   one-parameter JSON forms (`JSON_TABLE(?)`, `json_each(?)`) after
-//!   measuring both: see the crate's README for the numbers and
-//!   `benches/forms.rs` for the command. On MySQL a list of composite keys
-//!   holds at most 64 of them: MariaDB's range optimizer is quadratic in
-//!   the length of a row-value list (README, `scripts/mariadb-row-lists.py`).
+//!   column (`UNNEST($1, $2) WITH ORDINALITY`), so one statement text
+//!   serves every batch size and there is no bind limit to split under.
+//! - **MySQL/MariaDB: a derived table `(SELECT 1 AS position, ? AS key_0
+//!   UNION ALL ...)` joined to the table**, padded to a few lengths; where
+//!   the server refuses it next to a column of another character set, one
+//!   `SELECT ..., p FROM t WHERE k = ?` per key joined by `UNION ALL` (see
+//!   [`KeyRows`]). A list of composite keys holds at most 64 of them
+//!   (README).
+//! - **SQLite: `(VALUES (1, ?), ...)` joined to the table**, padded to a
+//!   few lengths. Padding binds `NULL`, which matches nothing.
+//!
+//! [`KeyRows`]: internal::KeyRows
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -24,7 +32,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-use sqlx::{Database, Decode, Pool, Type};
+use sqlx::{Database, Pool};
 use std::future::Future;
 
 /// A database the toolkit speaks: implemented for [`sqlx::Postgres`],
@@ -83,15 +91,37 @@ pub(crate) mod internal {
     /// How lists of keys or rows are sent.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Lists {
-        /// One array parameter per column, `$n` placeholders.
+        /// One array parameter per column, `$n` placeholders; a key list
+        /// is `UNNEST($1, ...) WITH ORDINALITY`.
         Arrays,
-        /// One `?` per value; `row_values` opens a list of row values
-        /// after `IN (` (`VALUES ` on SQLite, nothing on MySQL), and one
-        /// `IN` list holds at most `max_row_values` of them.
+        /// One `?` per value; a key list is a derived table of
+        /// (position, key) rows spelled as `keys`, holding at most
+        /// `max_row_values` keys of a composite key.
         Rows {
-            row_values: &'static str,
+            keys: KeyRows,
             max_row_values: usize,
         },
+    }
+
+    /// How a list of keys with their positions is spelled where values
+    /// are bound one by one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum KeyRows {
+        /// `(SELECT 1 AS position, ? AS key_0 UNION ALL SELECT 2, ? ...)`
+        /// joined to the table (MariaDB refuses placeholders in a `VALUES`
+        /// table, whose first row names its columns). Its columns are
+        /// `utf8mb4` and no constants: next to a column of another
+        /// character set a non-ASCII key fails with "Illegal mix of
+        /// collations", where `k = ?` converts the constant; such a
+        /// statement is sent again as [`KeyRows::Branches`].
+        Derived,
+        /// No table of keys: one `SELECT ..., p FROM t WHERE k = ?` per key,
+        /// joined by `UNION ALL`; exactly `k = ?`, but each branch is
+        /// planned on its own (about 4x slower at 100 keys on MariaDB).
+        Branches,
+        /// `(VALUES (1, ?), (2, ?), ...)` joined to the table, columns
+        /// `column1`, `column2`, ...
+        Values,
     }
 
     /// How an upsert says "update on a key conflict".
@@ -121,13 +151,14 @@ pub(crate) mod internal {
         pub max_binds: usize,
         /// Bytes of parameters per statement (`usize::MAX` if unlimited).
         pub max_bytes: usize,
-        /// Whether `DELETE ... RETURNING` works (not on Oracle MySQL).
-        pub delete_returning: bool,
     }
 
     pub trait Internal: Database {
         /// This dialect's SQL spelling.
         const SYNTAX: Syntax;
+
+        /// The statement opening a write's transaction.
+        const BEGIN_WRITE: &'static str = "BEGIN";
 
         /// Ask the server for its limits (not counted as a statement).
         fn server(pool: &Pool<Self>) -> impl Future<Output = Result<Server, sqlx::Error>> + Send;
@@ -139,17 +170,49 @@ pub(crate) mod internal {
             arguments: Self::Arguments,
         ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c;
 
-        /// Run a statement that returns no rows.
+        /// Run a statement that returns no rows; the rows it affected.
         fn execute<'c>(
             connection: &'c mut Self::Connection,
             sql: String,
             arguments: Self::Arguments,
+        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
+        /// Run a statement without preparing it (`SAVEPOINT ...`).
+        fn execute_unprepared<'c>(
+            connection: &'c mut Self::Connection,
+            sql: &'static str,
         ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
 
-        /// The column named `name` of `row`.
-        fn decode_column<T>(row: &Self::Row, name: &str) -> Result<T, sqlx::Error>
-        where
-            T: for<'r> Decode<'r, Self> + Type<Self>;
+        /// The last column of `row`: the 1-based position of the key that
+        /// found it.
+        fn position(row: &Self::Row) -> Result<usize, sqlx::Error>;
+
+        /// Whether the database refused a statement because of the data it
+        /// carries (a constraint, a value out of range or of a wrong
+        /// form), so the same statement without the offending rows can
+        /// succeed: SQLSTATE classes 22 and 23 on PostgreSQL and
+        /// MySQL/MariaDB, `SQLITE_CONSTRAINT`, `SQLITE_MISMATCH` and
+        /// `SQLITE_TOOBIG` on SQLite.
+        fn is_data_error(error: &sqlx::Error) -> bool;
+
+        /// Whether the database refused to compare a key column with a
+        /// table of keys (MySQL's "Illegal mix of collations"), so the
+        /// statement must be sent as [`KeyRows::Branches`].
+        fn is_collation_mix(_error: &sqlx::Error) -> bool {
+            false
+        }
+    }
+}
+
+/// Whether `error` is a database error whose SQLSTATE is of one of
+/// `classes` (its first two characters).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn sqlstate_class(error: &sqlx::Error, classes: &[&str]) -> bool {
+    match error {
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| classes.iter().any(|class| code.starts_with(class))),
+        _ => false,
     }
 }
 
@@ -169,16 +232,23 @@ macro_rules! driver_calls {
             connection: &'c mut Self::Connection,
             sql: String,
             arguments: Self::Arguments,
-        ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c {
+        ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
             let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments);
-            async move { query.execute(connection).await.map(drop) }
+            async move { Ok(query.execute(connection).await?.rows_affected()) }
         }
 
-        fn decode_column<T>(row: &Self::Row, name: &str) -> Result<T, sqlx::Error>
-        where
-            T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>,
-        {
-            sqlx::Row::try_get(row, name)
+        fn execute_unprepared<'c>(
+            connection: &'c mut Self::Connection,
+            sql: &'static str,
+        ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c {
+            let statement = sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+            async move { statement.execute(connection).await.map(drop) }
+        }
+
+        fn position(row: &Self::Row) -> Result<usize, sqlx::Error> {
+            let last = sqlx::Row::len(row).saturating_sub(1);
+            let position: i64 = sqlx::Row::try_get(row, last)?;
+            usize::try_from(position).map_err(|e| sqlx::Error::Decode(Box::new(e)))
         }
     };
 }

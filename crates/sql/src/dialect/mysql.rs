@@ -1,19 +1,20 @@
-//! MySQL/MariaDB: padded `IN` lists, `(a, b) IN ((?, ?), ...)`,
-//! `ON DUPLICATE KEY UPDATE`; 65,535 binds and `max_allowed_packet` bytes
-//! per statement; `DELETE ... RETURNING` on MariaDB only.
+//! MySQL/MariaDB: keys as a padded derived table `(SELECT 1 AS position, ?
+//! AS key_0 UNION ALL ...)` joined to the table (or `UNION ALL`s of
+//! `SELECT ..., p FROM t WHERE k = ?` where the server refuses to compare
+//! it), `ON DUPLICATE KEY UPDATE`; 65,535 binds and `max_allowed_packet`
+//! bytes per statement.
 
-use super::internal::{Internal, Lists, Server, Syntax, Upsert};
+use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
 use crate::value::{Arguments, Value};
-use sqlx::{Encode, MySql, Pool, Type, error::BoxDynError};
+use sqlx::{Encode, MySql, Pool, Type, encode::IsNull, error::BoxDynError};
 
 /// Placeholders one statement may hold.
 const MAX_BINDS: usize = 65_535;
 
-/// Row values `(a, b)` one `IN` list holds. MariaDB's range optimizer
-/// takes time quadratic in a row-value list's length when another index
-/// of the table begins with the key's leading column (10.11, one leading
-/// value: 64 rows 1.4 ms, 256 rows 19 ms, 1,000 rows 290 ms; see the
-/// crate's README); at 64 a key costs about what it costs alone.
+/// Composite keys one statement reads or deletes. MariaDB's range
+/// optimizer took time quadratic in the length of a row-value `IN` list
+/// when another index of the table begins with the key's leading column
+/// (see the crate's README); deletes still send such a list.
 const MAX_ROW_VALUES: usize = 64;
 
 /// Room in a packet for everything but the parameters' values: the
@@ -24,23 +25,35 @@ impl Internal for MySql {
     const SYNTAX: Syntax = Syntax {
         quote: '`',
         lists: Lists::Rows {
-            row_values: "",
+            keys: KeyRows::Derived,
             max_row_values: MAX_ROW_VALUES,
         },
         upsert: Upsert::OnDuplicateKey,
     };
 
     async fn server(pool: &Pool<Self>) -> Result<Server, sqlx::Error> {
-        let (version, packet): (String, u64) =
-            sqlx::query_as("SELECT VERSION(), @@max_allowed_packet")
-                .fetch_one(pool)
-                .await?;
+        let packet: u64 = sqlx::query_scalar("SELECT @@max_allowed_packet")
+            .fetch_one(pool)
+            .await?;
         let packet = usize::try_from(packet).unwrap_or(usize::MAX);
         Ok(Server {
             max_binds: MAX_BINDS,
             max_bytes: packet.saturating_sub(PACKET_OVERHEAD),
-            delete_returning: version.contains("MariaDB"),
         })
+    }
+
+    fn is_data_error(error: &sqlx::Error) -> bool {
+        super::sqlstate_class(error, &["22", "23"])
+    }
+
+    fn is_collation_mix(error: &sqlx::Error) -> bool {
+        // ER_CANT_AGGREGATE_2COLLATIONS, _3COLLATIONS, _NCOLLATIONS.
+        match error {
+            sqlx::Error::Database(error) => error
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|error| matches!(error.number(), 1267 | 1270 | 1271)),
+            _ => false,
+        }
     }
 
     super::driver_calls!();
@@ -58,11 +71,26 @@ where
         buffer.len() + 2
     }
 
+    fn is_null(&self) -> bool {
+        let mut buffer = Vec::new();
+        matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::Yes))
+    }
+
     fn bind(&self, arguments: &mut Arguments<MySql>) -> Result<(), BoxDynError> {
         sqlx::Arguments::add(arguments, self)
     }
 
-    fn bind_list(values: &[&Self], arguments: &mut Arguments<MySql>) -> Result<(), BoxDynError> {
-        values.iter().try_for_each(|value| value.bind(arguments))
+    fn bind_null(arguments: &mut Arguments<MySql>) -> Result<(), BoxDynError> {
+        sqlx::Arguments::add(arguments, None::<&Self>)
+    }
+
+    fn bind_list(
+        values: &[Option<&Self>],
+        arguments: &mut Arguments<MySql>,
+    ) -> Result<(), BoxDynError> {
+        values.iter().try_for_each(|value| match value {
+            Some(value) => value.bind(arguments),
+            None => Self::bind_null(arguments),
+        })
     }
 }

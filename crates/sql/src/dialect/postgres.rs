@@ -1,8 +1,11 @@
-//! PostgreSQL: arrays (`= ANY($1)`, `UNNEST`), `ON CONFLICT`, `RETURNING`.
+//! PostgreSQL: arrays (`UNNEST(...) WITH ORDINALITY` joined to the table),
+//! `ON CONFLICT`, `RETURNING`.
 
 use super::internal::{Internal, Lists, Server, Syntax, Upsert};
 use crate::value::{Arguments, Value};
-use sqlx::{Encode, Pool, Postgres, Type, error::BoxDynError, postgres::PgHasArrayType};
+use sqlx::{
+    Encode, Pool, Postgres, Type, encode::IsNull, error::BoxDynError, postgres::PgHasArrayType,
+};
 
 /// PostgreSQL refuses a message over 1 GiB; the margin covers the
 /// statement's framing.
@@ -19,8 +22,11 @@ impl Internal for Postgres {
         Ok(Server {
             max_binds: usize::from(u16::MAX),
             max_bytes: MAX_MESSAGE,
-            delete_returning: true,
         })
+    }
+
+    fn is_data_error(error: &sqlx::Error) -> bool {
+        super::sqlstate_class(error, &["22", "23"])
     }
 
     super::driver_calls!();
@@ -38,11 +44,41 @@ where
         buffer.len() + 4
     }
 
+    fn is_null(&self) -> bool {
+        let mut buffer = sqlx::postgres::PgArgumentBuffer::default();
+        matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::Yes))
+    }
+
+    fn refusal(&self) -> Option<&'static str> {
+        let info = <T as Type<Postgres>>::type_info();
+        let text = matches!(
+            sqlx::TypeInfo::name(&info),
+            "TEXT" | "VARCHAR" | "CHAR" | "NAME"
+        );
+        if !text {
+            return None;
+        }
+        let mut buffer = sqlx::postgres::PgArgumentBuffer::default();
+        if !matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::No)) {
+            return None;
+        }
+        buffer
+            .contains(&0)
+            .then_some("a NUL byte in text, which PostgreSQL refuses (SQLSTATE 22021)")
+    }
+
     fn bind(&self, arguments: &mut Arguments<Postgres>) -> Result<(), BoxDynError> {
         sqlx::Arguments::add(arguments, self)
     }
 
-    fn bind_list(values: &[&Self], arguments: &mut Arguments<Postgres>) -> Result<(), BoxDynError> {
+    fn bind_null(arguments: &mut Arguments<Postgres>) -> Result<(), BoxDynError> {
+        sqlx::Arguments::add(arguments, None::<&Self>)
+    }
+
+    fn bind_list(
+        values: &[Option<&Self>],
+        arguments: &mut Arguments<Postgres>,
+    ) -> Result<(), BoxDynError> {
         sqlx::Arguments::add(arguments, values)
     }
 }

@@ -513,7 +513,8 @@ impl Database {
     }
 
     /// Delete a user's memories with these keys (in every category); the
-    /// number deleted. Several chunks run in one transaction.
+    /// number of distinct keys that existed (a key held in several
+    /// categories counts once). Several chunks run in one transaction.
     pub async fn delete_memories(
         &self,
         user_id: &str,
@@ -563,10 +564,10 @@ impl Database {
 
     /// Delete memories by (user, key) pairs, in every category, users mixed
     /// in one statement (per bind-limit chunk, chunks in one transaction);
-    /// returns the pairs that existed. Uses `DELETE ... RETURNING`, which
-    /// PostgreSQL, SQLite and MariaDB have; on Oracle MySQL, which lacks it,
-    /// a locking `SELECT ... FOR UPDATE` and the `DELETE` in one transaction
-    /// (two statements a chunk).
+    /// returns the distinct pairs that existed, each once, in request order.
+    /// One statement a chunk on PostgreSQL; on MySQL/MariaDB and SQLite a
+    /// locking `SELECT` and the `DELETE` in one transaction (two
+    /// statements a chunk). See `coalesce_sql::Batch::delete`.
     pub async fn delete_memory_pairs(
         &self,
         pairs: &[(String, String)],
