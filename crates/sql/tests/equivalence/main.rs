@@ -21,6 +21,7 @@ mod backend;
 mod defects;
 mod isolation;
 mod keys_and_names;
+mod kinds;
 mod properties;
 mod rows;
 mod twins;

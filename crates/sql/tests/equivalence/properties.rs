@@ -11,8 +11,9 @@
 //! only under the column's comparison (`a` and `A` under `_ci`) are kept.
 
 use crate::backend::Backend;
+use crate::kinds::*;
 use crate::rows::{Int4, Int8, Naive, Pair, Put, Text};
-use crate::twins::{TestKey, TestRow, Twins, Via};
+use crate::twins::{TestKey, TestRow, Via};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sqlx::{MySql, Postgres, Sqlite};
@@ -29,15 +30,6 @@ enum Step<K> {
     /// Rows (key, value number), and whether the hit counter is on.
     Upsert(Vec<(K, u8)>, bool),
     Delete(Vec<K>),
-}
-
-/// A table kind: its DDL (after `setup`, if any), key and read list.
-pub struct Kind {
-    pub prefix: &'static str,
-    pub setup: Option<&'static str>,
-    pub columns: &'static str,
-    pub key: &'static [&'static str],
-    pub select: &'static str,
 }
 
 /// Text keys that collide under case-insensitive, accent-insensitive and
@@ -128,21 +120,7 @@ pub fn property<DB, K, R>(
     let Some(pool) = runtime.block_on(DB::connect()) else {
         return;
     };
-    let twins = runtime.block_on(async {
-        if let Some(setup) = kind.setup {
-            crate::setup(&pool, setup).await;
-        }
-        let values = ["v"];
-        Twins::create(
-            &pool,
-            kind.prefix,
-            kind.columns,
-            kind.key,
-            &values,
-            kind.select,
-        )
-        .await
-    });
+    let twins = runtime.block_on(kind.create(&pool));
     let config = Config {
         cases: CASES,
         max_shrink_iters: 64,
@@ -180,54 +158,6 @@ pub fn property<DB, K, R>(
         );
     }
 }
-
-macro_rules! kind {
-    ($prefix:literal, $key:literal) => {
-        kind!($prefix, None, $key)
-    };
-    ($prefix:literal, $setup:expr, $key:literal) => {
-        Kind {
-            prefix: $prefix,
-            setup: $setup,
-            columns: concat!(
-                $key,
-                " PRIMARY KEY, v VARCHAR(16) NOT NULL, n BIGINT NOT NULL DEFAULT 0"
-            ),
-            key: &["k"],
-            select: "k, v, n",
-        }
-    };
-}
-
-const PG_CITEXT: Kind = kind!("eq_citext", Some(crate::CITEXT), "k CITEXT");
-const PG_CHAR: Kind = kind!("eq_char", "k CHAR(8)");
-const PG_TEXT: Kind = kind!("eq_text", "k TEXT");
-const MY_CI: Kind = kind!(
-    "eq_ci",
-    "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
-);
-const MY_BIN: Kind = kind!(
-    "eq_bin",
-    "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-);
-const MY_NOPAD: Kind = kind!(
-    "eq_nopad",
-    "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
-);
-const LITE_NOCASE: Kind = kind!("eq_nocase", "k TEXT COLLATE NOCASE");
-const LITE_TEXT: Kind = kind!("eq_text", "k TEXT");
-const PAIRS: Kind = Kind {
-    prefix: "eq_pair",
-    setup: None,
-    columns: concat!(
-        "a BIGINT NOT NULL, b VARCHAR(8) NULL, ",
-        "v VARCHAR(16) NOT NULL, n BIGINT NOT NULL DEFAULT 0, UNIQUE (a, b)"
-    ),
-    key: &["a", "b"],
-    select: "a, b, v, n",
-};
-const PG_INT: Kind = kind!("eq_int", "k INT");
-const PG_BIGINT: Kind = kind!("eq_bigint", "k BIGINT");
 
 #[test]
 fn postgres_citext() {
@@ -304,14 +234,14 @@ fn postgres_i64_keys_on_int() {
     let edge = i64::from(i32::MAX);
     let any = prop_oneof![-3i64..5, Just(edge), Just(edge + 1), Just(i64::MIN)];
     let writable = prop_oneof![-3i64..5, Just(edge), Just(-edge)];
-    property::<Postgres, i64, Int4>(&PG_INT, any, writable, Via::Direct, Counter::Sometimes);
+    property::<Postgres, i64, Int4>(&INT_KEY, any, writable, Via::Direct, Counter::Sometimes);
 }
 
 #[test]
 fn postgres_i32_keys_on_bigint() {
     let keys = prop_oneof![-3i32..5, Just(i32::MAX), Just(i32::MIN)];
     property::<Postgres, i32, Int8>(
-        &PG_BIGINT,
+        &BIGINT_KEY,
         keys.clone(),
         keys,
         Via::Direct,
@@ -322,7 +252,13 @@ fn postgres_i32_keys_on_bigint() {
 #[test]
 fn postgres_i16_keys_on_int() {
     let keys = prop_oneof![-3i16..5, Just(i16::MAX), Just(i16::MIN)];
-    property::<Postgres, i16, Int4>(&PG_INT, keys.clone(), keys, Via::Direct, Counter::Sometimes);
+    property::<Postgres, i16, Int4>(
+        &INT_KEY,
+        keys.clone(),
+        keys,
+        Via::Direct,
+        Counter::Sometimes,
+    );
 }
 
 #[test]

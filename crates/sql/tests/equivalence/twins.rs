@@ -190,9 +190,24 @@ impl<DB: Backend> Twins<DB> {
         if batched == serial {
             return Ok(());
         }
+        // Only the rows that differ: tables can hold a thousand.
+        let mut only_serial = serial.clone();
+        let only_batched: Vec<R> = batched
+            .into_iter()
+            .filter(
+                |row| match only_serial.iter().position(|other| other == row) {
+                    Some(i) => {
+                        only_serial.remove(i);
+                        false
+                    }
+                    None => true,
+                },
+            )
+            .collect();
         Err(format!(
-            "{}: the tables differ\n  batched:     {batched:?}\n  one by one:  {serial:?}",
-            DB::NAME
+            "{}: the tables differ ({} rows one by one)\n  only batched:    {only_batched:?}\n  only one by one: {only_serial:?}",
+            DB::NAME,
+            serial.len()
         ))
     }
 
@@ -236,8 +251,9 @@ impl<DB: Backend> Twins<DB> {
             return Ok(());
         }
         Err(format!(
-            "{}: read of {keys:?} ({via:?}) differs:\n  {}",
+            "{}: read of {} ({via:?}) differs:\n  {}",
             DB::NAME,
+            listed(keys),
             wrong.join("\n  ")
         ))
     }
@@ -319,21 +335,26 @@ impl<DB: Backend> Twins<DB> {
         serial.sort();
         if batched != serial {
             return Err(format!(
-                "{}: delete of {keys:?} ({via:?}) reports {batched:?} deleted, one by one {serial:?}",
-                DB::NAME
+                "{}: delete of {} ({via:?}) reports {batched:?} deleted, one by one {serial:?}",
+                DB::NAME,
+                listed(keys)
             ));
         }
         self.same_contents::<R>().await
     }
 
-    fn failed(
-        &self,
-        what: &str,
-        keys: &(impl Debug + ?Sized),
-        error: &dyn std::fmt::Display,
-    ) -> String {
-        format!("{}: {what} of {keys:?} failed: {error}", DB::NAME)
+    fn failed<K: Debug>(&self, what: &str, keys: &[K], error: &dyn std::fmt::Display) -> String {
+        format!("{}: {what} of {} failed: {error}", DB::NAME, listed(keys))
     }
+}
+
+/// `keys` for a message: the first dozen of a long list.
+pub fn listed<K: Debug>(keys: &[K]) -> String {
+    const SHOWN: usize = 12;
+    if keys.len() <= SHOWN {
+        return format!("{keys:?}");
+    }
+    format!("{:?} and {} more", &keys[..SHOWN], keys.len() - SHOWN)
 }
 
 /// Callers that arrived together shared batches: the engine path ran.
