@@ -97,7 +97,8 @@ impl<DB: sqlx::Database, A: Bind<DB>, B: Bind<DB>> Bind<DB> for (A, B) {
 
 macro_rules! backend {
     ($db:ty, connect: $connect:path, placeholder: $placeholder:expr,
-     quote: $quote:literal, bigint: $bigint:literal, upsert: $upsert:expr) => {
+     quote: $quote:literal, bigint: $bigint:literal, upsert: $upsert:path,
+     new_value: $new_value:path) => {
         impl Backend for $db {
             fn placeholder(n: usize) -> String {
                 $placeholder(n)
@@ -123,7 +124,7 @@ macro_rules! backend {
                     .iter()
                     .map(|c| {
                         let c = Self::quote(c);
-                        format!("{c} = {}", ($upsert.1)(&c))
+                        format!("{c} = {}", $new_value(&c))
                     })
                     .collect();
                 if let Some((column, expression)) = on_update {
@@ -133,7 +134,7 @@ macro_rules! backend {
                     "INSERT INTO {table} ({}) VALUES ({}) {}",
                     columns.join(", "),
                     placeholders.join(", "),
-                    ($upsert.0)(&key.join(", "), &set.join(", "))
+                    $upsert(&key.join(", "), &set.join(", "))
                 )
             }
 
@@ -179,19 +180,29 @@ macro_rules! backend {
     };
 }
 
-/// `ON CONFLICT (key) DO UPDATE SET ...`, each value from `excluded`.
-const ON_CONFLICT: (fn(&str, &str) -> String, fn(&str) -> String) = (
-    |key, set| format!("ON CONFLICT ({key}) DO UPDATE SET {set}"),
-    |c| format!("excluded.{c}"),
-);
+/// `ON CONFLICT (key) DO UPDATE SET ...` (PostgreSQL, SQLite).
+fn on_conflict(key: &str, set: &str) -> String {
+    format!("ON CONFLICT ({key}) DO UPDATE SET {set}")
+}
 
-backend!(sqlx::Postgres, connect: common::postgres,
-    placeholder: |n| format!("${n}"), quote: '"', bigint: "BIGINT", upsert: ON_CONFLICT);
-backend!(sqlx::MySql, connect: common::mysql,
-placeholder: |_| "?".to_owned(), quote: '`', bigint: "SIGNED",
-upsert: (
-    |_: &str, set: &str| format!("ON DUPLICATE KEY UPDATE {set}"),
-    |c: &str| format!("VALUES({c})"),
-));
-backend!(sqlx::Sqlite, connect: common::sqlite,
-    placeholder: |_| "?".to_owned(), quote: '"', bigint: "INTEGER", upsert: ON_CONFLICT);
+/// The new row's value of column `c` in an `ON CONFLICT` update.
+fn excluded(c: &str) -> String {
+    format!("excluded.{c}")
+}
+
+/// `ON DUPLICATE KEY UPDATE ...` (MySQL/MariaDB: any unique key).
+fn on_duplicate_key(_key: &str, set: &str) -> String {
+    format!("ON DUPLICATE KEY UPDATE {set}")
+}
+
+/// The new row's value of column `c` in an `ON DUPLICATE KEY` update.
+fn values(c: &str) -> String {
+    format!("VALUES({c})")
+}
+
+backend!(sqlx::Postgres, connect: common::postgres, placeholder: |n| format!("${n}"),
+    quote: '"', bigint: "BIGINT", upsert: on_conflict, new_value: excluded);
+backend!(sqlx::MySql, connect: common::mysql, placeholder: |_| "?".to_owned(),
+    quote: '`', bigint: "SIGNED", upsert: on_duplicate_key, new_value: values);
+backend!(sqlx::Sqlite, connect: common::sqlite, placeholder: |_| "?".to_owned(),
+    quote: '"', bigint: "INTEGER", upsert: on_conflict, new_value: excluded);

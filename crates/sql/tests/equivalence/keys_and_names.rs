@@ -23,7 +23,7 @@ use std::marker::PhantomData;
 use uuid::Uuid;
 
 /// The checks for key type `K` and row type `R` on backend `DB`.
-struct Probe<DB, K, R>(PhantomData<fn() -> (DB, K, R)>);
+struct Probe<DB, K, R>(PhantomData<(DB, K, R)>);
 
 impl<DB, K, R> Probe<DB, K, R> {
     fn new() -> Self {
