@@ -21,7 +21,7 @@ use std::collections::HashSet;
 
 /// Cases per property: enough to draw every collision class many times,
 /// few enough that the binary runs in well under a minute per backend.
-const CASES: u32 = 24;
+const CASES: u32 = 40;
 
 /// One batch of the toolkit: its items in batch order.
 #[derive(Debug, Clone)]
