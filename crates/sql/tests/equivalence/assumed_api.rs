@@ -10,10 +10,12 @@
 //! every caller as now.
 //!
 //! Each function here is the single place to switch to the toolkit's own
-//! call once it exists (for example `Batch::upsert_each`, or a `Result`
-//! per row from `Batch::upsert`). Today each maps the existing whole-batch
-//! call onto that shape, so one bad item still fails every item: the
-//! defect the isolation tests show.
+//! call once it exists: `Batch::upsert_each` answering
+//! `Vec<Result<(), Error>>`, `Batch::fetch_each` answering
+//! `HashMap<K, Result<R, Error>>` (missing keys absent), and a per-key
+//! delete. Today each maps the existing whole-batch call onto that shape,
+//! so one bad item still fails every item: the defect the isolation tests
+//! show.
 
 use crate::twins::deleted_by;
 use coalesce_sql::{Batch, Dialect, Error, Key, Record, Table};
