@@ -93,14 +93,18 @@ pub async fn mysql() -> Option<sqlx::MySqlPool> {
     reachable("MariaDB", pool.map_err(|e| e.to_string()))
 }
 
-/// A fresh SQLite file (removed with the test's scratch directory).
+/// A fresh SQLite file (removed with the test's scratch directory),
+/// written without waiting for the disk: a scratch file need not survive
+/// a crash, and a sync per autocommitted statement made tests that write
+/// row by row take seconds.
 #[cfg(feature = "sqlite")]
 pub async fn sqlite() -> Option<sqlx::SqlitePool> {
     let file =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.db", unique("sql")));
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&file)
-        .create_if_missing(true);
+        .create_if_missing(true)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Off);
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(2)
         .connect_with(options)
