@@ -388,22 +388,25 @@ impl<DB: Dialect> Batch<DB> {
     /// key exists, with the result of upserting them one by one in order:
     /// the last row of a key wins, also where the database's equality is
     /// looser than Rust's (`a` and `A` under a case-insensitive collation or
-    /// `citext`, `'x'` and `'x  '` where trailing spaces are ignored). Rows
-    /// whose keys are equal byte for byte (and hold no `NULL`) are reduced
-    /// to the last before sending, so an `on_update` expression that is
-    /// not idempotent (`n = n + 1`) runs once for them, not once per row;
-    /// a key with a `NULL` part is never merged (`NULL`s are distinct in a
-    /// unique index). More rows than fit one statement are written in
-    /// chunks inside one transaction: all or nothing. Retried on deadlock
-    /// (see [`with_write_attempts`](Self::with_write_attempts)).
+    /// `citext`, `'x'` and `'x  '` where trailing spaces are ignored): the
+    /// key keeps the spelling of its first row, an `on_update` expression
+    /// (`n = n + 1`) runs once per row, and a key with a `NULL` part is a
+    /// row of its own (`NULL`s are distinct in a unique index). Rows are
+    /// never merged in Rust: merging byte-equal keys moved a key's write
+    /// past its case variants (`A, a, A` kept `a`'s spelling). More rows
+    /// than fit one statement are written in chunks inside one
+    /// transaction: all or nothing. Retried on deadlock (see
+    /// [`with_write_attempts`](Self::with_write_attempts)).
     ///
-    /// On PostgreSQL, rows whose keys the column's equality merges make
-    /// the statement fail (SQLSTATE 21000, a row affected twice); the
+    /// MySQL/MariaDB and SQLite apply a statement's rows in order, so a
+    /// key repeated in one call costs nothing. On PostgreSQL two rows of
+    /// one key in one statement (repeated, or merged by the column's
+    /// equality) make it fail (SQLSTATE 21000, a row affected twice); the
     /// write is then run again in one transaction, each failing statement
-    /// rolled back to a savepoint and split in halves until no statement
-    /// holds two such rows (a `SAVEPOINT` and a statement per half, a
-    /// `ROLLBACK TO SAVEPOINT` per failing one: about `5 * log2(n)` extra
-    /// statements per colliding pair).
+    /// rolled back to a savepoint and split in halves, in order, until no
+    /// statement holds two such rows (a `SAVEPOINT` and a statement per
+    /// half, a `ROLLBACK TO SAVEPOINT` per failing one: about `5 * log2(n)`
+    /// extra statements per colliding pair).
     ///
     /// ```no_run
     /// # use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
@@ -419,7 +422,7 @@ impl<DB: Dialect> Batch<DB> {
     /// ```
     pub async fn upsert<R: Record<DB>>(&self, table: &Table, rows: &[R]) -> Result<(), Error> {
         validate_record::<DB, R>(table)?;
-        let (keys, rows) = last_of_each_key(rows);
+        let keys: Vec<R::Key> = rows.iter().map(Record::key).collect();
         let rows: Vec<Item<'_, R::Key, R::Values<'_>>> = keys
             .iter()
             .zip(rows)
@@ -1170,25 +1173,6 @@ fn distinct<K: std::hash::Hash + Eq>(keys: &[K]) -> Vec<Item<'_, K, ()>> {
         .filter(|key| seen.insert(*key))
         .map(|key| Item { key, values: () })
         .collect()
-}
-
-/// The last row of each key with its key, in the order of those rows;
-/// rows whose key has a `NULL` part are all kept (no two such keys are
-/// equal in the database).
-fn last_of_each_key<DB: Dialect, R: Record<DB>>(rows: &[R]) -> (Vec<R::Key>, Vec<&R>) {
-    let mut last = HashMap::with_capacity(rows.len());
-    let mut kept = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let key = row.key();
-        if key.has_null() {
-            kept.push((key, i));
-        } else {
-            last.insert(key, i);
-        }
-    }
-    kept.extend(last);
-    kept.sort_unstable_by_key(|&(_, i)| i);
-    kept.into_iter().map(|(key, i)| (key, &rows[i])).unzip()
 }
 
 /// Check that `R`'s key and values fit `table`'s description.

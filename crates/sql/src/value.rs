@@ -29,9 +29,6 @@ pub trait Value<DB: Dialect>: Send + Sync {
     /// against the server's packet limit (0 where there is none).
     fn encoded_size(&self) -> usize;
 
-    /// Whether the value is SQL `NULL` (`None` of an `Option`).
-    fn is_null(&self) -> bool;
-
     /// Why the database would refuse this value, if that is known without
     /// asking it (on PostgreSQL: a NUL byte in text).
     fn refusal(&self) -> Option<&'static str> {
@@ -137,10 +134,6 @@ pub trait Key<DB: Dialect>: Eq + Hash + Clone + Send + Sync + 'static {
     /// The bytes the key adds to a statement (see [`Value::encoded_size`]).
     fn encoded_size(&self) -> usize;
 
-    /// Whether a field is SQL `NULL` (an `Option` part that is `None`):
-    /// such a key equals no other, not even itself, in the database.
-    fn has_null(&self) -> bool;
-
     /// Why the database would refuse a field, if known without asking it
     /// (see [`Value::refusal`]).
     fn refusal(&self) -> Option<&'static str>;
@@ -188,9 +181,6 @@ macro_rules! single_key {
             const LEN: usize = 1;
             fn encoded_size(&self) -> usize {
                 $crate::Value::<DB>::encoded_size(self)
-            }
-            fn has_null(&self) -> bool {
-                $crate::Value::<DB>::is_null(self)
             }
             fn refusal(&self) -> Option<&'static str> {
                 $crate::Value::<DB>::refusal(self)
@@ -291,9 +281,6 @@ macro_rules! tuple_keys {
             fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
                 $(self.$i.bind(arguments)?;)+
                 Ok(())
-            }
-            fn has_null(&self) -> bool {
-                false $(|| self.$i.is_null())+
             }
             fn refusal(&self) -> Option<&'static str> {
                 None $(.or_else(|| self.$i.refusal()))+

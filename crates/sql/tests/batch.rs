@@ -340,7 +340,11 @@ macro_rules! backend_tests {
                 let rows = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")]
                     .map(|(id, name)| Item { id, name: name.to_owned() });
                 sql.upsert(&table, &rows).await.unwrap();
-                assert_eq!((sql.statements(), sql.transactions()), (1, 0));
+                // MySQL and SQLite apply a statement's rows in order;
+                // PostgreSQL refuses a row touched twice (21000), and the
+                // write is split in halves, in order, in one transaction.
+                let one_statement = stringify!($backend) != "postgres";
+                assert_eq!(sql.statements() == 1, one_statement, "{} statements", sql.statements());
                 let found: HashMap<i64, Item> = sql.fetch(&table, &[1, 2, 3]).await.unwrap();
                 let names: Vec<&str> = [1, 2, 3].iter().map(|id| found[id].name.as_str()).collect();
                 assert_eq!(names, ["c", "e", "d"]);

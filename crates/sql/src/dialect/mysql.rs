@@ -6,7 +6,7 @@
 
 use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
 use crate::value::{Arguments, Value};
-use sqlx::{Encode, MySql, Pool, Type, encode::IsNull, error::BoxDynError};
+use sqlx::{Encode, MySql, Pool, Type, error::BoxDynError};
 
 /// Placeholders one statement may hold.
 const MAX_BINDS: usize = 65_535;
@@ -69,11 +69,6 @@ where
         // An unencodable value fails again, with its error, when bound.
         let _ = self.encode_by_ref(&mut buffer);
         buffer.len() + 2
-    }
-
-    fn is_null(&self) -> bool {
-        let mut buffer = Vec::new();
-        matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::Yes))
     }
 
     fn bind(&self, arguments: &mut Arguments<MySql>) -> Result<(), BoxDynError> {

@@ -44,11 +44,6 @@ where
         buffer.len() + 4
     }
 
-    fn is_null(&self) -> bool {
-        let mut buffer = sqlx::postgres::PgArgumentBuffer::default();
-        matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::Yes))
-    }
-
     fn refusal(&self) -> Option<&'static str> {
         let info = <T as Type<Postgres>>::type_info();
         let text = matches!(

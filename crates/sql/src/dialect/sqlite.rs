@@ -3,7 +3,7 @@
 
 use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
 use crate::value::{Arguments, Value};
-use sqlx::{Encode, Pool, Sqlite, Type, encode::IsNull, error::BoxDynError};
+use sqlx::{Encode, Pool, Sqlite, Type, error::BoxDynError};
 
 /// Primary result codes of errors caused by a statement's data.
 const SQLITE_TOOBIG: i32 = 18;
@@ -61,11 +61,6 @@ where
     /// Values are handed to SQLite in memory: no packet limit to count against.
     fn encoded_size(&self) -> usize {
         0
-    }
-
-    fn is_null(&self) -> bool {
-        let mut buffer = sqlx::sqlite::SqliteArgumentsBuffer::default();
-        matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::Yes))
     }
 
     fn bind(&self, arguments: &mut Arguments<Sqlite>) -> Result<(), BoxDynError> {

@@ -61,6 +61,8 @@ pub struct Dotted {
 #[sqlx(transparent)]
 pub struct AccountId(pub i64);
 
+coalesce_sql::single_key!(AccountId);
+
 /// A row the naive upsert binds as plain sqlx parameters: key columns,
 /// then value columns.
 pub trait Naive<DB: Backend>: Record<DB> + Clone + Debug + Send + Sync + 'static {
