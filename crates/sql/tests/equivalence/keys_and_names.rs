@@ -1,108 +1,46 @@
-//! Defect 7: keys and names. A single-column `Uuid` key and a
-//! `#[sqlx(transparent)]` newtype id must be keys (a tuple holding one
-//! already is); a column named `k.id` is one identifier.
-//!
-//! NEEDS THE IMPLEMENTATION'S API for the two key types: neither
-//! implements `coalesce_sql::Key` today, so `Batch::fetch::<Uuid, _>` does
-//! not compile. These tests reach the toolkit through [`Probe`]
-//! (autoref specialization): where the key type is a `Key` (and so the
-//! row `Put<K>` a `Record`), the probe runs the twin checks; where it is
-//! not, it answers "not a `coalesce_sql::Key`" and the test fails. The
-//! shape assumed: `K: Key<DB>` for every single-column type the driver
-//! encodes and decodes (on PostgreSQL: with an array type); nothing here
-//! changes when the toolkit provides it.
+//! Defect 7: keys and names. A single-column `Uuid` key (the toolkit's
+//! `uuid` feature) and a `#[sqlx(transparent)]` newtype id (declared with
+//! `coalesce_sql::single_key!`) are keys, as a tuple holding one already
+//! was; a column named `k.id` is one identifier.
 
 use crate::backend::Backend;
 use crate::defects::{checked, on_twins};
 use crate::kinds::{BIGINT_KEY, Kind};
 use crate::rows::{AccountId, Dotted, Int8, Naive, Put, UuidKeyed};
 use crate::twins::{TestKey, TestRow, Twins, Via};
-use futures::future::LocalBoxFuture;
 use sqlx::{MySql, Postgres, Sqlite};
-use std::marker::PhantomData;
 use uuid::Uuid;
 
-/// The checks for key type `K` and row type `R` on backend `DB`.
-struct Probe<DB, K, R>(PhantomData<(DB, K, R)>);
-
-impl<DB, K, R> Probe<DB, K, R> {
-    fn new() -> Self {
-        Self(PhantomData)
-    }
-}
-
-/// Chosen when `K` is a key: upsert two of `keys`, read one alone, all in
-/// a batch and through a Loader, delete the last two; each equal to the
-/// naive path.
-trait AsKey {
-    type Db: Backend;
-    type Key;
-    fn checks<'a>(
-        &self,
-        twins: &'a Twins<Self::Db>,
-        keys: Vec<Self::Key>,
-    ) -> LocalBoxFuture<'a, Vec<Result<(), String>>>;
-}
-
-impl<DB, K, R> AsKey for &Probe<DB, K, R>
+/// Upsert two of `keys`, read one alone, all in a batch and through a
+/// Loader, delete the last two; each equal to the naive path.
+async fn checks<DB, K, R>(twins: &Twins<DB>, keys: Vec<K>) -> Vec<Result<(), String>>
 where
     DB: Backend,
     K: TestKey<DB>,
     Put<K>: Naive<DB, Key = K>,
     R: TestRow<DB>,
 {
-    type Db = DB;
-    type Key = K;
-    fn checks<'a>(
-        &self,
-        twins: &'a Twins<DB>,
-        keys: Vec<K>,
-    ) -> LocalBoxFuture<'a, Vec<Result<(), String>>> {
-        Box::pin(async move {
-            let rows: Vec<Put<K>> = keys[..2]
-                .iter()
-                .map(|key| Put {
-                    key: key.clone(),
-                    v: "stored".to_owned(),
-                })
-                .collect();
-            vec![
-                twins.upsert::<_, R>(&rows, false, Via::Direct).await,
-                twins.read::<_, R>(&keys[..1], Via::Direct).await,
-                twins.read::<_, R>(&keys, Via::Direct).await,
-                twins.read::<_, R>(&keys, Via::Engine).await,
-                twins.delete::<_, R>(&keys[1..], Via::Direct).await,
-            ]
+    let rows: Vec<Put<K>> = keys[..2]
+        .iter()
+        .map(|key| Put {
+            key: key.clone(),
+            v: "stored".to_owned(),
         })
-    }
+        .collect();
+    vec![
+        twins.upsert::<_, R>(&rows, false, Via::Direct).await,
+        twins.read::<_, R>(&keys[..1], Via::Direct).await,
+        twins.read::<_, R>(&keys, Via::Direct).await,
+        twins.read::<_, R>(&keys, Via::Engine).await,
+        twins.delete::<_, R>(&keys[1..], Via::Direct).await,
+    ]
 }
 
-/// Chosen when `K` is not a key: the one failure to report.
-trait NotAKey {
-    type Db: Backend;
-    type Key;
-    fn checks<'a>(
-        &self,
-        _twins: &'a Twins<Self::Db>,
-        _keys: Vec<Self::Key>,
-    ) -> LocalBoxFuture<'a, Vec<Result<(), String>>> {
-        let name = std::any::type_name::<Self::Key>();
-        Box::pin(async move { vec![Err(format!("{name} is not a coalesce_sql::Key"))] })
-    }
-}
-
-impl<DB: Backend, K, R> NotAKey for Probe<DB, K, R> {
-    type Db = DB;
-    type Key = K;
-}
-
-/// Run the probe's checks on fresh twin tables of `kind`.
+/// Run the checks on fresh twin tables of `kind`.
 macro_rules! probe {
     ($db:ty, $key:ty, $row:ty, $kind:expr, $keys:expr) => {
         on_twins::<$db>($kind, async |twins| {
-            (&&Probe::<$db, $key, $row>::new())
-                .checks(twins, $keys)
-                .await
+            checks::<$db, $key, $row>(twins, $keys).await
         })
         .await
     };
@@ -165,8 +103,7 @@ async fn sqlite_newtype_key() {
     probe!(Sqlite, AccountId, Int8, &BIGINT_KEY, account_ids());
 }
 
-/// The probe runs the checks for a type that is a key today: a tuple
-/// holding a `Uuid` (passes today; shows the probe is no stub).
+/// A tuple holding a `Uuid`, a key before single-column ones were.
 #[tokio::test]
 async fn postgres_tuple_with_a_uuid_is_a_key() {
     let pairs = Kind {
