@@ -215,22 +215,38 @@ macro_rules! on_pool {
     };
 }
 
-/// Lock waits anywhere on the server right now.
-async fn lock_waits(pool: &Pool) -> i64 {
-    match pool {
-        Pool::Postgres(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
-                .fetch_one(pool)
-                .await
-                .unwrap()
+/// Whether the save (rows `[a, m]` of `user`, written in that order) has
+/// taken `a` and so is bound to wait for the holder's `m`: once it has, the
+/// holder asking for `a` closes the cycle. Asked of the server, and only
+/// about this test's rows and sessions, since other tests wait for locks of
+/// their own on the same server.
+async fn save_holds_a(pool: &Pool, user: &str, holder_pid: Option<i32>) -> bool {
+    match (pool, holder_pid) {
+        // A session waits for the holder's: only the save, for `m`, which
+        // it asks for after taking `a`. (`pg_locks` is live.)
+        (Pool::Postgres(pool), Some(holder)) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))",
+        )
+        .bind(holder)
+        .fetch_one(pool)
+        .await
+        .unwrap(),
+        // A locking read that skips locked rows does not find `a`. (InnoDB's
+        // lock tables in information_schema are a snapshot that is
+        // refreshed only after 100 ms without a read by anyone, so polling
+        // them can see a stale one forever.)
+        (Pool::MySql(pool), None) => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM memories WHERE user_id = ? AND category = 'INTEREST' \
+             AND `key` = 'a' FOR UPDATE SKIP LOCKED",
+            )
+            .bind(user)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+                == 0
         }
-        Pool::MySql(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS")
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        }
-        Pool::Sqlite(_) => unreachable!("SQLite has one writer at a time"),
+        _ => unreachable!("a PostgreSQL holder's pid, or MariaDB"),
     }
 }
 
@@ -281,20 +297,32 @@ async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Err
                 .await
                 .unwrap();
         }
+        let holder_pid = match target {
+            Target::Postgres => Some(
+                sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+                    .fetch_one(&mut *holder)
+                    .await
+                    .unwrap(),
+            ),
+            _ => None,
+        };
         let save = tokio::spawn(save);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            // Sleep first, and not less: InnoDB refreshes its lock tables
-            // only after 100 ms without a read.
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            if lock_waits(db.pool()).await > 0 {
-                break;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !save_holds_a(db.pool(), &user, holder_pid).await {
+            if save.is_finished() {
+                panic!("the save ended without waiting: {:?}", save.await);
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the save never waited for m"
+                "the save never took a"
             );
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        // Ask for `a` now. InnoDB finds the cycle when its second edge is
+        // made, and rolls back the lighter transaction: the save. PostgreSQL
+        // looks for it once, `deadlock_timeout` (1 s) after a session began
+        // to wait, in the session that waited first (the save, which was
+        // seen waiting): the holder is waiting by then, milliseconds later.
         sqlx::query(update(&names[21]))
             .execute(&mut *holder)
             .await
