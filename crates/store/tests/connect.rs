@@ -142,7 +142,8 @@ async fn after_the_server_drops_an_idle_connection(
     // PostgreSQL's `pg_terminate_backend` with a timeout returns once the
     // backend has exited; MariaDB's KILL marks the connection, and its
     // thread leaves the process list once it has closed it.
-    let (whoami, kill, alive): (&str, fn(&str) -> String, fn(&str) -> String) = match target {
+    type Sql = fn(&str) -> String;
+    let (whoami, kill, alive): (&str, Sql, Sql) = match target {
         Target::Postgres => (
             "SELECT pg_backend_pid()::text",
             |id| format!("SELECT pg_terminate_backend({id}, 60000)::text"),
