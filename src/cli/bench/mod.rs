@@ -75,9 +75,9 @@ pub struct BenchArgs {
     pub concurrency: Vec<usize>,
 
     /// How long each workload runs through each path; operations still in
-    /// flight at the end are dropped, so a run never lasts longer
-    /// [default: 1s, or longer (10s at most) until 100 operations have
-    /// completed; with --ops, the most a run may take: 60s].
+    /// flight at the end are dropped, so a run never lasts longer than this
+    /// [default: 1s, and then a run goes on, 10s at most, until 100
+    /// operations have completed; with --ops, the most a run may take: 60s].
     #[arg(long, value_parser = parse_run_time)]
     pub duration: Option<Duration>,
 
