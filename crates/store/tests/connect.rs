@@ -217,15 +217,20 @@ async fn a_dropped_idle_connection_is_replaced_not_returned_on_mariadb() {
     a_dropped_idle_connection_is_replaced_not_returned(Target::MySql).await;
 }
 
-/// A loopback port nothing listens on (bound, then let go).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
+/// A loopback port that refuses connections while the socket lives: bound,
+/// never listening. (A port bound and let go could meanwhile become another
+/// connection's, as another test's outgoing connection did once.)
+fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    socket.bind(any).expect("a free port");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
 }
 
 #[tokio::test]
 async fn a_refused_connection_fails_at_once_naming_the_server() {
-    let port = free_port();
+    let (_refusing, port) = refusing_port();
     for scheme in ["postgres://postgres@", "mariadb://root@"] {
         let url = format!("{scheme}127.0.0.1:{port}/test");
         let started = Instant::now();
