@@ -120,7 +120,7 @@ pub struct BenchArgs {
     pub max_batch_size: usize,
 
     /// Unmeasured load before each measured run (0 for none).
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
     pub warmup: Duration,
 
     /// Also write the figures as JSON to this file.

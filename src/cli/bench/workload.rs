@@ -246,6 +246,11 @@ impl Run {
         if self.over() {
             return 0;
         }
+        // Past its time, a run short of its operations starts only those it
+        // still lacks: the ones in flight complete sooner without company.
+        if Instant::now() >= self.deadline && self.started.load(Relaxed) >= self.at_least {
+            return 0;
+        }
         let first = self.started.fetch_add(n, Relaxed);
         match self.ops {
             Some(ops) => ops.saturating_sub(first).min(n),
