@@ -23,15 +23,20 @@ fn one_line_error(output: &Output) -> String {
     stderr.trim_end().to_owned()
 }
 
-/// A loopback port nothing listens on (bound, then let go).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
+/// A loopback port that refuses connections while the socket lives: bound,
+/// never listening. (A port bound and let go could meanwhile become another
+/// connection's, as another test's outgoing connection did once.)
+fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    socket.bind(any).expect("a free port");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
 }
 
 #[test]
 fn a_refused_server_is_reported_at_once_by_migrate_and_mcp() {
-    let port = free_port();
+    let (_refusing, port) = refusing_port();
     for (scheme, backend) in [
         ("postgres://postgres@", "PostgreSQL"),
         ("mariadb://root@", "MySQL/MariaDB"),

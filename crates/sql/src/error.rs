@@ -116,7 +116,10 @@ impl fmt::Display for Limit {
 pub enum Error {
     /// The database refused a statement, or the connection failed before
     /// anything could commit. Nothing was written.
-    #[error("{operation} on table {table} failed at {step}: {source}")]
+    #[error(
+        "{operation} on table {table} failed at {step}: {}",
+        ServerMessage(source)
+    )]
     Database {
         /// The operation.
         operation: Operation,
@@ -144,7 +147,8 @@ pub enum Error {
     /// The connection failed while a committing statement was in flight:
     /// the write may or may not have been applied (see the module docs).
     #[error(
-        "{operation} on table {table}: the connection failed at {step}, after the write was sent; it may or may not have been committed: {source}"
+        "{operation} on table {table}: the connection failed at {step}, after the write was sent; it may or may not have been committed: {}",
+        ServerMessage(source)
     )]
     CommitOutcomeUnknown {
         /// The operation.
@@ -202,6 +206,30 @@ impl Error {
         match self {
             Self::Database { source, .. } => crate::retry::is_conflict(source),
             _ => false,
+        }
+    }
+}
+
+/// A driver error as a person reads it: the database's own message, without
+/// sqlx's `error returned from database: ` prefix or the position in
+/// PostgreSQL's C source that sqlx appends to it (`relation "t" does not
+/// exist at line 1449`). Any other driver error (I/O, pool, decoding) reads
+/// as sqlx writes it. Every error of this crate shows its driver error so.
+///
+/// ```
+/// use coalesce_sql::ServerMessage;
+///
+/// let error = sqlx::Error::PoolTimedOut;
+/// assert_eq!(ServerMessage(&error).to_string(), error.to_string());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ServerMessage<'a>(pub &'a sqlx::Error);
+
+impl fmt::Display for ServerMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            sqlx::Error::Database(error) => f.write_str(error.message()),
+            other => other.fmt(f),
         }
     }
 }

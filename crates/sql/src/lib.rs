@@ -66,7 +66,7 @@ mod value;
 
 pub use batch::{Batch, DEFAULT_ROWS_PER_STATEMENT};
 pub use dialect::{Dialect, statement};
-pub use error::{Error, Limit, Operation, Step};
+pub use error::{Error, Limit, Operation, ServerMessage, Step};
 pub use pool::ping_after_idle;
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};

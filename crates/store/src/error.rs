@@ -1,10 +1,11 @@
 //! What can go wrong in the memory store.
 
 use crate::{
-    db::{ConnectError, ServerMessage, may_have_committed},
+    db::{ConnectError, may_have_committed},
     invalid::InvalidInput,
 };
 use coalesce::LoadError;
+use coalesce_sql::ServerMessage;
 use std::sync::Arc;
 
 /// The error of every store operation.

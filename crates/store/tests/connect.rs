@@ -60,13 +60,15 @@ async fn postgres(db: &Database, sql: String) {
 }
 
 async fn a_long_statement_is_stopped_by_the_server(target: Target) {
-    let options = ConnectOptions::new(1).with_statement_timeout(Duration::from_millis(200));
+    // Far from both the statements that must pass (a trivial SELECT, on a
+    // busy server too) and those that must not (1 s and more).
+    let options = ConnectOptions::new(1).with_statement_timeout(Duration::from_millis(500));
     let Some(db) = open(target, &options).await else {
         return;
     };
     let error = run(&db, sleep_sql(target, 3.0))
         .await
-        .expect_err("a 3 s statement under a 200 ms statement timeout");
+        .expect_err("a 3 s statement under a 500 ms statement timeout");
     let message = error.to_string();
     let expected = match target {
         Target::Postgres => "canceling statement due to statement timeout",
@@ -137,17 +139,41 @@ async fn after_the_server_drops_an_idle_connection(
 ) -> Option<Result<String, sqlx::Error>> {
     let options = ConnectOptions::new(1).with_ping_after_idle(ping_after_idle);
     let db = open(target, &options).await?;
-    let (whoami, kill): (&str, fn(&str) -> String) = match target {
-        Target::Postgres => ("SELECT pg_backend_pid()::text", |id| {
-            format!("SELECT pg_terminate_backend({id})::text")
-        }),
-        _ => ("SELECT CAST(CONNECTION_ID() AS CHAR)", |id| {
-            format!("KILL {id}")
-        }),
+    // PostgreSQL's `pg_terminate_backend` with a timeout returns once the
+    // backend has exited; MariaDB's KILL marks the connection, and its
+    // thread leaves the process list once it has closed it.
+    type Sql = fn(&str) -> String;
+    let (whoami, kill, alive): (&str, Sql, Sql) = match target {
+        Target::Postgres => (
+            "SELECT pg_backend_pid()::text",
+            |id| format!("SELECT pg_terminate_backend({id}, 60000)::text"),
+            |id| format!("SELECT COUNT(*)::text FROM pg_stat_activity WHERE pid = {id}"),
+        ),
+        _ => (
+            "SELECT CAST(CONNECTION_ID() AS CHAR)",
+            |id| format!("KILL {id}"),
+            |id| {
+                format!(
+                    "SELECT CAST(COUNT(*) AS CHAR) FROM information_schema.PROCESSLIST WHERE ID = {id}"
+                )
+            },
+        ),
     };
     let id = run(&db, whoami.to_owned())
         .await
         .expect("the connection's id");
+    // sqlx pings a connection on its way back to the pool and drops one
+    // that fails: end it only once it is back, idle.
+    let idle = || match db.pool() {
+        Pool::Postgres(pool) => pool.num_idle(),
+        Pool::MySql(pool) => pool.num_idle(),
+        Pool::Sqlite(pool) => pool.num_idle(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while idle() == 0 {
+        assert!(Instant::now() < deadline, "the connection never came back");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let killer = Database::connect_with(&url(target), &ConnectOptions::new(1))
         .await
         .expect("a second connection");
@@ -159,6 +185,12 @@ async fn after_the_server_drops_an_idle_connection(
             e => Err(e),
         })
         .expect("the server drops the connection");
+    while run(&killer, alive(&id)).await.expect("the process list") != "0" {
+        assert!(Instant::now() < deadline, "the server kept the connection");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Idle for longer than `ping_after_idle` (a lower bound, which a sleep
+    // gives).
     tokio::time::sleep(Duration::from_millis(200)).await;
     Some(run(&db, "SELECT 'served'".to_owned()).await)
 }
@@ -185,15 +217,20 @@ async fn a_dropped_idle_connection_is_replaced_not_returned_on_mariadb() {
     a_dropped_idle_connection_is_replaced_not_returned(Target::MySql).await;
 }
 
-/// A loopback port nothing listens on (bound, then let go).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
+/// A loopback port that refuses connections while the socket lives: bound,
+/// never listening. (A port bound and let go could meanwhile become another
+/// connection's, as another test's outgoing connection did once.)
+fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    socket.bind(any).expect("a free port");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
 }
 
 #[tokio::test]
 async fn a_refused_connection_fails_at_once_naming_the_server() {
-    let port = free_port();
+    let (_refusing, port) = refusing_port();
     for scheme in ["postgres://postgres@", "mariadb://root@"] {
         let url = format!("{scheme}127.0.0.1:{port}/test");
         let started = Instant::now();

@@ -126,20 +126,20 @@ async fn lost_connection(target: Target) {
     assert!(store.stats().errors >= 1);
 
     proxy.listen();
-    // The pool may need one failed attempt to notice its dead connections.
-    let mut recovered = false;
-    for _ in 0..5 {
-        if all()
-            .await
-            .into_iter()
-            .all(|r| matches!(r, Ok(Some(ref p)) if p == "before"))
-        {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // The pool may need failed attempts to notice its dead connections (up
+    // to one per connection): retry until it serves, within a bound.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !all()
+        .await
+        .into_iter()
+        .all(|r| matches!(r, Ok(Some(ref p)) if p == "before"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the store works again once the database answers"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(recovered, "the store works again once the database answers");
 }
 
 #[tokio::test]
@@ -197,17 +197,19 @@ async fn cut_mid_transaction_mysql() {
     cut_mid_transaction(Target::MySql).await;
 }
 
-/// Run `sql` (no binds) on a connection of `pool`'s own, for the side of a
-/// deadlock that is not the code under test.
+/// Two transactions on connections of `pool`'s own, the holder and the
+/// gate: the sides of a deadlock that are not the code under test.
 macro_rules! on_pool {
-    ($pool:expr, |$conn:ident| $body:expr) => {
+    ($pool:expr, |$holder:ident, $gate:ident| $body:expr) => {
         match $pool {
             Pool::Postgres(pool) => {
-                let mut $conn = pool.begin().await.unwrap();
+                let mut $holder = pool.begin().await.unwrap();
+                let mut $gate = pool.begin().await.unwrap();
                 $body
             }
             Pool::MySql(pool) => {
-                let mut $conn = pool.begin().await.unwrap();
+                let mut $holder = pool.begin().await.unwrap();
+                let mut $gate = pool.begin().await.unwrap();
                 $body
             }
             Pool::Sqlite(_) => unreachable!("SQLite has one writer at a time"),
@@ -215,36 +217,79 @@ macro_rules! on_pool {
     };
 }
 
-/// Lock waits anywhere on the server right now.
-async fn lock_waits(pool: &Pool) -> i64 {
-    match pool {
-        Pool::Postgres(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        }
-        Pool::MySql(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS")
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        }
-        Pool::Sqlite(_) => unreachable!("SQLite has one writer at a time"),
+/// Wait until `event` holds, asking the server every 2 ms; fail after 30 s
+/// (a liveness bound: on a working build it holds within milliseconds).
+async fn until<F: Future<Output = bool>>(what: &str, mut event: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !event().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
+/// PostgreSQL: whether a session waits right now for a lock that session
+/// `pid` holds, or (`blocked`) whether session `pid` waits for any lock.
+/// `pg_locks` is live, and only this test's sessions are asked about.
+async fn lock_wait(pool: &Pool, pid: i32, blocked: bool) -> bool {
+    let Pool::Postgres(pool) = pool else {
+        unreachable!("PostgreSQL's lock view");
+    };
+    let sql = if blocked {
+        "SELECT cardinality(pg_blocking_pids($1)) > 0"
+    } else {
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))"
+    };
+    sqlx::query_scalar(sql)
+        .bind(pid)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// MariaDB: whether some transaction holds a lock on the row `key` of
+/// `user`: a locking read that skips locked rows does not find it.
+/// (InnoDB's lock tables in information_schema are a snapshot refreshed
+/// only after 100 ms without a read by anyone, so polling them can see a
+/// stale one forever.)
+async fn row_locked(pool: &Pool, user: &str, key: &str) -> bool {
+    let Pool::MySql(pool) = pool else {
+        unreachable!("MariaDB's locking read");
+    };
+    let found: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memories WHERE user_id = ? AND category = 'INTEREST' \
+         AND `key` = ? FOR UPDATE SKIP LOCKED",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    found == 0
+}
+
 /// Deadlock a batched save on purpose: a holder transaction locks 21 rows
-/// including `m`, the save (`[a, m]`) locks `a` and waits for `m`, then the
-/// holder asks for `a`. (The names sort so that InnoDB's next-key locks
-/// from the holder's scan stay clear of `a`.) The database aborts the save: on InnoDB the
-/// transaction that changed fewer rows, on PostgreSQL the first to wait.
+/// including `m`; the save (`[a, g, m]`, written in that order) locks `a`
+/// and, past `g`, waits for `m`; the holder asks for `a`. (The names sort
+/// so that InnoDB's next-key locks from the holder's scan stay clear of
+/// `a`.) Each step waits for the server to show the one before, so the
+/// database aborts the save every time:
+/// - InnoDB looks for a cycle when a wait begins and rolls back the
+///   lighter transaction (the save: it changed fewer rows);
+/// - PostgreSQL looks once, `deadlock_timeout` after a session began to
+///   wait, and aborts the session that looks. The holder never looks (its
+///   timeout is an hour), and a gate, holding `g`, keeps the save from
+///   asking for `m` until the holder waits for `a`: the save's one look,
+///   1 s after it waits for `m`, always finds the cycle.
+///
 /// Returns the save's result, how many statements it sent, and the user.
 async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Error>, u64, String) {
     let user = unique("deadlock");
     let names: Vec<String> = (0..20)
         .map(|i| format!("w{i}"))
-        .chain(["m".to_owned(), "a".to_owned()])
+        .chain(["m", "a", "g"].map(str::to_owned))
         .collect();
     let seed: Vec<NewMemory> = names
         .iter()
@@ -268,37 +313,61 @@ async fn deadlocked_save(db: &Database, target: Target) -> (Result<(), sqlx::Err
     let before = db.statements();
     let save = {
         let db = db.clone();
-        let rows = vec![
-            NewMemory::new(&user, Category::Interest, "a", "saved"),
-            NewMemory::new(&user, Category::Interest, "m", "saved"),
-        ];
+        let rows = ["a", "g", "m"].map(|k| NewMemory::new(&user, Category::Interest, k, "saved"));
         async move { db.save_memories(&rows, 100).await }
     };
-    on_pool!(db.pool(), |holder| {
+    let pid = "SELECT pg_backend_pid()";
+    on_pool!(db.pool(), |holder, gate| {
         for key in &names[..21] {
             sqlx::query(update(key))
                 .execute(&mut *holder)
                 .await
                 .unwrap();
         }
+        let pids = if target == Target::Postgres {
+            sqlx::query("SET LOCAL deadlock_timeout = '1h'")
+                .execute(&mut *holder)
+                .await
+                .unwrap();
+            sqlx::query(update("g")).execute(&mut *gate).await.unwrap();
+            let holder_pid: i32 = sqlx::query_scalar(pid)
+                .fetch_one(&mut *holder)
+                .await
+                .unwrap();
+            let gate_pid: i32 = sqlx::query_scalar(pid).fetch_one(&mut *gate).await.unwrap();
+            Some((holder_pid, gate_pid))
+        } else {
+            None
+        };
         let save = tokio::spawn(save);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            // Sleep first, and not less: InnoDB refreshes its lock tables
-            // only after 100 ms without a read.
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            if lock_waits(db.pool()).await > 0 {
-                break;
+        let asked_for_a = match pids {
+            Some((holder_pid, gate_pid)) => {
+                // The save holds `a` and waits at the gate.
+                until("the save waits for the gate", || {
+                    lock_wait(db.pool(), gate_pid, false)
+                })
+                .await;
+                // The holder asks for `a`; once it waits, the gate opens.
+                let open_the_gate = async {
+                    until("the holder waits for a", || {
+                        lock_wait(db.pool(), holder_pid, true)
+                    })
+                    .await;
+                    gate.rollback().await.unwrap();
+                };
+                let (asked, ()) = tokio::join!(
+                    sqlx::query(update("a")).execute(&mut *holder),
+                    open_the_gate
+                );
+                asked
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the save never waited for m"
-            );
-        }
-        sqlx::query(update(&names[21]))
-            .execute(&mut *holder)
-            .await
-            .expect("the holder survives the deadlock");
+            None => {
+                drop(gate);
+                until("the save holds a", || row_locked(db.pool(), &user, "a")).await;
+                sqlx::query(update("a")).execute(&mut *holder).await
+            }
+        };
+        asked_for_a.expect("the holder survives the deadlock");
         // Commit only once the save has seen the deadlock (it failed, or
         // its retry sent a second statement): committing at once sometimes
         // beat MariaDB's victim to its rollback, and the save went through
@@ -337,7 +406,7 @@ async fn deadlocked_write_is_retried(target: Target) {
     retried.expect("the retried save succeeds");
     assert_eq!(statements, 2, "one aborted attempt, one that succeeded");
     // The retry ran after the holder committed, so its values are the last.
-    let keys = ["a", "m"].map(|k| MemoryKey::new(&user, Category::Interest, k));
+    let keys = ["a", "g", "m"].map(|k| MemoryKey::new(&user, Category::Interest, k));
     let found = db.memories_by_key(&keys).await.unwrap();
     assert_eq!(
         found,

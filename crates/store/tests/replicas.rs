@@ -39,7 +39,10 @@ impl Pair {
                 "COALESCE_PG_REPLICA_URL",
                 "postgres://postgres@127.0.0.1:55433/test",
             ),
-            pause: "SELECT pg_wal_replay_pause()",
+            // `pg_wal_replay_pause` only asks: wait, on the server, until
+            // replay has stopped, or a write made next may still be replayed.
+            pause: "DO $$ BEGIN PERFORM pg_wal_replay_pause(); \
+                WHILE pg_get_wal_replay_pause_state() <> 'paused' LOOP PERFORM pg_sleep(0.001); END LOOP; END $$",
             resume: "SELECT pg_wal_replay_resume()",
         }
     }

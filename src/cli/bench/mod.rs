@@ -42,6 +42,14 @@ use workload::{Limit, Workload};
 /// How long a run lasts when neither `--duration` nor `--ops` says.
 const DEFAULT_RUN_TIME: Duration = Duration::from_secs(1);
 
+/// Operations a run completes, past [`DEFAULT_RUN_TIME`] if need be, when
+/// neither `--duration` nor `--ops` says: enough for a throughput and a
+/// p99, on a path whose operations all finish late (a write queue).
+const DEFAULT_AT_LEAST: u64 = 100;
+
+/// The most such a run goes on past [`DEFAULT_RUN_TIME`] for them.
+const DEFAULT_LONGEST_RUN: Duration = Duration::from_secs(10);
+
 /// The most a run counted with `--ops` may take when `--duration` does not say.
 const DEFAULT_OPS_RUN_CAP: Duration = Duration::from_secs(60);
 
@@ -60,13 +68,16 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub memories_per_user: u32,
 
-    /// Concurrent tasks; a comma-separated list sweeps (e.g. 1,100,1000).
-    #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = parse_concurrency)]
+    /// Concurrent tasks; a comma-separated list sweeps (e.g. 1,100,1000)
+    /// [default: 1000; save and delete 100, as their naive path's
+    /// single-row writes queue for SQLite's one write lock].
+    #[arg(long, value_delimiter = ',', value_parser = parse_concurrency)]
     pub concurrency: Vec<usize>,
 
     /// How long each workload runs through each path; operations still in
-    /// flight at the end are dropped, so a run never lasts longer
-    /// [default: 1s; with --ops, the most a run may take: 60s].
+    /// flight at the end are dropped, so a run never lasts longer than this
+    /// [default: 1s, and then a run goes on, 10s at most, until 100
+    /// operations have completed; with --ops, the most a run may take: 60s].
     #[arg(long, value_parser = parse_run_time)]
     pub duration: Option<Duration>,
 
@@ -109,7 +120,7 @@ pub struct BenchArgs {
     pub max_batch_size: usize,
 
     /// Unmeasured load before each measured run (0 for none).
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
     pub warmup: Duration,
 
     /// Also write the figures as JSON to this file.
@@ -320,8 +331,8 @@ fn check_usage(backend: Backend, args: &BenchArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The measured runs, in order: every workload at every concurrency through
-/// every path that has it.
+/// The measured runs, in order: every workload at every concurrency (its
+/// default, when none is given) through every path that has it.
 fn plan(
     workloads: &[Workload],
     concurrency: &[usize],
@@ -329,7 +340,13 @@ fn plan(
 ) -> Vec<(Workload, usize, PathKind)> {
     let mut runs = Vec::new();
     for &workload in workloads {
-        for &tasks in concurrency {
+        let default = [workload.default_concurrency()];
+        let levels = if concurrency.is_empty() {
+            &default[..]
+        } else {
+            concurrency
+        };
+        for &tasks in levels {
             for &path in paths.iter().filter(|p| p.supports(workload)) {
                 runs.push((workload, tasks, path));
             }
@@ -338,10 +355,10 @@ fn plan(
     runs
 }
 
-/// The header's account of what will run and for how long at most.
+/// The header's account of what will run, at how many tasks, and for how
+/// long.
 fn describe_plan(runs: &[(Workload, usize, PathKind)], limit: Limit, warmup: Duration) -> String {
-    let workloads = dedup(&runs.iter().map(|r| r.0).collect::<Vec<_>>()).len();
-    let levels = dedup(&runs.iter().map(|r| r.1).collect::<Vec<_>>()).len();
+    let workloads = dedup(&runs.iter().map(|r| r.0).collect::<Vec<_>>());
     let paths: Vec<&str> = dedup(&runs.iter().map(|r| r.2).collect::<Vec<_>>())
         .into_iter()
         .map(PathKind::name)
@@ -353,13 +370,20 @@ fn describe_plan(runs: &[(Workload, usize, PathKind)], limit: Limit, warmup: Dur
             "{ops} ops (at most {})",
             humantime::format_duration(limit.time)
         ),
+        None if limit.at_least > 0 => format!(
+            "{} (longer, {} at most, until {} ops have completed)",
+            humantime::format_duration(limit.time),
+            humantime::format_duration(limit.longest),
+            limit.at_least
+        ),
         None => humantime::format_duration(limit.time).to_string(),
     };
     format!(
-        "{} runs ({workloads} workloads x paths {} x {levels} concurrency level{}), each {run} + {} warm-up: {} {:.0} s",
+        "{} runs ({} workloads x paths {}; {}), each {run} + {} warm-up: {} {:.0} s",
         runs.len(),
+        workloads.len(),
         paths.join("/"),
-        if levels == 1 { "" } else { "s" },
+        describe_tasks(runs, &workloads),
         humantime::format_duration(warmup),
         if limit.ops.is_some() {
             "at most"
@@ -368,6 +392,45 @@ fn describe_plan(runs: &[(Workload, usize, PathKind)], limit: Limit, warmup: Dur
         },
         total.as_secs_f64()
     )
+}
+
+/// The concurrency levels of a plan: `tasks 1000`, `tasks 1,100,1000`, or,
+/// where workloads differ, `tasks 1000 (save, delete: 100)`.
+fn describe_tasks(runs: &[(Workload, usize, PathKind)], workloads: &[Workload]) -> String {
+    let levels = |workload: Workload| {
+        let levels: Vec<usize> = runs
+            .iter()
+            .filter(|r| r.0 == workload)
+            .map(|r| r.1)
+            .collect();
+        dedup(&levels)
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for &workload in workloads {
+        let levels = levels(workload);
+        match groups.iter_mut().find(|(l, _)| *l == levels) {
+            Some((_, names)) => names.push(workload.name()),
+            None => groups.push((levels, vec![workload.name()])),
+        }
+    }
+    // The levels most workloads share first, without their names.
+    groups.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
+    let Some(((most, _), others)) = groups.split_first() else {
+        return "no runs".into();
+    };
+    let mut text = format!("tasks {most}");
+    let others: Vec<String> = others
+        .iter()
+        .map(|(levels, names)| format!("{}: {levels}", names.join(", ")))
+        .collect();
+    if !others.is_empty() {
+        text.push_str(&format!(" ({})", others.join("; ")));
+    }
+    text
 }
 
 /// Run the bench against `url` (the command line's `--database-url`) with
@@ -402,13 +465,13 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
     if paths.is_empty() {
         return Err(BenchError::Usage("no path to run in this build".into()));
     }
-    let limit = Limit {
-        ops: args.ops,
-        time: args.duration.unwrap_or(if args.ops.is_some() {
-            DEFAULT_OPS_RUN_CAP
-        } else {
-            DEFAULT_RUN_TIME
-        }),
+    let limit = match (args.ops, args.duration) {
+        (None, None) => Limit::at_least(DEFAULT_RUN_TIME, DEFAULT_AT_LEAST, DEFAULT_LONGEST_RUN),
+        (None, Some(time)) => Limit::time(time),
+        (Some(ops), time) => Limit {
+            ops: Some(ops),
+            ..Limit::time(time.unwrap_or(DEFAULT_OPS_RUN_CAP))
+        },
     };
     let runs = plan(&workloads, &args.concurrency, &paths);
     if runs.is_empty() {
@@ -511,8 +574,15 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
                 "ops {ops}, at most {}",
                 humantime::format_duration(limit.time)
             ),
+            None if limit.at_least > 0 => format!(
+                "duration {}, longer ({} at most) until {} ops have completed",
+                humantime::format_duration(limit.time),
+                humantime::format_duration(limit.longest),
+                limit.at_least
+            ),
             None => format!("duration {}", humantime::format_duration(limit.time)),
         },
+        at_least_ops: limit.at_least,
         warmup_ms: args.warmup.as_secs_f64() * 1_000.0,
         worker_threads,
         peers: cfg!(feature = "peers"),

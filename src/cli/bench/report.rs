@@ -40,6 +40,9 @@ pub struct Row {
     pub dropped: u64,
     /// Whether a run counted in operations ran out of time before all were done.
     pub cut_short: bool,
+    /// Whether the run went on past its time because it had completed
+    /// fewer than [`Meta::at_least_ops`] operations.
+    pub extended: bool,
     /// Operations that failed.
     pub errors: u64,
     /// The first failure, if any.
@@ -91,6 +94,7 @@ impl Row {
             ops: outcome.ops,
             dropped: outcome.dropped,
             cut_short: outcome.cut_short(limit),
+            extended: outcome.extended,
             errors: outcome.errors,
             first_error: outcome.first_error.clone(),
             elapsed_s: round2(secs * 1000.0) / 1000.0,
@@ -167,6 +171,8 @@ pub struct Meta {
     pub max_batch_size: usize,
     /// `"ops N"` or `"duration D"` per run.
     pub limit: String,
+    /// Operations a run completes, past its duration if need be (0: none).
+    pub at_least_ops: u64,
     /// Warm-up before each measured run, milliseconds.
     pub warmup_ms: f64,
     /// Tokio worker threads.
@@ -195,9 +201,11 @@ pub struct LatencyRow {
     pub operation: &'static str,
     /// Concurrency the figures were measured at.
     pub concurrency: usize,
-    /// Median latency, one statement per item, microseconds.
+    /// Median latency of the naive path (one statement per item, one
+    /// after another), microseconds.
     pub before_us: f64,
-    /// Median latency through the batch API, microseconds.
+    /// Median latency through the batch API (the coalesce path),
+    /// microseconds.
     pub after_us: f64,
     /// How many times faster.
     pub speedup: f64,
@@ -344,24 +352,20 @@ impl Report {
             out.push('\n');
         }
         if !self.latency_per_operation.is_empty() {
-            let concurrency = self.latency_per_operation[0].concurrency;
             let _ = writeln!(
                 out,
-                "{}Latency per operation (measured, p50, concurrency {concurrency})\n",
+                "{}Latency per operation (measured, p50; naive: one statement per item, \
+                 one after another; coalesce: the batch API; both at the tasks shown)\n",
                 style.heading()
             );
             let mut table = Table::new(
-                &[
-                    "Operation",
-                    "Before (sequential)",
-                    "After (batched)",
-                    "Speedup",
-                ],
-                &["Before (sequential)", "After (batched)", "Speedup"],
+                &["Operation", "tasks", "naive", "coalesce", "Speedup"],
+                &["tasks", "naive", "coalesce", "Speedup"],
             );
             for r in &self.latency_per_operation {
                 table.row(vec![
                     r.operation.to_owned(),
+                    thousands(r.concurrency as f64),
                     micros(r.before_us),
                     micros(r.after_us),
                     format!("{}x faster", number(r.speedup)),
@@ -451,6 +455,12 @@ impl Report {
                 ));
             } else if r.cut_short {
                 notes.push(format!("{run}: cut short, {}", r.summary()));
+            } else if r.extended {
+                notes.push(format!(
+                    "{run}: went on past its time until {} operations had completed: {}",
+                    self.meta.at_least_ops,
+                    r.summary()
+                ));
             }
             if let Some(error) = &r.first_error {
                 notes.push(format!("{run}: first error: {error}"));
@@ -458,10 +468,42 @@ impl Report {
         }
         out.push_str(&table.render(style));
         out.push_str(&phases_table(&rows, style));
+        if workload == Workload::Mixed && self.meta.backend == "Sqlite" {
+            notes.extend(rows.iter().filter_map(|r| self.sqlite_write_tail(r)));
+        }
         for note in notes {
             let _ = writeln!(out, "\nnote: {note}");
         }
         out
+    }
+}
+
+impl Report {
+    /// Why coalesce's p99 in the mixed workload on SQLite is above naive's,
+    /// for a row where it is: its writes queue for the one write lock.
+    fn sqlite_write_tail(&self, row: &Row) -> Option<String> {
+        let naive = self.results.iter().find(|n| {
+            n.workload == row.workload
+                && n.concurrency == row.concurrency
+                && n.path == PathKind::Naive
+        })?;
+        let (tail, naive_tail) = (row.latency_us?.p99, naive.latency_us?.p99);
+        let times = row.throughput_vs_naive.map_or_else(|| "-".into(), number);
+        (row.path == PathKind::Coalesce && tail > naive_tail).then(|| {
+            format!(
+                "coalesce at {} tasks: its p99 ({}) is above naive's ({}). It is the writes: \
+                 SQLite has one writer at a time, so every write batch (one transaction) waits \
+                 for the write lock, and coalesce completes {}x naive's operations, so {}x as \
+                 many writes queue there; the slowest 1 % are the last of them. With the mix's \
+                 writes turned into reads, coalesce's p99 falls below naive's, and on PostgreSQL \
+                 (row locks) the writes barely show (docs/BENCHMARKS.md, \"The mixed workload's tail\").",
+                row.concurrency,
+                micros(tail),
+                micros(naive_tail),
+                times,
+                times,
+            )
+        })
     }
 }
 
@@ -561,7 +603,74 @@ fn micros(us: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::workload::histogram;
     use super::*;
+
+    /// A row of `ops` operations in one second, 2 % of them taking `p99_us`
+    /// (so the p99 is theirs) and the rest 1 ms.
+    fn row(workload: Workload, path: PathKind, ops: u64, p99_us: u64) -> Row {
+        let mut latency = histogram();
+        latency.record_n(1_000_000, ops - ops / 50).unwrap();
+        latency.record_n(p99_us * 1_000, ops / 50).unwrap();
+        let outcome = Outcome {
+            ops,
+            dropped: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::from_secs(1),
+            extended: false,
+            latency,
+        };
+        Row::new(
+            workload,
+            path,
+            1000,
+            &outcome,
+            Limit::time(Duration::from_secs(1)),
+            ops,
+            None,
+        )
+    }
+
+    fn meta(backend: &str) -> Meta {
+        Meta {
+            version: "0",
+            started_at: String::new(),
+            backend: backend.into(),
+            database: String::new(),
+            rtt_ms: 0.0,
+            pool_size: 10,
+            users: 1,
+            memories_per_user: 10,
+            seed: 1,
+            bulk_size: 1,
+            max_batch_size: 100,
+            limit: String::new(),
+            at_least_ops: 0,
+            warmup_ms: 0.0,
+            worker_threads: 2,
+            peers: false,
+        }
+    }
+
+    #[test]
+    fn the_mixed_tail_on_sqlite_is_explained_where_coalesce_is_slower_at_p99() {
+        let explained = |backend: &str, coalesce_p99_us: u64| {
+            let rows = vec![
+                row(Workload::Mixed, PathKind::Naive, 10_000, 90_000),
+                row(Workload::Mixed, PathKind::Coalesce, 40_000, coalesce_p99_us),
+            ];
+            Report::new(meta(backend), rows)
+                .workload_tables(1, Style::Markdown)
+                .contains("It is the writes")
+        };
+        assert!(explained("Sqlite", 104_000));
+        assert!(
+            !explained("Sqlite", 80_000),
+            "coalesce's tail is not above naive's"
+        );
+        assert!(!explained("Postgres", 104_000), "a server has row locks");
+    }
 
     #[test]
     fn formats() {

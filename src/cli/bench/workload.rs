@@ -11,7 +11,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
     },
     time::{Duration, Instant},
 };
@@ -96,6 +96,19 @@ impl Workload {
         }
     }
 
+    /// Concurrent tasks when `--concurrency` is not given: 1,000, and 100
+    /// for `save` and `delete`. Their naive path sends 20 (15) single-row
+    /// writes an operation, and on SQLite every write takes the one write
+    /// lock in turn: at 1,000 tasks the 20,000 writes in flight are served
+    /// round robin, so no operation completes for seconds, and then all at
+    /// once.
+    pub fn default_concurrency(self) -> usize {
+        match self {
+            Self::Save | Self::Delete => 100,
+            _ => 1_000,
+        }
+    }
+
     /// The operation's row name in the specification's tables, if it has one.
     pub fn spec_operation(self) -> Option<&'static str> {
         match self {
@@ -110,21 +123,44 @@ impl Workload {
     }
 }
 
-/// When a run stops: at its deadline, whatever the path's latency, or
-/// earlier once `ops` operations are done.
+/// When a run stops: at its time, whatever the path's latency, or earlier
+/// once `ops` operations are done; or, for a run that must complete
+/// `at_least` operations, past its time once it has, at `longest` at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     /// Operations in all, if the run is counted in operations.
     pub ops: Option<u64>,
     /// The run's time: no operation starts after it, and operations still
-    /// in flight then are dropped (a run is never longer than this).
+    /// in flight then are dropped, unless fewer than `at_least` have
+    /// completed.
     pub time: Duration,
+    /// Operations the run completes before it ends, if it can within
+    /// `longest` (0: the run ends at its time).
+    pub at_least: u64,
+    /// The most the run takes, however few operations it completed.
+    pub longest: Duration,
 }
 
 impl Limit {
     /// A run of `time`.
     pub fn time(time: Duration) -> Self {
-        Self { ops: None, time }
+        Self {
+            ops: None,
+            time,
+            at_least: 0,
+            longest: time,
+        }
+    }
+
+    /// A run of `time`, longer if need be (up to `longest`) until `at_least`
+    /// operations have completed, so that a slow path has figures too.
+    pub fn at_least(time: Duration, at_least: u64, longest: Duration) -> Self {
+        Self {
+            ops: None,
+            time,
+            at_least,
+            longest: longest.max(time),
+        }
     }
 }
 
@@ -141,6 +177,9 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// Wall time from the first start to the last finish (or the deadline).
     pub elapsed: Duration,
+    /// Whether the run went on past its time because fewer than
+    /// [`Limit::at_least`] operations had completed.
+    pub extended: bool,
     /// Latency of each completed operation, in nanoseconds.
     pub latency: Histogram<u64>,
 }
@@ -152,14 +191,21 @@ impl Outcome {
     }
 }
 
+/// How often a task whose run has gone past its time looks again whether
+/// the run has completed its operations.
+const RECHECK: Duration = Duration::from_millis(10);
+
 /// The shared clock and counters of one run's tasks.
 pub struct Run {
     ops: Option<u64>,
+    at_least: u64,
     started: AtomicU64,
     done: AtomicU64,
     dropped: AtomicU64,
+    extended: AtomicBool,
     start: Instant,
     deadline: Instant,
+    longest: Instant,
 }
 
 impl Run {
@@ -168,18 +214,41 @@ impl Run {
         let start = Instant::now();
         Arc::new(Self {
             ops: limit.ops,
+            at_least: limit.at_least,
             started: AtomicU64::new(0),
             done: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            extended: AtomicBool::new(false),
             start,
             deadline: start + limit.time,
+            longest: start + limit.longest.max(limit.time),
         })
+    }
+
+    /// Whether the run is over: its time is up and it has completed its
+    /// operations, or it has taken the longest it may. Past its time and
+    /// short of its operations, it notes that it went on.
+    fn over(&self) -> bool {
+        let now = Instant::now();
+        if now < self.deadline {
+            return false;
+        }
+        if now >= self.longest || self.done.load(Relaxed) >= self.at_least {
+            return true;
+        }
+        self.extended.store(true, Relaxed);
+        false
     }
 
     /// Claim up to `n` operations (fewer near the end of a counted run);
     /// 0 once the run is over.
     pub fn claim(&self, n: u64) -> u64 {
-        if Instant::now() >= self.deadline {
+        if self.over() {
+            return 0;
+        }
+        // Past its time, a run short of its operations starts only those it
+        // still lacks: the ones in flight complete sooner without company.
+        if Instant::now() >= self.deadline && self.started.load(Relaxed) >= self.at_least {
             return 0;
         }
         let first = self.started.fetch_add(n, Relaxed);
@@ -197,25 +266,32 @@ impl Run {
         tokio::time::sleep_until(self.deadline.into())
     }
 
-    /// Run `work`, the `n` operations just claimed, unless `deadline` (the
-    /// task's [`Run::deadline`]) comes first: then they are dropped
-    /// unfinished (so a slow path cannot stretch the run) and `None` is
-    /// returned.
+    /// Run `work`, the `n` operations just claimed, unless the run is over
+    /// first (the task's `deadline`, its [`Run::deadline`], says when to
+    /// look): then they are dropped unfinished (so a slow path cannot
+    /// stretch the run) and `None` is returned.
     pub async fn before_deadline<T>(
         &self,
         n: u64,
-        deadline: Pin<&mut Sleep>,
+        mut deadline: Pin<&mut Sleep>,
         work: impl Future<Output = T>,
     ) -> Option<T> {
-        tokio::select! {
-            biased;
-            done = work => {
-                self.done.fetch_add(n, Relaxed);
-                Some(done)
-            }
-            () = deadline => {
-                self.dropped.fetch_add(n, Relaxed);
-                None
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut work => {
+                    self.done.fetch_add(n, Relaxed);
+                    return Some(done);
+                }
+                () = deadline.as_mut() => {
+                    if self.over() {
+                        self.dropped.fetch_add(n, Relaxed);
+                        return None;
+                    }
+                    let next = (Instant::now() + RECHECK).min(self.longest);
+                    deadline.as_mut().reset(next.into());
+                }
             }
         }
     }
@@ -295,6 +371,7 @@ pub async fn gather(
         errors,
         first_error,
         elapsed,
+        extended: run.extended.load(Relaxed),
         latency,
     }
 }

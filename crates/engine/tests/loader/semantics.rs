@@ -421,16 +421,22 @@ async fn an_unbounded_cache_memoizes_values_and_misses() {
     assert_eq!(source.batches().len(), 2);
 }
 
+// The cache's clock is the system's, so age is tested with lifetimes far
+// from the test's pace: an hour is never reached, a millisecond is always
+// passed after a sleep of two.
 #[tokio::test]
 async fn a_bounded_cache_evicts_by_capacity_and_age() {
     let source = Recorder::new();
-    let loader = Loader::builder(source.clone())
-        .cache(CachePolicy::Bounded {
-            capacity: 2,
-            time_to_live: Some(Duration::from_millis(50)),
-        })
-        .build()
-        .unwrap();
+    let bounded = |time_to_live| {
+        Loader::builder(source.clone())
+            .cache(CachePolicy::Bounded {
+                capacity: 2,
+                time_to_live: Some(time_to_live),
+            })
+            .build()
+            .unwrap()
+    };
+    let loader = bounded(Duration::from_secs(3600));
     for key in [1, 2, 3] {
         loader.load(key).await.unwrap();
     }
@@ -439,9 +445,13 @@ async fn a_bounded_cache_evicts_by_capacity_and_age() {
     assert_eq!(source.batches().len(), 4);
     loader.load(1).await.unwrap(); // fresh: cached
     assert_eq!(source.batches().len(), 4);
-    tokio::time::sleep(Duration::from_millis(80)).await;
-    loader.load(1).await.unwrap(); // expired: fetched again
+
+    let loader = bounded(Duration::from_millis(1));
+    loader.load(1).await.unwrap();
     assert_eq!(source.batches().len(), 5);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    loader.load(1).await.unwrap(); // expired: fetched again
+    assert_eq!(source.batches().len(), 6);
 }
 
 #[tokio::test]

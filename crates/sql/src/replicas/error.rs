@@ -18,7 +18,7 @@ pub enum ReplicaError {
     /// A statement failed on a server (for a read: on the primary, or on a
     /// replica with an error of the statement itself rather than of the
     /// server, which another server would repeat).
-    #[error("{server}: {source}")]
+    #[error("{server}: {}", crate::ServerMessage(source))]
     Database {
         /// Where it failed.
         server: ServerName,

@@ -5,8 +5,9 @@
 //! the script's ports; see `pair`). An unreachable server fails the test
 //! when `CI` is set, and otherwise skips it with a loud `SKIPPED:` line.
 //!
-//! Each test stops replay on the replica for a while, so the tests of one
-//! backend take turns (one lock per backend).
+//! Tests stop replay on the replica, or end its connections, and `pair`
+//! restarts replay, so the tests of one backend take turns: `pair` takes the
+//! backend's lock, and each test holds it to its end.
 
 use coalesce_sql::replicas::{Position, ReplicaError, ReplicaSettings, Replicated, ServerStats};
 use common::unique;
@@ -19,15 +20,18 @@ use std::{
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
+use tokio::sync::MutexGuard;
 
 #[path = "../common/mod.rs"]
 mod common;
 mod pair;
 mod proxy;
 
-/// The two servers of a pair, reachable; replay running; the table made on
-/// both. `None` (after a loud line) when unreachable outside CI.
-async fn pair<DB: Pair>() -> Option<(String, String)> {
+/// The backend's turn, and the two servers of its pair, reachable; replay
+/// running; the table made on both. `None` (after a loud line) when
+/// unreachable outside CI.
+async fn pair<DB: Pair>() -> Option<(MutexGuard<'static, ()>, String, String)> {
+    let turn = DB::turn().lock().await;
     let (primary, replica) = DB::urls();
     for url in [&primary, &replica] {
         if let Err(error) = reachable(url).await {
@@ -58,7 +62,7 @@ async fn pair<DB: Pair>() -> Option<(String, String)> {
     let exists = format!("SELECT count(*) FROM {TABLE}");
     for _ in 0..500 {
         if DB::run_sql(&on_replica, exists.clone()).await.is_ok() {
-            return Some((primary, replica));
+            return Some((turn, primary, replica));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -246,8 +250,7 @@ async fn storm<DB: Pair>(db: Arc<Replicated<DB>>, run: &str, seed: u64) -> (u64,
 /// (it is served by the primary), and reads of keys not saved here still go
 /// to the replica, with no position statement.
 async fn paused_replay_reads_your_writes<DB: Pair>() {
-    let _turn = DB::turn().lock().await;
-    let Some((primary, replica)) = pair::<DB>().await else {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
     };
     let admin = replica_admin::<DB>(&replica).await;
@@ -307,8 +310,7 @@ async fn paused_replay_reads_your_writes<DB: Pair>() {
 /// Replay running: reads of saved keys wait for the replica or go to the
 /// primary, and never see less than the save.
 async fn live_replay_reads_your_writes<DB: Pair>() {
-    let _turn = DB::turn().lock().await;
-    let Some((primary, replica)) = pair::<DB>().await else {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
     };
     let db = Arc::new(handle::<DB>(&primary, &replica).await);
@@ -324,8 +326,7 @@ async fn live_replay_reads_your_writes<DB: Pair>() {
 /// A token from one handle makes another handle (think: another process)
 /// read the write; without it, that handle reads the lagging replica.
 async fn token_carries_read_your_writes_across_handles<DB: Pair>() {
-    let _turn = DB::turn().lock().await;
-    let Some((primary, replica)) = pair::<DB>().await else {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
     };
     let admin = replica_admin::<DB>(&replica).await;
@@ -364,7 +365,7 @@ async fn token_carries_read_your_writes_across_handles<DB: Pair>() {
 
 /// A token of the other backend is a typed error, not a silent pass.
 async fn foreign_token_is_an_error<DB: Pair>(foreign: &str) {
-    let Some((primary, replica)) = pair::<DB>().await else {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
     };
     let db = handle::<DB>(&primary, &replica).await;
@@ -380,8 +381,7 @@ async fn foreign_token_is_an_error<DB: Pair>(foreign: &str) {
 /// (here: at once) stops receiving any read, even one that needs no
 /// position, until it is retried.
 async fn lagging_replica_is_skipped<DB: Pair>() {
-    let _turn = DB::turn().lock().await;
-    let Some((primary, replica)) = pair::<DB>().await else {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
     };
     let admin = replica_admin::<DB>(&replica).await;
@@ -418,7 +418,7 @@ async fn lagging_replica_is_skipped<DB: Pair>() {
 /// answered by the primary), the replica is skipped, and once it is back,
 /// reads return to it.
 async fn reads_survive_a_replica_outage<DB: Pair>() {
-    let Some((primary, replica)) = pair::<DB>().await else {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
     };
     let target = common::host_port(&replica).to_owned();
@@ -496,10 +496,9 @@ async fn reads_survive_a_replica_outage<DB: Pair>() {
 /// failure counted. The control, never pinged: the dead connection is
 /// handed out, and the read fails over to the primary (one failure).
 async fn an_idle_replica_connection_that_died_is_replaced<DB: Pair>() {
-    let Some((primary, replica)) = pair::<DB>().await else {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
     };
-    let _turn = DB::turn().lock().await;
     let run = unique("idle");
     let keys = vec![format!("{run}-0")];
     let writer = handle::<DB>(&primary, &replica).await;
@@ -517,14 +516,28 @@ async fn an_idle_replica_connection_that_died_is_replaced<DB: Pair>() {
         let db = Replicated::<DB>::connect(&primary, &[&replica], settings)
             .await
             .unwrap();
+        // The replica's pool (a read of its own on the replica), to see the
+        // load's connection back in it before the server ends it: sqlx
+        // pings a connection on its way back, and a connection that dies on
+        // the way is dropped, so the control would get a fresh one.
+        let replica_pool = db
+            .read(&[], None, |batch| async move { Ok(batch.pool().clone()) })
+            .await
+            .unwrap();
         assert_eq!(DB::load(&db, &keys, None).await, expected);
+        wait_until("the connection back in the pool", || {
+            replica_pool.num_idle() == 1
+        })
+        .await;
         DB::kill_other_clients(&admin).await.unwrap();
+        // Idle for longer than `ping_after_idle` (a lower bound, which a
+        // sleep gives).
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(DB::load(&db, &keys, None).await, expected);
         let stats = replica_stats(&db.stats()).clone();
         assert_eq!(
             (stats.reads, stats.failures),
-            (2, failures),
+            (3, failures),
             "ping_after_idle {ping_after_idle:?}: {stats:?}"
         );
     }

@@ -59,7 +59,8 @@ pub trait Pair: Replication {
     /// One test of this backend at a time.
     fn turn() -> &'static Mutex<()>;
     /// End, on the server, every client connection but `admin`'s own (as
-    /// a server restart or a network timeout would).
+    /// a server restart or a network timeout would), and return once the
+    /// server has closed them all.
     fn kill_other_clients(admin: &sqlx::Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>>;
     /// Run a statement without results on a pool.
     fn run_sql<'p>(
@@ -136,7 +137,10 @@ impl Pair for Postgres {
     const DEFAULT_REPLICA: &str = "postgres://postgres@127.0.0.1:55433/test";
     const CREATE_TABLE: &str =
         "CREATE TABLE IF NOT EXISTS coalesce_replica_kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)";
-    const PAUSE_REPLAY: &str = "SELECT pg_wal_replay_pause()";
+    // `pg_wal_replay_pause` only asks: wait, on the server, until replay
+    // has stopped, or a write made next may still be replayed.
+    const PAUSE_REPLAY: &str = "DO $$ BEGIN PERFORM pg_wal_replay_pause(); \
+        WHILE pg_get_wal_replay_pause_state() <> 'paused' LOOP PERFORM pg_sleep(0.001); END LOOP; END $$";
     const RESUME_REPLAY: &str = "SELECT pg_wal_replay_resume()";
 
     fn turn() -> &'static Mutex<()> {
@@ -144,12 +148,18 @@ impl Pair for Postgres {
     }
 
     fn kill_other_clients(admin: &sqlx::Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Self::run_sql(
-            admin,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-                .into(),
-        )
+        Box::pin(async move {
+            // With a timeout, `pg_terminate_backend` returns once the
+            // backend has exited (false if it had not within the timeout).
+            let ended: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity \
+                 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            )
+            .fetch_all(admin)
+            .await?;
+            assert!(ended.iter().all(|&ended| ended), "a backend outlived 60 s");
+            Ok(())
+        })
     }
 
     driver_methods!();
@@ -180,12 +190,30 @@ impl Pair for MySql {
             )
             .fetch_all(&mut *conn)
             .await?;
-            for id in ids {
+            for id in &ids {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
                     .execute(&mut *conn)
                     .await?;
             }
-            Ok(())
+            // KILL marks a connection; its thread closes it a moment later.
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let listed: Vec<String> = ids.iter().map(i64::to_string).collect();
+            let alive = format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN ({})",
+                listed.join(", ")
+            );
+            for _ in 0..6000 {
+                let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(alive.clone()))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if left == 0 {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("killed connections still open after 60 s");
         })
     }
 

@@ -4,7 +4,10 @@
 //! errors that say which server or file failed and why.
 
 use super::{Database, Pool, batched::Batches, replicated::Routed};
-use coalesce_sql::replicas::{ReplicaError, ReplicaSettings, Replicated};
+use coalesce_sql::{
+    ServerMessage,
+    replicas::{ReplicaError, ReplicaSettings, Replicated},
+};
 use futures::future::BoxFuture;
 use sqlx::{
     AssertSqlSafe, ConnectOptions as _, Connection,
@@ -189,20 +192,6 @@ impl fmt::Display for MigrateMessage<'_> {
             MigrateError::ExecuteMigration(error, version) => {
                 write!(f, "migration {version}: {}", ServerMessage(error))
             }
-            other => other.fmt(f),
-        }
-    }
-}
-
-/// A driver error as a person reads it: the database's own message, without
-/// the position in PostgreSQL's C source that sqlx appends to it
-/// (`database "x" does not exist at line 948`).
-pub(crate) struct ServerMessage<'a>(pub(crate) &'a sqlx::Error);
-
-impl fmt::Display for ServerMessage<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            sqlx::Error::Database(error) => f.write_str(error.message()),
             other => other.fmt(f),
         }
     }

@@ -35,7 +35,6 @@ mod replicated;
 mod shared;
 mod sqlite;
 
-pub(crate) use connect::ServerMessage;
 pub use connect::{Backend, ConnectError, ConnectOptions};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
