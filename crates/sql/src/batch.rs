@@ -251,20 +251,8 @@ impl<DB: Dialect> Batch<DB> {
     {
         table.validate(K::LEN)?;
         let operation = Operation::Fetch;
-        let keys = distinct(keys);
-        let mut answers = HashMap::with_capacity(keys.len());
-        let server = self.server(operation, table).await?;
-        let (sendable, refused) = sendable(&keys, server.max_bytes, table);
-        for (index, error) in refused {
-            answers.insert(keys[index].key.clone(), Err(error));
-        }
-        let items: Vec<Item<'_, K, ()>> = sendable
-            .iter()
-            .map(|&i| Item {
-                key: keys[i].key,
-                values: (),
-            })
-            .collect();
+        let (items, refused) = self.sendable_keys(operation, table, keys).await?;
+        let mut answers: HashMap<K, Result<R, Error>> = refused.into_iter().collect();
         if items.is_empty() {
             return Ok(answers);
         }
@@ -699,20 +687,8 @@ impl<DB: Dialect> Batch<DB> {
     ) -> Result<HashMap<K, Result<bool, Error>>, Error> {
         table.validate(K::LEN)?;
         let operation = Operation::Delete;
-        let keys = distinct(keys);
-        let mut results = HashMap::with_capacity(keys.len());
-        let server = self.server(operation, table).await?;
-        let (sendable, refused) = sendable(&keys, server.max_bytes, table);
-        for (index, error) in refused {
-            results.insert(keys[index].key.clone(), Err(error));
-        }
-        let items: Vec<Item<'_, K, ()>> = sendable
-            .iter()
-            .map(|&i| Item {
-                key: keys[i].key,
-                values: (),
-            })
-            .collect();
+        let (items, refused) = self.sendable_keys(operation, table, keys).await?;
+        let mut results: HashMap<K, Result<bool, Error>> = refused.into_iter().collect();
         if items.is_empty() {
             return Ok(results);
         }
@@ -734,6 +710,31 @@ impl<DB: Dialect> Batch<DB> {
             results.insert(items[index].key.clone(), Err(error));
         }
         Ok(results)
+    }
+
+    /// The distinct `keys` that can be sent, as items, and for each key
+    /// that cannot (see [`sendable`]) its error, keyed for the caller.
+    async fn sendable_keys<'k, K: Key<DB>, T>(
+        &self,
+        operation: Operation,
+        table: &Table,
+        keys: &'k [K],
+    ) -> Result<(Vec<Item<'k, K, ()>>, Vec<(K, Result<T, Error>)>), Error> {
+        let keys = distinct(keys);
+        let server = self.server(operation, table).await?;
+        let (sendable, refused) = sendable(&keys, server.max_bytes, table);
+        let refused = refused
+            .into_iter()
+            .map(|(index, error)| (keys[index].key.clone(), Err(error)))
+            .collect();
+        let items = sendable
+            .iter()
+            .map(|&i| Item {
+                key: keys[i].key,
+                values: (),
+            })
+            .collect();
+        Ok((items, refused))
     }
 
     /// Delete `keys` by `chunks`, all or nothing; whether each deleted a
