@@ -43,12 +43,6 @@ impl Stats {
         self.loads_requested.fetch_add(n as u64, Relaxed);
     }
 
-    /// Items requested so far (what a loader's batch window watches to tell
-    /// a lone load from a storm).
-    pub(crate) fn loads_requested(&self) -> u64 {
-        self.loads_requested.load(Relaxed)
-    }
-
     /// Count `n` requests served from the cache without a query.
     pub fn record_cache_hits(&self, n: usize) {
         self.cache_hits.fetch_add(n as u64, Relaxed);
