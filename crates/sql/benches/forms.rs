@@ -14,7 +14,7 @@
 //! server (`COALESCE_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`);
 //! SQLite runs on a temporary file.
 
-use coalesce_sql::{Batch, Table};
+use coalesce_sql::{Db, Table};
 use sqlx::{AssertSqlSafe, MySql, Pool, Sqlite};
 use std::{
     collections::HashMap,
@@ -99,7 +99,7 @@ fn report(dialect: &str, key: &str, n: usize, toolkit: Duration, raw_in: Duratio
 macro_rules! compare {
     ($dialect:literal, $row_values:literal, $pool:expr, $items:expr, $lines:expr, $json_single:expr, $json_composite:expr) => {{
         let pool = $pool;
-        let sql = Batch::new(pool.clone());
+        let sql = Db::new(pool.clone());
         let (items, lines): (&Table, &Table) = (&$items, &$lines);
         compare_keys!(
             $dialect,
@@ -234,10 +234,10 @@ async fn main() {
         format!("bench_items_{suffix}"),
         format!("bench_lines_{suffix}"),
     );
-    let item_table = Table::new(&items).key(["id"]).columns(["name"]);
+    let item_table = Table::new(&items).key(["id"]).values(["name"]);
     let line_table = Table::new(&lines)
         .key(["order_id", "line_no"])
-        .columns(["sku"]);
+        .values(["sku"]);
 
     let file = std::env::temp_dir().join(format!("coalesce_sql_forms_{suffix}.db"));
     let options = sqlx::sqlite::SqliteConnectOptions::new()

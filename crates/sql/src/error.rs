@@ -20,11 +20,11 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
-    /// A keyed read ([`Batch::fetch`](crate::Batch::fetch)).
+    /// A keyed read ([`Db::fetch`](crate::Db::fetch)).
     Fetch,
-    /// A bulk upsert ([`Batch::upsert`](crate::Batch::upsert)).
+    /// A bulk upsert ([`Db::upsert`](crate::Db::upsert)).
     Upsert,
-    /// A bulk delete ([`Batch::delete`](crate::Batch::delete)).
+    /// A bulk delete ([`Db::delete`](crate::Db::delete)).
     Delete,
 }
 
@@ -164,8 +164,8 @@ pub enum Error {
     },
     /// A key or value the database would refuse, known without sending it
     /// (a NUL byte in PostgreSQL text); reported per item by
-    /// [`Batch::fetch_each`](crate::Batch::fetch_each) and
-    /// [`Batch::upsert_each`](crate::Batch::upsert_each). Nothing was sent
+    /// [`Db::fetch_each`](crate::Db::fetch_each) and
+    /// [`Db::upsert_each`](crate::Db::upsert_each). Nothing was sent
     /// for it.
     #[error("a key or value of table {table} cannot be sent: {reason}")]
     Refused {
@@ -196,7 +196,7 @@ impl Error {
     /// Whether the database aborted the work to break a deadlock or a
     /// serialization conflict (SQLSTATE `40001`/`40P01`): nothing was
     /// written and running it again will likely succeed. Writes through
-    /// [`Batch`](crate::Batch) are retried on it already.
+    /// [`Db`](crate::Db) are retried on it already.
     ///
     /// ```
     /// let bad = coalesce_sql::Error::BadTable { table: "t".into(), reason: "no key column".into() };

@@ -15,12 +15,12 @@
 //! Every call answers as the per-item statements run one by one in order
 //! would (`SELECT ... WHERE k = $1`, one upsert per row, `DELETE ... WHERE
 //! k = $1`), under the database's own comparison rules: the database
-//! matches rows to requested keys, never Rust. [`Batch::fetch_each`],
-//! [`Batch::upsert_each`] and [`Batch::delete_each`] give a result per key
+//! matches rows to requested keys, never Rust. [`Db::fetch_each`],
+//! [`Db::upsert_each`] and [`Db::delete_each`] give a result per key
 //! or row, so one bad item fails alone. See the crate's README, "What it guarantees".
 //!
 //! ```no_run
-//! use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
+//! use coalesce_sql::{Db, Dialect, KeyPart, Record, Table, Value};
 //! use std::collections::HashMap;
 //!
 //! #[derive(sqlx::FromRow)]
@@ -39,8 +39,8 @@
 //!
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = sqlx::PgPool::connect("postgres://localhost/shop").await?;
-//! let sql = Batch::new(pool);
-//! let orders = Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+//! let sql = Db::new(pool);
+//! let orders = Table::new("orders").key(["id"]).values(["customer", "total_cents"]);
 //! sql.upsert(&orders, &[Order { id: 1, customer: "ada".into(), total_cents: 500 }]).await?;
 //! let found: HashMap<i64, Order> = sql.fetch(&orders, &[1, 2]).await?;
 //! let existed: Vec<i64> = sql.delete(&orders, &[1, 2]).await?;
@@ -52,28 +52,42 @@
 //! Features: `postgres`, `mysql`, `sqlite`, one per driver; enable only
 //! those you use.
 
-mod batch;
 mod chunk;
+mod db;
 mod dialect;
 mod error;
 mod pool;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod replicas;
 pub mod retry;
+mod rows;
 mod sql;
 mod table;
 mod value;
 
-pub use batch::{Batch, DEFAULT_ROWS_PER_STATEMENT};
+/// `#[derive(Record)]`: a row type's table and key in one attribute. See
+/// [`TableRow`] and [`Rows`].
+pub use coalesce_sql_derive::Record;
+pub use db::{DEFAULT_ROWS_PER_STATEMENT, Db};
 pub use dialect::{Dialect, statement};
 pub use error::{Error, Limit, Operation, ServerMessage, Step};
 pub use pool::ping_after_idle;
+pub use rows::{Rows, RowsError, RowsOptions, TableRow};
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};
+
+/// The toolkit's database handle under its name before 0.2.
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed to `Db` (a database handle, not a batch)"
+)]
+pub type Batch<DB> = Db<DB>;
 
 /// What [`single_key!`] expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::rows::{Build, build as build_rows};
     pub use crate::value::{padded_list, type_name};
+    pub use coalesce::ConfigError;
     pub use sqlx::error::BoxDynError;
 }

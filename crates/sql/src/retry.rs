@@ -4,7 +4,7 @@
 //! and a delete of overlapping keys, say) can lock rows in opposite orders.
 //! The database then aborts one transaction with a deadlock or serialization
 //! error, having rolled all of it back, and expects the client to run it
-//! again. [`Batch`](crate::Batch)'s writes do that through [`on_conflict`];
+//! again. [`Db`](crate::Db)'s writes do that through [`on_conflict`];
 //! your own writes can too.
 
 use std::{
@@ -15,7 +15,7 @@ use std::{
 };
 
 /// Attempts per write, the first included, unless set with
-/// [`Batch::with_write_attempts`](crate::Batch::with_write_attempts).
+/// [`Db::with_write_attempts`](crate::Db::with_write_attempts).
 ///
 /// ```
 /// assert_eq!(coalesce_sql::retry::DEFAULT_WRITE_ATTEMPTS, 5);

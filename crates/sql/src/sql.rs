@@ -402,12 +402,12 @@ mod tests {
     fn lines() -> Table {
         Table::new("order_lines")
             .key(["order_id", "line_no"])
-            .columns(["sku"])
+            .values(["sku"])
     }
 
     #[test]
     fn reads() {
-        let orders = Table::new("orders").key(["id"]).columns(["total"]);
+        let orders = Table::new("orders").key(["id"]).values(["total"]);
         assert_eq!(
             select(&PG, &orders, 7),
             r#"SELECT "id", "total", coalesce_keys.position FROM "orders" JOIN UNNEST($1) WITH ORDINALITY AS coalesce_keys(key_0, position) ON "orders"."id" = coalesce_keys.key_0"#

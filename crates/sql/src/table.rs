@@ -13,10 +13,10 @@ use std::collections::HashSet;
 /// ```
 /// use coalesce_sql::Table;
 ///
-/// let orders = Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+/// let orders = Table::new("orders").key(["id"]).values(["customer", "total_cents"]);
 /// let lines = Table::new("order_lines")
 ///     .key(["order_id", "line_no"])
-///     .columns(["sku", "quantity"])
+///     .values(["sku", "quantity"])
 ///     .select("order_id, line_no, sku, quantity * 2 AS doubled");
 /// assert_eq!(lines.key_columns(), ["order_id", "line_no"]);
 /// # let _ = orders;
@@ -49,6 +49,17 @@ impl Table {
         }
     }
 
+    /// The same table under another name (in the same schema).
+    ///
+    /// ```
+    /// let orders = coalesce_sql::Table::new("orders").key(["id"]).renamed("orders_2026");
+    /// assert_eq!(orders.name(), "orders_2026");
+    /// ```
+    pub fn renamed(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The schema (PostgreSQL) or database (MySQL/MariaDB; an attached
     /// database on SQLite) the table is in, instead of the connection's
     /// default: statements name it `"schema"."name"`.
@@ -75,16 +86,26 @@ impl Table {
         self
     }
 
-    /// The value columns, in the order a [`Record`](crate::Record) binds
-    /// its values.
+    /// The value columns (every column an upsert writes besides the
+    /// key), in the order a [`Record`](crate::Record) binds its values.
     ///
     /// ```
-    /// let orders = coalesce_sql::Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+    /// let orders = coalesce_sql::Table::new("orders").key(["id"]).values(["customer", "total_cents"]);
     /// assert_eq!(orders.value_columns(), ["customer", "total_cents"]);
     /// ```
-    pub fn columns<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
+    pub fn values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
         self.columns = columns.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// The value columns under their name before 0.2 (it read as if it
+    /// meant every column).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `values`: the value columns, the key apart"
+    )]
+    pub fn columns<I: IntoIterator<Item = S>, S: Into<String>>(self, columns: I) -> Self {
+        self.values(columns)
     }
 
     /// Your own `SELECT` list for reads, as SQL text (trusted, not
@@ -111,7 +132,7 @@ impl Table {
     /// ```
     /// let orders = coalesce_sql::Table::new("orders")
     ///     .key(["id"])
-    ///     .columns(["total_cents"])
+    ///     .values(["total_cents"])
     ///     .on_update("updated_at", "CURRENT_TIMESTAMP");
     /// # let _ = orders;
     /// ```
@@ -143,7 +164,7 @@ impl Table {
         &self.key
     }
 
-    /// The value column names (see [`Table::columns`]).
+    /// The value column names (see [`Table::values`]).
     pub fn value_columns(&self) -> &[String] {
         &self.columns
     }
@@ -229,17 +250,14 @@ mod tests {
 
     #[test]
     fn rejects_unusable_descriptions() {
-        let ok = Table::new("t").key(["a", "b"]).columns(["c"]);
+        let ok = Table::new("t").key(["a", "b"]).values(["c"]);
         assert!(ok.validate(2).is_ok());
         assert!(ok.validate(1).is_err(), "arity mismatch");
-        assert!(
-            Table::new("t").columns(["c"]).validate(1).is_err(),
-            "no key"
-        );
+        assert!(Table::new("t").values(["c"]).validate(1).is_err(), "no key");
         assert!(
             Table::new("t")
                 .key(["a"])
-                .columns(["a"])
+                .values(["a"])
                 .validate(1)
                 .is_err()
         );
@@ -250,10 +268,7 @@ mod tests {
             "one identifier"
         );
         assert!(Table::new("t").key(["a\0"]).validate(1).is_err());
-        let touched_twice = Table::new("t")
-            .key(["a"])
-            .columns(["b"])
-            .on_update("b", "1");
+        let touched_twice = Table::new("t").key(["a"]).values(["b"]).on_update("b", "1");
         assert!(touched_twice.validate(1).is_err());
     }
 }

@@ -224,7 +224,7 @@ pub fn padded_list<'a, T>(values: &[&'a T], nulls: usize) -> Vec<Option<&'a T>> 
 }
 
 /// A row an upsert writes: its key, and references to its value columns
-/// in the order of [`Table::columns`](crate::Table::columns).
+/// in the order of [`Table::values`](crate::Table::values).
 ///
 /// ```
 /// use coalesce_sql::{Dialect, KeyPart, Record, Value};

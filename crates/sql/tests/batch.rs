@@ -4,7 +4,7 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Dialect, Error, KeyPart, Limit, Operation, Record, Step, Table, Value};
+use coalesce_sql::{Db, Dialect, Error, KeyPart, Limit, Operation, Record, Step, Table, Value};
 use common::Stock;
 use std::collections::HashMap;
 
@@ -126,8 +126,8 @@ macro_rules! backend_tests {
             async fn single_key_reads_equal_the_naive_path_at_every_size() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = items_table(&pool).await;
-                let table = Table::new(&name).key(["id"]).columns(["name"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let sql = Db::new(pool.clone());
                 let rows: Vec<Item> = (0..70_000)
                     .step_by(2)
                     .map(|id| Item { id, name: format!("n{id}") })
@@ -164,8 +164,8 @@ macro_rules! backend_tests {
             async fn composite_key_reads_equal_the_naive_path_at_every_size() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
-                let table = Table::new(&name).key(["order_id", "line_no"]).columns(["sku"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
+                let sql = Db::new(pool.clone());
                 let rows: Vec<Line> = (0..70_000)
                     .step_by(2)
                     .map(|i| {
@@ -218,8 +218,8 @@ macro_rules! backend_tests {
                     int = $int
                 );
                 let name = table(&pool, "leading", &columns).await;
-                let table = Table::new(&name).key(["a", "b"]).columns(["v"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["a", "b"]).values(["v"]);
+                let sql = Db::new(pool.clone());
                 let rows: Vec<Line> = (0..1000)
                     .step_by(3)
                     .map(|b| Line { order_id: 7, line_no: b, sku: "x".to_owned() })
@@ -253,9 +253,9 @@ macro_rules! backend_tests {
             async fn grouped_reads_return_every_row_of_a_non_unique_key() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
-                let lines = Table::new(&name).key(["order_id", "line_no"]).columns(["sku"]);
-                let by_order = Table::new(&name).key(["order_id"]).columns(["line_no", "sku"]);
-                let sql = Batch::new(pool.clone()).with_rows_per_statement(4);
+                let lines = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
+                let by_order = Table::new(&name).key(["order_id"]).values(["line_no", "sku"]);
+                let sql = Db::new(pool.clone()).with_rows_per_statement(4);
                 let rows: Vec<Line> = (0..70)
                     .map(|i| {
                         let (order_id, line_no) = line_key(i);
@@ -280,8 +280,8 @@ macro_rules! backend_tests {
             async fn chunks_never_exceed_the_bind_limit() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
-                let table = Table::new(&name).key(["order_id", "line_no"]).columns(["sku"]);
-                let sql = Batch::new(pool.clone()).with_rows_per_statement(usize::MAX);
+                let table = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
+                let sql = Db::new(pool.clone()).with_rows_per_statement(usize::MAX);
                 let rows: Vec<Line> = (0..70_000)
                     .map(|i| {
                         let (order_id, line_no) = line_key(i);
@@ -304,8 +304,8 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let columns = format!("k {} PRIMARY KEY, v {} NOT NULL", $key_text, $text);
                 let name = table(&pool, "notes", &columns).await;
-                let table = Table::new(&name).key(["k"]).columns(["v"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["k"]).values(["v"]);
+                let sql = Db::new(pool.clone());
                 let keys = ["plain", "héllo wörld", "日本語", "🎉 emoji", "trailing ", "TRAILING"];
                 let mut notes: Vec<Note> = keys
                     .iter()
@@ -335,8 +335,8 @@ macro_rules! backend_tests {
             async fn the_last_write_of_a_key_wins_in_one_statement() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = items_table(&pool).await;
-                let table = Table::new(&name).key(["id"]).columns(["name"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let sql = Db::new(pool.clone());
                 let rows = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")]
                     .map(|(id, name)| Item { id, name: name.to_owned() });
                 sql.upsert(&table, &rows).await.unwrap();
@@ -356,8 +356,8 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let columns = format!("id {int} PRIMARY KEY, qty {int} NOT NULL CHECK (qty >= 0)", int = $int);
                 let name = table(&pool, "stock", &columns).await;
-                let table = Table::new(&name).key(["id"]).columns(["qty"]);
-                let sql = Batch::new(pool.clone()).with_rows_per_statement(10);
+                let table = Table::new(&name).key(["id"]).values(["qty"]);
+                let sql = Db::new(pool.clone()).with_rows_per_statement(10);
                 sql.upsert(&table, &[Stock { id: 0, qty: 100 }]).await.unwrap();
                 let mut rows: Vec<Stock> = (0..35).map(|id| Stock { id, qty: 5 }).collect();
                 rows[25].qty = -1;
@@ -380,8 +380,8 @@ macro_rules! backend_tests {
             async fn deletes_return_the_keys_that_existed() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
-                let table = Table::new(&name).key(["order_id", "line_no"]).columns(["sku"]);
-                let sql = Batch::new(pool.clone()).with_rows_per_statement(16);
+                let table = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
+                let sql = Db::new(pool.clone()).with_rows_per_statement(16);
                 let rows: Vec<Line> = (0..50)
                     .step_by(2)
                     .map(|i| {
@@ -418,8 +418,8 @@ macro_rules! backend_tests {
             async fn big_values_are_split_by_bytes_and_never_padded_over_the_limit() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = items_table(&pool).await;
-                let table = Table::new(&name).key(["id"]).columns(["name"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let sql = Db::new(pool.clone());
                 // 20 values of 1 MB: 20 MB, over MariaDB's 16 MiB packet.
                 let big: Vec<Item> = (0..20)
                     .map(|id| Item { id, name: char::from(b'a' + id as u8).to_string().repeat(1 << 20) })
@@ -441,11 +441,11 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn a_bad_description_is_refused_before_any_statement() {
                 let Some(pool) = common::$backend().await else { return };
-                let sql = Batch::new(pool);
-                let no_key = Table::new("t").columns(["name"]);
+                let sql = Db::new(pool);
+                let no_key = Table::new("t").values(["name"]);
                 let error = sql.fetch::<i64, Item>(&no_key, &[1]).await.unwrap_err();
                 assert!(matches!(error, Error::BadTable { .. }), "{error}");
-                let wrong_arity = Table::new("t").key(["id"]).columns(["a", "b"]);
+                let wrong_arity = Table::new("t").key(["id"]).values(["a", "b"]);
                 let error = sql.upsert(&wrong_arity, &[Item { id: 1, name: String::new() }]).await.unwrap_err();
                 assert!(matches!(error, Error::BadTable { .. }), "{error}");
                 assert_eq!(sql.statements(), 0);
@@ -470,8 +470,8 @@ async fn mysql_a_row_over_the_packet_limit_is_refused() {
     let Some(pool) = common::mysql().await else {
         return;
     };
-    let sql = Batch::new(pool);
-    let table = Table::new("never_created").key(["id"]).columns(["name"]);
+    let sql = Db::new(pool);
+    let table = Table::new("never_created").key(["id"]).values(["name"]);
     let huge = Item {
         id: 1,
         name: "x".repeat(17 << 20),

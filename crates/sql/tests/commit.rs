@@ -7,7 +7,7 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Dialect, Error, KeyPart, Step, Table};
+use coalesce_sql::{Db, Dialect, Error, KeyPart, Step, Table};
 use common::Stock;
 use std::sync::{Arc, Mutex};
 use tokio::{
@@ -80,7 +80,7 @@ async fn forward(client: TcpStream, server: TcpStream, armed: Arc<Mutex<Option<&
 }
 
 /// The three outcomes on one backend, through a proxy to `upstream`.
-async fn outcomes<DB: Dialect>(batch: Batch<DB>, proxy: Proxy, table: &Table)
+async fn outcomes<DB: Dialect>(batch: Db<DB>, proxy: Proxy, table: &Table)
 where
     i64: KeyPart<DB>,
 {
@@ -151,8 +151,8 @@ where
         .connect(&url.replace(upstream, &proxy.address.to_string()))
         .await
         .unwrap();
-    let table = Table::new(&name).key(["id"]).columns(["qty"]);
-    outcomes(Batch::new(pool).with_rows_per_statement(10), proxy, &table).await;
+    let table = Table::new(&name).key(["id"]).values(["qty"]);
+    outcomes(Db::new(pool).with_rows_per_statement(10), proxy, &table).await;
     let drop = format!("DROP TABLE {name}");
     sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
         .execute(&direct)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Error, Operation, Step, Table};
+use coalesce_sql::{Db, Error, Operation, Step, Table};
 use std::collections::HashMap;
 
 #[tokio::test]
@@ -15,9 +15,9 @@ async fn postgres_errors_read_as_the_database_wrote_them() {
     };
     // A table no test creates: the server refuses the statement itself.
     let name = common::unique("missing");
-    let table = Table::new(&name).key(["id"]).columns(["qty"]);
+    let table = Table::new(&name).key(["id"]).values(["qty"]);
     let fetched: Result<HashMap<i64, common::Stock>, Error> =
-        Batch::new(pool).fetch(&table, &[1]).await;
+        Db::new(pool).fetch(&table, &[1]).await;
     let error = fetched.unwrap_err();
     assert!(
         matches!(

@@ -7,7 +7,7 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Table};
+use coalesce_sql::{Db, Table};
 use sqlx::{AssertSqlSafe, Executor, postgres::PgPoolOptions};
 use std::collections::HashMap;
 
@@ -75,9 +75,9 @@ async fn keyed_reads_use_the_key_index_in_a_generic_plan() {
         .connect(&common::postgres_url())
         .await
         .unwrap();
-    let sql = Batch::new(pool.clone());
+    let sql = Db::new(pool.clone());
 
-    let by_a = Table::new(&name).key(["a"]).columns(["v"]);
+    let by_a = Table::new(&name).key(["a"]).values(["v"]);
     let found: HashMap<i64, Vec<(i64, String)>> = sql.fetch_grouped(&by_a, &[1, 2]).await.unwrap();
     assert_eq!(found.len(), 2);
     let mut conn = pool.acquire().await.unwrap();
@@ -94,7 +94,7 @@ async fn keyed_reads_use_the_key_index_in_a_generic_plan() {
         .unwrap();
     drop(conn);
 
-    let by_ab = Table::new(&name).key(["a", "b"]).columns(["v"]);
+    let by_ab = Table::new(&name).key(["a", "b"]).values(["v"]);
     let found: HashMap<(i64, i64), (i64, i64, String)> =
         sql.fetch(&by_ab, &[(1, 1), (2, 2)]).await.unwrap();
     assert_eq!(found.len(), 2);
@@ -142,9 +142,9 @@ async fn small_reads_are_served_by_a_cached_plan() {
         .connect(&common::postgres_url())
         .await
         .unwrap();
-    let sql = Batch::new(pool.clone());
-    let by_a = Table::new(&name).key(["a"]).columns(["v"]);
-    let by_ab = Table::new(&name).key(["a", "b"]).columns(["v"]);
+    let sql = Db::new(pool.clone());
+    let by_a = Table::new(&name).key(["a"]).values(["v"]);
+    let by_ab = Table::new(&name).key(["a", "b"]).values(["v"]);
     for i in 0..12 {
         for a in [vec![i], vec![i, i + 100, i + 200]] {
             let grouped: HashMap<i64, Vec<(i64, String)>> =

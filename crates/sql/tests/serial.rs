@@ -7,7 +7,7 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Dialect, Error, KeyPart, Limit, Record, Table, statement};
+use coalesce_sql::{Db, Dialect, Error, KeyPart, Limit, Record, Table, statement};
 use std::collections::HashMap;
 
 /// A row of the test tables `(k, v)`.
@@ -136,8 +136,8 @@ macro_rules! serial_tests {
                     format!("INSERT INTO {name} (k, v) VALUES ('ABC', 1), ('abc2  ', 2)"),
                 )
                 .await;
-                let table = Table::new(&name).key(["k"]).columns(["v"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["k"]).values(["v"]);
+                let sql = Db::new(pool.clone());
                 let keys: Vec<String> = ["abc", "ABC", "abc2", "abc2  ", "nope"]
                     .map(str::to_owned)
                     .to_vec();
@@ -183,8 +183,8 @@ macro_rules! serial_tests {
                     format!("INSERT INTO {name} (id, v) VALUES (1, 10), (2, 20), (3, 30)"),
                 )
                 .await;
-                let table = Table::new(&name).key(["id"]).columns(["v"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["id"]).values(["v"]);
+                let sql = Db::new(pool.clone());
                 let wide: HashMap<i64, (i32, i64)> =
                     sql.fetch(&table, &[1_i64, 2, 9]).await.unwrap();
                 assert_eq!(wide, HashMap::from([(1, (1, 10)), (2, (2, 20))]));
@@ -205,7 +205,7 @@ macro_rules! serial_tests {
                 twin: &Table,
                 rows: &[Hit],
             ) {
-                let sql = Batch::new(pool.clone());
+                let sql = Db::new(pool.clone());
                 sql.upsert(table, rows).await.unwrap();
                 for row in rows {
                     sql.upsert(twin, std::slice::from_ref(row)).await.unwrap();
@@ -237,7 +237,7 @@ macro_rules! serial_tests {
                     let increment = format!("{name}.n + 1");
                     Table::new(name)
                         .key(["k"])
-                        .columns(["v"])
+                        .values(["v"])
                         .on_update("n", increment)
                 };
                 let (table, twin) = (counted(&name), counted(&twin_name));
@@ -273,8 +273,8 @@ macro_rules! serial_tests {
                     "a BIGINT NOT NULL, b BIGINT NULL, v BIGINT NOT NULL, UNIQUE (a, b)",
                 )
                 .await;
-                let table = Table::new(&name).key(["a", "b"]).columns(["v"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["a", "b"]).values(["v"]);
+                let sql = Db::new(pool.clone());
                 let rows = [
                     Nullable {
                         a: 5,
@@ -329,7 +329,7 @@ macro_rules! serial_tests {
                     )
                     .await;
                 }
-                let sql = Batch::new(pool.clone());
+                let sql = Db::new(pool.clone());
                 let keys: Vec<String> =
                     ["abc", "ABC", "x", "nope", "y"].map(str::to_owned).to_vec();
                 let deleted = sql
@@ -358,8 +358,8 @@ macro_rules! serial_tests {
                 };
                 let columns = format!("k VARCHAR(20) PRIMARY KEY, v BIGINT NOT NULL {}", $check);
                 let name = table(&pool, "serial_iso", &columns).await;
-                let table = Table::new(&name).key(["k"]).columns(["v"]);
-                let sql = Batch::new(pool.clone());
+                let table = Table::new(&name).key(["k"]).values(["v"]);
+                let sql = Db::new(pool.clone());
                 let mut rows: Vec<Hit> = (0..100)
                     .map(|i| Hit {
                         k: format!("k{i}"),
@@ -415,7 +415,7 @@ macro_rules! serial_tests {
                 )
                 .await;
                 let table = Table::new(&parent).key(["id"]);
-                let sql = Batch::new(pool.clone());
+                let sql = Db::new(pool.clone());
                 let results = sql.delete_each(&table, &[1_i64, 2, 3, 9]).await.unwrap();
                 assert!(matches!(results[&1], Ok(true)));
                 assert!(results[&2].is_err());
@@ -449,8 +449,8 @@ macro_rules! serial_tests {
                 let table = Table::new(&name)
                     .schema($schema)
                     .key(["k.id"])
-                    .columns(["v"]);
-                let sql = Batch::new(pool.clone());
+                    .values(["v"]);
+                let sql = Db::new(pool.clone());
                 struct Priced(Sku, i64);
                 impl Record<$db> for Priced {
                     type Key = Sku;
@@ -498,8 +498,8 @@ async fn postgres_a_nul_key_fails_alone() {
         .execute(&pool)
         .await
         .unwrap();
-    let table = Table::new(&name).key(["k"]).columns(["v"]);
-    let sql = Batch::new(pool.clone());
+    let table = Table::new(&name).key(["k"]).values(["v"]);
+    let sql = Db::new(pool.clone());
     sql.upsert(&table, &hits(&[("good", 1), ("fine", 2)]))
         .await
         .unwrap();
@@ -554,8 +554,8 @@ async fn mysql_an_oversized_row_fails_alone() {
             (&self.1,)
         }
     }
-    let table = Table::new(&name).key(["k"]).columns(["v"]);
-    let sql = Batch::new(pool.clone());
+    let table = Table::new(&name).key(["k"]).values(["v"]);
+    let sql = Db::new(pool.clone());
     let rows = [
         Blob("small".into(), "x".into()),
         Blob("huge".into(), "x".repeat(20 << 20)),
@@ -601,8 +601,8 @@ async fn mysql_keys_beside_a_latin1_column_read_and_delete_as_per_key() {
         .execute(&pool)
         .await
         .unwrap();
-    let table = Table::new(&name).key(["k"]).columns(["v"]);
-    let sql = Batch::new(pool.clone());
+    let table = Table::new(&name).key(["k"]).values(["v"]);
+    let sql = Db::new(pool.clone());
     let keys: Vec<String> = ["abc", "\u{c9}T\u{c9}", "\u{20ac}", "x"]
         .map(str::to_owned)
         .to_vec();
@@ -658,8 +658,8 @@ async fn postgres_a_uuid_is_a_single_column_key() {
         }
     }
     let ids = [Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3)];
-    let table = Table::new(&name).key(["id"]).columns(["v"]);
-    let sql = Batch::new(pool.clone());
+    let table = Table::new(&name).key(["id"]).values(["v"]);
+    let sql = Db::new(pool.clone());
     sql.upsert(&table, &[Row(ids[0], 1), Row(ids[1], 2)])
         .await
         .unwrap();

@@ -42,15 +42,15 @@ use std::future::Future;
 /// Code generic over `DB: Dialect` contains no dialect branch:
 ///
 /// ```
-/// use coalesce_sql::{Batch, Dialect, Error, Table};
+/// use coalesce_sql::{Db, Dialect, Error, Table};
 /// use std::collections::HashMap;
 ///
-/// async fn names<DB: Dialect>(sql: &Batch<DB>, ids: &[i64]) -> Result<HashMap<i64, (i64, String)>, Error>
+/// async fn names<DB: Dialect>(sql: &Db<DB>, ids: &[i64]) -> Result<HashMap<i64, (i64, String)>, Error>
 /// where
 ///     i64: coalesce_sql::Key<DB>,
 ///     (i64, String): for<'r> sqlx::FromRow<'r, DB::Row>,
 /// {
-///     sql.fetch(&Table::new("users").key(["id"]).columns(["name"]), ids).await
+///     sql.fetch(&Table::new("users").key(["id"]).values(["name"]), ids).await
 /// }
 /// ```
 pub trait Dialect: Database + internal::Internal {}
@@ -159,6 +159,15 @@ pub(crate) mod internal {
 
         /// The statement opening a write's transaction.
         const BEGIN_WRITE: &'static str = "BEGIN";
+
+        /// Build `R`'s [`Rows`](crate::Rows) on `db` through `R`'s impl
+        /// for this dialect (see [`TableRow`](crate::TableRow)).
+        fn rows<R: crate::TableRow>(
+            db: &crate::Db<Self>,
+            build: crate::rows::Build,
+        ) -> Result<crate::Rows<R>, coalesce::ConfigError>
+        where
+            Self: crate::Dialect;
 
         /// Ask the server for its limits (not counted as a statement).
         fn server(pool: &Pool<Self>) -> impl Future<Output = Result<Server, sqlx::Error>> + Send;

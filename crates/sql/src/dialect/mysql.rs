@@ -31,6 +31,13 @@ impl Internal for MySql {
         upsert: Upsert::OnDuplicateKey,
     };
 
+    fn rows<R: crate::TableRow>(
+        db: &crate::Db<Self>,
+        build: crate::rows::Build,
+    ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
+        R::__mysql(db, build)
+    }
+
     async fn server(pool: &Pool<Self>) -> Result<Server, sqlx::Error> {
         let packet: u64 = sqlx::query_scalar("SELECT @@max_allowed_packet")
             .fetch_one(pool)

@@ -18,6 +18,13 @@ impl Internal for Postgres {
         upsert: Upsert::OnConflict,
     };
 
+    fn rows<R: crate::TableRow>(
+        db: &crate::Db<Self>,
+        build: crate::rows::Build,
+    ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
+        R::__postgres(db, build)
+    }
+
     async fn server(_: &Pool<Self>) -> Result<Server, sqlx::Error> {
         Ok(Server {
             max_binds: usize::from(u16::MAX),

@@ -29,6 +29,13 @@ impl Internal for Sqlite {
     /// writer went ahead, without waiting.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
+    fn rows<R: crate::TableRow>(
+        db: &crate::Db<Self>,
+        build: crate::rows::Build,
+    ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
+        R::__sqlite(db, build)
+    }
+
     async fn server(_: &Pool<Self>) -> Result<Server, sqlx::Error> {
         Ok(Server {
             max_binds: MAX_BINDS,

@@ -66,7 +66,7 @@ pub enum Fault {
     /// A statement of your own failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    /// A toolkit operation ([`Batch`](crate::Batch)) failed.
+    /// A toolkit operation ([`Db`](crate::Db)) failed.
     #[error(transparent)]
     Batch(#[from] crate::Error),
     /// The server answered with a position that does not parse.

@@ -71,7 +71,7 @@
 //!     ReplicaSettings::default(),
 //! )
 //! .await?;
-//! let notes = Table::new("notes").key(["id"]).columns(["body"]);
+//! let notes = Table::new("notes").key(["id"]).values(["body"]);
 //!
 //! let written = db.upsert(&notes, &[Note { id: 7, body: "new".into() }]).await?;
 //! // Sees "new": on a replica that has replayed the upsert, or on the primary.
@@ -94,7 +94,7 @@ pub use memory::KeyId;
 pub use position::{GtidPosition, Lsn, Position, PositionError};
 pub use server::{ServerName, ServerStats};
 
-use crate::{Batch, Key, Record, Table};
+use crate::{Db, Key, Record, Table};
 use error::is_server_failure;
 use memory::WrittenPositions;
 use server::Server;
@@ -234,7 +234,7 @@ impl<DB: Replication> Replicated<DB> {
         })
     }
 
-    /// The rows of `table` for `keys` ([`Batch::fetch`]), from a replica
+    /// The rows of `table` for `keys` ([`Db::fetch`]), from a replica
     /// that has replayed this handle's writes to those keys and `token`,
     /// else from the primary.
     ///
@@ -256,7 +256,7 @@ impl<DB: Replication> Replicated<DB> {
         .await
     }
 
-    /// Insert or update `rows` on the primary ([`Batch::upsert`]) and
+    /// Insert or update `rows` on the primary ([`Db::upsert`]) and
     /// remember the position for their keys.
     pub async fn upsert<R: Record<DB>>(
         &self,
@@ -272,7 +272,7 @@ impl<DB: Replication> Replicated<DB> {
         .await
     }
 
-    /// Delete the rows of `keys` on the primary ([`Batch::delete`]: the
+    /// Delete the rows of `keys` on the primary ([`Db::delete`]: the
     /// value is the keys that existed) and remember the position for them.
     pub async fn delete<K: Key<DB>>(
         &self,
@@ -287,11 +287,11 @@ impl<DB: Replication> Replicated<DB> {
         .await
     }
 
-    /// Run `write` with the primary's [`Batch`], then remember the primary's
+    /// Run `write` with the primary's [`Db`], then remember the primary's
     /// position for `keys` (the keys it wrote).
     ///
     /// What `write` did must be committed when its future completes: the
-    /// toolkit's writes are; SQL of your own on [`Batch::pool`] should run
+    /// toolkit's writes are; SQL of your own on [`Db::pool`] should run
     /// in a transaction it commits.
     ///
     /// ```no_run
@@ -313,7 +313,7 @@ impl<DB: Replication> Replicated<DB> {
         write: F,
     ) -> Result<Written<T>, ReplicaError>
     where
-        F: FnOnce(Batch<DB>) -> Fut,
+        F: FnOnce(Db<DB>) -> Fut,
         Fut: Future<Output = Result<T, Fault>>,
     {
         let primary = &self.primary;
@@ -338,7 +338,7 @@ impl<DB: Replication> Replicated<DB> {
         Ok(Written { value, position })
     }
 
-    /// Run `read` with the [`Batch`] of a replica that has replayed every
+    /// Run `read` with the [`Db`] of a replica that has replayed every
     /// write of this handle to `keys` and the position `token`, else with
     /// the primary's.
     ///
@@ -365,7 +365,7 @@ impl<DB: Replication> Replicated<DB> {
         mut read: F,
     ) -> Result<T, ReplicaError>
     where
-        F: FnMut(Batch<DB>) -> Fut,
+        F: FnMut(Db<DB>) -> Fut,
         Fut: Future<Output = Result<T, Fault>>,
     {
         if let Some(token) = token.filter(|token| !DB::is_own(token)) {
@@ -419,7 +419,7 @@ impl<DB: Replication> Replicated<DB> {
 
     /// The primary's toolkit handle, for statements that are neither reads
     /// nor writes to remember (migrations, say).
-    pub fn primary(&self) -> &Batch<DB> {
+    pub fn primary(&self) -> &Db<DB> {
         &self.primary.batch
     }
 
@@ -441,7 +441,7 @@ impl<DB: Replication> Replicated<DB> {
         read: &mut F,
     ) -> Result<Routed<T>, Fault>
     where
-        F: FnMut(Batch<DB>) -> Fut,
+        F: FnMut(Db<DB>) -> Fut,
         Fut: Future<Output = Result<T, Fault>>,
     {
         let Some(position) = required else {

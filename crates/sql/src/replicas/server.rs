@@ -3,7 +3,7 @@
 //! and of how far it has replayed.
 
 use super::position::Position;
-use crate::{Batch, Dialect};
+use crate::{Db, Dialect};
 use std::{
     fmt,
     sync::{
@@ -57,7 +57,7 @@ pub struct ServerStats {
     /// Writes made on it (the primary only).
     pub writes: u64,
     /// Statements the toolkit sent it for those reads and writes (see
-    /// [`Batch::statements`]); SQL of your own on [`Batch::pool`] is not
+    /// [`Db::statements`]); SQL of your own on [`Db::pool`] is not
     /// counted here.
     pub batch_statements: u64,
     /// Statements spent on positions: reading a commit's position on the
@@ -103,7 +103,7 @@ struct Health {
 #[derive(Debug)]
 pub(crate) struct Server<DB: Dialect> {
     pub(crate) name: ServerName,
-    pub(crate) batch: Batch<DB>,
+    pub(crate) batch: Db<DB>,
     counters: Counters,
     health: Mutex<Health>,
     /// Bumped by the pool's `after_connect` hook: connections ever opened.
@@ -120,7 +120,7 @@ impl<DB: Dialect> Server<DB> {
     ) -> Self {
         Server {
             name,
-            batch: Batch::new(pool),
+            batch: Db::new(pool),
             counters: Counters::default(),
             health: Mutex::new(Health::default()),
             connections_opened,

@@ -5,7 +5,7 @@
 //! failure of the whole call (connection, timeout, server), which fails
 //! every caller.
 
-use coalesce_sql::{Batch, Dialect, Error, Key, Record, Table};
+use coalesce_sql::{Db, Dialect, Error, Key, Record, Table};
 use sqlx::FromRow;
 use std::{
     collections::{HashMap, HashSet},
@@ -16,9 +16,9 @@ use std::{
 /// One item's own result, or its own error.
 pub type Outcome<T> = Result<T, Arc<Error>>;
 
-/// Upsert `rows` with [`Batch::upsert_each`]; one outcome per row.
+/// Upsert `rows` with [`Db::upsert_each`]; one outcome per row.
 pub async fn upsert_each<DB: Dialect, R: Record<DB>>(
-    sql: &Batch<DB>,
+    sql: &Db<DB>,
     table: &Table,
     rows: &[R],
 ) -> Result<Vec<Outcome<()>>, Error> {
@@ -26,10 +26,10 @@ pub async fn upsert_each<DB: Dialect, R: Record<DB>>(
     Ok(outcomes.into_iter().map(|o| o.map_err(Arc::new)).collect())
 }
 
-/// Read `keys` with [`Batch::fetch_each`]; one outcome per key: its row,
+/// Read `keys` with [`Db::fetch_each`]; one outcome per key: its row,
 /// or `None`.
 pub async fn fetch_each<DB, K, R>(
-    sql: &Batch<DB>,
+    sql: &Db<DB>,
     table: &Table,
     keys: &[K],
 ) -> Result<Vec<Outcome<Option<R>>>, Error>
@@ -45,11 +45,11 @@ where
         .collect())
 }
 
-/// Delete `keys` with [`Batch::delete_each`]; one outcome per key: whether
+/// Delete `keys` with [`Db::delete_each`]; one outcome per key: whether
 /// it deleted a row (of keys matching the same row, the first in batch
 /// order; a key repeated in the call deletes nothing the second time).
 pub async fn delete_each<DB: Dialect, K: Key<DB>>(
-    sql: &Batch<DB>,
+    sql: &Db<DB>,
     table: &Table,
     keys: &[K],
 ) -> Result<Vec<Outcome<bool>>, Error> {

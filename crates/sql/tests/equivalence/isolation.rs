@@ -14,7 +14,7 @@ use crate::common;
 use crate::rows::{Int8, Naive, Put, Text, Wide};
 use crate::twins::{TestKey, TestRow, Twins, Via, coalesced};
 use coalesce::{LoadError, Loader, WriteSink, Writer, from_fn};
-use coalesce_sql::{Batch, Dialect, Error, Key, Record, Table};
+use coalesce_sql::{Db, Dialect, Error, Key, Record, Table};
 use futures::future::join_all;
 use sqlx::{MySql, Postgres, Sqlite};
 use std::{collections::HashMap, fmt::Debug, marker::PhantomData};
@@ -76,7 +76,7 @@ fn good_row(k: i64) -> Wide {
 
 /// A `WriteSink` over [`assumed_api::upsert_each`]: each caller its own outcome.
 struct EachUpsert<DB: Dialect, W> {
-    sql: Batch<DB>,
+    sql: Db<DB>,
     table: Table,
     _rows: PhantomData<fn(W)>,
 }
@@ -93,7 +93,7 @@ impl<DB: Dialect, W: Record<DB> + 'static> WriteSink for EachUpsert<DB, W> {
 
 /// A `WriteSink` over [`assumed_api::delete_each`].
 struct EachDelete<DB: Dialect, K> {
-    sql: Batch<DB>,
+    sql: Db<DB>,
     table: Table,
     _keys: PhantomData<fn(K)>,
 }

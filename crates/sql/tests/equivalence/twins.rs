@@ -13,7 +13,7 @@
 use crate::backend::{Args, Backend, Bind};
 use crate::rows::Naive;
 use coalesce::{LoadError, Loader, StatsSnapshot, WriteSink, Writer, from_fn};
-use coalesce_sql::{Batch, Error, Key, Record, Table};
+use coalesce_sql::{Db, Error, Key, Record, Table};
 use futures::future::join_all;
 use sqlx::{FromRow, Pool};
 use std::{collections::HashSet, fmt::Debug, sync::Mutex};
@@ -36,11 +36,11 @@ impl<DB: Backend, R> TestRow<DB> for R where
 /// How batched operations reach the toolkit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
-    /// One call of `Batch::fetch` / `upsert` / `delete` with the whole batch.
+    /// One call of `Db::fetch` / `upsert` / `delete` with the whole batch.
     Direct,
     /// One caller per item, all at once (`join_all` in one task), through a
-    /// `coalesce::Loader` whose source calls `Batch::fetch`, or a
-    /// `coalesce::Writer` whose sink calls `Batch::upsert` / `delete`.
+    /// `coalesce::Loader` whose source calls `Db::fetch`, or a
+    /// `coalesce::Writer` whose sink calls `Db::upsert` / `delete`.
     Engine,
 }
 
@@ -48,7 +48,7 @@ pub enum Via {
 /// `serial` for the naive statements.
 pub struct Twins<DB: Backend> {
     pub pool: Pool<DB>,
-    pub sql: Batch<DB>,
+    pub sql: Db<DB>,
     pub batched: String,
     pub serial: String,
     key: Vec<String>,
@@ -80,7 +80,7 @@ impl<DB: Backend> Twins<DB> {
         }
         Self {
             pool: pool.clone(),
-            sql: Batch::new(pool.clone()),
+            sql: Db::new(pool.clone()),
             batched,
             serial,
             key: key.iter().map(|c| (*c).to_owned()).collect(),
@@ -94,7 +94,7 @@ impl<DB: Backend> Twins<DB> {
     pub fn table(&self, counting: bool) -> Table {
         let table = Table::new(&self.batched)
             .key(self.key.iter())
-            .columns(self.values.iter())
+            .values(self.values.iter())
             .select(self.select.clone());
         if counting {
             table.on_update(COUNTER, counter(&self.batched))
@@ -374,17 +374,17 @@ fn keys_of<DB: Backend, W: Record<DB>>(rows: &[W]) -> Vec<W::Key> {
     rows.iter().map(Record::key).collect()
 }
 
-/// A `WriteSink` that upserts each batch with one `Batch::upsert`, noting
+/// A `WriteSink` that upserts each batch with one `Db::upsert`, noting
 /// the callers (their position in the test's list) in the order it got them.
 pub struct Upserts<DB: Backend, W> {
-    sql: Batch<DB>,
+    sql: Db<DB>,
     table: Table,
     order: Mutex<Vec<usize>>,
     _rows: std::marker::PhantomData<fn(W)>,
 }
 
 impl<DB: Backend, W> Upserts<DB, W> {
-    pub fn new(sql: Batch<DB>, table: Table) -> Self {
+    pub fn new(sql: Db<DB>, table: Table) -> Self {
         Self {
             sql,
             table,
@@ -412,18 +412,18 @@ impl<DB: Backend, W: Record<DB> + 'static> WriteSink for Upserts<DB, W> {
     }
 }
 
-/// A `WriteSink` that deletes each batch with one `Batch::delete`: a
+/// A `WriteSink` that deletes each batch with one `Db::delete`: a
 /// caller learns whether its key was deleted, the first caller of a key
 /// that existed in batch order (serial semantics).
 pub struct Deletes<DB: Backend, K> {
-    sql: Batch<DB>,
+    sql: Db<DB>,
     table: Table,
     order: Mutex<Vec<usize>>,
     _keys: std::marker::PhantomData<fn(K)>,
 }
 
 impl<DB: Backend, K> Deletes<DB, K> {
-    pub fn new(sql: Batch<DB>, table: Table) -> Self {
+    pub fn new(sql: Db<DB>, table: Table) -> Self {
         Self {
             sql,
             table,

@@ -42,7 +42,7 @@ where
 }
 
 pub fn table() -> Table {
-    Table::new(TABLE).key(["k"]).columns(["v"])
+    Table::new(TABLE).key(["k"]).values(["v"])
 }
 
 /// What a test needs of a backend beyond the crate itself: its servers,

@@ -7,7 +7,7 @@
 use super::{Pool, replicated::Routed, shared::StoreDialect};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
 use coalesce_sql::{
-    Batch, Dialect, KeyPart, Record, Table,
+    Db, Dialect, KeyPart, Record, Table,
     replicas::{KeyId, ServerStats},
 };
 use sqlx::{FromRow, MySql, Postgres, Sqlite};
@@ -17,9 +17,9 @@ use std::collections::HashMap;
 /// replicas; clones share counters.
 #[derive(Debug, Clone)]
 pub(super) enum Batches {
-    Postgres(Batch<Postgres>),
-    MySql(Batch<MySql>),
-    Sqlite(Batch<Sqlite>),
+    Postgres(Db<Postgres>),
+    MySql(Db<MySql>),
+    Sqlite(Db<Sqlite>),
     ReplicatedPostgres(Routed<Postgres>),
     ReplicatedMySql(Routed<MySql>),
 }
@@ -62,13 +62,13 @@ impl Batches {
     pub(super) fn new(pool: &Pool, write_attempts: u32) -> Self {
         match pool {
             Pool::Postgres(pool) => {
-                Self::Postgres(Batch::new(pool.clone()).with_write_attempts(write_attempts))
+                Self::Postgres(Db::new(pool.clone()).with_write_attempts(write_attempts))
             }
             Pool::MySql(pool) => {
-                Self::MySql(Batch::new(pool.clone()).with_write_attempts(write_attempts))
+                Self::MySql(Db::new(pool.clone()).with_write_attempts(write_attempts))
             }
             Pool::Sqlite(pool) => {
-                Self::Sqlite(Batch::new(pool.clone()).with_write_attempts(write_attempts))
+                Self::Sqlite(Db::new(pool.clone()).with_write_attempts(write_attempts))
             }
         }
     }
@@ -127,7 +127,7 @@ impl Batches {
 fn memories_table<DB: StoreDialect>() -> Table {
     Table::new("memories")
         .key(["user_id", "category", "key"])
-        .columns(["value"])
+        .values(["value"])
         .on_update("updated_at", DB::NOW)
 }
 
@@ -197,7 +197,7 @@ fn category_of(name: &str) -> Result<Category, sqlx::Error> {
 
 /// The values of the memories found among `keys`, by key.
 pub(super) async fn memories_by_key<DB: StoreDialect>(
-    batch: &Batch<DB>,
+    batch: &Db<DB>,
     keys: &[MemoryKey],
 ) -> Result<HashMap<MemoryKey, String>, sqlx::Error>
 where
@@ -227,7 +227,7 @@ where
 /// Every memory of each (user, key) pair found, in any category, by pair:
 /// one statement per chunk (the toolkit binds the user with every key).
 pub(super) async fn memory_groups<DB: StoreDialect>(
-    batch: &Batch<DB>,
+    batch: &Db<DB>,
     pairs: &[(String, String)],
 ) -> Result<HashMap<(String, String), Vec<Memory>>, sqlx::Error>
 where
@@ -236,7 +236,7 @@ where
 {
     let by_user_and_key = Table::new("memories")
         .key(["user_id", "key"])
-        .columns(["category", "value"]);
+        .values(["category", "value"]);
     let rows: HashMap<(String, String), Vec<MemoryRow>> = batch
         .fetch_grouped(&by_user_and_key, pairs)
         .await
@@ -262,7 +262,7 @@ where
 /// category then key (bytewise), at most `limit`, in statements split by
 /// the bind limit only.
 pub(super) async fn memories_among<DB: StoreDialect>(
-    batch: &Batch<DB>,
+    batch: &Db<DB>,
     user_id: &str,
     category: Option<Category>,
     keys: &[String],
@@ -287,14 +287,14 @@ where
 
 /// Profiles by user id, of the users found among `user_ids`.
 pub(super) async fn profiles<DB: StoreDialect>(
-    batch: &Batch<DB>,
+    batch: &Db<DB>,
     user_ids: &[String],
 ) -> Result<HashMap<String, String>, sqlx::Error>
 where
     String: KeyPart<DB>,
     (String, String): for<'r> FromRow<'r, DB::Row>,
 {
-    let table = Table::new("profiles").key(["user_id"]).columns(["profile"]);
+    let table = Table::new("profiles").key(["user_id"]).values(["profile"]);
     let rows: HashMap<String, (String, String)> =
         batch.fetch(&table, user_ids).await.map_err(driver_error)?;
     Ok(rows
@@ -305,7 +305,7 @@ where
 
 /// Onboarding rows (user, JSON text, completed) by user id.
 pub(super) async fn onboardings<DB: StoreDialect>(
-    batch: &Batch<DB>,
+    batch: &Db<DB>,
     user_ids: &[String],
 ) -> Result<HashMap<String, (String, bool)>, sqlx::Error>
 where
@@ -314,7 +314,7 @@ where
 {
     let table = Table::new("onboarding")
         .key(["user_id"])
-        .columns(["data", "completed"])
+        .values(["data", "completed"])
         .select(format!("user_id, {}, completed", DB::ONBOARDING_DATA));
     let rows: HashMap<String, (String, String, bool)> =
         batch.fetch(&table, user_ids).await.map_err(driver_error)?;
@@ -327,7 +327,7 @@ where
 /// Upsert memories, at most `rows_per_statement` a statement; several
 /// statements run in one transaction.
 pub(super) async fn save_memories<DB: StoreDialect>(
-    batch: &Batch<DB>,
+    batch: &Db<DB>,
     rows: &[NewMemory],
     rows_per_statement: usize,
 ) -> Result<(), sqlx::Error>
@@ -344,7 +344,7 @@ where
 /// Delete memories by (user, key) pairs, in every category; the pair of
 /// each row deleted.
 pub(super) async fn delete_memory_pairs<DB: StoreDialect>(
-    batch: &Batch<DB>,
+    batch: &Db<DB>,
     pairs: &[(String, String)],
 ) -> Result<Vec<(String, String)>, sqlx::Error>
 where

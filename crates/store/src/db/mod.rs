@@ -566,7 +566,7 @@ impl Database {
     /// returns the distinct pairs that existed, each once, in request order.
     /// One statement a chunk on PostgreSQL; on MySQL/MariaDB and SQLite a
     /// locking `SELECT` and the `DELETE` in one transaction (two
-    /// statements a chunk). See `coalesce_sql::Batch::delete`.
+    /// statements a chunk). See `coalesce_sql::Db::delete`.
     pub async fn delete_memory_pairs(
         &self,
         pairs: &[(String, String)],

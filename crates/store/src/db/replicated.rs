@@ -8,7 +8,7 @@
 //! and onboarding states by user.
 
 use coalesce_sql::{
-    Batch,
+    Db,
     replicas::{Fault, KeyId, ReplicaError, Replicated, Replication, ServerStats},
 };
 use std::{io, sync::Arc};
@@ -83,7 +83,7 @@ impl<DB: Replication> Routed<DB> {
         mut read: F,
     ) -> Result<T, sqlx::Error>
     where
-        F: FnMut(Batch<DB>) -> Fut,
+        F: FnMut(Db<DB>) -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         self.servers
@@ -99,7 +99,7 @@ impl<DB: Replication> Routed<DB> {
     /// position for `keys`, the keys it wrote.
     pub(super) async fn write<T, F, Fut>(&self, keys: &[KeyId], write: F) -> Result<T, sqlx::Error>
     where
-        F: FnOnce(Batch<DB>) -> Fut,
+        F: FnOnce(Db<DB>) -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         let attempts = self.write_attempts;

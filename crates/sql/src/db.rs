@@ -1,11 +1,13 @@
-//! [`Batch`]: the handle that runs keyed reads, upserts and deletes for a
-//! pool, and counts what it sends.
+//! [`Db`]: the handle that runs keyed reads, upserts and deletes for a
+//! pool, counts what it sends, and builds [`Rows`] handles.
 
 use crate::chunk::{self, Chunk, Limits};
 use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
 use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
+use crate::rows::{Build, Readers, Rows, RowsOptions, TableRow};
 use crate::value::{Arguments, Columns, Key, Record};
 use crate::{Dialect, Table, retry, sql};
+use coalesce::ConfigError;
 use sqlx::{FromRow, Pool, pool::PoolConnection};
 use std::{
     collections::{HashMap, HashSet},
@@ -18,43 +20,48 @@ use std::{
 use tokio::sync::OnceCell;
 
 /// Keys or rows per statement unless set with
-/// [`Batch::with_rows_per_statement`].
+/// [`Db::with_rows_per_statement`].
 ///
 /// ```
 /// assert_eq!(coalesce_sql::DEFAULT_ROWS_PER_STATEMENT, 1000);
 /// ```
 pub const DEFAULT_ROWS_PER_STATEMENT: usize = 1000;
 
-/// Batched statements on one pool: reads of many keys, upserts and
-/// deletes of many rows, split and padded within the engine's limits.
-/// Cheap to clone; clones share the pool and the counters.
+/// A database handle: batched statements on one pool (reads of many
+/// keys, upserts and deletes of many rows, split and padded within the
+/// engine's limits), and the [`Rows`] handles of your tables
+/// ([`rows`](Self::rows)). Cheap to clone; clones share the pool, the
+/// counters and read-your-writes among their `Rows`. (Named `Batch`
+/// before 0.2; that name stays as a deprecated alias.)
 ///
 /// ```no_run
-/// use coalesce_sql::{Batch, Table};
+/// use coalesce_sql::{Db, Table};
 /// use std::collections::HashMap;
 ///
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-/// let sql = Batch::new(pool);
-/// let orders = Table::new("orders").key(["id"]).columns(["customer", "total_cents"]);
+/// let sql = Db::new(pool);
+/// let orders = Table::new("orders").key(["id"]).values(["customer", "total_cents"]);
 /// let found: HashMap<i64, (i64, String, i64)> = sql.fetch(&orders, &[1, 2, 3]).await?;
 /// assert_eq!(sql.statements(), 1);
 /// # drop(found); Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct Batch<DB: Dialect> {
+pub struct Db<DB: Dialect> {
     pool: Pool<DB>,
     counters: Arc<Counters>,
+    readers: Arc<Readers>,
     server: Arc<OnceCell<Server>>,
     write_attempts: u32,
     rows_per_statement: usize,
 }
 
-impl<DB: Dialect> Clone for Batch<DB> {
+impl<DB: Dialect> Clone for Db<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
             counters: Arc::clone(&self.counters),
+            readers: Arc::clone(&self.readers),
             server: Arc::clone(&self.server),
             write_attempts: self.write_attempts,
             rows_per_statement: self.rows_per_statement,
@@ -97,12 +104,13 @@ enum Scope<DB: Dialect> {
     Transaction(sqlx::Transaction<'static, DB>),
 }
 
-impl<DB: Dialect> Batch<DB> {
+impl<DB: Dialect> Db<DB> {
     /// A handle on `pool`, counting from zero.
     pub fn new(pool: Pool<DB>) -> Self {
         Self {
             pool,
             counters: Arc::default(),
+            readers: Arc::default(),
             server: Arc::default(),
             write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
             rows_per_statement: DEFAULT_ROWS_PER_STATEMENT,
@@ -115,7 +123,7 @@ impl<DB: Dialect> Batch<DB> {
     ///
     /// ```no_run
     /// # fn f(pool: sqlx::PgPool) {
-    /// let sql = coalesce_sql::Batch::new(pool).with_write_attempts(10);
+    /// let sql = coalesce_sql::Db::new(pool).with_write_attempts(10);
     /// # }
     /// ```
     pub fn with_write_attempts(mut self, attempts: u32) -> Self {
@@ -131,7 +139,7 @@ impl<DB: Dialect> Batch<DB> {
     ///
     /// ```no_run
     /// # fn f(pool: sqlx::MySqlPool) {
-    /// let sql = coalesce_sql::Batch::new(pool).with_rows_per_statement(200);
+    /// let sql = coalesce_sql::Db::new(pool).with_rows_per_statement(200);
     /// # }
     /// ```
     pub fn with_rows_per_statement(mut self, rows: usize) -> Self {
@@ -157,6 +165,76 @@ impl<DB: Dialect> Batch<DB> {
         self.counters.transactions.load(Relaxed)
     }
 
+    /// The coalesced handle of `R`'s table on this database, with the
+    /// defaults: batches of up to 100 items, at most the pool's size in
+    /// flight per kind (reads, saves, deletes), no cache. Each call builds
+    /// a handle of its own; every handle built over this `Db` or its
+    /// clones sees the others' writes (see [`Rows`]).
+    ///
+    /// ```no_run
+    /// #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// #[record(table = "customers", key(id))]
+    /// struct Customer { id: i64, name: String }
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = coalesce_sql::Db::new(sqlx::PgPool::connect("postgres://localhost/shop").await?);
+    /// let customers = db.rows::<Customer>();
+    /// let ada = customers.get(1).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rows<R: TableRow>(&self) -> Rows<R> {
+        match self.rows_with(RowsOptions::default()) {
+            Ok(rows) => rows,
+            Err(_) => unreachable!("the default options are valid"),
+        }
+    }
+
+    /// Like [`rows`](Self::rows), batching as `options` say.
+    ///
+    /// ```no_run
+    /// use coalesce::{BatchSettings, BatchWindow};
+    /// use coalesce_sql::RowsOptions;
+    /// use std::time::Duration;
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    ///
+    /// # fn f(db: coalesce_sql::Db<sqlx::Sqlite>) -> Result<(), coalesce::ConfigError> {
+    /// let settings = BatchSettings { window: BatchWindow::Time(Duration::from_millis(2)), ..BatchSettings::default() };
+    /// let customers = db.rows_with::<Customer>(RowsOptions { settings, ..RowsOptions::default() })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
+        DB::rows(self, Build::Coalesced(options))
+    }
+
+    /// A handle of `R`'s table that does not coalesce: each call sends its
+    /// own statement, as a plain repository does. The baseline to compare
+    /// a [`rows`](Self::rows) handle with, or a switch to turn coalescing
+    /// off without touching call sites. Its writes are seen by the
+    /// coalesced handles' reads as any write is.
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(db: coalesce_sql::Db<sqlx::Sqlite>) -> Result<(), coalesce_sql::RowsError> {
+    /// let plain = db.rows_per_item::<Customer>();
+    /// let (a, b) = tokio::join!(plain.get(1), plain.get(2)); // two statements
+    /// # Ok(()) }
+    /// ```
+    pub fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
+        match DB::rows(self, Build::PerItem) {
+            Ok(rows) => rows,
+            Err(_) => unreachable!("a per-item handle has no settings to refuse"),
+        }
+    }
+
+    /// Which handles read which table, for read-your-writes.
+    pub(crate) fn readers(&self) -> &Readers {
+        &self.readers
+    }
+
     /// The rows of `table` whose key is among `keys`, by requested key:
     /// one statement per chunk of distinct keys. Missing keys are absent;
     /// duplicates in `keys` are fine. The database matches rows to keys
@@ -166,9 +244,9 @@ impl<DB: Dialect> Batch<DB> {
     /// it. `R` is decoded from each row; the key is never read back.
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Table};
-    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
-    /// let lines = Table::new("order_lines").key(["order_id", "line_no"]).columns(["sku"]);
+    /// # use coalesce_sql::{Db, Table};
+    /// # async fn f(sql: Db<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// let lines = Table::new("order_lines").key(["order_id", "line_no"]).values(["sku"]);
     /// let found: std::collections::HashMap<(i64, i32), (i64, i32, String)> =
     ///     sql.fetch(&lines, &[(1, 1), (1, 2), (1, 1)]).await?;
     /// # Ok(()) }
@@ -192,9 +270,9 @@ impl<DB: Dialect> Batch<DB> {
     /// order within a key). Keys without rows are absent.
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Table};
-    /// # async fn f(sql: Batch<sqlx::Sqlite>) -> Result<(), coalesce_sql::Error> {
-    /// let lines_by_order = Table::new("order_lines").key(["order_id"]).columns(["line_no", "sku"]);
+    /// # use coalesce_sql::{Db, Table};
+    /// # async fn f(sql: Db<sqlx::Sqlite>) -> Result<(), coalesce_sql::Error> {
+    /// let lines_by_order = Table::new("order_lines").key(["order_id"]).values(["line_no", "sku"]);
     /// let lines: std::collections::HashMap<i64, Vec<(i64, i64, String)>> =
     ///     sql.fetch_grouped(&lines_by_order, &[1, 2]).await?;
     /// # Ok(()) }
@@ -231,9 +309,9 @@ impl<DB: Dialect> Batch<DB> {
     /// statements per key at fault.
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Table};
-    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
-    /// let users = Table::new("users").key(["name"]).columns(["email"]);
+    /// # use coalesce_sql::{Db, Table};
+    /// # async fn f(sql: Db<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// let users = Table::new("users").key(["name"]).values(["email"]);
     /// let names = ["ada".to_owned(), "bad\0name".to_owned()];
     /// let found: std::collections::HashMap<String, Result<(String, String), coalesce_sql::Error>> =
     ///     sql.fetch_each(&users, &names).await?;
@@ -397,14 +475,14 @@ impl<DB: Dialect> Batch<DB> {
     /// extra statements per colliding pair).
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
+    /// # use coalesce_sql::{Db, Dialect, KeyPart, Record, Table, Value};
     /// # struct Order { id: i64, total_cents: i64 }
     /// # impl<DB: Dialect> Record<DB> for Order where i64: KeyPart<DB> {
     /// #     type Key = i64; type Values<'a> = (&'a i64,);
     /// #     fn key(&self) -> i64 { self.id } fn values(&self) -> (&i64,) { (&self.total_cents,) }
     /// # }
-    /// # async fn f(sql: Batch<sqlx::Sqlite>) -> Result<(), coalesce_sql::Error> {
-    /// let orders = Table::new("orders").key(["id"]).columns(["total_cents"]);
+    /// # async fn f(sql: Db<sqlx::Sqlite>) -> Result<(), coalesce_sql::Error> {
+    /// let orders = Table::new("orders").key(["id"]).values(["total_cents"]);
     /// sql.upsert(&orders, &[Order { id: 1, total_cents: 500 }]).await?;
     /// # Ok(()) }
     /// ```
@@ -444,15 +522,15 @@ impl<DB: Dialect> Batch<DB> {
     /// 100).
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Dialect, KeyPart, Record, Table, Value};
+    /// # use coalesce_sql::{Db, Dialect, KeyPart, Record, Table, Value};
     /// # struct Order { id: i64, total_cents: i64 }
     /// # impl<DB: Dialect> Record<DB> for Order where i64: KeyPart<DB> {
     /// #     type Key = i64; type Values<'a> = (&'a i64,);
     /// #     fn key(&self) -> i64 { self.id } fn values(&self) -> (&i64,) { (&self.total_cents,) }
     /// # }
-    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// # async fn f(sql: Db<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
     /// // total_cents has CHECK (total_cents >= 0)
-    /// let orders = Table::new("orders").key(["id"]).columns(["total_cents"]);
+    /// let orders = Table::new("orders").key(["id"]).values(["total_cents"]);
     /// let rows = [Order { id: 1, total_cents: 500 }, Order { id: 2, total_cents: -1 }];
     /// let results = sql.upsert_each(&orders, &rows).await?;
     /// assert!(results[0].is_ok() && results[1].is_err());
@@ -507,7 +585,7 @@ impl<DB: Dialect> Batch<DB> {
         }
         let operation = Operation::Upsert;
         let chunks = self.plan(operation, table, rows).await?;
-        retry::on_conflict(self.write_attempts, || async {
+        let written = retry::on_conflict(self.write_attempts, || async {
             let whole = self.write_chunks(table, rows, &chunks).await;
             match whole {
                 Ok(()) => Ok(Vec::new()),
@@ -519,7 +597,10 @@ impl<DB: Dialect> Batch<DB> {
                 Err(error) => Err(error),
             }
         })
-        .await
+        .await;
+        // Even a failed write may have committed (its outcome unknown).
+        self.readers.written(table);
+        written
     }
 
     /// Upsert `rows` by `chunks`: all or nothing.
@@ -634,8 +715,8 @@ impl<DB: Dialect> Batch<DB> {
     /// one transaction.
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Table};
-    /// # async fn f(sql: Batch<sqlx::MySql>) -> Result<(), coalesce_sql::Error> {
+    /// # use coalesce_sql::{Db, Table};
+    /// # async fn f(sql: Db<sqlx::MySql>) -> Result<(), coalesce_sql::Error> {
     /// let orders = Table::new("orders").key(["id"]);
     /// let existed: Vec<i64> = sql.delete(&orders, &[1, 2, 3]).await?;
     /// # Ok(()) }
@@ -650,7 +731,9 @@ impl<DB: Dialect> Batch<DB> {
         let deleted = retry::on_conflict(self.write_attempts, || {
             self.delete_chunks(table, &keys, &chunks)
         })
-        .await?;
+        .await;
+        self.readers.written(table);
+        let deleted = deleted?;
         Ok(keys
             .iter()
             .zip(deleted)
@@ -672,8 +755,8 @@ impl<DB: Dialect> Batch<DB> {
     /// [`upsert_each`](Self::upsert_each).
     ///
     /// ```no_run
-    /// # use coalesce_sql::{Batch, Table};
-    /// # async fn f(sql: Batch<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// # use coalesce_sql::{Db, Table};
+    /// # async fn f(sql: Db<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
     /// // order 2 still has lines referencing it
     /// let orders = Table::new("orders").key(["id"]);
     /// let results = sql.delete_each(&orders, &[1_i64, 2, 3]).await?;
@@ -693,7 +776,7 @@ impl<DB: Dialect> Batch<DB> {
             return Ok(results);
         }
         let chunks = self.plan(operation, table, &items).await?;
-        let (deleted, failures) = retry::on_conflict(self.write_attempts, || async {
+        let deleted = retry::on_conflict(self.write_attempts, || async {
             match self.delete_chunks(table, &items, &chunks).await {
                 Ok(deleted) => Ok((deleted, Vec::new())),
                 Err(Error::Database { source, .. }) if DB::is_data_error(&source) => {
@@ -702,7 +785,9 @@ impl<DB: Dialect> Batch<DB> {
                 Err(error) => Err(error),
             }
         })
-        .await?;
+        .await;
+        self.readers.written(table);
+        let (deleted, failures) = deleted?;
         for (item, deleted) in items.iter().zip(deleted) {
             results.insert(item.key.clone(), Ok(deleted));
         }

@@ -1,0 +1,247 @@
+//! One dialect's [`Rows`](super::Rows): a loader for reads, a writer for
+//! saves and one for deletes, over the toolkit's per-item-isolating calls.
+
+use super::{Access, RowsError, RowsOptions, Stored, TableRow, readers::Detach};
+use crate::{Db, Dialect, Error, Record, Table};
+use coalesce::{
+    BatchSettings, BatchSource, ConfigError, LoadError, Loader, Stats, StatsSnapshot, WriteSink,
+    Writer,
+};
+use futures::future::BoxFuture;
+use std::{
+    collections::HashMap,
+    hash::{DefaultHasher, Hash, Hasher},
+    marker::PhantomData,
+    sync::{Arc, Weak},
+};
+
+/// One item's outcome inside a batch that ran: its own error, shared
+/// with the callers of the same key.
+type Outcome<T> = Result<T, Arc<Error>>;
+
+/// The handle's parts for dialect `DB`.
+pub(super) struct Coalesced<DB: Dialect, R: Stored<DB>> {
+    reads: Loader<Reads<DB, R>>,
+    saves: Writer<Saves<DB, R>>,
+    deletes: Writer<Deletes<DB, R>>,
+    stats: Arc<Stats>,
+}
+
+impl<DB: Dialect, R: Stored<DB>> Coalesced<DB, R> {
+    /// The handle for `R`'s table on `db`, counted among the table's
+    /// readers there.
+    pub(super) fn new(
+        db: &Db<DB>,
+        table: Table,
+        options: RowsOptions,
+    ) -> Result<Arc<Self>, ConfigError> {
+        let pool_size = usize::try_from(db.pool().options().get_max_connections()).ok();
+        let settings = BatchSettings {
+            max_concurrent_batches: options.settings.max_concurrent_batches.or(pool_size),
+            ..options.settings
+        };
+        settings.validate()?;
+        let stats = Arc::new(Stats::new(settings.max_batch_size));
+        let on = |db: &Db<DB>| On {
+            db: db.clone(),
+            table: table.clone(),
+            rows: PhantomData,
+        };
+        let coalesced = Arc::new(Self {
+            reads: Loader::builder(Reads(on(db)))
+                .name("rows.get")
+                .settings(settings)
+                .cache(options.cache)
+                .stats(Arc::clone(&stats))
+                .build()?,
+            saves: Writer::configure(Saves(on(db)), |builder| {
+                builder
+                    .name("rows.save")
+                    .settings(settings)
+                    .stats(Arc::clone(&stats))
+            })?,
+            deletes: Writer::configure(Deletes(on(db)), |builder| {
+                builder
+                    .name("rows.delete")
+                    .settings(settings)
+                    .stats(Arc::clone(&stats))
+            })?,
+            stats,
+        });
+        let reader: Weak<dyn Detach> = Arc::downgrade(&coalesced) as Weak<Self>;
+        db.readers().register(&table, reader);
+        Ok(coalesced)
+    }
+}
+
+impl<DB: Dialect, R: Stored<DB>> Detach for Coalesced<DB, R> {
+    fn detach_reads(&self) {
+        self.reads.clear_all();
+    }
+}
+
+/// A caller's own error from an item's outcome.
+fn own<T>(outcome: Outcome<T>) -> Result<T, RowsError> {
+    outcome.map_err(|source| LoadError::Source {
+        source,
+        batch_size: 1,
+    })
+}
+
+impl<DB: Dialect, R: Stored<DB>> Access<R> for Coalesced<DB, R> {
+    fn get(&self, key: <R as TableRow>::Key) -> BoxFuture<'_, Result<Option<R>, RowsError>> {
+        Box::pin(async move { self.reads.load(key).await?.map(own).transpose() })
+    }
+
+    fn save(&self, row: R) -> BoxFuture<'_, Result<(), RowsError>> {
+        Box::pin(async move { own(self.saves.write(row).await?) })
+    }
+
+    fn delete(&self, key: <R as TableRow>::Key) -> BoxFuture<'_, Result<bool, RowsError>> {
+        Box::pin(async move { own(self.deletes.write(key).await?) })
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+}
+
+/// Where a part runs: the toolkit handle and the table of rows `R`.
+struct On<DB: Dialect, R> {
+    db: Db<DB>,
+    table: Table,
+    rows: PhantomData<fn() -> R>,
+}
+
+/// Reads: one `fetch_each` per batch.
+struct Reads<DB: Dialect, R>(On<DB, R>);
+
+impl<DB: Dialect, R: Stored<DB>> BatchSource for Reads<DB, R> {
+    type Key = <R as TableRow>::Key;
+    type Value = Outcome<R>;
+    type Error = Error;
+
+    async fn load(
+        &self,
+        keys: &[<R as TableRow>::Key],
+    ) -> Result<HashMap<<R as TableRow>::Key, Outcome<R>>, Error> {
+        let found = self.0.db.fetch_each(&self.0.table, keys).await?;
+        Ok(found
+            .into_iter()
+            .map(|(key, row)| (key, row.map_err(Arc::new)))
+            .collect())
+    }
+}
+
+/// Saves: `upsert_each` per round of distinct keys.
+struct Saves<DB: Dialect, R>(On<DB, R>);
+
+impl<DB: Dialect, R: Stored<DB>> WriteSink for Saves<DB, R> {
+    type Op = R;
+    type Output = Outcome<()>;
+    type Error = Error;
+
+    async fn write(&self, rows: Vec<R>) -> Result<Vec<Outcome<()>>, Error> {
+        let keys: Vec<<R as TableRow>::Key> = rows.iter().map(Record::key).collect();
+        let mut rows: Vec<Option<R>> = rows.into_iter().map(Some).collect();
+        let mut outcomes: Vec<Outcome<()>> = vec![Ok(()); rows.len()];
+        for round in rounds(&keys) {
+            let batch: Vec<R> = round.iter().filter_map(|&i| rows[i].take()).collect();
+            let results = self.0.db.upsert_each(&self.0.table, &batch).await?;
+            for (&i, result) in round.iter().zip(results) {
+                outcomes[i] = result.map_err(Arc::new);
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Deletes: one `delete_each` per batch; a key named again after its
+/// delete finds nothing, as it would run alone.
+struct Deletes<DB: Dialect, R>(On<DB, R>);
+
+impl<DB: Dialect, R: Stored<DB>> WriteSink for Deletes<DB, R> {
+    type Op = <R as TableRow>::Key;
+    type Output = Outcome<bool>;
+    type Error = Error;
+
+    async fn write(&self, keys: Vec<<R as TableRow>::Key>) -> Result<Vec<Outcome<bool>>, Error> {
+        let mut ordered: Vec<&<R as TableRow>::Key> = keys.iter().collect();
+        ordered.sort_by_key(|key| lock_order(*key));
+        ordered.dedup();
+        let ordered: Vec<<R as TableRow>::Key> = ordered.into_iter().cloned().collect();
+        let mut results: HashMap<<R as TableRow>::Key, Outcome<bool>> = self
+            .0
+            .db
+            .delete_each(&self.0.table, &ordered)
+            .await?
+            .into_iter()
+            .map(|(key, result)| (key, result.map_err(Arc::new)))
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|key| match results.get_mut(key) {
+                // The first caller of a key gets its result; later ones
+                // find the row gone (or fail as it did).
+                Some(result) => {
+                    let first = result.clone();
+                    if let Ok(deleted) = result {
+                        *deleted = false;
+                    }
+                    first
+                }
+                None => Ok(false),
+            })
+            .collect())
+    }
+}
+
+/// A fixed order over keys, the same in every batch of this process, so
+/// two batches lock shared rows in the same order.
+fn lock_order<K: Hash>(key: &K) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The positions of `keys` in rounds: the first write of each key in the
+/// first round, its second in the second, ...; each round in
+/// [`lock_order`]. A key's writes so stay in order, and no statement
+/// carries one key twice (PostgreSQL refuses that in one upsert).
+fn rounds<K: Hash + Eq>(keys: &[K]) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<&K, usize> = HashMap::with_capacity(keys.len());
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let occurrence = seen.entry(key).or_default();
+        if rounds.len() <= *occurrence {
+            rounds.push(Vec::new());
+        }
+        rounds[*occurrence].push(i);
+        *occurrence += 1;
+    }
+    for round in &mut rounds {
+        round.sort_by_key(|&i| lock_order(&keys[i]));
+    }
+    rounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_keep_each_key_s_writes_in_order_and_distinct() {
+        let keys = ["a", "b", "a", "c", "a", "b"];
+        let rounds = rounds(&keys);
+        assert_eq!(rounds.len(), 3);
+        let mut sorted: Vec<Vec<usize>> = rounds.clone();
+        for round in &mut sorted {
+            round.sort_unstable();
+        }
+        assert_eq!(sorted, [vec![0, 1, 3], vec![2, 5], vec![4]]);
+        for round in &rounds {
+            let orders: Vec<u64> = round.iter().map(|&i| lock_order(&keys[i])).collect();
+            assert!(orders.is_sorted(), "each round in lock order");
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! [`Rows`]: a table of your own behind per-item calls (`get`, `save`,
+//! `delete`), coalesced across concurrent callers into the toolkit's
+//! batched statements, with read-your-writes.
+//!
+//! A row type declares its table once, with `#[derive(Record)]`
+//! ([`TableRow`]); [`Db::rows`] gives the handle. Code over it is the same
+//! on every database, with no bound to write:
+//!
+//! ```no_run
+//! use coalesce_sql::{Db, Record, Rows};
+//!
+//! #[derive(Clone, sqlx::FromRow, Record)]
+//! #[record(table = "order_lines", key(order_id, line_no))]
+//! struct Line { order_id: i64, line_no: i32, sku: String, quantity: i32 }
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = Db::new(sqlx::SqlitePool::connect("sqlite://shop.db").await?);
+//! let lines: Rows<Line> = db.rows();
+//! lines.save(Line { order_id: 1, line_no: 1, sku: "tea".into(), quantity: 2 }).await?;
+//! let (a, b) = tokio::join!(lines.get((1, 1)), lines.get((1, 2))); // one statement
+//! assert_eq!(a?.map(|line| line.quantity), Some(2));
+//! assert!(b?.is_none());
+//! assert!(lines.delete((1, 1)).await?);
+//! # Ok(()) }
+//! ```
+
+mod coalesced;
+mod per_item;
+mod readers;
+
+pub(crate) use readers::Readers;
+
+use crate::{Db, Dialect, Error, Key, Record, Table};
+use coalesce::{BatchSettings, CachePolicy, ConfigError, LoadError, StatsSnapshot};
+use futures::future::{BoxFuture, join_all};
+use sqlx::FromRow;
+use std::{hash::Hash, sync::Arc};
+
+/// A row of a table of your own, for [`Rows`]: the table it lives in and
+/// its key. Derived with `#[derive(Record)]` (which also implements
+/// [`Record`] for every dialect):
+///
+/// ```
+/// #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+/// #[record(table = "customers", key(id))]
+/// struct Customer { id: i64, name: String }
+///
+/// use coalesce_sql::TableRow;
+/// assert_eq!(Customer::table().key_columns(), ["id"]);
+/// assert_eq!(Customer::table().value_columns(), ["name"]);
+/// ```
+///
+/// Written by hand, it ends with `coalesce_sql::table_row_backends!();`
+/// (what each enabled dialect needs to build a [`Rows`]), and the row must
+/// also be a [`Record`] and a [`sqlx::FromRow`] on each enabled dialect.
+pub trait TableRow: Clone + Send + Sync + Unpin + 'static {
+    /// The key: one column's type, or a tuple for a composite key.
+    type Key: Eq + Hash + Clone + Send + Sync + 'static;
+
+    /// The table: its name, key columns and value columns.
+    fn table() -> Table;
+
+    #[cfg(feature = "postgres")]
+    #[doc(hidden)]
+    fn __postgres(db: &Db<sqlx::Postgres>, build: Build) -> Result<Rows<Self>, ConfigError>;
+
+    #[cfg(feature = "mysql")]
+    #[doc(hidden)]
+    fn __mysql(db: &Db<sqlx::MySql>, build: Build) -> Result<Rows<Self>, ConfigError>;
+
+    #[cfg(feature = "sqlite")]
+    #[doc(hidden)]
+    fn __sqlite(db: &Db<sqlx::Sqlite>, build: Build) -> Result<Rows<Self>, ConfigError>;
+}
+
+/// The error of a call through [`Rows`]: the toolkit's [`Error`] (shared
+/// when one batch's failure reaches several callers), or the engine's own
+/// reasons ([`LoadError`]).
+pub type RowsError = LoadError<Error>;
+
+/// How a [`Rows`] handle batches ([`Db::rows_with`]).
+///
+/// ```
+/// use coalesce::CachePolicy;
+/// use coalesce_sql::RowsOptions;
+///
+/// let cached = RowsOptions { cache: CachePolicy::Lru(10_000), ..RowsOptions::default() };
+/// # drop(cached);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RowsOptions {
+    /// The table's name, instead of the one the row type declares: the
+    /// same table under another name (a tenant's copy, a test's own
+    /// table), in the declared schema.
+    pub table_name: Option<String>,
+    /// Window, batch cap and concurrency of reads and of each kind of
+    /// write. Unset `max_concurrent_batches` means the pool's size.
+    pub settings: BatchSettings,
+    /// Reads' cache (default: none). Every write to the table empties it
+    /// (see [`Rows`]'s consistency); a key that failed stays failed in the
+    /// cache until then.
+    pub cache: CachePolicy,
+}
+
+/// A table's rows by key, coalesced: concurrent `get`s share one keyed
+/// read, concurrent `save`s one upsert, concurrent `delete`s one delete.
+/// Cheap to clone (clones share batches). Built by [`Db::rows`].
+///
+/// **Answers.** Each call answers as its own statement would, run alone
+/// (`SELECT ... WHERE key = $1`, one upsert, `DELETE ... WHERE key = $1`)
+/// under the database's rules: keys are matched by the database, not by
+/// Rust. One bad item (a constraint it breaks, a value the database
+/// refuses, a row too large) fails only its own caller. Two deletes of
+/// one key in a batch answer as one after the other would: `true`, then
+/// `false`.
+///
+/// **Consistency.** A call that starts after a `save` or `delete` returned
+/// sees its effect: every write of a table (through any `Rows`, or the
+/// [`Db`]'s own `upsert`/`delete`, on this `Db` or its clones) detaches
+/// that table's reads already sent from later callers. The whole table's,
+/// not the written keys': only the database knows which keys are equal
+/// (`abc` and `ABC` under a case-insensitive collation).
+///
+/// **Writes.** A batch's rows are written in one fixed order (so two
+/// batches do not lock the same rows in opposite orders), each key's
+/// writes in the order they were made; deadlocks are retried.
+pub struct Rows<R: TableRow> {
+    access: Arc<dyn Access<R>>,
+}
+
+impl<R: TableRow> Clone for Rows<R> {
+    fn clone(&self) -> Self {
+        Self {
+            access: Arc::clone(&self.access),
+        }
+    }
+}
+
+impl<R: TableRow> std::fmt::Debug for Rows<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rows")
+            .field("table", &R::table().name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: TableRow> Rows<R> {
+    /// The row of `key`, if any.
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(customers: coalesce_sql::Rows<Customer>) -> Result<(), coalesce_sql::RowsError> {
+    /// let ada = customers.get(1).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&self, key: R::Key) -> Result<Option<R>, RowsError> {
+        self.access.get(key).await
+    }
+
+    /// The rows of `keys`, in their order (duplicates allowed); fails with
+    /// the first key's error, if any fails.
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(customers: coalesce_sql::Rows<Customer>) -> Result<(), coalesce_sql::RowsError> {
+    /// let found: Vec<Option<Customer>> = customers.get_many([1, 2, 3]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_many(
+        &self,
+        keys: impl IntoIterator<Item = R::Key>,
+    ) -> Result<Vec<Option<R>>, RowsError> {
+        let gets = keys.into_iter().map(|key| self.access.get(key));
+        join_all(gets).await.into_iter().collect()
+    }
+
+    /// Insert `row`, or overwrite the row of its key.
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(customers: coalesce_sql::Rows<Customer>) -> Result<(), coalesce_sql::RowsError> {
+    /// customers.save(Customer { id: 1, name: "Ada".into() }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn save(&self, row: R) -> Result<(), RowsError> {
+        self.access.save(row).await
+    }
+
+    /// Save each of `rows`, in order; each its own result.
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(customers: coalesce_sql::Rows<Customer>) {
+    /// let rows = (1..=3).map(|id| Customer { id, name: format!("c{id}") });
+    /// let results = customers.save_many(rows).await;
+    /// assert!(results.iter().all(Result::is_ok));
+    /// # }
+    /// ```
+    pub async fn save_many(&self, rows: impl IntoIterator<Item = R>) -> Vec<Result<(), RowsError>> {
+        join_all(rows.into_iter().map(|row| self.access.save(row))).await
+    }
+
+    /// Delete the row of `key`; whether there was one.
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(customers: coalesce_sql::Rows<Customer>) -> Result<(), coalesce_sql::RowsError> {
+    /// let existed = customers.delete(1).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete(&self, key: R::Key) -> Result<bool, RowsError> {
+        self.access.delete(key).await
+    }
+
+    /// Delete the rows of `keys`, in order; each its own result (a key
+    /// named twice: `true` then `false`, as one after the other).
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(customers: coalesce_sql::Rows<Customer>) {
+    /// let existed = customers.delete_many([1, 2]).await;
+    /// # }
+    /// ```
+    pub async fn delete_many(
+        &self,
+        keys: impl IntoIterator<Item = R::Key>,
+    ) -> Vec<Result<bool, RowsError>> {
+        join_all(keys.into_iter().map(|key| self.access.delete(key))).await
+    }
+
+    /// Calls, batches and statements saved, reads and writes together.
+    ///
+    /// ```no_run
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # fn f(customers: coalesce_sql::Rows<Customer>) {
+    /// println!("{} calls in {} batches", customers.stats().loads_requested, customers.stats().total_operations);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> StatsSnapshot {
+        self.access.stats()
+    }
+}
+
+/// What a [`Rows`] does, for one dialect (its type erased, so code using
+/// `Rows` names none).
+trait Access<R: TableRow>: Send + Sync {
+    fn get(&self, key: R::Key) -> BoxFuture<'_, Result<Option<R>, RowsError>>;
+    fn save(&self, row: R) -> BoxFuture<'_, Result<(), RowsError>>;
+    fn delete(&self, key: R::Key) -> BoxFuture<'_, Result<bool, RowsError>>;
+    fn stats(&self) -> StatsSnapshot;
+}
+
+/// A [`TableRow`] that dialect `DB` reads and writes: a [`Record`] of the
+/// same key and a [`FromRow`] there. (Implemented wherever that holds.)
+#[doc(hidden)]
+pub trait Stored<DB: Dialect>:
+    TableRow<Key: Key<DB>> + Record<DB, Key = <Self as TableRow>::Key> + for<'r> FromRow<'r, DB::Row>
+{
+}
+
+impl<DB: Dialect, R> Stored<DB> for R where
+    R: TableRow<Key: Key<DB>>
+        + Record<DB, Key = <R as TableRow>::Key>
+        + for<'r> FromRow<'r, DB::Row>
+{
+}
+
+/// Which [`Rows`] to build.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub enum Build {
+    /// Coalesced ([`Db::rows_with`]).
+    Coalesced(RowsOptions),
+    /// Each call alone ([`Db::rows_per_item`]).
+    PerItem,
+}
+
+/// Build `R`'s handle on `db`: what [`table_row_backends!`] calls for each
+/// dialect, where the row's [`Record`] and [`FromRow`] impls are checked.
+#[doc(hidden)]
+pub fn build<DB: Dialect, R: Stored<DB>>(
+    db: &Db<DB>,
+    build: Build,
+) -> Result<Rows<R>, ConfigError> {
+    let access: Arc<dyn Access<R>> = match build {
+        Build::PerItem => Arc::new(per_item::PerItem::<DB, R>::new(db, R::table())),
+        Build::Coalesced(options) => {
+            let table = match &options.table_name {
+                Some(name) => R::table().renamed(name),
+                None => R::table(),
+            };
+            coalesced::Coalesced::<DB, R>::new(db, table, options)?
+        }
+    };
+    Ok(Rows { access })
+}
+
+/// The hidden part of a hand-written [`TableRow`] impl: how each enabled
+/// dialect builds the row's [`Rows`]. `#[derive(Record)]` writes it.
+#[macro_export]
+macro_rules! table_row_backends {
+    () => {
+        $crate::__postgres_rows!();
+        $crate::__mysql_rows!();
+        $crate::__sqlite_rows!();
+    };
+}
+
+/// Expands per dialect, in this crate's features (a `cfg` in the user's
+/// crate would test the user's features).
+macro_rules! dialect_rows {
+    ($feature:literal, $macro:ident, $function:ident, $db:ty) => {
+        #[cfg(feature = $feature)]
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! $macro {
+            () => {
+                fn $function(
+                    db: &$crate::Db<$db>,
+                    build: $crate::__private::Build,
+                ) -> Result<$crate::Rows<Self>, $crate::__private::ConfigError> {
+                    $crate::__private::build_rows(db, build)
+                }
+            };
+        }
+        #[cfg(not(feature = $feature))]
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! $macro {
+            () => {};
+        }
+    };
+}
+
+dialect_rows!("postgres", __postgres_rows, __postgres, ::sqlx::Postgres);
+dialect_rows!("mysql", __mysql_rows, __mysql, ::sqlx::MySql);
+dialect_rows!("sqlite", __sqlite_rows, __sqlite, ::sqlx::Sqlite);

@@ -1,0 +1,535 @@
+//! `Rows`, the coalesced handle of a table, on all three backends: each
+//! call answers as its own statement would, concurrent calls share
+//! statements, one bad item fails alone, and a call that starts after a
+//! write returned sees it, through any handle built over the same `Db`.
+
+mod common;
+
+use coalesce_sql::{Db, Dialect, KeyPart, Record, Rows, RowsOptions, Table, TableRow};
+use futures::future::join_all;
+use sqlx::{Executor, MySql, Pool, Postgres, Sqlite};
+use std::collections::{HashMap, HashSet};
+
+/// A row of the tests' table: `id` and a value that must not be negative.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Record)]
+#[record(table = "rows_handle", key(id))]
+struct Item {
+    id: i64,
+    qty: i64,
+}
+
+/// A composite key, to cover tuples through the derive.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Record)]
+#[record(table = "rows_handle_lines", key(order_id, line_no))]
+struct Line {
+    order_id: i64,
+    line_no: i32,
+    sku: String,
+}
+
+/// Each backend's pool and DDL spelling.
+trait Backend: Dialect {
+    const LABEL: &'static str;
+    async fn pool() -> Option<Pool<Self>>;
+}
+
+impl Backend for Postgres {
+    const LABEL: &'static str = "PostgreSQL";
+    async fn pool() -> Option<Pool<Self>> {
+        common::postgres().await
+    }
+}
+
+impl Backend for MySql {
+    const LABEL: &'static str = "MariaDB";
+    async fn pool() -> Option<Pool<Self>> {
+        common::mysql().await
+    }
+}
+
+impl Backend for Sqlite {
+    const LABEL: &'static str = "SQLite";
+    async fn pool() -> Option<Pool<Self>> {
+        common::sqlite().await
+    }
+}
+
+/// A fresh copy of `R`'s table named for this test, created with
+/// `columns`; the `Db` and the name.
+async fn table<DB: Backend>(prefix: &str, columns: &str) -> Option<(Db<DB>, String)>
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    let pool = DB::pool().await?;
+    let name = common::unique(prefix);
+    let ddl = format!("CREATE TABLE {name} ({columns})");
+    pool.execute(sqlx::AssertSqlSafe(ddl)).await.unwrap();
+    Some((Db::new(pool), name))
+}
+
+fn named<R: TableRow>(db: &Db<impl Dialect>, name: &str) -> Rows<R> {
+    let options = RowsOptions {
+        table_name: Some(name.to_owned()),
+        ..RowsOptions::default()
+    };
+    db.rows_with(options).unwrap()
+}
+
+const ITEMS: &str = "id BIGINT PRIMARY KEY, qty BIGINT NOT NULL CHECK (qty >= 0)";
+
+/// Gets, saves and deletes answer as one statement each would, and
+/// concurrent calls made in one poll share one statement per kind.
+async fn answers_and_statements<DB: Backend>()
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    let Some((db, name)) = table::<DB>("rows_basic", ITEMS).await else {
+        return;
+    };
+    let items: Rows<Item> = named(&db, &name);
+    let saved = items
+        .save_many((1..=50).map(|id| Item { id, qty: id * 10 }))
+        .await;
+    assert!(saved.iter().all(Result::is_ok), "{}: {saved:?}", DB::LABEL);
+    assert_eq!(
+        db.statements(),
+        1,
+        "{}: 50 saves in one statement",
+        DB::LABEL
+    );
+
+    let before = db.statements();
+    let found = items.get_many(0..=60).await.unwrap();
+    assert_eq!(db.statements() - before, 1, "{}: 61 gets", DB::LABEL);
+    for (id, row) in (0..=60).zip(&found) {
+        let expected = (1..=50).contains(&id).then(|| Item { id, qty: id * 10 });
+        assert_eq!(row, &expected, "{}: id {id}", DB::LABEL);
+    }
+
+    // A key deleted twice in one batch: true, then false, as one after
+    // the other; a key never there: false.
+    let deleted = items.delete_many([7, 7, 99, 8]).await;
+    let deleted: Vec<bool> = deleted.into_iter().map(Result::unwrap).collect();
+    assert_eq!(deleted, [true, false, false, true], "{}", DB::LABEL);
+    assert_eq!(items.get(7).await.unwrap(), None, "{}", DB::LABEL);
+    assert_eq!(items.get(9).await.unwrap(), Some(Item { id: 9, qty: 90 }));
+
+    // Two saves of one key in one batch: the second wins.
+    let saves = items
+        .save_many([Item { id: 3, qty: 1 }, Item { id: 3, qty: 2 }])
+        .await;
+    assert!(saves.iter().all(Result::is_ok), "{}: {saves:?}", DB::LABEL);
+    assert_eq!(items.get(3).await.unwrap(), Some(Item { id: 3, qty: 2 }));
+}
+
+#[tokio::test]
+async fn answers_and_statements_postgres() {
+    answers_and_statements::<Postgres>().await;
+}
+
+#[tokio::test]
+async fn answers_and_statements_mysql() {
+    answers_and_statements::<MySql>().await;
+}
+
+#[tokio::test]
+async fn answers_and_statements_sqlite() {
+    answers_and_statements::<Sqlite>().await;
+}
+
+/// A row breaking a CHECK among good rows fails alone, and nothing of it
+/// is written; the good rows are.
+async fn one_bad_row_fails_alone<DB: Backend>()
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    let Some((db, name)) = table::<DB>("rows_bad", ITEMS).await else {
+        return;
+    };
+    let items: Rows<Item> = named(&db, &name);
+    let rows = (1..=20).map(|id| Item {
+        id,
+        qty: if id == 13 { -1 } else { id },
+    });
+    let saved = items.save_many(rows).await;
+    for (id, result) in (1..=20).zip(&saved) {
+        assert_eq!(
+            result.is_err(),
+            id == 13,
+            "{}: id {id}: {result:?}",
+            DB::LABEL
+        );
+    }
+    let found = items.get_many(1..=20).await.unwrap();
+    for (id, row) in (1..=20).zip(found) {
+        assert_eq!(row.is_none(), id == 13, "{}: id {id}", DB::LABEL);
+    }
+}
+
+#[tokio::test]
+async fn one_bad_row_fails_alone_postgres() {
+    one_bad_row_fails_alone::<Postgres>().await;
+}
+
+#[tokio::test]
+async fn one_bad_row_fails_alone_mysql() {
+    one_bad_row_fails_alone::<MySql>().await;
+}
+
+#[tokio::test]
+async fn one_bad_row_fails_alone_sqlite() {
+    one_bad_row_fails_alone::<Sqlite>().await;
+}
+
+/// One operation of the mixed workload.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Get(i64),
+    Save(i64, i64),
+    Delete(i64),
+}
+
+/// What an operation answered: a get's value, a delete's "existed".
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Got(Option<i64>),
+    Saved,
+    Deleted(bool),
+}
+
+/// Task `t`'s operations on its own keys (`t * 10 ..`), whose answers a
+/// sequential replay fixes; shared keys (`-1 ..= -5`) are only saved.
+fn script(t: i64) -> Vec<Op> {
+    let own = t * 10;
+    vec![
+        Op::Get(own),
+        Op::Save(own, t),
+        Op::Get(own),
+        Op::Save(-(t % 5) - 1, t),
+        Op::Save(own + 1, t + 1),
+        Op::Delete(own),
+        Op::Get(own),
+        Op::Delete(own),
+        Op::Save(own, t + 2),
+        Op::Delete(own + 2),
+        Op::Get(own + 1),
+    ]
+}
+
+/// The answers of `ops` run one after another on `table` (the model).
+fn replay(ops: &[Op], table: &mut HashMap<i64, i64>) -> Vec<Answer> {
+    ops.iter()
+        .map(|op| match *op {
+            Op::Get(id) => Answer::Got(table.get(&id).copied()),
+            Op::Save(id, qty) => {
+                table.insert(id, qty);
+                Answer::Saved
+            }
+            Op::Delete(id) => Answer::Deleted(table.remove(&id).is_some()),
+        })
+        .collect()
+}
+
+/// 1,000 tasks, each running its script through its own clone of the
+/// handle (gets, saves and deletes of one task coalesced with everyone
+/// else's): every answer equals the task's sequential replay, the final
+/// table equals the replay of all tasks on their own keys, and each
+/// shared key holds a value some task saved there.
+async fn mixed_tasks_equal_a_sequential_replay<DB: Backend>()
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    const TASKS: i64 = 1000;
+    let Some((db, name)) = table::<DB>("rows_mixed", ITEMS).await else {
+        return;
+    };
+    let items: Rows<Item> = named(&db, &name);
+    let tasks = (0..TASKS).map(|t| {
+        let items = items.clone();
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for op in script(t) {
+                answers.push(match op {
+                    Op::Get(id) => Answer::Got(items.get(id).await?.map(|item| item.qty)),
+                    Op::Save(id, qty) => {
+                        items.save(Item { id, qty }).await.map(|()| Answer::Saved)?
+                    }
+                    Op::Delete(id) => Answer::Deleted(items.delete(id).await?),
+                });
+            }
+            Ok::<_, coalesce_sql::RowsError>(answers)
+        })
+    });
+    let answers = join_all(tasks).await;
+    let mut model = HashMap::new();
+    for (t, answers) in (0..TASKS).zip(answers) {
+        let answers = answers.unwrap().unwrap();
+        let own: Vec<Op> = script(t)
+            .into_iter()
+            .filter(|op| !matches!(op, Op::Save(id, _) if *id < 0))
+            .collect();
+        let expected = replay(&own, &mut model);
+        let answered: Vec<Answer> = answers
+            .into_iter()
+            .zip(script(t))
+            .filter(|(_, op)| !matches!(op, Op::Save(id, _) if *id < 0))
+            .map(|(answer, _)| answer)
+            .collect();
+        assert_eq!(answered, expected, "{}: task {t}", DB::LABEL);
+    }
+    // Every key any task touched, read back after all writes.
+    let touched: Vec<i64> = (-5..0)
+        .chain((0..TASKS).flat_map(|t| t * 10..t * 10 + 3))
+        .collect();
+    let final_rows: Vec<(i64, i64)> = items
+        .get_many(touched)
+        .await
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|item| (item.id, item.qty))
+        .collect();
+    let (shared, own): (Vec<_>, Vec<_>) = final_rows.into_iter().partition(|(id, _)| *id < 0);
+    let mut expected: Vec<(i64, i64)> = model.into_iter().collect();
+    expected.sort_unstable();
+    assert_eq!(own, expected, "{}: final rows", DB::LABEL);
+    assert_eq!(shared.len(), 5, "{}", DB::LABEL);
+    for (id, qty) in shared {
+        let savers: HashSet<i64> = (0..TASKS).filter(|t| -(t % 5) - 1 == id).collect();
+        assert!(savers.contains(&qty), "{}: shared {id} = {qty}", DB::LABEL);
+    }
+    let stats = items.stats();
+    assert!(
+        stats.total_operations < stats.loads_requested / 5,
+        "{}: coalesced: {stats:?}",
+        DB::LABEL
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_tasks_equal_a_sequential_replay_postgres() {
+    mixed_tasks_equal_a_sequential_replay::<Postgres>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_tasks_equal_a_sequential_replay_mysql() {
+    mixed_tasks_equal_a_sequential_replay::<MySql>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_tasks_equal_a_sequential_replay_sqlite() {
+    mixed_tasks_equal_a_sequential_replay::<Sqlite>().await;
+}
+
+/// Composite keys through the derive: the same answers as single ones.
+async fn composite_keys<DB: Backend>()
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    let columns = "order_id BIGINT NOT NULL, line_no INT NOT NULL, sku VARCHAR(20) NOT NULL, PRIMARY KEY (order_id, line_no)";
+    let Some((db, name)) = table::<DB>("rows_lines", columns).await else {
+        return;
+    };
+    let lines: Rows<Line> = named(&db, &name);
+    let line = |order_id, line_no| Line {
+        order_id,
+        line_no,
+        sku: format!("sku-{order_id}-{line_no}"),
+    };
+    let saved = lines.save_many([line(1, 1), line(1, 2), line(2, 1)]).await;
+    assert!(saved.iter().all(Result::is_ok), "{}", DB::LABEL);
+    let found = lines.get_many([(1, 1), (1, 3), (2, 1)]).await.unwrap();
+    assert_eq!(
+        found,
+        [Some(line(1, 1)), None, Some(line(2, 1))],
+        "{}",
+        DB::LABEL
+    );
+    assert!(lines.delete((1, 2)).await.unwrap(), "{}", DB::LABEL);
+    assert_eq!(lines.get((1, 2)).await.unwrap(), None, "{}", DB::LABEL);
+}
+
+#[tokio::test]
+async fn composite_keys_postgres() {
+    composite_keys::<Postgres>().await;
+}
+
+#[tokio::test]
+async fn composite_keys_mysql() {
+    composite_keys::<MySql>().await;
+}
+
+#[tokio::test]
+async fn composite_keys_sqlite() {
+    composite_keys::<Sqlite>().await;
+}
+
+#[test]
+fn the_derive_describes_the_table() {
+    let table = Line::table();
+    assert_eq!(table.name(), "rows_handle_lines");
+    assert_eq!(table.key_columns(), ["order_id", "line_no"]);
+    assert_eq!(table.value_columns(), ["sku"]);
+    let line = Line {
+        order_id: 4,
+        line_no: 2,
+        sku: "x".into(),
+    };
+    assert_eq!(Record::<Sqlite>::key(&line), (4, 2));
+}
+
+/// The tests' row through a gate: each row a read returns first calls
+/// `rows_handle_gate()`, which waits while the test holds the gate's lock
+/// (after the row was read, so the read answers what it saw before).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct Gated {
+    id: i64,
+    qty: i64,
+}
+
+impl<DB: Dialect> Record<DB> for Gated
+where
+    i64: KeyPart<DB>,
+{
+    type Key = i64;
+    type Values<'a> = (&'a i64,);
+    fn key(&self) -> i64 {
+        self.id
+    }
+    fn values(&self) -> Self::Values<'_> {
+        (&self.qty,)
+    }
+}
+
+impl TableRow for Gated {
+    type Key = i64;
+    fn table() -> Table {
+        Table::new("gated")
+            .key(["id"])
+            .values(["qty"])
+            .select("id, qty, rows_handle_gate() AS gate")
+    }
+    coalesce_sql::table_row_backends!();
+}
+
+/// A server whose reads can be held in flight by a lock the test holds.
+trait Gate: Backend {
+    /// `CREATE ... FUNCTION rows_handle_gate()`: waits for the lock.
+    const FUNCTION: &'static str;
+    /// Take the lock on `connection`, for as long as it is held.
+    const LOCK: &'static str;
+    const UNLOCK: &'static str;
+    /// How many statements wait for the lock.
+    const WAITING: &'static str;
+}
+
+impl Gate for Postgres {
+    const FUNCTION: &'static str = "CREATE OR REPLACE FUNCTION rows_handle_gate() RETURNS INT \
+        LANGUAGE sql AS 'SELECT pg_advisory_xact_lock_shared(4242); SELECT 1'";
+    const LOCK: &'static str = "SELECT pg_advisory_lock(4242)";
+    const UNLOCK: &'static str = "SELECT pg_advisory_unlock(4242)";
+    const WAITING: &'static str = "SELECT COUNT(*) FROM pg_locks \
+        WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted";
+}
+
+impl Gate for MySql {
+    const FUNCTION: &'static str = "CREATE OR REPLACE FUNCTION rows_handle_gate() RETURNS INT \
+        NOT DETERMINISTIC RETURN GET_LOCK('rows_handle_gate', 60) + RELEASE_LOCK('rows_handle_gate')";
+    const LOCK: &'static str = "SELECT GET_LOCK('rows_handle_gate', 60)";
+    const UNLOCK: &'static str = "SELECT RELEASE_LOCK('rows_handle_gate')";
+    const WAITING: &'static str = "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+        WHERE STATE = 'User lock'";
+}
+
+/// Which write the second handle makes while the first's read is held.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    Save,
+    Delete,
+}
+
+/// Two handles over one `Db` (and a clone of it): a read through B held
+/// in flight across a write of its key through A; a read through B that
+/// starts after the write returned sees the write, where joining the read
+/// in flight would answer the value from before.
+async fn reads_after_a_write_see_it_across_handles<DB: Gate>(write: Write)
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    i64: KeyPart<DB> + for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let Some((db, name)) = table::<DB>("rows_gated", ITEMS).await else {
+        return;
+    };
+    db.pool().execute(DB::FUNCTION).await.unwrap();
+    let writer: Rows<Gated> = named(&db.clone(), &name);
+    let reader: Rows<Gated> = named(&db, &name);
+    writer.save(Gated { id: 1, qty: 1 }).await.unwrap();
+
+    // The gate and the probe on a pool of their own: the `Db`'s two
+    // connections are for the held read and the write.
+    let side = DB::pool().await.unwrap();
+    let mut gate = side.acquire().await.unwrap();
+    (&mut *gate).execute(DB::LOCK).await.unwrap();
+    let held = tokio::spawn({
+        let reader = reader.clone();
+        async move { reader.get(1).await }
+    });
+    // Wait (on the server's own word) until that read is at the gate.
+    let mut waiting = 0;
+    for _ in 0..3000 {
+        let row = side.fetch_one(DB::WAITING).await.unwrap();
+        waiting = sqlx::Row::get::<i64, _>(&row, 0_usize);
+        if waiting > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        waiting > 0,
+        "{}: the first read never reached the gate",
+        DB::LABEL
+    );
+
+    match write {
+        Write::Save => writer.save(Gated { id: 1, qty: 2 }).await.unwrap(),
+        Write::Delete => assert!(writer.delete(1).await.unwrap()),
+    }
+    let mut after = Box::pin(reader.get(1));
+    assert!(futures::poll!(&mut after).is_pending(), "{}", DB::LABEL);
+    (&mut *gate).execute(DB::UNLOCK).await.unwrap();
+
+    let before = held.await.unwrap().unwrap();
+    assert_eq!(
+        before,
+        Some(Gated { id: 1, qty: 1 }),
+        "{}: read before the write",
+        DB::LABEL
+    );
+    let expected = match write {
+        Write::Save => Some(Gated { id: 1, qty: 2 }),
+        Write::Delete => None,
+    };
+    assert_eq!(after.await.unwrap(), expected, "{}: {write:?}", DB::LABEL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_a_save_sees_it_across_handles_postgres() {
+    reads_after_a_write_see_it_across_handles::<Postgres>(Write::Save).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_a_delete_sees_it_across_handles_postgres() {
+    reads_after_a_write_see_it_across_handles::<Postgres>(Write::Delete).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_a_save_sees_it_across_handles_mysql() {
+    reads_after_a_write_see_it_across_handles::<MySql>(Write::Save).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_a_delete_sees_it_across_handles_mysql() {
+    reads_after_a_write_see_it_across_handles::<MySql>(Write::Delete).await;
+}
