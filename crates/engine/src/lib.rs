@@ -127,7 +127,7 @@ use std::sync::atomic::AtomicUsize;
 use std::{
     collections::{HashMap, hash_map::Entry},
     fmt,
-    sync::Arc,
+    sync::{Arc, Weak},
     time::Duration,
 };
 use std::{future::Future, task::Poll};
@@ -733,6 +733,45 @@ impl<S: BatchSource> Loader<S> {
     /// The batch source, for calls that bypass batching.
     pub fn source(&self) -> &S {
         &self.shared.source
+    }
+
+    /// A handle that does not keep the loader alive: for registries that
+    /// reach a loader while it exists (say, to [`clear_all`](Self::clear_all)
+    /// it after a write) without extending its life.
+    ///
+    /// ```
+    /// # use coalesce::{from_fn, Loader};
+    /// # use std::{collections::HashMap, convert::Infallible};
+    /// let loader = Loader::new(from_fn(|_: Vec<u8>| async { Ok::<_, Infallible>(HashMap::<u8, u8>::new()) }));
+    /// let weak = loader.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(loader);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakLoader<S> {
+        WeakLoader {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+/// A [`Loader`] that may be gone: see [`Loader::downgrade`].
+pub struct WeakLoader<S: BatchSource> {
+    shared: Weak<Shared<S>>,
+}
+
+impl<S: BatchSource> Clone for WeakLoader<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Weak::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: BatchSource> WeakLoader<S> {
+    /// The loader, while any clone of it lives.
+    pub fn upgrade(&self) -> Option<Loader<S>> {
+        self.shared.upgrade().map(|shared| Loader { shared })
     }
 }
 

@@ -235,6 +235,48 @@ impl<DB: Dialect> Db<DB> {
         &self.readers
     }
 
+    /// Make a loader of your own a reader of `table` for read-your-writes,
+    /// as every [`Rows`] is: each write of `table` through this `Db` or a
+    /// clone (and each [`wrote`](Self::wrote)) detaches the loader's reads
+    /// already sent, so a load that starts after the write returned never
+    /// gets a value read before it. Kept while the loader lives.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use coalesce::{Loader, from_fn};
+    /// use std::{collections::HashMap, convert::Infallible};
+    ///
+    /// # async fn f(db: coalesce_sql::Db<sqlx::Sqlite>) {
+    /// let names = Loader::new(from_fn(|ids: Vec<i64>| async move {
+    ///     Ok::<_, Infallible>(HashMap::<i64, String>::new())
+    /// }));
+    /// db.detach_on_write(&coalesce_sql::Table::new("users"), &names);
+    /// # }
+    /// # }
+    /// ```
+    pub fn detach_on_write<S: coalesce::BatchSource>(
+        &self,
+        table: &Table,
+        loader: &coalesce::Loader<S>,
+    ) {
+        self.readers.register(table, loader);
+    }
+
+    /// Tell this `Db`'s readers of `table` (its [`Rows`] and the loaders
+    /// given to [`detach_on_write`](Self::detach_on_write)) that SQL of
+    /// your own wrote it: call it after such a write committed. The
+    /// toolkit's own writes do this themselves.
+    ///
+    /// ```no_run
+    /// # async fn f(db: coalesce_sql::Db<sqlx::Postgres>) -> Result<(), sqlx::Error> {
+    /// sqlx::query("UPDATE users SET name = 'Ada' WHERE id = 1").execute(db.pool()).await?;
+    /// db.wrote(&coalesce_sql::Table::new("users"));
+    /// # Ok(()) }
+    /// ```
+    pub fn wrote(&self, table: &Table) {
+        self.readers.written(table);
+    }
+
     /// The rows of `table` whose key is among `keys`, by requested key:
     /// one statement per chunk of distinct keys. Missing keys are absent;
     /// duplicates in `keys` are fine. The database matches rows to keys

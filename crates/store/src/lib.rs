@@ -45,7 +45,7 @@ pub use invalid::InvalidInput;
 pub use model::{Category, Memory, MemoryKey, NewMemory, Onboarding, UserData};
 pub use validate::{MAX_KEY_CHARS, MAX_USER_ID_CHARS, MAX_VALUE_CHARS};
 
-use crate::db::Database;
+use crate::db::{Database, StoreTable};
 use coalesce::{
     BatchMethod, DEFAULT_MAX_BATCH_SIZE, Loader, MethodSource, Stats, StatsSnapshot, from_method,
 };
@@ -145,7 +145,7 @@ impl MemoryStore {
             concurrency,
             stats: &stats,
         };
-        Ok(Self {
+        let store = Self {
             profiles: loader.build("profiles", |db, ids| Box::pin(db.profiles(ids)))?,
             onboardings: loader.build("onboardings", |db, ids| Box::pin(db.onboardings(ids)))?,
             memories: loader.build("memories", |db, keys| Box::pin(db.memories_by_key(keys)))?,
@@ -155,7 +155,22 @@ impl MemoryStore {
             db,
             config,
             stats,
-        })
+        };
+        // Writes through any store or repository over this database detach
+        // these loaders' reads in flight (read-your-writes across handles).
+        store
+            .db
+            .detach_on_write(StoreTable::Profiles, &store.profiles);
+        store
+            .db
+            .detach_on_write(StoreTable::Onboarding, &store.onboardings);
+        store
+            .db
+            .detach_on_write(StoreTable::Memories, &store.memories);
+        store
+            .db
+            .detach_on_write(StoreTable::Memories, &store.memory_groups);
+        Ok(store)
     }
 
     /// The SQL layer underneath, for plain per-item queries and counters.

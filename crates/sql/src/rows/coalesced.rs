@@ -1,7 +1,7 @@
 //! One dialect's [`Rows`](super::Rows): a loader for reads, a writer for
 //! saves and one for deletes, over the toolkit's per-item-isolating calls.
 
-use super::{Access, RowsError, RowsOptions, Stored, TableRow, readers::Detach};
+use super::{Access, RowsError, RowsOptions, Stored, TableRow};
 use crate::{Db, Dialect, Error, Record, Table};
 use coalesce::{
     BatchSettings, BatchSource, ConfigError, LoadError, Loader, Stats, StatsSnapshot, WriteSink,
@@ -12,7 +12,7 @@ use std::{
     collections::HashMap,
     hash::{DefaultHasher, Hash, Hasher},
     marker::PhantomData,
-    sync::{Arc, Weak},
+    sync::Arc,
 };
 
 /// One item's outcome inside a batch that ran: its own error, shared
@@ -68,15 +68,8 @@ impl<DB: Dialect, R: Stored<DB>> Coalesced<DB, R> {
             })?,
             stats,
         });
-        let reader: Weak<dyn Detach> = Arc::downgrade(&coalesced) as Weak<Self>;
-        db.readers().register(&table, reader);
+        db.readers().register(&table, &coalesced.reads);
         Ok(coalesced)
-    }
-}
-
-impl<DB: Dialect, R: Stored<DB>> Detach for Coalesced<DB, R> {
-    fn detach_reads(&self) {
-        self.reads.clear_all();
     }
 }
 

@@ -1,27 +1,20 @@
-//! Read-your-writes across every [`Rows`](super::Rows) of one
-//! [`Db`](crate::Db): which handles read which table, so that a write can
-//! detach their reads in flight.
+//! Read-your-writes across every reader of one [`Db`](crate::Db): which
+//! loaders read which table, so that a write can detach their reads in
+//! flight.
 
 use crate::Table;
+use coalesce::{BatchSource, Loader, WeakLoader};
 use parking_lot::Mutex;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Weak},
-};
+use std::collections::HashMap;
 
-/// Something holding reads of a table in flight.
-pub(crate) trait Detach: Send + Sync {
-    /// Keep reads already sent (and any cached value) from callers that
-    /// start from now on.
-    fn detach_reads(&self);
-}
+/// Detach a reader's reads in flight; `false` once the reader is gone.
+type Detach = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// The readers of each table, shared by a `Db` and its clones.
 #[derive(Default)]
 pub(crate) struct Readers {
-    /// By the table's quoted, schema-qualified name; dropped handles are
-    /// pruned on the next registration.
-    tables: Mutex<HashMap<String, Vec<Weak<dyn Detach>>>>,
+    /// By the table's quoted, schema-qualified name.
+    tables: Mutex<HashMap<String, Vec<Detach>>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -36,22 +29,24 @@ fn table_id(table: &Table) -> String {
 }
 
 impl Readers {
-    /// Count `reader` among `table`'s readers for as long as it lives.
-    pub(crate) fn register(&self, table: &Table, reader: Weak<dyn Detach>) {
-        let mut tables = self.tables.lock();
-        let readers = tables.entry(table_id(table)).or_default();
-        readers.retain(|reader| reader.strong_count() > 0);
-        readers.push(reader);
+    /// Count `loader` among `table`'s readers for as long as it lives.
+    pub(crate) fn register<S: BatchSource>(&self, table: &Table, loader: &Loader<S>) {
+        let weak: WeakLoader<S> = loader.downgrade();
+        let detach: Detach =
+            Box::new(move || weak.upgrade().map(|loader| loader.clear_all()).is_some());
+        self.tables
+            .lock()
+            .entry(table_id(table))
+            .or_default()
+            .push(detach);
     }
 
-    /// `table` was written: detach its readers' reads in flight.
+    /// `table` was written: keep its readers' reads already sent (and
+    /// their caches) from callers that start from now on; forget readers
+    /// that are gone.
     pub(crate) fn written(&self, table: &Table) {
-        let readers: Vec<Arc<dyn Detach>> = match self.tables.lock().get(&table_id(table)) {
-            Some(readers) => readers.iter().filter_map(Weak::upgrade).collect(),
-            None => return,
-        };
-        for reader in readers {
-            reader.detach_reads();
+        if let Some(readers) = self.tables.lock().get_mut(&table_id(table)) {
+            readers.retain(|detach| detach());
         }
     }
 }

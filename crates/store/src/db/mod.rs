@@ -38,6 +38,7 @@ mod sqlite;
 pub use connect::{Backend, ConnectError, ConnectOptions};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
+pub use batched::StoreTable;
 pub(crate) use batched::may_have_committed;
 use batched::{Batches, batched};
 pub use coalesce_sql::replicas::{ReplicaSettings, ServerName, ServerStats};
@@ -320,6 +321,31 @@ impl Database {
         self.batches.server_stats()
     }
 
+    /// Keep `loader`'s reads of `table` consistent with every write of it
+    /// through this database or its clones: each such write detaches the
+    /// loader's reads already sent, so a load that starts after the write
+    /// returned never gets a value read before it. Every store and
+    /// coalescing repository over this database registers its loaders.
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::{Database, StoreTable};
+    /// use coalesce::{Loader, from_method};
+    /// use std::sync::Arc;
+    ///
+    /// # async fn f(db: Database) {
+    /// let shared = Arc::new(db.clone());
+    /// let profiles = Loader::new(from_method(shared, |db, ids| Box::pin(db.profiles(ids))));
+    /// db.detach_on_write(StoreTable::Profiles, &profiles);
+    /// # }
+    /// ```
+    pub fn detach_on_write<S: coalesce::BatchSource>(
+        &self,
+        table: StoreTable,
+        loader: &coalesce::Loader<S>,
+    ) {
+        self.batches.detach_on_write(table, loader);
+    }
+
     /// Profiles by user id, of the users found among `user_ids`: one
     /// statement per 1,000 distinct users.
     pub async fn profiles(
@@ -342,7 +368,9 @@ impl Database {
     pub async fn save_profile(&self, user_id: &str, profile: &str) -> Result<(), sqlx::Error> {
         let keys = || vec![replicated::profile(user_id)];
         let written = async { dispatch_write!(self.save_profile(user_id, profile)) };
-        self.batches.remember(keys, written).await
+        self.batches
+            .remember(StoreTable::Profiles, keys, written)
+            .await
     }
 
     /// Onboarding states by user id, of the users found among `user_ids`.
@@ -380,7 +408,9 @@ impl Database {
         let (data, completed) = (data.as_str(), state.completed);
         let keys = || vec![replicated::onboarding(user_id)];
         let written = async { dispatch_write!(self.save_onboarding(user_id, data, completed)) };
-        self.batches.remember(keys, written).await
+        self.batches
+            .remember(StoreTable::Onboarding, keys, written)
+            .await
     }
 
     /// The values of the memories found among `keys` (user, category, key),
@@ -538,7 +568,9 @@ impl Database {
         }
         let keys = || ids(rows, |(user_id, _)| replicated::profile(user_id));
         let written = async { dispatch_write!(self.save_profiles(rows)) };
-        self.batches.remember(keys, written).await
+        self.batches
+            .remember(StoreTable::Profiles, keys, written)
+            .await
     }
 
     /// Insert or replace many users' onboarding states, like
@@ -558,7 +590,9 @@ impl Database {
         let rows = rows.as_slice();
         let keys = || ids(rows, |(user_id, _, _)| replicated::onboarding(user_id));
         let written = async { dispatch_write!(self.save_onboardings(rows)) };
-        self.batches.remember(keys, written).await
+        self.batches
+            .remember(StoreTable::Onboarding, keys, written)
+            .await
     }
 
     /// Delete memories by (user, key) pairs, in every category, users mixed

@@ -2,7 +2,7 @@
 
 use super::{MemoryBatchRepository, MemoryRepository};
 use crate::{
-    db::Database,
+    db::{Database, StoreTable},
     {
         Category, MemoryKey, MemoryStore, NewMemory, Onboarding, StoreError, last_write_wins,
         validate,
@@ -118,7 +118,20 @@ impl<B: MemoryBatchRepository> CoalescingRepository<B> {
             })?,
             repo,
             stats,
-        })
+        }
+        .reading_consistently())
+    }
+
+    /// This repository's loaders, made readers of their tables for writes
+    /// through other handles of the same database.
+    fn reading_consistently(self) -> Self {
+        self.repo
+            .detach_on_write(StoreTable::Profiles, &self.profiles);
+        self.repo
+            .detach_on_write(StoreTable::Onboarding, &self.onboardings);
+        self.repo
+            .detach_on_write(StoreTable::Memories, &self.memories);
+        self
     }
 
     /// The wrapped repository.
@@ -253,6 +266,10 @@ impl MemoryBatchRepository for Database {
     fn max_concurrent_batches(&self) -> Option<usize> {
         usize::try_from(self.pool_size()).ok()
     }
+
+    fn detach_on_write<S: coalesce::BatchSource>(&self, table: StoreTable, loader: &Loader<S>) {
+        Database::detach_on_write(self, table, loader);
+    }
 }
 
 /// The store serves the batch operations through its database, and keeps
@@ -303,5 +320,9 @@ impl MemoryBatchRepository for MemoryStore {
 
     fn max_concurrent_batches(&self) -> Option<usize> {
         self.database().max_concurrent_batches()
+    }
+
+    fn detach_on_write<S: coalesce::BatchSource>(&self, table: StoreTable, loader: &Loader<S>) {
+        self.database().detach_on_write(table, loader);
     }
 }

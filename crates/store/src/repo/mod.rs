@@ -110,4 +110,17 @@ pub trait MemoryBatchRepository: Send + Sync + 'static {
     fn max_concurrent_batches(&self) -> Option<usize> {
         None
     }
+
+    /// Keep `loader`'s reads of `table` consistent with writes made through
+    /// other handles of the same database (see
+    /// [`Database::detach_on_write`](crate::db::Database::detach_on_write)).
+    /// By default nothing: a repository of your own keeps its readers
+    /// consistent itself.
+    fn detach_on_write<S: coalesce::BatchSource>(
+        &self,
+        table: crate::db::StoreTable,
+        loader: &coalesce::Loader<S>,
+    ) {
+        let _ = (table, loader);
+    }
 }
