@@ -4,7 +4,7 @@
 use crate::chunk::{self, Chunk, Limits};
 use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
 use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
-use crate::rows::{Build, Readers, Rows, RowsOptions, TableRow};
+use crate::rows::{Readers, Rows, RowsOptions, TableRow};
 use crate::value::{Arguments, Columns, Key, Record};
 use crate::{Dialect, Table, retry, sql};
 use coalesce::ConfigError;
@@ -205,7 +205,7 @@ impl<DB: Dialect> Db<DB> {
     /// # Ok(()) }
     /// ```
     pub fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
-        DB::rows(self, Build::Coalesced(options))
+        DB::rows(self, options)
     }
 
     /// A handle of `R`'s table that does not coalesce: each call sends its
@@ -224,7 +224,11 @@ impl<DB: Dialect> Db<DB> {
     /// # Ok(()) }
     /// ```
     pub fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
-        match DB::rows(self, Build::PerItem) {
+        let options = RowsOptions {
+            per_item: true,
+            ..RowsOptions::default()
+        };
+        match DB::rows(self, options) {
             Ok(rows) => rows,
             Err(_) => unreachable!("a per-item handle has no settings to refuse"),
         }

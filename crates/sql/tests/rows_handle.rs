@@ -7,6 +7,7 @@ mod common;
 
 use coalesce_sql::{Db, Dialect, KeyPart, Record, Rows, RowsOptions, Table, TableRow};
 use futures::future::join_all;
+use proptest::prelude::*;
 use sqlx::{Executor, MySql, Pool, Postgres, Sqlite};
 use std::collections::{HashMap, HashSet};
 
@@ -532,4 +533,141 @@ async fn a_read_after_a_save_sees_it_across_handles_mysql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_after_a_delete_sees_it_across_handles_mysql() {
     reads_after_a_write_see_it_across_handles::<MySql>(Write::Delete).await;
+}
+
+/// One group of calls made together (one poll of one task), all of one
+/// kind: gets, saves or deletes of keys `0..KEYS`, a negative quantity
+/// breaking the CHECK.
+#[derive(Debug, Clone)]
+enum Group {
+    Gets(Vec<i64>),
+    Saves(Vec<(i64, i64)>),
+    Deletes(Vec<i64>),
+}
+
+const KEYS: i64 = 6;
+
+fn group() -> impl Strategy<Value = Group> {
+    let key = 0..KEYS;
+    let calls = 1..12usize;
+    prop_oneof![
+        prop::collection::vec(key.clone(), calls.clone()).prop_map(Group::Gets),
+        prop::collection::vec((key.clone(), -1..4i64), calls.clone()).prop_map(Group::Saves),
+        prop::collection::vec(key, calls).prop_map(Group::Deletes),
+    ]
+}
+
+/// What a call answered; `None` for a failed call.
+type Answers = Vec<Option<String>>;
+
+/// Run `groups` through `items`, each group's calls together, the groups
+/// one after another; every answer, then the table's rows.
+async fn run_groups(items: &Rows<Item>, groups: &[Group]) -> (Answers, Vec<Option<Item>>) {
+    let mut answers = Answers::new();
+    for group in groups {
+        match group {
+            Group::Gets(ids) => answers.extend(
+                join_all(ids.iter().map(|&id| items.get(id)))
+                    .await
+                    .into_iter()
+                    .map(|got| got.ok().map(|row| format!("{row:?}"))),
+            ),
+            Group::Saves(rows) => answers.extend(
+                items
+                    .save_many(rows.iter().map(|&(id, qty)| Item { id, qty }))
+                    .await
+                    .into_iter()
+                    .map(|saved| saved.ok().map(|()| "saved".to_owned())),
+            ),
+            Group::Deletes(ids) => answers.extend(
+                items
+                    .delete_many(ids.iter().copied())
+                    .await
+                    .into_iter()
+                    .map(|deleted| deleted.ok().map(|d| d.to_string())),
+            ),
+        }
+    }
+    let rows = items.get_many(0..KEYS).await.unwrap();
+    (answers, rows)
+}
+
+/// Random groups of calls through a coalesced handle answer, call by
+/// call, what the same calls one at a time through a per-item handle
+/// answer (saves of a key in call order, a key deleted twice `true` then
+/// `false`, the bad row alone failing), and leave the same rows.
+fn coalesced_equals_per_item<DB: Backend>()
+where
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(((db, batched), serial)) = runtime.block_on(async {
+        let (db, batched) = table::<DB>("rows_prop_b", ITEMS).await?;
+        let serial = common::unique("rows_prop_s");
+        let ddl = format!("CREATE TABLE {serial} ({ITEMS})");
+        db.pool().execute(sqlx::AssertSqlSafe(ddl)).await.unwrap();
+        Some(((db, batched), serial))
+    }) else {
+        return;
+    };
+    let coalesced: Rows<Item> = named(&db, &batched);
+    let per_item: Rows<Item> = db
+        .rows_with(RowsOptions {
+            table_name: Some(serial),
+            per_item: true,
+            ..RowsOptions::default()
+        })
+        .unwrap();
+    let config = ProptestConfig {
+        cases: 24,
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let strategy = prop::collection::vec(group(), 1..5);
+    let result = runner.run(&strategy, |groups| {
+        runtime.block_on(async {
+            let _ = coalesced.delete_many(0..KEYS).await;
+            let _ = per_item.delete_many(0..KEYS).await;
+            let batched = run_groups(&coalesced, &groups).await;
+            let mut one_by_one = (Answers::new(), Vec::new());
+            for call in groups.iter().flat_map(single_calls) {
+                let (answers, rows) = run_groups(&per_item, &[call]).await;
+                one_by_one.0.extend(answers);
+                one_by_one.1 = rows;
+            }
+            prop_assert_eq!(&batched, &one_by_one, "{}", DB::LABEL);
+            Ok(())
+        })
+    });
+    if let Err(failure) = result {
+        panic!("{}: {failure}", DB::LABEL);
+    }
+}
+
+/// A group's calls, each alone.
+fn single_calls(group: &Group) -> Vec<Group> {
+    match group {
+        Group::Gets(ids) => ids.iter().map(|&id| Group::Gets(vec![id])).collect(),
+        Group::Saves(rows) => rows.iter().map(|&row| Group::Saves(vec![row])).collect(),
+        Group::Deletes(ids) => ids.iter().map(|&id| Group::Deletes(vec![id])).collect(),
+    }
+}
+
+#[test]
+fn coalesced_equals_per_item_postgres() {
+    coalesced_equals_per_item::<Postgres>();
+}
+
+#[test]
+fn coalesced_equals_per_item_mysql() {
+    coalesced_equals_per_item::<MySql>();
+}
+
+#[test]
+fn coalesced_equals_per_item_sqlite() {
+    coalesced_equals_per_item::<Sqlite>();
 }

@@ -164,7 +164,7 @@ pub(crate) mod internal {
         /// for this dialect (see [`TableRow`](crate::TableRow)).
         fn rows<R: crate::TableRow>(
             db: &crate::Db<Self>,
-            build: crate::rows::Build,
+            options: crate::RowsOptions,
         ) -> Result<crate::Rows<R>, coalesce::ConfigError>
         where
             Self: crate::Dialect;

@@ -33,9 +33,9 @@ impl Internal for MySql {
 
     fn rows<R: crate::TableRow>(
         db: &crate::Db<Self>,
-        build: crate::rows::Build,
+        options: crate::RowsOptions,
     ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
-        R::__mysql(db, build)
+        R::__mysql(db, options)
     }
 
     async fn server(pool: &Pool<Self>) -> Result<Server, sqlx::Error> {

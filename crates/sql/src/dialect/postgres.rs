@@ -20,9 +20,9 @@ impl Internal for Postgres {
 
     fn rows<R: crate::TableRow>(
         db: &crate::Db<Self>,
-        build: crate::rows::Build,
+        options: crate::RowsOptions,
     ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
-        R::__postgres(db, build)
+        R::__postgres(db, options)
     }
 
     async fn server(_: &Pool<Self>) -> Result<Server, sqlx::Error> {

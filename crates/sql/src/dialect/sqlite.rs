@@ -31,9 +31,9 @@ impl Internal for Sqlite {
 
     fn rows<R: crate::TableRow>(
         db: &crate::Db<Self>,
-        build: crate::rows::Build,
+        options: crate::RowsOptions,
     ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
-        R::__sqlite(db, build)
+        R::__sqlite(db, options)
     }
 
     async fn server(_: &Pool<Self>) -> Result<Server, sqlx::Error> {

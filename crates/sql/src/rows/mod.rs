@@ -62,15 +62,16 @@ pub trait TableRow: Clone + Send + Sync + Unpin + 'static {
 
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
-    fn __postgres(db: &Db<sqlx::Postgres>, build: Build) -> Result<Rows<Self>, ConfigError>;
+    fn __postgres(db: &Db<sqlx::Postgres>, options: RowsOptions)
+    -> Result<Rows<Self>, ConfigError>;
 
     #[cfg(feature = "mysql")]
     #[doc(hidden)]
-    fn __mysql(db: &Db<sqlx::MySql>, build: Build) -> Result<Rows<Self>, ConfigError>;
+    fn __mysql(db: &Db<sqlx::MySql>, options: RowsOptions) -> Result<Rows<Self>, ConfigError>;
 
     #[cfg(feature = "sqlite")]
     #[doc(hidden)]
-    fn __sqlite(db: &Db<sqlx::Sqlite>, build: Build) -> Result<Rows<Self>, ConfigError>;
+    fn __sqlite(db: &Db<sqlx::Sqlite>, options: RowsOptions) -> Result<Rows<Self>, ConfigError>;
 }
 
 /// The error of a call through [`Rows`]: the toolkit's [`Error`] (shared
@@ -100,6 +101,11 @@ pub struct RowsOptions {
     /// (see [`Rows`]'s consistency); a key that failed stays failed in the
     /// cache until then.
     pub cache: CachePolicy,
+    /// Do not coalesce: each call sends its own statement, as a plain
+    /// repository does (default `false`; [`Db::rows_per_item`]). The
+    /// baseline to compare with, or a switch to turn coalescing off from
+    /// your configuration; `settings` and `cache` are then unused.
+    pub per_item: bool,
 }
 
 /// A table's rows by key, coalesced: concurrent `get`s share one keyed
@@ -279,32 +285,21 @@ impl<DB: Dialect, R> Stored<DB> for R where
 {
 }
 
-/// Which [`Rows`] to build.
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub enum Build {
-    /// Coalesced ([`Db::rows_with`]).
-    Coalesced(RowsOptions),
-    /// Each call alone ([`Db::rows_per_item`]).
-    PerItem,
-}
-
 /// Build `R`'s handle on `db`: what [`table_row_backends!`] calls for each
 /// dialect, where the row's [`Record`] and [`FromRow`] impls are checked.
 #[doc(hidden)]
 pub fn build<DB: Dialect, R: Stored<DB>>(
     db: &Db<DB>,
-    build: Build,
+    options: RowsOptions,
 ) -> Result<Rows<R>, ConfigError> {
-    let access: Arc<dyn Access<R>> = match build {
-        Build::PerItem => Arc::new(per_item::PerItem::<DB, R>::new(db, R::table())),
-        Build::Coalesced(options) => {
-            let table = match &options.table_name {
-                Some(name) => R::table().renamed(name),
-                None => R::table(),
-            };
-            coalesced::Coalesced::<DB, R>::new(db, table, options)?
-        }
+    let table = match &options.table_name {
+        Some(name) => R::table().renamed(name),
+        None => R::table(),
+    };
+    let access: Arc<dyn Access<R>> = if options.per_item {
+        Arc::new(per_item::PerItem::<DB, R>::new(db, table))
+    } else {
+        coalesced::Coalesced::<DB, R>::new(db, table, options)?
     };
     Ok(Rows { access })
 }
@@ -331,9 +326,9 @@ macro_rules! dialect_rows {
             () => {
                 fn $function(
                     db: &$crate::Db<$db>,
-                    build: $crate::__private::Build,
+                    options: $crate::RowsOptions,
                 ) -> Result<$crate::Rows<Self>, $crate::__private::ConfigError> {
-                    $crate::__private::build_rows(db, build)
+                    $crate::__private::build_rows(db, options)
                 }
             };
         }
