@@ -85,7 +85,7 @@ pub type RowsError = LoadError<Error>;
 /// use coalesce::CachePolicy;
 /// use coalesce_sql::RowsOptions;
 ///
-/// let cached = RowsOptions { cache: CachePolicy::Lru(10_000), ..RowsOptions::default() };
+/// let cached = RowsOptions { cache: CachePolicy::Bounded { capacity: 10_000, time_to_live: None }, ..RowsOptions::default() };
 /// # drop(cached);
 /// ```
 #[derive(Debug, Clone, Default)]
