@@ -7,14 +7,29 @@ use coalesce::{BatchSource, Loader, WeakLoader};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
-/// Detach a reader's reads in flight; `false` once the reader is gone.
-type Detach = Box<dyn Fn() -> bool + Send + Sync>;
+/// A loader reading a table, held without keeping it alive.
+trait Reader: Send + Sync {
+    /// Whether the loader still exists.
+    fn alive(&self) -> bool;
+    /// Detach the loader's reads in flight; `false` once it is gone.
+    fn detach(&self) -> bool;
+}
+
+impl<S: BatchSource> Reader for WeakLoader<S> {
+    fn alive(&self) -> bool {
+        self.upgrade().is_some()
+    }
+
+    fn detach(&self) -> bool {
+        self.upgrade().map(|loader| loader.clear_all()).is_some()
+    }
+}
 
 /// The readers of each table, shared by a `Db` and its clones.
 #[derive(Default)]
 pub(crate) struct Readers {
     /// By the table's quoted, schema-qualified name.
-    tables: Mutex<HashMap<String, Vec<Detach>>>,
+    tables: Mutex<HashMap<String, Vec<Box<dyn Reader>>>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -29,16 +44,14 @@ fn table_id(table: &Table) -> String {
 }
 
 impl Readers {
-    /// Count `loader` among `table`'s readers for as long as it lives.
+    /// Count `loader` among `table`'s readers for as long as it lives
+    /// (readers gone are forgotten here and on each write, so handles made
+    /// and dropped per request do not pile up).
     pub(crate) fn register<S: BatchSource>(&self, table: &Table, loader: &Loader<S>) {
-        let weak: WeakLoader<S> = loader.downgrade();
-        let detach: Detach =
-            Box::new(move || weak.upgrade().map(|loader| loader.clear_all()).is_some());
-        self.tables
-            .lock()
-            .entry(table_id(table))
-            .or_default()
-            .push(detach);
+        let mut tables = self.tables.lock();
+        let readers = tables.entry(table_id(table)).or_default();
+        readers.retain(|reader| reader.alive());
+        readers.push(Box::new(loader.downgrade()));
     }
 
     /// `table` was written: keep its readers' reads already sent (and
@@ -46,7 +59,44 @@ impl Readers {
     /// that are gone.
     pub(crate) fn written(&self, table: &Table) {
         if let Some(readers) = self.tables.lock().get_mut(&table_id(table)) {
-            readers.retain(|detach| detach());
+            readers.retain(|reader| reader.detach());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coalesce::from_fn;
+    use std::convert::Infallible;
+
+    fn loader() -> Loader<impl BatchSource<Key = u8, Value = u8>> {
+        Loader::new(from_fn(|_: Vec<u8>| async {
+            Ok::<_, Infallible>(HashMap::<u8, u8>::new())
+        }))
+    }
+
+    fn count(readers: &Readers, table: &Table) -> usize {
+        readers
+            .tables
+            .lock()
+            .get(&table_id(table))
+            .map_or(0, Vec::len)
+    }
+
+    #[test]
+    fn readers_gone_are_forgotten_on_registration_and_on_writes() {
+        let readers = Readers::default();
+        let table = Table::new("t");
+        let kept = loader();
+        readers.register(&table, &kept);
+        for _ in 0..3 {
+            readers.register(&table, &loader());
+        }
+        assert_eq!(count(&readers, &table), 2, "the kept one and the last");
+        readers.written(&table);
+        assert_eq!(count(&readers, &table), 1);
+        readers.written(&Table::new("other"));
+        assert_eq!(count(&readers, &table), 1);
     }
 }
