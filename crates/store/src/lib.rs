@@ -45,7 +45,7 @@ pub use invalid::InvalidInput;
 pub use model::{Category, Memory, MemoryKey, NewMemory, Onboarding, UserData};
 pub use validate::{MAX_KEY_CHARS, MAX_USER_ID_CHARS, MAX_VALUE_CHARS};
 
-use crate::db::{Database, StoreTable};
+use crate::db::Database;
 use coalesce::{
     BatchMethod, DEFAULT_MAX_BATCH_SIZE, Loader, MethodSource, Stats, StatsSnapshot, from_method,
 };
@@ -157,19 +157,11 @@ impl MemoryStore {
             stats,
         };
         // Writes through any store or repository over this database detach
-        // these loaders' reads in flight (read-your-writes across handles).
-        store
-            .db
-            .detach_on_write(StoreTable::Profiles, &store.profiles);
-        store
-            .db
-            .detach_on_write(StoreTable::Onboarding, &store.onboardings);
-        store
-            .db
-            .detach_on_write(StoreTable::Memories, &store.memories);
-        store
-            .db
-            .detach_on_write(StoreTable::Memories, &store.memory_groups);
+        // their keys from these loaders' reads in flight (read-your-writes
+        // across handles; this store's own writes included).
+        let db = &store.db;
+        db.register_readers(&store.profiles, &store.onboardings, &store.memories);
+        db.readers().memory_groups.register(&store.memory_groups);
         Ok(store)
     }
 
@@ -276,11 +268,6 @@ impl MemoryStore {
             .save_memories(&rows, self.config.rows_per_statement)
             .await;
         saved.map_err(StoreError::db("batch_save_memories"))?;
-        for row in &rows {
-            self.memories.clear(&row.memory_key());
-            self.memory_groups
-                .clear(&(row.user_id.clone(), row.key.clone()));
-        }
         Ok(rows.len())
     }
 
@@ -305,15 +292,7 @@ impl MemoryStore {
         }
         self.record(keys.len());
         let deleted = self.db.delete_memories(user_id, keys).await;
-        let deleted = deleted.map_err(StoreError::db("batch_delete_memories"))?;
-        for key in keys {
-            self.memory_groups.clear(&(user_id.to_owned(), key.clone()));
-            for category in Category::ALL {
-                self.memories
-                    .clear(&MemoryKey::new(user_id, category, key.clone()));
-            }
-        }
-        Ok(deleted)
+        deleted.map_err(StoreError::db("batch_delete_memories"))
     }
 
     /// Delete one key of a user, in every category; whether any was deleted.
@@ -346,9 +325,7 @@ impl MemoryStore {
         validate::profile(profile)?;
         self.record(1);
         let saved = self.db.save_profile(user_id, profile).await;
-        saved.map_err(StoreError::db("save_profile"))?;
-        self.profiles.clear(&user_id.to_owned());
-        Ok(())
+        saved.map_err(StoreError::db("save_profile"))
     }
 
     /// Insert or replace a user's onboarding state.
@@ -361,9 +338,7 @@ impl MemoryStore {
         validate::json("data", &state.data)?;
         self.record(1);
         let saved = self.db.save_onboarding(user_id, state).await;
-        saved.map_err(StoreError::db("save_onboarding"))?;
-        self.onboardings.clear(&user_id.to_owned());
-        Ok(())
+        saved.map_err(StoreError::db("save_onboarding"))
     }
 
     /// The `limit_per_category` most recently updated memories of each

@@ -6,7 +6,6 @@
 
 use super::{Pool, replicated::Routed, shared::StoreDialect};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
-use coalesce::{BatchSource, Loader};
 use coalesce_sql::{
     Db, Dialect, KeyPart, Record, Table,
     replicas::{KeyId, ServerStats},
@@ -58,53 +57,7 @@ macro_rules! batched {
 }
 pub(super) use batched;
 
-/// A table of the store, for read-your-writes across every handle of one
-/// database ([`Database::detach_on_write`](super::Database::detach_on_write)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreTable {
-    /// `memories`.
-    Memories,
-    /// `profiles`.
-    Profiles,
-    /// `onboarding`.
-    Onboarding,
-}
-
-impl StoreTable {
-    fn table(self) -> Table {
-        Table::new(match self {
-            Self::Memories => "memories",
-            Self::Profiles => "profiles",
-            Self::Onboarding => "onboarding",
-        })
-    }
-}
-
-/// Call `$method` on the toolkit handle that writes: the single server's,
-/// or the primary's.
-macro_rules! on_primary {
-    ($batches:expr, $method:ident($($arg:expr),*)) => {
-        match $batches {
-            Batches::Postgres(db) => db.$method($($arg),*),
-            Batches::MySql(db) => db.$method($($arg),*),
-            Batches::Sqlite(db) => db.$method($($arg),*),
-            Batches::ReplicatedPostgres(routed) => routed.primary().$method($($arg),*),
-            Batches::ReplicatedMySql(routed) => routed.primary().$method($($arg),*),
-        }
-    };
-}
-
 impl Batches {
-    /// Make `loader` a reader of `table` (see `Db::detach_on_write`).
-    pub(super) fn detach_on_write<S: BatchSource>(&self, table: StoreTable, loader: &Loader<S>) {
-        on_primary!(self, detach_on_write(&table.table(), loader));
-    }
-
-    /// `table` was written by the store's own SQL.
-    fn wrote(&self, table: StoreTable) {
-        on_primary!(self, wrote(&table.table()));
-    }
-
     /// Handles on `pool`, trying each write `write_attempts` times.
     pub(super) fn new(pool: &Pool, write_attempts: u32) -> Self {
         match pool {
@@ -146,23 +99,19 @@ impl Batches {
         }
     }
 
-    /// Run `write`, a statement of the store's own on the primary's pool
-    /// writing `table`; on a primary with replicas, remember the position
-    /// after it for the keys `keys` returns.
+    /// Run `write`, a statement of the store's own on the primary's pool;
+    /// on a primary with replicas, remember the position after it for the
+    /// keys `keys` returns.
     pub(super) async fn remember<T>(
         &self,
-        table: StoreTable,
         keys: impl FnOnce() -> Vec<KeyId>,
         write: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, sqlx::Error> {
-        let written = match self {
+        match self {
             Self::ReplicatedPostgres(routed) => routed.write(&keys(), |_| write).await,
             Self::ReplicatedMySql(routed) => routed.write(&keys(), |_| write).await,
             Self::Postgres(_) | Self::MySql(_) | Self::Sqlite(_) => write.await,
-        };
-        // Even a failed write may have committed (its outcome unknown).
-        self.wrote(table);
-        written
+        }
     }
 
     /// Statements per server, the primary first; `None` on a single server.

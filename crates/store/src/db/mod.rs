@@ -31,6 +31,7 @@ mod batched;
 mod connect;
 mod mysql;
 mod postgres;
+mod readers;
 mod replicated;
 mod shared;
 mod sqlite;
@@ -38,11 +39,11 @@ mod sqlite;
 pub use connect::{Backend, ConnectError, ConnectOptions};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
-pub use batched::StoreTable;
 pub(crate) use batched::may_have_committed;
 use batched::{Batches, batched};
 pub use coalesce_sql::replicas::{ReplicaSettings, ServerName, ServerStats};
 use coalesce_sql::{replicas::KeyId, retry};
+pub(crate) use readers::StoreReaders;
 use shared::Statements;
 use sqlx::{
     MySqlPool, PgPool, SqlitePool,
@@ -128,6 +129,8 @@ pub struct Database {
     write_attempts: u32,
     /// The batched statements, sharing the pool; counted apart.
     batches: Batches,
+    /// Every store's and repository's loaders, for read-your-writes.
+    readers: Arc<StoreReaders>,
 }
 
 /// Call the same [`Statements`] function on the pool of the backend.
@@ -184,6 +187,7 @@ impl Database {
             pool_size,
             counters: Arc::default(),
             write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
+            readers: Arc::default(),
         }
     }
 
@@ -321,29 +325,44 @@ impl Database {
         self.batches.server_stats()
     }
 
-    /// Keep `loader`'s reads of `table` consistent with every write of it
-    /// through this database or its clones: each such write detaches the
-    /// loader's reads already sent, so a load that starts after the write
-    /// returned never gets a value read before it. Every store and
-    /// coalescing repository over this database registers its loaders.
+    /// Keep these loaders' reads consistent with every write through this
+    /// database or its clones: each save or delete detaches the keys it
+    /// wrote from their reads already sent (and their caches), so a load
+    /// that starts after the write returned never gets a value read before
+    /// it. Every store and coalescing repository over this database
+    /// registers its loaders; kept while each loader lives.
     ///
     /// ```no_run
-    /// use coalesce_store::db::{Database, StoreTable};
     /// use coalesce::{Loader, from_method};
+    /// use coalesce_store::db::Database;
     /// use std::sync::Arc;
     ///
     /// # async fn f(db: Database) {
     /// let shared = Arc::new(db.clone());
-    /// let profiles = Loader::new(from_method(shared, |db, ids| Box::pin(db.profiles(ids))));
-    /// db.detach_on_write(StoreTable::Profiles, &profiles);
+    /// let profiles = Loader::new(from_method(Arc::clone(&shared), |db, ids| Box::pin(db.profiles(ids))));
+    /// let onboardings = Loader::new(from_method(Arc::clone(&shared), |db, ids| Box::pin(db.onboardings(ids))));
+    /// let memories = Loader::new(from_method(shared, |db, keys| Box::pin(db.memories_by_key(keys))));
+    /// db.register_readers(&profiles, &onboardings, &memories);
     /// # }
     /// ```
-    pub fn detach_on_write<S: coalesce::BatchSource>(
+    pub fn register_readers<P, O, M>(
         &self,
-        table: StoreTable,
-        loader: &coalesce::Loader<S>,
-    ) {
-        self.batches.detach_on_write(table, loader);
+        profiles: &coalesce::Loader<P>,
+        onboardings: &coalesce::Loader<O>,
+        memories: &coalesce::Loader<M>,
+    ) where
+        P: coalesce::BatchSource<Key = String>,
+        O: coalesce::BatchSource<Key = String>,
+        M: coalesce::BatchSource<Key = MemoryKey>,
+    {
+        self.readers.profiles.register(profiles);
+        self.readers.onboardings.register(onboardings);
+        self.readers.memories.register(memories);
+    }
+
+    /// The loaders over this database and its clones.
+    pub(crate) fn readers(&self) -> &StoreReaders {
+        &self.readers
     }
 
     /// Profiles by user id, of the users found among `user_ids`: one
@@ -368,9 +387,10 @@ impl Database {
     pub async fn save_profile(&self, user_id: &str, profile: &str) -> Result<(), sqlx::Error> {
         let keys = || vec![replicated::profile(user_id)];
         let written = async { dispatch_write!(self.save_profile(user_id, profile)) };
-        self.batches
-            .remember(StoreTable::Profiles, keys, written)
-            .await
+        let saved = self.batches.remember(keys, written).await;
+        // Even a failed write may have committed (its outcome unknown).
+        self.readers.profiles.written(&[user_id.to_owned()]);
+        saved
     }
 
     /// Onboarding states by user id, of the users found among `user_ids`.
@@ -408,9 +428,9 @@ impl Database {
         let (data, completed) = (data.as_str(), state.completed);
         let keys = || vec![replicated::onboarding(user_id)];
         let written = async { dispatch_write!(self.save_onboarding(user_id, data, completed)) };
-        self.batches
-            .remember(StoreTable::Onboarding, keys, written)
-            .await
+        let saved = self.batches.remember(keys, written).await;
+        self.readers.onboardings.written(&[user_id.to_owned()]);
+        saved
     }
 
     /// The values of the memories found among `keys` (user, category, key),
@@ -534,11 +554,14 @@ impl Database {
         if rows.is_empty() {
             return Ok(());
         }
-        batched!(
+        let saved = batched!(
             &self.batches,
             write(ids(rows, |row| replicated::memory(&row.user_id, &row.key))),
             save_memories(rows, rows_per_statement.max(1))
-        )
+        );
+        let keys: Vec<MemoryKey> = rows.iter().map(NewMemory::memory_key).collect();
+        self.readers.memories_written(keys.iter());
+        saved
     }
 
     /// Delete a user's memories with these keys (in every category); the
@@ -568,9 +591,10 @@ impl Database {
         }
         let keys = || ids(rows, |(user_id, _)| replicated::profile(user_id));
         let written = async { dispatch_write!(self.save_profiles(rows)) };
-        self.batches
-            .remember(StoreTable::Profiles, keys, written)
-            .await
+        let saved = self.batches.remember(keys, written).await;
+        let user_ids: Vec<String> = rows.iter().map(|(user_id, _)| user_id.clone()).collect();
+        self.readers.profiles.written(&user_ids);
+        saved
     }
 
     /// Insert or replace many users' onboarding states, like
@@ -590,9 +614,10 @@ impl Database {
         let rows = rows.as_slice();
         let keys = || ids(rows, |(user_id, _, _)| replicated::onboarding(user_id));
         let written = async { dispatch_write!(self.save_onboardings(rows)) };
-        self.batches
-            .remember(StoreTable::Onboarding, keys, written)
-            .await
+        let saved = self.batches.remember(keys, written).await;
+        let user_ids: Vec<String> = rows.iter().map(|(user_id, _, _)| user_id.clone()).collect();
+        self.readers.onboardings.written(&user_ids);
+        saved
     }
 
     /// Delete memories by (user, key) pairs, in every category, users mixed
@@ -608,11 +633,13 @@ impl Database {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
-        batched!(
+        let deleted = batched!(
             &self.batches,
             write(ids(pairs, |(user, key)| replicated::memory(user, key))),
             delete_memory_pairs(pairs)
-        )
+        );
+        self.readers.pairs_deleted(pairs);
+        deleted
     }
 }
 

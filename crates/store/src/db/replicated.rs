@@ -54,11 +54,6 @@ impl<DB: Replication> Routed<DB> {
         }
     }
 
-    /// The primary's toolkit handle (where writes go).
-    pub(super) fn primary(&self) -> &Db<DB> {
-        self.servers.primary()
-    }
-
     /// The same servers, trying each write `attempts` times.
     pub(super) fn with_write_attempts(self, attempts: u32) -> Self {
         Routed {

@@ -2,15 +2,15 @@
 
 use super::{MemoryBatchRepository, MemoryRepository};
 use crate::{
-    db::{Database, StoreTable},
+    db::Database,
     {
         Category, MemoryKey, MemoryStore, NewMemory, Onboarding, StoreError, last_write_wins,
         validate,
     },
 };
 use coalesce::{
-    BatchSettings, ConfigError, Loader, MethodSource, Stats, StatsSnapshot, WriteSink, Writer,
-    from_method,
+    BatchSettings, BatchSource, ConfigError, Loader, MethodSource, Stats, StatsSnapshot, WriteSink,
+    Writer, from_method,
 };
 use std::{collections::HashMap, sync::Arc};
 
@@ -125,12 +125,8 @@ impl<B: MemoryBatchRepository> CoalescingRepository<B> {
     /// This repository's loaders, made readers of their tables for writes
     /// through other handles of the same database.
     fn reading_consistently(self) -> Self {
-        self.repo
-            .detach_on_write(StoreTable::Profiles, &self.profiles);
-        self.repo
-            .detach_on_write(StoreTable::Onboarding, &self.onboardings);
-        self.repo
-            .detach_on_write(StoreTable::Memories, &self.memories);
+        let repo = &self.repo;
+        repo.register_readers(&self.profiles, &self.onboardings, &self.memories);
         self
     }
 
@@ -267,8 +263,17 @@ impl MemoryBatchRepository for Database {
         usize::try_from(self.pool_size()).ok()
     }
 
-    fn detach_on_write<S: coalesce::BatchSource>(&self, table: StoreTable, loader: &Loader<S>) {
-        Database::detach_on_write(self, table, loader);
+    fn register_readers<P, O, M>(
+        &self,
+        profiles: &Loader<P>,
+        onboardings: &Loader<O>,
+        memories: &Loader<M>,
+    ) where
+        P: BatchSource<Key = String>,
+        O: BatchSource<Key = String>,
+        M: BatchSource<Key = MemoryKey>,
+    {
+        Database::register_readers(self, profiles, onboardings, memories);
     }
 }
 
@@ -322,7 +327,17 @@ impl MemoryBatchRepository for MemoryStore {
         self.database().max_concurrent_batches()
     }
 
-    fn detach_on_write<S: coalesce::BatchSource>(&self, table: StoreTable, loader: &Loader<S>) {
-        self.database().detach_on_write(table, loader);
+    fn register_readers<P, O, M>(
+        &self,
+        profiles: &Loader<P>,
+        onboardings: &Loader<O>,
+        memories: &Loader<M>,
+    ) where
+        P: BatchSource<Key = String>,
+        O: BatchSource<Key = String>,
+        M: BatchSource<Key = MemoryKey>,
+    {
+        self.database()
+            .register_readers(profiles, onboardings, memories);
     }
 }

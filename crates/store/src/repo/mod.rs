@@ -111,16 +111,21 @@ pub trait MemoryBatchRepository: Send + Sync + 'static {
         None
     }
 
-    /// Keep `loader`'s reads of `table` consistent with writes made through
-    /// other handles of the same database (see
-    /// [`Database::detach_on_write`](crate::db::Database::detach_on_write)).
+    /// Keep these loaders' reads consistent with writes made through other
+    /// handles of the same database (see
+    /// [`Database::register_readers`](crate::db::Database::register_readers)).
     /// By default nothing: a repository of your own keeps its readers
     /// consistent itself.
-    fn detach_on_write<S: coalesce::BatchSource>(
+    fn register_readers<P, O, M>(
         &self,
-        table: crate::db::StoreTable,
-        loader: &coalesce::Loader<S>,
-    ) {
-        let _ = (table, loader);
+        profiles: &coalesce::Loader<P>,
+        onboardings: &coalesce::Loader<O>,
+        memories: &coalesce::Loader<M>,
+    ) where
+        P: coalesce::BatchSource<Key = String>,
+        O: coalesce::BatchSource<Key = String>,
+        M: coalesce::BatchSource<Key = MemoryKey>,
+    {
+        let _ = (profiles, onboardings, memories);
     }
 }
