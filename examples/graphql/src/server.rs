@@ -1,0 +1,125 @@
+//! The HTTP side: `POST /graphql` executes a query, `GET /stats` reports
+//! the statements sent so far (the benchmark divides their growth by the
+//! requests served).
+
+use crate::{
+    db::{self, Reads},
+    repo::{Mode, Repo},
+    schema::{ServiceSchema, schema},
+};
+use axum::{
+    Json, Router,
+    extract::State,
+    routing::{get, post},
+};
+use std::{net::SocketAddr, sync::Arc};
+use tokio::net::TcpListener;
+
+/// Why the service stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The database could not be set up.
+    #[error(transparent)]
+    Database(#[from] db::Error),
+    /// The loaders' settings were refused.
+    #[error("configuring the loaders")]
+    Loaders(#[from] coalesce::ConfigError),
+    /// The listening socket could not be opened.
+    #[error("listening on {address}")]
+    Listen {
+        /// The address asked for.
+        address: SocketAddr,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving connections failed.
+    #[error("serving HTTP")]
+    Serve(#[source] std::io::Error),
+}
+
+/// How to run the service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How per-item reads reach the database.
+    pub mode: Mode,
+    /// `postgres://...` or `sqlite:...`.
+    pub database_url: String,
+    /// Prefix of the service's table names.
+    pub table_prefix: String,
+    /// Connections in the database pool.
+    pub pool_size: u32,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Service {
+    schema: ServiceSchema,
+    reads: Arc<dyn Reads>,
+}
+
+/// The `/stats` answer.
+#[derive(serde::Serialize)]
+struct Stats {
+    /// Statements sent for reads since the service started.
+    statements: u64,
+}
+
+/// Set up the database, listen, call `ready` with the bound address (the
+/// service answers from then on), and serve until the process ends.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), coalesce_graphql::ServiceError> {
+/// let settings = coalesce_graphql::Settings {
+///     mode: coalesce_graphql::Mode::Coalesce,
+///     database_url: "sqlite:/tmp/graphql.db?mode=rwc".into(),
+///     table_prefix: "graphql_example_".into(),
+///     pool_size: 10,
+///     listen: "127.0.0.1:0".parse().unwrap(),
+/// };
+/// coalesce_graphql::serve(settings, |address| println!("listening on {address}")).await
+/// # }
+/// ```
+pub async fn serve(settings: Settings, ready: impl FnOnce(SocketAddr)) -> Result<(), ServiceError> {
+    let reads = db::open(
+        &settings.database_url,
+        &settings.table_prefix,
+        settings.pool_size,
+    )
+    .await?;
+    let repo = Repo::new(Arc::clone(&reads), settings.mode)?;
+    let service = Service {
+        schema: schema(repo),
+        reads,
+    };
+    let router = Router::new()
+        .route("/graphql", post(graphql))
+        .route("/stats", get(stats))
+        .with_state(service);
+    let listen_error = |source| ServiceError::Listen {
+        address: settings.listen,
+        source,
+    };
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(listen_error)?;
+    ready(listener.local_addr().map_err(listen_error)?);
+    axum::serve(listener, router)
+        .await
+        .map_err(ServiceError::Serve)
+}
+
+async fn graphql(
+    State(service): State<Service>,
+    Json(request): Json<async_graphql::Request>,
+) -> Json<async_graphql::Response> {
+    Json(service.schema.execute(request).await)
+}
+
+async fn stats(State(service): State<Service>) -> Json<Stats> {
+    Json(Stats {
+        statements: service.reads.statements(),
+    })
+}
