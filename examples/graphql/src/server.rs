@@ -1,6 +1,6 @@
 //! The HTTP side: `POST /graphql` executes a query, `GET /stats` reports
-//! the statements sent so far (the benchmark divides their growth by the
-//! requests served).
+//! the statements sent and the GraphQL requests answered so far (the
+//! benchmark divides the growth of one by the other's).
 
 use crate::{
     db::{self, Reads},
@@ -10,17 +10,25 @@ use crate::{
 use axum::{
     Json, Router,
     extract::State,
+    http::StatusCode,
     routing::{get, post},
 };
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::SeqCst},
+    },
+};
 use tokio::net::TcpListener;
 
 /// Why the service stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// The database could not be set up.
+    /// The database could not be set up (boxed: the toolkit's errors are
+    /// large, and `main` returns this one by value).
     #[error(transparent)]
-    Database(#[from] db::Error),
+    Database(Box<db::Error>),
     /// The loaders' settings were refused.
     #[error("configuring the loaders")]
     Loaders(#[from] coalesce::ConfigError),
@@ -36,6 +44,12 @@ pub enum ServiceError {
     /// Serving connections failed.
     #[error("serving HTTP")]
     Serve(#[source] std::io::Error),
+}
+
+impl From<db::Error> for ServiceError {
+    fn from(error: db::Error) -> Self {
+        Self::Database(Box::new(error))
+    }
 }
 
 /// How to run the service.
@@ -58,6 +72,14 @@ pub struct Settings {
 struct Service {
     schema: ServiceSchema,
     reads: Arc<dyn Reads>,
+    requests: Arc<Requests>,
+}
+
+/// GraphQL requests begun and answered since the service started.
+#[derive(Default)]
+struct Requests {
+    begun: AtomicU64,
+    answered: AtomicU64,
 }
 
 /// The `/stats` answer.
@@ -65,6 +87,10 @@ struct Service {
 struct Stats {
     /// Statements sent for reads since the service started.
     statements: u64,
+    /// GraphQL requests answered since the service started.
+    requests: u64,
+    /// GraphQL requests begun and not yet answered.
+    in_flight: u64,
 }
 
 /// Set up the database, listen, call `ready` with the bound address (the
@@ -93,6 +119,7 @@ pub async fn serve(settings: Settings, ready: impl FnOnce(SocketAddr)) -> Result
     let service = Service {
         schema: schema(repo),
         reads,
+        requests: Arc::default(),
     };
     let router = Router::new()
         .route("/graphql", post(graphql))
@@ -111,15 +138,36 @@ pub async fn serve(settings: Settings, ready: impl FnOnce(SocketAddr)) -> Result
         .map_err(ServiceError::Serve)
 }
 
+/// Execute on a task of its own: a client that hangs up (a load
+/// generator at the end of its run) must not cancel the request midway,
+/// which would drop a pooled connection in the middle of a statement and
+/// make the pool close it and open another.
 async fn graphql(
     State(service): State<Service>,
     Json(request): Json<async_graphql::Request>,
-) -> Json<async_graphql::Response> {
-    Json(service.schema.execute(request).await)
+) -> Result<Json<async_graphql::Response>, StatusCode> {
+    service.requests.begun.fetch_add(1, SeqCst);
+    let execution = tokio::spawn(async move {
+        let response = service.schema.execute(request).await;
+        service.requests.answered.fetch_add(1, SeqCst);
+        response
+    });
+    let response = execution.await;
+    // A join error is a resolver's panic: the response was lost with it.
+    response
+        .map(Json)
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 async fn stats(State(service): State<Service>) -> Json<Stats> {
+    // Answered first: a request answered between the two loads then
+    // counts as in flight, never as a negative count (SeqCst: `begun` is
+    // then at least as recent as `answered`).
+    let answered = service.requests.answered.load(SeqCst);
+    let begun = service.requests.begun.load(SeqCst);
     Json(Stats {
         statements: service.reads.statements(),
+        requests: answered,
+        in_flight: begun - answered,
     })
 }
