@@ -78,9 +78,10 @@ async fn http(address: SocketAddr, method_and_path: &str, body: &str) -> String 
     body.to_owned()
 }
 
-async fn statements(address: SocketAddr) -> u64 {
+/// `GET /stats`: statements sent, GraphQL requests answered and in flight.
+async fn stats(address: SocketAddr) -> [u64; 3] {
     let stats: Value = serde_json::from_str(&http(address, "GET /stats", "").await).unwrap();
-    stats["statements"].as_u64().expect("a statement count")
+    ["statements", "requests", "in_flight"].map(|count| stats[count].as_u64().expect("a count"))
 }
 
 /// One mode's answer to one query of the set.
@@ -96,10 +97,15 @@ async fn answers(url: &str, prefix: &str) -> Vec<Vec<Answer>> {
         let service = start(mode, url, prefix).await;
         let mut answers = Vec::new();
         for query in QUERY_SET {
-            let before = statements(service.address).await;
+            let [statements, requests, _] = stats(service.address).await;
             let body = http(service.address, "POST /graphql", &query.body()).await;
-            let statements = statements(service.address).await - before;
-            answers.push(Answer { body, statements });
+            let after = stats(service.address).await;
+            // Answered before its response was sent: counted, none pending.
+            assert_eq!(after[1..], [requests + 1, 0], "{mode} {}", query.name);
+            answers.push(Answer {
+                body,
+                statements: after[0] - statements,
+            });
         }
         all.push(answers);
     }
