@@ -12,10 +12,12 @@
 #
 # It builds the service in release, starts each mode on a free loopback
 # port (the service creates and seeds its own tables, named with a prefix
-# unique to this run), drives it with wrk (installed from Debian's packages
-# if missing) POSTing the fixed query set in turn (`coalesce-graphql
-# queries`: a list page with nested fan-out, a detail page, a shallow list),
-# and stops what it started, dropping its tables, on any exit.
+# unique to this run), and for each connection count drives each mode in
+# turn (so a machine whose background load drifts treats the modes alike)
+# with wrk (installed from Debian's packages if missing), POSTing the fixed
+# query set in turn (`coalesce-graphql queries`: a list page with nested
+# fan-out, a detail page, a shallow list). It stops what it started,
+# dropping its tables, on any exit.
 #
 # Columns: requests/s, p50 and p99 latency as wrk measures them over the
 # mix; statements and CPU per GraphQL request as the service counts them
@@ -50,16 +52,13 @@ bin=target/release/coalesce-graphql
 
 work=$(mktemp -d)
 prefix="graphql_bench_$$_"
-service_pid=
-stop_service() {
-    if [ -n "$service_pid" ]; then
-        kill "$service_pid" 2>/dev/null || true
-        wait "$service_pid" 2>/dev/null || true
-        service_pid=
-    fi
-}
+declare -A pid address app
 cleanup() {
-    stop_service
+    local mode
+    for mode in "${!pid[@]}"; do
+        kill "${pid[$mode]}" 2>/dev/null || true
+        wait "${pid[$mode]}" 2>/dev/null || true
+    done
     psql "$url" -qAtc "DROP TABLE IF EXISTS ${prefix}comments, ${prefix}posts, ${prefix}authors" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -98,76 +97,81 @@ cpu_ticks() {
     done
     echo "$total"
 }
-# The PostgreSQL backends of the running service's pool.
-backends() {
-    psql "$url" -qAtc "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'"
+# The PostgreSQL backends of a mode's pool.
+backends() { # mode
+    psql "$url" -qAtc "SELECT pid FROM pg_stat_activity WHERE application_name = '${app[$1]}'"
 }
-# `statements requests in_flight` so far, from the service's /stats.
-stats() {
+# `statements requests in_flight` so far, from a mode's /stats.
+stats() { # mode
     local json
-    json=$(curl -fsS "http://$address/stats")
+    json=$(curl -fsS "http://${address[$1]}/stats")
     sed -E 's/.*"statements":([0-9]+).*"requests":([0-9]+).*"in_flight":([0-9]+).*/\1 \2 \3/' <<<"$json"
 }
 # Wait (bounded) until the requests wrk left behind are answered, so every
 # count and CPU figure covers the same requests.
-settled_stats() {
+settled_stats() { # mode
     local statements requests in_flight
     for _ in $(seq 1 100); do
-        read -r statements requests in_flight < <(stats)
+        read -r statements requests in_flight < <(stats "$1")
         if [ "$in_flight" -eq 0 ]; then echo "$statements $requests"; return; fi
         sleep 0.1
     done
-    echo "requests still in flight after 10 s" >&2
+    echo "$1: requests still in flight after 10 s" >&2
     return 1
 }
-load() { # connections, seconds
-    wrk -t "$(( $1 < 2 ? $1 : 2 ))" -c "$1" -d "$2s" --latency -s "$work/load.lua" "http://$address" \
+load() { # mode, connections, seconds
+    wrk -t "$(( $2 < 2 ? $2 : 2 ))" -c "$2" -d "$3s" --latency -s "$work/load.lua" "http://${address[$1]}" \
         | grep '^RESULT'
 }
-
-echo "| mode | connections | requests/s | p50 | p99 | statements/request | service CPU/request | db CPU/request |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-for mode in $modes; do
-    app="graphql_bench_${$}_${mode}"
-    separator='?'
+# Start a mode on a free loopback port; wait (bounded) until it answers.
+start() { # mode
+    local mode=$1 separator='?'
+    app[$mode]="graphql_bench_${$}_${mode}"
     case $url in *\?*) separator='&' ;; esac
-    "$bin" serve --mode "$mode" --database-url "${url}${separator}application_name=${app}" \
+    "$bin" serve --mode "$mode" --database-url "${url}${separator}application_name=${app[$mode]}" \
         --table-prefix "$prefix" --pool-size "$pool_size" --listen 127.0.0.1:0 \
-        >"$work/service.out" 2>"$work/service.err" &
-    service_pid=$!
-    address=
+        >"$work/$mode.out" 2>"$work/$mode.err" &
+    pid[$mode]=$!
     for _ in $(seq 1 600); do
-        address=$(sed -n 's/^listening on //p' "$work/service.out")
-        [ -n "$address" ] && break
-        kill -0 "$service_pid" 2>/dev/null || { cat "$work/service.err" >&2; exit 1; }
+        address[$mode]=$(sed -n 's/^listening on //p' "$work/$mode.out")
+        [ -n "${address[$mode]}" ] && return
+        kill -0 "${pid[$mode]}" 2>/dev/null || { cat "$work/$mode.err" >&2; return 1; }
         sleep 0.1
     done
-    [ -n "$address" ] || { echo "$mode service did not start" >&2; exit 1; }
+    echo "$mode service did not start within 60 s" >&2
+    return 1
+}
+# Warm a mode up at `connections`, measure it, print its row.
+measure() { # mode, connections
+    local mode=$1 c=$2 statements_before requests_before statements_after requests_after
+    local service_before service_after db_before db_after sent elapsed_us p50_us p99_us errors
+    load "$mode" "$c" "$warmup" >/dev/null
+    read -r statements_before requests_before < <(settled_stats "$mode")
+    service_before=$(cpu_ticks "${pid[$mode]}")
+    db_before=$(cpu_ticks $(backends "$mode"))
+    read -r _ sent elapsed_us p50_us p99_us errors < <(load "$mode" "$c" "$duration")
+    read -r statements_after requests_after < <(settled_stats "$mode")
+    service_after=$(cpu_ticks "${pid[$mode]}")
+    # Backends opened during the run started from zero ticks; the service
+    # never drops a connection midway (see its /graphql handler).
+    db_after=$(cpu_ticks $(backends "$mode"))
+    [ "$errors" -eq 0 ] || echo "$mode at $c connections: $errors wrk errors" >&2
+    awk -v mode="$mode" -v c="$c" -v sent="$sent" -v us="$elapsed_us" \
+        -v p50="$p50_us" -v p99="$p99_us" -v answered=$((requests_after - requests_before)) \
+        -v statements=$((statements_after - statements_before)) \
+        -v service=$((service_after - service_before)) -v db=$((db_after - db_before)) \
+        -v ticks="$ticks" 'BEGIN {
+            per = answered > 0 ? answered : 1
+            printf "| %s | %d | %.0f | %.2f ms | %.2f ms | %.2f | %.2f ms | %.2f ms |\n",
+                mode, c, sent / (us / 1e6), p50 / 1000, p99 / 1000, statements / per,
+                service / ticks * 1000 / per, db / ticks * 1000 / per
+        }'
+}
 
-    for c in $connections; do
-        load "$c" "$warmup" >/dev/null
-        read -r statements_before requests_before < <(settled_stats)
-        pids=$(backends)
-        service_before=$(cpu_ticks "$service_pid")
-        db_before=$(cpu_ticks $pids)
-        read -r _ sent elapsed_us p50_us p99_us errors < <(load "$c" "$duration")
-        read -r statements_after requests_after < <(settled_stats)
-        service_after=$(cpu_ticks "$service_pid")
-        # Backends opened during the run started from zero ticks; the
-        # service never drops a connection midway (see its /graphql handler).
-        db_after=$(cpu_ticks $(backends))
-        [ "$errors" -eq 0 ] || echo "$mode at $c connections: $errors wrk errors" >&2
-        answered=$((requests_after - requests_before))
-        awk -v mode="$mode" -v c="$c" -v sent="$sent" -v us="$elapsed_us" \
-            -v p50="$p50_us" -v p99="$p99_us" -v answered="$answered" \
-            -v statements=$((statements_after - statements_before)) \
-            -v service=$((service_after - service_before)) -v db=$((db_after - db_before)) \
-            -v ticks="$ticks" 'BEGIN {
-                per = answered > 0 ? answered : 1
-                printf "| %s | %d | %.0f | %.2f ms | %.2f ms | %.2f | %.2f ms | %.2f ms |\n",
-                    mode, c, sent / (us / 1e6), p50 / 1000, p99 / 1000, statements / per,
-                    service / ticks * 1000 / per, db / ticks * 1000 / per
-            }'
-    done
-    stop_service
+# One after the other: each seeds the same tables if missing.
+for mode in $modes; do start "$mode"; done
+echo "| mode | connections | requests/s | p50 | p99 | statements/request | service CPU/request | db CPU/request |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for c in $connections; do
+    for mode in $modes; do measure "$mode" "$c"; done
 done
