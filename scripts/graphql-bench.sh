@@ -120,7 +120,8 @@ settled_stats() { # mode
     return 1
 }
 load() { # mode, connections, seconds
-    wrk -t "$(( $2 < 2 ? $2 : 2 ))" -c "$2" -d "$3s" --latency -s "$work/load.lua" "http://${address[$1]}" \
+    # A generous timeout: a slow answer is a latency to report, not an error.
+    wrk -t "$(( $2 < 2 ? $2 : 2 ))" -c "$2" -d "$3s" --timeout 30s --latency -s "$work/load.lua" "http://${address[$1]}" \
         | grep '^RESULT'
 }
 # Start a mode on a free loopback port; wait (bounded) until it answers.
@@ -128,6 +129,8 @@ start() { # mode
     local mode=$1 separator='?'
     app[$mode]="graphql_bench_${$}_${mode}"
     case $url in *\?*) separator='&' ;; esac
+    # Created here: the service's shell opens it only after being forked.
+    : >"$work/$mode.out"
     "$bin" serve --mode "$mode" --database-url "${url}${separator}application_name=${app[$mode]}" \
         --table-prefix "$prefix" --pool-size "$pool_size" --listen 127.0.0.1:0 \
         >"$work/$mode.out" 2>"$work/$mode.err" &
