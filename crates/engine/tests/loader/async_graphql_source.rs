@@ -116,12 +116,18 @@ async fn one_loader_serves_each_key_type_through_its_own_coalesce_loader() {
     let ids: Vec<_> = ids.into_iter().map(Result::unwrap).collect();
     let found: Vec<_> = found.into_iter().map(Result::unwrap).collect();
     assert_eq!(ids, [Some(5), None, Some(6)]);
-    assert_eq!(found, [Some("user 5".to_owned()), Some("user 6".to_owned())]);
+    assert_eq!(
+        found,
+        [Some("user 5".to_owned()), Some("user 6".to_owned())]
+    );
     assert_eq!(users.by_name.lock().len(), 1);
     assert_eq!(sorted(&users.by_name.lock()[0]), sorted(&names));
     assert_eq!(users.by_id.lock().len(), 1);
     // The wrapped loader is the shared one.
-    assert!(std::ptr::eq(by_id.source().loader(), by_name.source().loader()));
+    assert!(std::ptr::eq(
+        by_id.source().loader(),
+        by_name.source().loader()
+    ));
 }
 
 #[tokio::test]
