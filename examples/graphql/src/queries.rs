@@ -2,6 +2,11 @@
 //! for every mode: it stands for a real API's pages.
 
 /// A query of the set, and what it costs when reads are batched by level.
+///
+/// ```
+/// let list = &coalesce_graphql::QUERY_SET[0];
+/// assert_eq!((list.name, list.levels), ("list", 3));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FixedQuery {
     /// A short name for reports.
@@ -37,6 +42,11 @@ impl FixedQuery {
 /// A list page with nested fan-out (10 authors × 5 posts × 3 comments,
 /// each comment's author), an author's detail page of the same depth, and
 /// a shallow list.
+///
+/// ```
+/// let names = coalesce_graphql::QUERY_SET.map(|query| query.name);
+/// assert_eq!(names, ["list", "detail", "shallow"]);
+/// ```
 pub const QUERY_SET: [FixedQuery; 3] = [
     FixedQuery {
         name: "list",

@@ -4,10 +4,24 @@
 use crate::model::{Author, Comment, Post};
 
 /// Authors `1..=AUTHORS`.
+///
+/// ```
+/// use coalesce_graphql::{AUTHORS, COMMENTS_PER_POST, POSTS_PER_AUTHOR};
+/// // Rows the service seeds: authors, posts, comments.
+/// assert_eq!(AUTHORS * (1 + POSTS_PER_AUTHOR * (1 + COMMENTS_PER_POST)), 4200);
+/// ```
 pub const AUTHORS: i64 = 200;
 /// Posts per author.
+///
+/// ```
+/// assert_eq!(coalesce_graphql::POSTS_PER_AUTHOR, 5);
+/// ```
 pub const POSTS_PER_AUTHOR: i64 = 5;
 /// Comments per post.
+///
+/// ```
+/// assert_eq!(coalesce_graphql::COMMENTS_PER_POST, 3);
+/// ```
 pub const COMMENTS_PER_POST: i64 = 3;
 
 /// Every row to write.

@@ -23,6 +23,12 @@ use std::{
 use tokio::net::TcpListener;
 
 /// Why the service stopped.
+///
+/// ```
+/// use coalesce_graphql::{ServiceError, db};
+/// let error = ServiceError::from(db::Error::Scheme("mysql://db".into()));
+/// assert!(error.to_string().contains("mysql://db"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The database could not be set up (boxed: the toolkit's errors are
@@ -53,6 +59,17 @@ impl From<db::Error> for ServiceError {
 }
 
 /// How to run the service.
+///
+/// ```
+/// let settings = coalesce_graphql::Settings {
+///     mode: coalesce_graphql::Mode::Naive,
+///     database_url: "postgres://postgres@127.0.0.1:5432/test".into(),
+///     table_prefix: "graphql_example_".into(),
+///     pool_size: 10,
+///     listen: "127.0.0.1:8080".parse().unwrap(),
+/// };
+/// assert_eq!(settings.listen.port(), 8080);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// How per-item reads reach the database.
