@@ -25,8 +25,10 @@ use std::{
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The table prefix would not make plain identifiers.
-    #[error("table prefix {0:?}: use ASCII letters, digits and `_` only")]
+    /// The table prefix would not make plain lower-case identifiers.
+    #[error(
+        "table prefix {0:?}: a lower-case ASCII letter, then lower-case letters, digits and `_`"
+    )]
     Prefix(String),
     /// The URL names no backend this service runs on.
     #[error("database URL {0:?}: expected postgres://, postgresql:// or sqlite:")]
@@ -111,11 +113,7 @@ pub(crate) trait Reads: Send + Sync + 'static {
 /// by `prefix` if missing, and write the seed rows (again, unchanged, if
 /// present).
 pub(crate) async fn open(url: &str, prefix: &str, pool_size: u32) -> Result<Arc<dyn Reads>, Error> {
-    if prefix.is_empty()
-        || !prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !is_plain_prefix(prefix) {
         return Err(Error::Prefix(prefix.to_owned()));
     }
     // Picking the pool type from the URL is the one place a backend is named.
@@ -128,6 +126,14 @@ pub(crate) async fn open(url: &str, prefix: &str, pool_size: u32) -> Result<Arc<
         )),
         _ => Err(Error::Scheme(url.to_owned())),
     }
+}
+
+/// The DDL and the page statement name the tables unquoted, the toolkit
+/// quoted: the two agree only on lower-case names (PostgreSQL folds
+/// unquoted names to lower case), which must start with a letter.
+fn is_plain_prefix(prefix: &str) -> bool {
+    let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    prefix.starts_with(|c: char| c.is_ascii_lowercase()) && prefix.bytes().all(lower)
 }
 
 /// The tables as the toolkit sees them: children once by their own key
@@ -337,5 +343,18 @@ where
 
     fn statements(&self) -> u64 {
         self.sql.statements() + self.pages.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_prefix;
+
+    #[test]
+    fn a_prefix_must_make_lower_case_identifiers() {
+        assert!(is_plain_prefix("graphql_bench_42_"));
+        for bad in ["", "Graphql_", "1graphql_", "graphql-", "g;drop"] {
+            assert!(!is_plain_prefix(bad), "{bad:?}");
+        }
     }
 }
