@@ -102,6 +102,8 @@
 //! | `coalesce_batch_fetch_seconds` | histogram | the source's call |
 //! | `coalesce_batches_total` | counter | batches, also labelled `outcome` |
 
+#[cfg(feature = "async-graphql")]
+mod async_graphql_compat;
 mod batch;
 mod cache;
 #[cfg(feature = "dataloader")]
@@ -112,6 +114,8 @@ mod source;
 mod stats;
 mod writer;
 
+#[cfg(feature = "async-graphql")]
+pub use async_graphql_compat::{AsyncGraphqlError, AsyncGraphqlSource};
 pub use cache::CachePolicy;
 #[cfg(feature = "dataloader")]
 pub use dataloader_compat::DataloaderSource;
