@@ -57,9 +57,11 @@ mod chunk;
 mod dialect;
 mod error;
 mod pool;
+mod pooler;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod replicas;
 pub mod retry;
+mod session;
 mod sql;
 mod table;
 mod value;
@@ -68,6 +70,8 @@ pub use batch::{Batch, DEFAULT_ROWS_PER_STATEMENT};
 pub use dialect::{Dialect, statement};
 pub use error::{Error, Limit, Operation, ServerMessage, Step};
 pub use pool::ping_after_idle;
+pub use pooler::{Pooler, PoolerError};
+pub use session::{Session, SessionSettings, SetUpFuture};
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};
 
