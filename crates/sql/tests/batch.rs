@@ -5,7 +5,9 @@
 
 mod common;
 
-use coalesce_sql::{Batch, Dialect, Error, KeyPart, Limit, Operation, Record, Step, Table, Value};
+use coalesce_sql::{
+    Batch, Dialect, Error, KeyPart, Limit, Operation, Record, Session, Step, Table, Value,
+};
 use common::Stock;
 use std::collections::HashMap;
 
@@ -149,14 +151,17 @@ macro_rules! backend_tests {
                         .collect();
                     assert_eq!(found, expected, "{n} keys");
                     if n <= 1000 {
+                        let mut session = Session::begin(&pool, sql.session_settings()).await.unwrap();
                         for key in &keys {
                             let one: Option<Item> = sqlx::query_as(AssertSqlSafe(naive.clone()))
                                 .bind(key)
-                                .fetch_optional(&pool)
+                                .persistent(session.named_statements())
+                                .fetch_optional(&mut *session)
                                 .await
                                 .unwrap();
                             assert_eq!(one.as_ref(), found.get(key), "key {key}");
                         }
+                        session.finish().await.unwrap();
                     }
                 }
                 exec(&pool, format!("DROP TABLE {name}")).await;
@@ -190,15 +195,18 @@ macro_rules! backend_tests {
                     assert_eq!(sql.statements() - before, n.div_ceil(per_statement) as u64, "{n} keys");
                     assert_eq!(found.len(), n.div_ceil(2), "{n} keys: the even ones exist");
                     if n <= 1000 {
+                        let mut session = Session::begin(&pool, sql.session_settings()).await.unwrap();
                         for key in &keys {
                             let one: Option<Line> = sqlx::query_as(AssertSqlSafe(naive.clone()))
                                 .bind(key.0)
                                 .bind(key.1)
-                                .fetch_optional(&pool)
+                                .persistent(session.named_statements())
+                                .fetch_optional(&mut *session)
                                 .await
                                 .unwrap();
                             assert_eq!(one.as_ref(), found.get(key), "key {key:?}");
                         }
+                        session.finish().await.unwrap();
                     }
                 }
                 exec(&pool, format!("DROP TABLE {name}")).await;
@@ -318,7 +326,7 @@ macro_rules! backend_tests {
                     Ok(()) => notes.push(nul),
                     // PostgreSQL text cannot hold NUL: a typed error, nothing written.
                     Err(Error::Database { operation: Operation::Upsert, source, .. }) => {
-                        assert_eq!(stringify!($backend), "postgres", "{source}");
+                        assert_eq!(<$db as sqlx::Database>::NAME, "PostgreSQL", "{source}");
                     }
                     Err(other) => panic!("unexpected {other}"),
                 }
@@ -345,7 +353,7 @@ macro_rules! backend_tests {
                 // MySQL and SQLite apply a statement's rows in order;
                 // PostgreSQL refuses a row touched twice (21000), and the
                 // write is split in halves, in order, in one transaction.
-                let one_statement = stringify!($backend) != "postgres";
+                let one_statement = <$db as sqlx::Database>::NAME != "PostgreSQL";
                 assert_eq!(sql.statements() == 1, one_statement, "{} statements", sql.statements());
                 let found: HashMap<i64, Item> = sql.fetch(&table, &[1, 2, 3]).await.unwrap();
                 let names: Vec<&str> = [1, 2, 3].iter().map(|id| found[id].name.as_str()).collect();
