@@ -9,10 +9,16 @@
 use futures::future::BoxFuture;
 use sqlx::{Connection, PgConnection, PgPool, migrate::MigrateError};
 
+/// The transaction-level advisory lock every pinned run holds (an
+/// arbitrary constant, `coalesce` in ASCII).
+const LOCK: &str = "SELECT pg_advisory_xact_lock(111767396091749)";
+
 /// Run `work` on one server session through a transaction pooler: in a
 /// transaction, with no named statement on the session before or after,
 /// and no advisory lock held after it, whatever `work` did; committed if
-/// `work` succeeded. The client connection is closed afterwards: its
+/// `work` succeeded. Runs take turns, until their commit: the migrator's
+/// own lock is released before it (and what it created is not visible
+/// until then), so two migrators would both create its table. The client connection is closed afterwards: its
 /// statement cache names statements no longer on any server.
 pub(super) async fn pinned<T>(
     pool: &PgPool,
@@ -23,6 +29,7 @@ pub(super) async fn pinned<T>(
     let mut transaction = connection.begin().await?;
     // Names another client of the pooler left on this server session
     // would collide with the migrator's.
+    sqlx::raw_sql(LOCK).execute(&mut *transaction).await?;
     sqlx::raw_sql("DEALLOCATE ALL; SAVEPOINT coalesce_pinned")
         .execute(&mut *transaction)
         .await?;
