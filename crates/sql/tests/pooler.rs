@@ -38,13 +38,19 @@ async fn pool(settings: &SessionSettings, url: &str, size: u32) -> PgPool {
 async fn stock_table(pool: &PgPool) -> Table {
     let name = common::unique("pooled");
     let ddl = format!("CREATE TABLE {name} (id BIGINT PRIMARY KEY, qty BIGINT NOT NULL)");
-    sqlx::raw_sql(AssertSqlSafe(ddl)).execute(pool).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(ddl))
+        .execute(pool)
+        .await
+        .unwrap();
     Table::new(name).key(["id"]).columns(["qty"])
 }
 
 async fn drop_table(pool: &PgPool, table: &Table) {
     let ddl = format!("DROP TABLE {}", table.name());
-    sqlx::raw_sql(AssertSqlSafe(ddl)).execute(pool).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(ddl))
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 /// Read two keys of `table` on a fresh single-connection pool, its
@@ -85,7 +91,9 @@ async fn sqlx_startup_parameters_are_refused_by_the_pooler() {
 
 #[tokio::test]
 async fn named_statements_collide_through_the_pooler_and_the_pooler_mode_avoids_them() {
-    let Some((settings, url)) = pooler() else { return };
+    let Some((settings, url)) = pooler() else {
+        return;
+    };
     let admin = pool(&settings, &url, 1).await;
     let table = stock_table(&admin).await;
     let named = SessionSettings::default();
@@ -114,7 +122,9 @@ async fn named_statements_collide_through_the_pooler_and_the_pooler_mode_avoids_
 
 #[tokio::test]
 async fn the_statement_timeout_holds_per_transaction_and_ends_with_it() {
-    let Some((settings, url)) = pooler() else { return };
+    let Some((settings, url)) = pooler() else {
+        return;
+    };
     let pool = pool(&settings, &url, 1).await;
     let limited = SessionSettings {
         statement_timeout: Some(Duration::from_millis(50)),
@@ -156,7 +166,9 @@ async fn the_statement_timeout_holds_per_transaction_and_ends_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_tasks_read_write_and_delete_through_the_pooler() {
-    let Some((settings, url)) = pooler() else { return };
+    let Some((settings, url)) = pooler() else {
+        return;
+    };
     let pool = pool(&settings, &url, 10).await;
     let table = stock_table(&pool).await;
     let batch = Batch::new(pool.clone()).with_session_settings(settings);
@@ -188,10 +200,8 @@ async fn a_hundred_concurrent_tasks_read_write_and_delete_through_the_pooler() {
         let expected: HashMap<i64, Stock> = rows.into_iter().map(|row| (row.id, row)).collect();
         assert_eq!(written, expected);
         assert_eq!(deleted, odd);
-        let even: HashMap<i64, Stock> = expected
-            .into_iter()
-            .filter(|(id, _)| id % 2 == 0)
-            .collect();
+        let even: HashMap<i64, Stock> =
+            expected.into_iter().filter(|(id, _)| id % 2 == 0).collect();
         assert_eq!(left, even);
     }
     drop_table(&pool, &table).await;
@@ -200,6 +210,9 @@ async fn a_hundred_concurrent_tasks_read_write_and_delete_through_the_pooler() {
 #[test]
 fn only_known_pooler_modes_are_accepted() {
     let (pooler, url) = Pooler::from_url("postgres://h/db?sslmode=disable&pooler=session").unwrap();
-    assert_eq!((pooler, url.as_str()), (Pooler::None, "postgres://h/db?sslmode=disable"));
+    assert_eq!(
+        (pooler, url.as_str()),
+        (Pooler::None, "postgres://h/db?sslmode=disable")
+    );
     assert!(Pooler::from_url("postgres://h/db?pooler=statement").is_err());
 }

@@ -83,7 +83,9 @@ fn settings(pool_size: u32) -> ReplicaSettings {
 /// `SELECT 1` on whatever server the handle picks.
 async fn read_one(db: &Replicated<Postgres>) -> i32 {
     db.read(&[], None, |batch| async move {
-        Ok(sqlx::query_scalar("SELECT 1").fetch_one(batch.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT 1")
+            .fetch_one(batch.pool())
+            .await?)
     })
     .await
     .unwrap()
@@ -159,7 +161,11 @@ async fn a_replica_whose_pool_is_busy_stays_in_use() {
     assert_eq!(replica(&stats).last_out_of_use, None);
     let reads = replica(&stats).reads;
     read_one(&db).await;
-    assert_eq!(replica(&db.stats()).reads, reads + 1, "the replica is still in use");
+    assert_eq!(
+        replica(&db.stats()).reads,
+        reads + 1,
+        "the replica is still in use"
+    );
 }
 
 #[tokio::test]
@@ -186,8 +192,15 @@ async fn every_server_gets_the_statement_timeout() {
         })
         .await
         .unwrap();
-    assert_eq!((on_primary.as_str(), on_replica.as_str()), ("1234ms", "1234ms"));
-    assert_eq!(replica(&db.stats()).reads, 1, "the read went to the replica");
+    assert_eq!(
+        (on_primary.as_str(), on_replica.as_str()),
+        ("1234ms", "1234ms")
+    );
+    assert_eq!(
+        replica(&db.stats()).reads,
+        1,
+        "the read went to the replica"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
