@@ -690,3 +690,56 @@ fn replica_url_reports_statements_per_server() {
         "{stdout}"
     );
 }
+
+/// Every workload runs through PgBouncer in transaction mode
+/// (`COALESCE_PGBOUNCER_URL`, with `?pooler=transaction`) with no error, at
+/// 100 tasks, on the naive and coalescing paths: migrations, seeding, the
+/// writes' clean-up and every statement of both paths go through the
+/// pooler. Fails under `CI` when the URL is unset, skips loudly otherwise.
+#[test]
+fn every_workload_runs_through_a_transaction_pooler_without_errors() {
+    let Some(url) = common::pgbouncer_url() else {
+        return;
+    };
+    let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-pgbouncer-{}.json", std::process::id()));
+    let workloads = "profile,memory,onboarding,mixed,get-memories,save,delete,profiles,search,prefetch,bulk-save";
+    let output = bench(&[
+        "--database-url",
+        &url,
+        "--users",
+        "200",
+        "--memories-per-user",
+        "10",
+        "--warmup",
+        "0",
+        "--concurrency",
+        "100",
+        "--ops",
+        "200",
+        "--bulk-size",
+        "500",
+        "--workload",
+        workloads,
+        "--paths",
+        "naive,coalesce",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        2 * workloads.split(',').count(),
+        "{results:?}"
+    );
+    for row in results {
+        assert_eq!(row["concurrency"], 100, "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(row["ops"].as_u64().unwrap() >= 200, "{row}");
+    }
+    drop(std::fs::remove_file(json));
+}
