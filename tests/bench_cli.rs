@@ -705,7 +705,8 @@ fn every_workload_runs_through_a_transaction_pooler_without_errors() {
     };
     let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("bench-pgbouncer-{}.json", std::process::id()));
-    let workloads = "profile,memory,onboarding,mixed,get-memories,save,delete,profiles,search,prefetch";
+    let workloads =
+        "profile,memory,onboarding,mixed,get-memories,save,delete,profiles,search,prefetch";
     let output = bench(&[
         "--database-url",
         &url,

@@ -132,6 +132,13 @@ impl<DB: Dialect> Batch<DB> {
     }
 
     /// See [`with_session_settings`](Self::with_session_settings).
+    ///
+    /// ```no_run
+    /// # fn f(pool: sqlx::PgPool) {
+    /// let sql = coalesce_sql::Batch::new(pool);
+    /// assert!(sql.session_settings().pooler.named_statements());
+    /// # }
+    /// ```
     pub fn session_settings(&self) -> &SessionSettings {
         &self.session
     }

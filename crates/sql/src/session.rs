@@ -11,7 +11,14 @@ use std::{
     time::Duration,
 };
 
-/// A boxed future borrowing a connection, as sqlx's `after_connect` takes.
+/// A boxed future borrowing a connection, as sqlx's `after_connect` takes
+/// (see [`SessionSettings::set_up`]).
+///
+/// ```
+/// fn nothing(_: &mut sqlx::PgConnection) -> coalesce_sql::SetUpFuture<'_> {
+///     Box::pin(async { Ok(()) })
+/// }
+/// ```
 pub type SetUpFuture<'c> = Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
 
 /// What every connection of a pool is opened and used with: the pooler
@@ -134,7 +141,20 @@ impl<DB: Dialect> Session<DB> {
     }
 
     /// A transaction on a connection from `pool`, whatever the pooler
-    /// (as [`begin`](Self::begin) opens through a transaction pooler).
+    /// (as [`begin`](Self::begin) opens through a transaction pooler):
+    /// statements that must commit together.
+    ///
+    /// ```no_run
+    /// use coalesce_sql::{Session, SessionSettings};
+    ///
+    /// # async fn f(pool: sqlx::PgPool) -> Result<(), sqlx::Error> {
+    /// let mut tx = Session::transaction(&pool, &SessionSettings::default()).await?;
+    /// for sql in ["UPDATE a SET n = n - 1", "UPDATE b SET n = n + 1"] {
+    ///     sqlx::query(sql).persistent(tx.named_statements()).execute(&mut *tx).await?;
+    /// }
+    /// tx.finish().await?; // COMMIT
+    /// # Ok(()) }
+    /// ```
     pub async fn transaction(
         pool: &Pool<DB>,
         settings: &SessionSettings,
