@@ -133,17 +133,26 @@ pub struct Database {
 }
 
 /// Call the same [`Statements`] function on the pool of the backend.
+///
+/// Each backend's future is boxed, as the batched ones are (see
+/// `batched!`): a statement on a [`coalesce_sql::Session`] holds the
+/// future of its `BEGIN` and of its statement, and inline, every caller's
+/// future would carry the largest of the three backends' (a plain
+/// `get_profile` was a 2.9 KB future).
 macro_rules! dispatch {
     ($self:ident . $function:ident ( $($arg:expr),* )) => {
         match &$self.pool {
             Pool::Postgres(pool) => {
-                Statements::$function(pool, &$self.session, &$self.counters, $($arg),*).await
+                Box::pin(Statements::$function(pool, &$self.session, &$self.counters, $($arg),*))
+                    .await
             }
             Pool::MySql(pool) => {
-                Statements::$function(pool, &$self.session, &$self.counters, $($arg),*).await
+                Box::pin(Statements::$function(pool, &$self.session, &$self.counters, $($arg),*))
+                    .await
             }
             Pool::Sqlite(pool) => {
-                Statements::$function(pool, &$self.session, &$self.counters, $($arg),*).await
+                Box::pin(Statements::$function(pool, &$self.session, &$self.counters, $($arg),*))
+                    .await
             }
         }
     };
