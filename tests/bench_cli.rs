@@ -25,6 +25,11 @@ use std::{
 
 static FILES: AtomicU32 = AtomicU32::new(0);
 
+/// The runs against the PostgreSQL test server take turns: they seed and
+/// clean up the same users' rows, and one's clean-up deadlocked with
+/// another's writes when they overlapped.
+static POSTGRES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A fresh SQLite URL under the target directory, and its file.
 fn sqlite_url(name: &str) -> (String, PathBuf) {
     let n = FILES.fetch_add(1, Ordering::Relaxed);
@@ -281,6 +286,7 @@ async fn a_run_ends_at_its_time_however_slow_the_path() {
     if common::store(common::Target::Postgres).await.is_none() {
         return;
     }
+    let _turn = POSTGRES_TURN.lock().await;
     let url = common::url(common::Target::Postgres);
     let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("slow-{}.json", std::process::id()));
@@ -402,6 +408,7 @@ async fn a_default_run_goes_on_until_it_has_figures() {
     if common::store(common::Target::Postgres).await.is_none() {
         return;
     }
+    let _turn = POSTGRES_TURN.lock().await;
     let url = common::url(common::Target::Postgres);
     let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("extended-{}.json", std::process::id()));
@@ -703,6 +710,7 @@ fn every_workload_runs_through_a_transaction_pooler_without_errors() {
     let Some(url) = common::pgbouncer_url() else {
         return;
     };
+    let _turn = POSTGRES_TURN.blocking_lock();
     let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("bench-pgbouncer-{}.json", std::process::id()));
     let workloads =
