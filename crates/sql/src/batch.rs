@@ -311,12 +311,22 @@ impl<DB: Dialect> Batch<DB> {
                             answers.insert(items[index].key.clone(), Ok(row));
                         }
                     }
-                    Err(error) if DB::is_data_error(&error) && range.len() == 1 => {
-                        let error = failed(operation, table, step, error);
-                        answers.insert(items[range.start].key.clone(), Err(error));
-                    }
                     Err(error) if DB::is_data_error(&error) => {
-                        pending.extend(halves(range).map(|half| (half, 0)));
+                        // A failed statement aborts the read's transaction
+                        // (through a transaction pooler): the statements
+                        // after it need a new one (it had nothing to commit).
+                        if session.in_transaction() {
+                            // Rolled back as it goes back to the pool,
+                            // before the next is taken (a pool of one).
+                            drop(session);
+                            session = self.open(operation, table, 1).await?;
+                        }
+                        if range.len() == 1 {
+                            let error = failed(operation, table, step, error);
+                            answers.insert(items[range.start].key.clone(), Err(error));
+                        } else {
+                            pending.extend(halves(range).map(|half| (half, 0)));
+                        }
                     }
                     Err(error) => return Err(failed(operation, table, step, error)),
                 }

@@ -207,6 +207,40 @@ async fn a_hundred_concurrent_tasks_read_write_and_delete_through_the_pooler() {
     drop_table(&pool, &table).await;
 }
 
+#[tokio::test]
+async fn a_per_key_read_isolates_a_failing_key_inside_transactions() {
+    let Some((settings, url)) = pooler() else {
+        return;
+    };
+    let pool = pool(&settings, &url, 1).await;
+    let table = stock_table(&pool).await;
+    let batch = Batch::new(pool.clone()).with_session_settings(settings);
+    let rows: Vec<Stock> = (0..10)
+        .map(|id| Stock {
+            id,
+            qty: i64::from(id != 7),
+        })
+        .collect();
+    batch.upsert(&table, &rows).await.unwrap();
+    // Dividing by row 7's 0 fails its statement (SQLSTATE 22012, a data
+    // error): the keys are read again in halves, each statement after the
+    // failed one in a new transaction.
+    let divided = table.clone().select("id, 10 / qty AS qty");
+    let ids: Vec<i64> = (0..10).collect();
+    let found = batch
+        .fetch_each::<i64, Stock>(&divided, &ids)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 10);
+    for (id, answer) in found {
+        match answer {
+            Ok(row) => assert_eq!((id, row.qty), (row.id, 10), "key {id}"),
+            Err(error) => assert_eq!(id, 7, "{error}"),
+        }
+    }
+    drop_table(&pool, &table).await;
+}
+
 #[test]
 fn only_known_pooler_modes_are_accepted() {
     let (pooler, url) = Pooler::from_url("postgres://h/db?sslmode=disable&pooler=session").unwrap();

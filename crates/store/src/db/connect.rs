@@ -286,7 +286,9 @@ impl ConnectOptions {
     /// `max_statement_time` (Oracle MySQL's `max_execution_time`, which
     /// covers `SELECT`s only). On SQLite, which runs statements in the
     /// caller's process, it is the busy timeout: how long a statement
-    /// waits for another connection's lock. It applies to migrations too.
+    /// waits for another connection's lock. It applies to migrations too,
+    /// and to the routed pools of a database opened with replicas. Through
+    /// a transaction pooler it is set in each transaction (`SET LOCAL`).
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
         self.statement_timeout = timeout;
         self
@@ -366,7 +368,12 @@ impl Database {
 
     /// Open a pool to the database `url` names, as `options` say. The
     /// first connection is opened before this returns, so an unreachable
-    /// server, a refused login or an unopenable file is reported here.
+    /// server, a refused login or an unopenable file is reported here. A
+    /// PostgreSQL URL ending in `?pooler=transaction` names a transaction
+    /// pooler (PgBouncer's `pool_mode = transaction`) in front of the
+    /// server: no statement is then a named prepared statement, each runs
+    /// in a transaction that sets the statement timeout, and no startup
+    /// parameter a pooler refuses is sent (docs/scale-out.md, "Poolers").
     ///
     /// ```no_run
     /// use coalesce_store::db::{ConnectOptions, Database};
