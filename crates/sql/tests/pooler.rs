@@ -241,6 +241,39 @@ async fn a_per_key_read_isolates_a_failing_key_inside_transactions() {
     drop_table(&pool, &table).await;
 }
 
+/// Directly on PostgreSQL, one connection: the server session holds the
+/// named statements a handle prepared, none in the pooler mode.
+#[tokio::test]
+async fn the_pooler_mode_leaves_no_named_statement_on_the_server_session() {
+    if common::postgres().await.is_none() {
+        return;
+    }
+    let url = common::postgres_url();
+    let transaction = SessionSettings {
+        pooler: Pooler::Transaction,
+        statement_timeout: Some(Duration::from_secs(30)),
+    };
+    let mut named = HashMap::new();
+    for settings in [SessionSettings::default(), transaction] {
+        let pool = pool(&settings, &url, 1).await;
+        let table = stock_table(&pool).await;
+        let batch = Batch::new(pool.clone()).with_session_settings(settings);
+        let rows: Vec<Stock> = (0..20).map(|id| Stock { id, qty: id }).collect();
+        batch.upsert(&table, &rows).await.unwrap();
+        let _: HashMap<i64, Stock> = batch.fetch(&table, &[1, 2, 3]).await.unwrap();
+        batch.delete(&table, &[4, 5]).await.unwrap();
+        let prepared: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_prepared_statements")
+            .persistent(false)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        named.insert(settings.pooler, prepared);
+        drop_table(&pool, &table).await;
+    }
+    assert!(named[&Pooler::None] >= 3, "{named:?}");
+    assert_eq!(named[&Pooler::Transaction], 0, "{named:?}");
+}
+
 #[test]
 fn only_known_pooler_modes_are_accepted() {
     let (pooler, url) = Pooler::from_url("postgres://h/db?sslmode=disable&pooler=session").unwrap();
