@@ -25,6 +25,11 @@ use std::{
 
 static FILES: AtomicU32 = AtomicU32::new(0);
 
+/// The runs against the PostgreSQL test server take turns: they seed and
+/// clean up the same users' rows, and one's clean-up deadlocked with
+/// another's writes when they overlapped.
+static POSTGRES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A fresh SQLite URL under the target directory, and its file.
 fn sqlite_url(name: &str) -> (String, PathBuf) {
     let n = FILES.fetch_add(1, Ordering::Relaxed);
@@ -281,6 +286,7 @@ async fn a_run_ends_at_its_time_however_slow_the_path() {
     if common::store(common::Target::Postgres).await.is_none() {
         return;
     }
+    let _turn = POSTGRES_TURN.lock().await;
     let url = common::url(common::Target::Postgres);
     let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("slow-{}.json", std::process::id()));
@@ -402,6 +408,7 @@ async fn a_default_run_goes_on_until_it_has_figures() {
     if common::store(common::Target::Postgres).await.is_none() {
         return;
     }
+    let _turn = POSTGRES_TURN.lock().await;
     let url = common::url(common::Target::Postgres);
     let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("extended-{}.json", std::process::id()));
@@ -689,4 +696,59 @@ fn replica_url_reports_statements_per_server() {
         stdout.contains("replica 0: postgres://127.0.0.1:"),
         "{stdout}"
     );
+}
+
+/// Every workload of the default set runs through PgBouncer in transaction
+/// mode (`COALESCE_PGBOUNCER_URL`, with `?pooler=transaction`) with no
+/// error, at 100 tasks, on the naive and coalescing paths (bulk-save, not
+/// in the default set, is one statement per row on the naive path: minutes
+/// at 100 tasks): migrations, seeding, the
+/// writes' clean-up and every statement of both paths go through the
+/// pooler. Fails under `CI` when the URL is unset, skips loudly otherwise.
+#[test]
+fn every_workload_runs_through_a_transaction_pooler_without_errors() {
+    let Some(url) = common::pgbouncer_url() else {
+        return;
+    };
+    let _turn = POSTGRES_TURN.blocking_lock();
+    let json = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-pgbouncer-{}.json", std::process::id()));
+    let workloads =
+        "profile,memory,onboarding,mixed,get-memories,save,delete,profiles,search,prefetch";
+    let output = bench(&[
+        "--database-url",
+        &url,
+        "--users",
+        "200",
+        "--memories-per-user",
+        "10",
+        "--warmup",
+        "0",
+        "--concurrency",
+        "100",
+        "--ops",
+        "100",
+        "--workload",
+        workloads,
+        "--paths",
+        "naive,coalesce",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        2 * workloads.split(',').count(),
+        "{results:?}"
+    );
+    for row in results {
+        assert_eq!(row["concurrency"], 100, "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(row["ops"].as_u64().unwrap() >= 100, "{row}");
+    }
+    drop(std::fs::remove_file(json));
 }

@@ -78,6 +78,35 @@ fn usage_errors_are_one_line() {
     assert_one_line_error(&coalesce(&["seed", "--seed", "abc"]), 2, "--seed");
 }
 
+/// `--connect-timeout` and `--statement-timeout` reach the connect options
+/// of every command that opens the database: zero, which the store refuses,
+/// is refused by each.
+#[test]
+fn the_timeout_flags_reach_every_command_that_connects() {
+    let url = fresh_url();
+    let commands: [&[&str]; 6] = [
+        &["migrate"],
+        &["seed"],
+        &["session", "--user-id", "u"],
+        &["tool", "getDatabaseBatchStats", "--user-id", "u"],
+        &["mcp", "--user-id", "u"],
+        &["bench", "--duration", "1s"],
+    ];
+    for command in commands {
+        for (flag, setting) in [
+            ("--statement-timeout", "statement_timeout"),
+            ("--connect-timeout", "connect_timeout"),
+        ] {
+            let mut args = command.to_vec();
+            args.extend([flag, "0s", "--database-url", &url]);
+            let refused = format!("{setting} must be longer than zero");
+            assert_one_line_error(&coalesce(&args), 1, &refused);
+        }
+    }
+    let unparsable = coalesce(&["migrate", "--statement-timeout", "soon"]);
+    assert_one_line_error(&unparsable, 2, "--statement-timeout");
+}
+
 #[test]
 fn runtime_errors_are_one_line() {
     let bad_scheme = coalesce(&["migrate", "--database-url", "mssql://db/app"]);

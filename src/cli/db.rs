@@ -2,22 +2,44 @@
 
 use super::CliError;
 use coalesce_store::MemoryStore;
-use coalesce_store::db::{Backend, Database};
-use std::path::Path;
+use coalesce_store::db::{Backend, ConnectOptions, Database};
+use std::{path::Path, time::Duration};
 
 /// Connections each command opens at most.
 const POOL_SIZE: u32 = 4;
 
-/// A migrated memory store at `url`.
-pub(crate) async fn store(url: &str) -> Result<MemoryStore, CliError> {
-    create_sqlite_dir(url)?;
-    Ok(MemoryStore::connect(url, POOL_SIZE).await?)
+/// The database the command line names, and how to connect to it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// `--database-url`.
+    pub(crate) url: String,
+    /// `--connect-timeout`.
+    pub(crate) connect_timeout: Duration,
+    /// `--statement-timeout`.
+    pub(crate) statement_timeout: Duration,
 }
 
-/// A pool on the database at `url`, not migrated.
-pub(crate) async fn database(url: &str) -> Result<Database, CliError> {
-    create_sqlite_dir(url)?;
-    Ok(Database::connect(url, POOL_SIZE).await?)
+impl Target {
+    /// The store's connect options for a pool of `pool_size`, with the
+    /// command line's timeouts.
+    pub(crate) fn options(&self, pool_size: u32) -> ConnectOptions {
+        ConnectOptions::new(pool_size)
+            .with_connect_timeout(self.connect_timeout)
+            .with_statement_timeout(self.statement_timeout)
+    }
+}
+
+/// A migrated memory store on `target`.
+pub(crate) async fn store(target: &Target) -> Result<MemoryStore, CliError> {
+    let db = database(target).await?;
+    db.migrate().await?;
+    Ok(MemoryStore::new(db)?)
+}
+
+/// A pool on `target`'s database, not migrated.
+pub(crate) async fn database(target: &Target) -> Result<Database, CliError> {
+    create_sqlite_dir(&target.url)?;
+    Ok(Database::connect_with(&target.url, &target.options(POOL_SIZE)).await?)
 }
 
 /// Create the directory a `sqlite://` file URL points into, if missing

@@ -24,8 +24,9 @@ pub(crate) struct McpArgs {
 }
 
 /// Serve until the client closes the connection.
-pub(crate) async fn run(url: &str, args: McpArgs) -> Result<(), CliError> {
-    let tools = MemoryTools::new(db::store(url).await?, args.user_id).map_err(CliError::UserId)?;
+pub(crate) async fn run(target: &db::Target, args: McpArgs) -> Result<(), CliError> {
+    let tools =
+        MemoryTools::new(db::store(target).await?, args.user_id).map_err(CliError::UserId)?;
     let server = MemoryToolServer::new(tools);
     let running = server.serve(stdio_pipes()).await;
     let running = running.map_err(|error| CliError::McpStart(Box::new(error)))?;

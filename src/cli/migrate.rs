@@ -4,8 +4,8 @@ use super::{CliError, db};
 use std::io::Write;
 
 /// Apply the migrations and say which were applied.
-pub(crate) async fn run(url: &str) -> Result<(), CliError> {
-    let database = db::database(url).await?;
+pub(crate) async fn run(target: &db::Target) -> Result<(), CliError> {
+    let database = db::database(target).await?;
     let report = database.migrate_report().await?;
     let backend = format!("{:?}", database.backend());
     let mut out = std::io::stdout().lock();

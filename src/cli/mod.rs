@@ -18,7 +18,7 @@ mod tool;
 use clap::{CommandFactory, Parser, Subcommand, error::ErrorKind};
 use coalesce_store::StoreError;
 use coalesce_store::db::ConnectError;
-use std::{io, path::PathBuf, process::ExitCode};
+use std::{io, path::PathBuf, process::ExitCode, time::Duration};
 
 /// Where the database is when neither `--database-url` nor `DATABASE_URL`
 /// says: a SQLite file, created (with its directory) on first use.
@@ -49,6 +49,17 @@ pub(crate) struct Cli {
         hide_env_values = true
     )]
     pub(crate) database_url: String,
+
+    /// How long opening the database may take before the command fails
+    /// (e.g. 5s, 500ms).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub(crate) connect_timeout: Duration,
+
+    /// How long the server lets one statement run before cancelling it
+    /// (PostgreSQL's statement_timeout, MariaDB's max_statement_time;
+    /// SQLite: how long a statement waits for a lock).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub(crate) statement_timeout: Duration,
 
     /// What to do.
     #[command(subcommand)]
@@ -183,14 +194,18 @@ impl CliError {
 
 /// Run one parsed command.
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let url = cli.database_url;
+    let target = db::Target {
+        url: cli.database_url,
+        connect_timeout: cli.connect_timeout,
+        statement_timeout: cli.statement_timeout,
+    };
     match cli.command {
-        Command::Migrate => migrate::run(&url).await,
-        Command::Seed(args) => seed::run(&url, args).await,
-        Command::Session(args) => session::run(&url, args).await,
-        Command::Tool(args) => tool::run(&url, args).await,
-        Command::Mcp(args) => mcp::run(&url, args).await,
-        Command::Bench(args) => Ok(bench::run(&url, args).await?),
+        Command::Migrate => migrate::run(&target).await,
+        Command::Seed(args) => seed::run(&target, args).await,
+        Command::Session(args) => session::run(&target, args).await,
+        Command::Tool(args) => tool::run(&target, args).await,
+        Command::Mcp(args) => mcp::run(&target, args).await,
+        Command::Bench(args) => Ok(bench::run(&target, args).await?),
     }
 }
 

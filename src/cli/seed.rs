@@ -25,8 +25,8 @@ pub(crate) struct SeedArgs {
 
 /// Migrate, write the data unless the database already holds it, and say
 /// on one line what is there and which user to try.
-pub(crate) async fn run(url: &str, args: SeedArgs) -> Result<(), CliError> {
-    let database = db::database(url).await?;
+pub(crate) async fn run(target: &db::Target, args: SeedArgs) -> Result<(), CliError> {
+    let database = db::database(target).await?;
     database.migrate().await?;
     let spec = SeedSpec {
         seed: args.seed,

@@ -22,8 +22,8 @@ pub(crate) struct SessionArgs {
 /// prints (the prefetch time, the memory count, the statistics), then the
 /// same reads made one after another, for comparison. Both are timed on
 /// open connections (a first, untimed prefetch opens them).
-pub(crate) async fn run(url: &str, args: SessionArgs) -> Result<(), CliError> {
-    let store = db::store(url).await?;
+pub(crate) async fn run(target: &db::Target, args: SessionArgs) -> Result<(), CliError> {
+    let store = db::store(target).await?;
     let database = store.database();
     let mut out = std::io::stdout().lock();
     writeln!(out, "[ENTRYPOINT] ✓ Database batcher initialized").map_err(CliError::Output)?;

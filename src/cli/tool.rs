@@ -34,12 +34,13 @@ pub(crate) struct ToolArgs {
 
 /// Run the tool(s) and print the JSON; a `"success": false` answer is
 /// printed too, and also reported as the command's error.
-pub(crate) async fn run(url: &str, args: ToolArgs) -> Result<(), CliError> {
+pub(crate) async fn run(target: &db::Target, args: ToolArgs) -> Result<(), CliError> {
     let arguments: Option<Value> = match &args.name {
         Some(_) => Some(serde_json::from_str(&args.arguments).map_err(CliError::ToolArguments)?),
         None => None,
     };
-    let tools = MemoryTools::new(db::store(url).await?, args.user_id).map_err(CliError::UserId)?;
+    let tools =
+        MemoryTools::new(db::store(target).await?, args.user_id).map_err(CliError::UserId)?;
     match (args.name, arguments) {
         (Some(name), Some(arguments)) => one_call(&tools, &name, arguments).await,
         _ => calls_from_stdin(&tools).await,

@@ -6,9 +6,9 @@ use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
 use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
 use crate::rows::{Readers, Rows, RowsOptions, TableRow};
 use crate::value::{Arguments, Columns, Key, Record};
-use crate::{Dialect, Table, retry, sql};
+use crate::{Dialect, Session, SessionSettings, Table, retry, sql};
 use coalesce::ConfigError;
-use sqlx::{FromRow, Pool, pool::PoolConnection};
+use sqlx::{FromRow, Pool};
 use std::{
     collections::{HashMap, HashSet},
     ops::Range,
@@ -54,6 +54,7 @@ pub struct Db<DB: Dialect> {
     server: Arc<OnceCell<Server>>,
     write_attempts: u32,
     rows_per_statement: usize,
+    session: SessionSettings,
 }
 
 impl<DB: Dialect> Clone for Db<DB> {
@@ -65,6 +66,7 @@ impl<DB: Dialect> Clone for Db<DB> {
             server: Arc::clone(&self.server),
             write_attempts: self.write_attempts,
             rows_per_statement: self.rows_per_statement,
+            session: self.session,
         }
     }
 }
@@ -98,12 +100,6 @@ enum Ran {
     After(sqlx::Error),
 }
 
-/// Where a write runs: one auto-committed statement, or a transaction.
-enum Scope<DB: Dialect> {
-    Single(PoolConnection<DB>),
-    Transaction(sqlx::Transaction<'static, DB>),
-}
-
 impl<DB: Dialect> Db<DB> {
     /// A handle on `pool`, counting from zero.
     pub fn new(pool: Pool<DB>) -> Self {
@@ -114,7 +110,45 @@ impl<DB: Dialect> Db<DB> {
             server: Arc::default(),
             write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
             rows_per_statement: DEFAULT_ROWS_PER_STATEMENT,
+            session: SessionSettings::default(),
         }
+    }
+
+    /// Run statements as `settings` say: through a transaction pooler
+    /// ([`Pooler::Transaction`](crate::Pooler::Transaction), PostgreSQL),
+    /// every statement unnamed and inside a transaction that sets the
+    /// statement timeout, reads included (a read then costs two round
+    /// trips more: `BEGIN`, and `COMMIT`; and a statement is planned on
+    /// every call, see docs/scale-out.md). The pool's connections should be
+    /// opened as the same settings say
+    /// ([`SessionSettings::connect_options`]).
+    ///
+    /// ```no_run
+    /// use coalesce_sql::{Db, Pooler, SessionSettings};
+    /// use std::time::Duration;
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (pooler, url) = Pooler::from_url("postgres://app@127.0.0.1:6432/app?pooler=transaction")?;
+    /// let settings = SessionSettings { pooler, statement_timeout: Some(Duration::from_secs(30)) };
+    /// let pool = sqlx::PgPool::connect_with(settings.connect_options::<sqlx::Postgres>(&url)?).await?;
+    /// let sql = Db::new(pool).with_session_settings(settings);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_session_settings(mut self, settings: SessionSettings) -> Self {
+        self.session = settings;
+        self
+    }
+
+    /// See [`with_session_settings`](Self::with_session_settings).
+    ///
+    /// ```no_run
+    /// # fn f(pool: sqlx::PgPool) {
+    /// let sql = coalesce_sql::Db::new(pool);
+    /// assert!(sql.session_settings().pooler.named_statements());
+    /// # }
+    /// ```
+    pub fn session_settings(&self) -> &SessionSettings {
+        &self.session
     }
 
     /// How many times a write is tried when the database aborts it to
@@ -147,7 +181,8 @@ impl<DB: Dialect> Db<DB> {
         self
     }
 
-    /// The pool, for statements of your own.
+    /// The pool, for statements of your own (through a transaction pooler,
+    /// run them on a [`Session`] of its [`session_settings`](Self::session_settings)).
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
     }
@@ -160,7 +195,9 @@ impl<DB: Dialect> Db<DB> {
         self.counters.statements.load(Relaxed)
     }
 
-    /// Transactions begun by this handle and its clones.
+    /// Transactions begun by this handle and its clones for writes of
+    /// several statements. (Through a transaction pooler every read and
+    /// write runs in a transaction; those of one statement are not counted.)
     pub fn transactions(&self) -> u64 {
         self.counters.transactions.load(Relaxed)
     }
@@ -381,7 +418,7 @@ impl<DB: Dialect> Db<DB> {
             return Ok(answers);
         }
         let chunks = self.plan(operation, table, &items).await?;
-        let mut connection = self.connect(operation, table).await?;
+        let mut session = self.open(operation, table, 1).await?;
         for (i, chunk) in chunks.iter().enumerate() {
             let step = Step::Chunk {
                 index: i + 1,
@@ -390,7 +427,7 @@ impl<DB: Dialect> Db<DB> {
             let mut pending = vec![(chunk.items.clone(), chunk.padding())];
             while let Some((range, padding)) = pending.pop() {
                 let read = self
-                    .read_range::<K, R>(&mut connection, table, &items, range.clone(), padding)
+                    .read_range::<K, R>(&mut session, table, &items, range.clone(), padding)
                     .await;
                 match read {
                     Ok(rows) => {
@@ -398,17 +435,28 @@ impl<DB: Dialect> Db<DB> {
                             answers.insert(items[index].key.clone(), Ok(row));
                         }
                     }
-                    Err(error) if DB::is_data_error(&error) && range.len() == 1 => {
-                        let error = failed(operation, table, step, error);
-                        answers.insert(items[range.start].key.clone(), Err(error));
-                    }
                     Err(error) if DB::is_data_error(&error) => {
-                        pending.extend(halves(range).map(|half| (half, 0)));
+                        // A failed statement aborts the read's transaction
+                        // (through a transaction pooler): the statements
+                        // after it need a new one (it had nothing to commit).
+                        if session.in_transaction() {
+                            // Rolled back as it goes back to the pool,
+                            // before the next is taken (a pool of one).
+                            drop(session);
+                            session = self.open(operation, table, 1).await?;
+                        }
+                        if range.len() == 1 {
+                            let error = failed(operation, table, step, error);
+                            answers.insert(items[range.start].key.clone(), Err(error));
+                        } else {
+                            pending.extend(halves(range).map(|half| (half, 0)));
+                        }
                     }
                     Err(error) => return Err(failed(operation, table, step, error)),
                 }
             }
         }
+        session.end_read(operation, table).await?;
         Ok(answers)
     }
 
@@ -430,7 +478,7 @@ impl<DB: Dialect> Db<DB> {
         }
         let operation = Operation::Fetch;
         let chunks = self.plan(operation, table, keys).await?;
-        let mut connection = self.connect(operation, table).await?;
+        let mut session = self.open(operation, table, 1).await?;
         for (i, chunk) in chunks.iter().enumerate() {
             let step = Step::Chunk {
                 index: i + 1,
@@ -438,7 +486,7 @@ impl<DB: Dialect> Db<DB> {
             };
             let rows = self
                 .read_range(
-                    &mut connection,
+                    &mut session,
                     table,
                     keys,
                     chunk.items.clone(),
@@ -450,7 +498,7 @@ impl<DB: Dialect> Db<DB> {
                 found(index, row);
             }
         }
-        Ok(())
+        session.end_read(operation, table).await
     }
 
     /// One read statement: the rows matching `keys[range]` (padded with
@@ -474,12 +522,12 @@ impl<DB: Dialect> Db<DB> {
         let sql = typed::<DB, K>(sql::select(&DB::SYNTAX, table, len));
         let arguments = key_arguments(items, padding)?;
         self.count_statement();
-        let rows = match DB::fetch_rows(connection, sql, arguments).await {
+        let rows = match DB::fetch_rows(connection, sql, arguments, self.named()).await {
             Err(error) if DB::is_collation_mix(&error) && len > 1 => {
                 let sql = sql::select(&branches::<DB>(), table, len);
                 let arguments = key_arguments(items, padding)?;
                 self.count_statement();
-                DB::fetch_rows(connection, sql, arguments).await?
+                DB::fetch_rows(connection, sql, arguments, self.named()).await?
             }
             rows => rows?,
         };
@@ -664,7 +712,7 @@ impl<DB: Dialect> Db<DB> {
                 of: chunks.len(),
             };
             let done = self
-                .upsert_range(scope.connection(), table, rows, chunk.items.clone())
+                .upsert_range(&mut *scope, table, rows, chunk.items.clone())
                 .await;
             done.map_err(|e| scope.failed(operation, table, step, e))?;
         }
@@ -697,13 +745,12 @@ impl<DB: Dialect> Db<DB> {
                 _ => vec![chunk.items.clone()],
             };
             while let Some(range) = pending.pop() {
-                let fail = |scope: &Scope<DB>, e| scope.failed(operation, table, step, e);
+                let fail = |scope: &Session<DB>, e| scope.failed(operation, table, step, e);
                 self.count_statement();
-                let saved =
-                    DB::execute_unprepared(scope.connection(), "SAVEPOINT coalesce_rows").await;
+                let saved = DB::execute_unprepared(&mut *scope, "SAVEPOINT coalesce_rows").await;
                 saved.map_err(|e| fail(&scope, e))?;
                 let Err(error) = self
-                    .upsert_range(scope.connection(), table, rows, range.clone())
+                    .upsert_range(&mut *scope, table, rows, range.clone())
                     .await
                 else {
                     continue;
@@ -712,11 +759,9 @@ impl<DB: Dialect> Db<DB> {
                     return Err(fail(&scope, error));
                 }
                 self.count_statement();
-                let undone = DB::execute_unprepared(
-                    scope.connection(),
-                    "ROLLBACK TO SAVEPOINT coalesce_rows",
-                )
-                .await;
+                let undone =
+                    DB::execute_unprepared(&mut *scope, "ROLLBACK TO SAVEPOINT coalesce_rows")
+                        .await;
                 undone.map_err(|e| fail(&scope, e))?;
                 match range.len() {
                     1 if isolate => failures.push((range.start, fail(&scope, error))),
@@ -741,7 +786,9 @@ impl<DB: Dialect> Db<DB> {
         let sql = sql::upsert(&DB::SYNTAX, table, items.len());
         let arguments = arguments(items)?;
         self.count_statement();
-        DB::execute(connection, sql, arguments).await.map(drop)
+        DB::execute(connection, sql, arguments, self.named())
+            .await
+            .map(drop)
     }
 
     /// Delete the rows of `table` matching `keys`, with the result of
@@ -893,7 +940,7 @@ impl<DB: Dialect> Db<DB> {
             };
             let credited = self
                 .delete_range(
-                    scope.connection(),
+                    &mut *scope,
                     table,
                     keys,
                     chunk.items.clone(),
@@ -936,13 +983,12 @@ impl<DB: Dialect> Db<DB> {
                 _ => vec![chunk.items.clone()],
             };
             while let Some(range) = pending.pop() {
-                let fail = |scope: &Scope<DB>, e| scope.failed(operation, table, step, e);
+                let fail = |scope: &Session<DB>, e| scope.failed(operation, table, step, e);
                 self.count_statement();
-                let saved =
-                    DB::execute_unprepared(scope.connection(), "SAVEPOINT coalesce_rows").await;
+                let saved = DB::execute_unprepared(&mut *scope, "SAVEPOINT coalesce_rows").await;
                 saved.map_err(|e| fail(&scope, e))?;
                 let error = match self
-                    .delete_range(scope.connection(), table, keys, range.clone(), 0)
+                    .delete_range(&mut *scope, table, keys, range.clone(), 0)
                     .await
                 {
                     Ok(credited) => {
@@ -957,11 +1003,9 @@ impl<DB: Dialect> Db<DB> {
                     return Err(fail(&scope, error));
                 }
                 self.count_statement();
-                let undone = DB::execute_unprepared(
-                    scope.connection(),
-                    "ROLLBACK TO SAVEPOINT coalesce_rows",
-                )
-                .await;
+                let undone =
+                    DB::execute_unprepared(&mut *scope, "ROLLBACK TO SAVEPOINT coalesce_rows")
+                        .await;
                 undone.map_err(|e| fail(&scope, e))?;
                 match range.len() {
                     1 => failures.push((range.start, fail(&scope, error))),
@@ -1002,7 +1046,7 @@ impl<DB: Dialect> Db<DB> {
                 let delete = typed::<DB, K>(delete);
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
-                let affected = DB::execute(connection, delete, arguments).await;
+                let affected = DB::execute(connection, delete, arguments, self.named()).await;
                 let affected = affected.map_err(Ran::Before)?;
                 Ok(if affected > 0 {
                     vec![range.start]
@@ -1014,13 +1058,13 @@ impl<DB: Dialect> Db<DB> {
                 let delete = typed::<DB, K>(delete);
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
-                let rows = DB::fetch_rows(connection, delete, arguments).await;
+                let rows = DB::fetch_rows(connection, delete, arguments, self.named()).await;
                 positions(rows.map_err(Ran::Before)?).map_err(Ran::After)
             }
             sql::Delete::LockedFirst { lock, delete } => {
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
-                let rows = match DB::fetch_rows(connection, lock, arguments).await {
+                let rows = match DB::fetch_rows(connection, lock, arguments, self.named()).await {
                     Err(error) if DB::is_collation_mix(&error) => {
                         let len = items.len() + padding;
                         let sql::Delete::LockedFirst { lock, .. } =
@@ -1030,14 +1074,14 @@ impl<DB: Dialect> Db<DB> {
                         };
                         let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                         self.count_statement();
-                        DB::fetch_rows(connection, lock, arguments).await
+                        DB::fetch_rows(connection, lock, arguments, self.named()).await
                     }
                     rows => rows,
                 };
                 let credited = positions(rows.map_err(Ran::Before)?).map_err(Ran::Before)?;
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
-                let done = DB::execute(connection, delete, arguments).await;
+                let done = DB::execute(connection, delete, arguments, self.named()).await;
                 done.map_err(Ran::Before)?;
                 Ok(credited)
             }
@@ -1092,46 +1136,33 @@ impl<DB: Dialect> Db<DB> {
         })
     }
 
-    /// A connection for a read.
-    async fn connect(
-        &self,
-        operation: Operation,
-        table: &Table,
-    ) -> Result<PoolConnection<DB>, Error> {
-        self.pool
-            .acquire()
-            .await
-            .map_err(|e| failed(operation, table, Step::Connect, e))
+    /// Whether statements may be named prepared statements.
+    fn named(&self) -> bool {
+        self.session.pooler.named_statements()
     }
 
-    /// Where a write of `statements` statements runs: alone, or in a
-    /// transaction if there are several.
+    /// Where `statements` statements run: on a connection of their own if
+    /// there is one and the pooler allows it, else in a transaction.
     async fn open(
         &self,
         operation: Operation,
         table: &Table,
         statements: usize,
-    ) -> Result<Scope<DB>, Error> {
-        if statements == 1 {
-            let connection = self.pool.acquire().await;
-            let connection = connection.map_err(|e| failed(operation, table, Step::Connect, e))?;
-            return Ok(Scope::Single(connection));
+    ) -> Result<Session<DB>, Error> {
+        if statements == 1 && self.named() {
+            let session = Session::begin(&self.pool, &self.session).await;
+            return session.map_err(|e| failed(operation, table, Step::Connect, e));
         }
-        self.counters.transactions.fetch_add(1, Relaxed);
-        let transaction = self.pool.begin_with(DB::BEGIN_WRITE).await;
-        let transaction = transaction.map_err(|e| failed(operation, table, Step::Begin, e))?;
-        Ok(Scope::Transaction(transaction))
+        if statements > 1 {
+            self.counters.transactions.fetch_add(1, Relaxed);
+        }
+        let session = Session::transaction(&self.pool, &self.session).await;
+        session.map_err(|e| failed(operation, table, Step::Begin, e))
     }
 }
 
-impl<DB: Dialect> Scope<DB> {
-    fn connection(&mut self) -> &mut DB::Connection {
-        match self {
-            Self::Single(connection) => connection,
-            Self::Transaction(transaction) => transaction,
-        }
-    }
-
+/// What a failure means for a write's [`Session`].
+impl<DB: Dialect> Session<DB> {
     /// The error for a statement of this write failing at `step`: an
     /// auto-committed statement whose connection failed may have run.
     fn failed(
@@ -1141,15 +1172,15 @@ impl<DB: Dialect> Scope<DB> {
         step: Step,
         source: sqlx::Error,
     ) -> Error {
-        match self {
-            Self::Single(_) if is_connection_lost(&source) => Error::CommitOutcomeUnknown {
+        if !self.in_transaction() && is_connection_lost(&source) {
+            return Error::CommitOutcomeUnknown {
                 operation,
                 table: table.name().to_owned(),
                 step,
                 source,
-            },
-            _ => failed(operation, table, step, source),
+            };
         }
+        failed(operation, table, step, source)
     }
 
     /// The error for a failure once this write's statement at `step` has
@@ -1161,24 +1192,21 @@ impl<DB: Dialect> Scope<DB> {
         step: Step,
         source: sqlx::Error,
     ) -> Error {
-        match self {
-            Self::Single(_) => Error::CommitOutcomeUnknown {
-                operation,
-                table: table.name().to_owned(),
-                step,
-                source,
-            },
-            Self::Transaction(_) => failed(operation, table, step, source),
+        if self.in_transaction() {
+            return failed(operation, table, step, source);
+        }
+        Error::CommitOutcomeUnknown {
+            operation,
+            table: table.name().to_owned(),
+            step,
+            source,
         }
     }
 
-    /// Commit the transaction, if any. A connection that fails once
-    /// `COMMIT` is sent leaves the outcome unknown.
+    /// Commit the write's transaction, if any. A connection that fails
+    /// once `COMMIT` is sent leaves the outcome unknown.
     async fn commit(self, operation: Operation, table: &Table) -> Result<(), Error> {
-        let Self::Transaction(transaction) = self else {
-            return Ok(());
-        };
-        transaction.commit().await.map_err(|source| {
+        self.finish().await.map_err(|source| {
             if is_connection_lost(&source) {
                 Error::CommitOutcomeUnknown {
                     operation,
@@ -1190,6 +1218,14 @@ impl<DB: Dialect> Scope<DB> {
                 failed(operation, table, Step::Commit, source)
             }
         })
+    }
+
+    /// End a read's transaction, if any: nothing to commit, so a failure
+    /// is the read's.
+    async fn end_read(self, operation: Operation, table: &Table) -> Result<(), Error> {
+        self.finish()
+            .await
+            .map_err(|e| failed(operation, table, Step::Commit, e))
     }
 }
 

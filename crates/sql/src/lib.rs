@@ -57,10 +57,12 @@ mod db;
 mod dialect;
 mod error;
 mod pool;
+mod pooler;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod replicas;
 pub mod retry;
 mod rows;
+mod session;
 mod sql;
 mod table;
 mod value;
@@ -72,7 +74,9 @@ pub use db::{DEFAULT_ROWS_PER_STATEMENT, Db};
 pub use dialect::{Dialect, statement};
 pub use error::{Error, Limit, Operation, ServerMessage, Step};
 pub use pool::ping_after_idle;
+pub use pooler::{Pooler, PoolerError};
 pub use rows::{Rows, RowsError, RowsOptions, TableRow};
+pub use session::{Session, SessionSettings, SetUpFuture};
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};
 

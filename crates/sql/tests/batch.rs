@@ -1,10 +1,13 @@
 //! The toolkit against real servers: every test body runs on PostgreSQL,
-//! MariaDB and SQLite (`mod postgres`, `mod mysql`, `mod sqlite`), each on
-//! tables of its own, created and dropped by the test.
+//! MariaDB and SQLite (`mod postgres`, `mod mysql`, `mod sqlite`), and on
+//! PostgreSQL through PgBouncer in transaction mode (`mod pgbouncer`), each
+//! on tables of its own, created and dropped by the test.
 
 mod common;
 
-use coalesce_sql::{Db, Dialect, Error, KeyPart, Limit, Operation, Record, Step, Table, Value};
+use coalesce_sql::{
+    Db, Dialect, Error, KeyPart, Limit, Operation, Record, Session, Step, Table, Value,
+};
 use common::Stock;
 use std::collections::HashMap;
 
@@ -89,7 +92,8 @@ const COUNTS: [usize; 7] = [0, 1, 99, 100, 101, 1000, 70_000];
 macro_rules! backend_tests {
     ($backend:ident, $db:ty, $pool:path, int: $int:literal, text: $text:literal,
      key_text: $key_text:literal, param: $param:literal, max_binds: $max_binds:expr,
-     max_row_values: $max_row_values:expr, statements_per_delete: $statements_per_delete:literal) => {
+     max_row_values: $max_row_values:expr, statements_per_delete: $statements_per_delete:literal,
+     batch: $batch:path) => {
         mod $backend {
             use super::*;
             use sqlx::AssertSqlSafe;
@@ -127,7 +131,7 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let name = items_table(&pool).await;
                 let table = Table::new(&name).key(["id"]).values(["name"]);
-                let sql = Db::new(pool.clone());
+                let sql = $batch(pool.clone());
                 let rows: Vec<Item> = (0..70_000)
                     .step_by(2)
                     .map(|id| Item { id, name: format!("n{id}") })
@@ -147,14 +151,17 @@ macro_rules! backend_tests {
                         .collect();
                     assert_eq!(found, expected, "{n} keys");
                     if n <= 1000 {
+                        let mut session = Session::begin(&pool, sql.session_settings()).await.unwrap();
                         for key in &keys {
                             let one: Option<Item> = sqlx::query_as(AssertSqlSafe(naive.clone()))
                                 .bind(key)
-                                .fetch_optional(&pool)
+                                .persistent(session.named_statements())
+                                .fetch_optional(&mut *session)
                                 .await
                                 .unwrap();
                             assert_eq!(one.as_ref(), found.get(key), "key {key}");
                         }
+                        session.finish().await.unwrap();
                     }
                 }
                 exec(&pool, format!("DROP TABLE {name}")).await;
@@ -165,7 +172,7 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
                 let table = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
-                let sql = Db::new(pool.clone());
+                let sql = $batch(pool.clone());
                 let rows: Vec<Line> = (0..70_000)
                     .step_by(2)
                     .map(|i| {
@@ -188,15 +195,18 @@ macro_rules! backend_tests {
                     assert_eq!(sql.statements() - before, n.div_ceil(per_statement) as u64, "{n} keys");
                     assert_eq!(found.len(), n.div_ceil(2), "{n} keys: the even ones exist");
                     if n <= 1000 {
+                        let mut session = Session::begin(&pool, sql.session_settings()).await.unwrap();
                         for key in &keys {
                             let one: Option<Line> = sqlx::query_as(AssertSqlSafe(naive.clone()))
                                 .bind(key.0)
                                 .bind(key.1)
-                                .fetch_optional(&pool)
+                                .persistent(session.named_statements())
+                                .fetch_optional(&mut *session)
                                 .await
                                 .unwrap();
                             assert_eq!(one.as_ref(), found.get(key), "key {key:?}");
                         }
+                        session.finish().await.unwrap();
                     }
                 }
                 exec(&pool, format!("DROP TABLE {name}")).await;
@@ -219,7 +229,7 @@ macro_rules! backend_tests {
                 );
                 let name = table(&pool, "leading", &columns).await;
                 let table = Table::new(&name).key(["a", "b"]).values(["v"]);
-                let sql = Db::new(pool.clone());
+                let sql = $batch(pool.clone());
                 let rows: Vec<Line> = (0..1000)
                     .step_by(3)
                     .map(|b| Line { order_id: 7, line_no: b, sku: "x".to_owned() })
@@ -255,7 +265,7 @@ macro_rules! backend_tests {
                 let name = lines_table(&pool).await;
                 let lines = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
                 let by_order = Table::new(&name).key(["order_id"]).values(["line_no", "sku"]);
-                let sql = Db::new(pool.clone()).with_rows_per_statement(4);
+                let sql = $batch(pool.clone()).with_rows_per_statement(4);
                 let rows: Vec<Line> = (0..70)
                     .map(|i| {
                         let (order_id, line_no) = line_key(i);
@@ -281,7 +291,7 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
                 let table = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
-                let sql = Db::new(pool.clone()).with_rows_per_statement(usize::MAX);
+                let sql = $batch(pool.clone()).with_rows_per_statement(usize::MAX);
                 let rows: Vec<Line> = (0..70_000)
                     .map(|i| {
                         let (order_id, line_no) = line_key(i);
@@ -305,7 +315,7 @@ macro_rules! backend_tests {
                 let columns = format!("k {} PRIMARY KEY, v {} NOT NULL", $key_text, $text);
                 let name = table(&pool, "notes", &columns).await;
                 let table = Table::new(&name).key(["k"]).values(["v"]);
-                let sql = Db::new(pool.clone());
+                let sql = $batch(pool.clone());
                 let keys = ["plain", "héllo wörld", "日本語", "🎉 emoji", "trailing ", "TRAILING"];
                 let mut notes: Vec<Note> = keys
                     .iter()
@@ -316,7 +326,7 @@ macro_rules! backend_tests {
                     Ok(()) => notes.push(nul),
                     // PostgreSQL text cannot hold NUL: a typed error, nothing written.
                     Err(Error::Database { operation: Operation::Upsert, source, .. }) => {
-                        assert_eq!(stringify!($backend), "postgres", "{source}");
+                        assert_eq!(<$db as sqlx::Database>::NAME, "PostgreSQL", "{source}");
                     }
                     Err(other) => panic!("unexpected {other}"),
                 }
@@ -336,14 +346,14 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let name = items_table(&pool).await;
                 let table = Table::new(&name).key(["id"]).values(["name"]);
-                let sql = Db::new(pool.clone());
+                let sql = $batch(pool.clone());
                 let rows = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")]
                     .map(|(id, name)| Item { id, name: name.to_owned() });
                 sql.upsert(&table, &rows).await.unwrap();
                 // MySQL and SQLite apply a statement's rows in order;
                 // PostgreSQL refuses a row touched twice (21000), and the
                 // write is split in halves, in order, in one transaction.
-                let one_statement = stringify!($backend) != "postgres";
+                let one_statement = <$db as sqlx::Database>::NAME != "PostgreSQL";
                 assert_eq!(sql.statements() == 1, one_statement, "{} statements", sql.statements());
                 let found: HashMap<i64, Item> = sql.fetch(&table, &[1, 2, 3]).await.unwrap();
                 let names: Vec<&str> = [1, 2, 3].iter().map(|id| found[id].name.as_str()).collect();
@@ -357,7 +367,7 @@ macro_rules! backend_tests {
                 let columns = format!("id {int} PRIMARY KEY, qty {int} NOT NULL CHECK (qty >= 0)", int = $int);
                 let name = table(&pool, "stock", &columns).await;
                 let table = Table::new(&name).key(["id"]).values(["qty"]);
-                let sql = Db::new(pool.clone()).with_rows_per_statement(10);
+                let sql = $batch(pool.clone()).with_rows_per_statement(10);
                 sql.upsert(&table, &[Stock { id: 0, qty: 100 }]).await.unwrap();
                 let mut rows: Vec<Stock> = (0..35).map(|id| Stock { id, qty: 5 }).collect();
                 rows[25].qty = -1;
@@ -381,7 +391,7 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
                 let table = Table::new(&name).key(["order_id", "line_no"]).values(["sku"]);
-                let sql = Db::new(pool.clone()).with_rows_per_statement(16);
+                let sql = $batch(pool.clone()).with_rows_per_statement(16);
                 let rows: Vec<Line> = (0..50)
                     .step_by(2)
                     .map(|i| {
@@ -419,7 +429,7 @@ macro_rules! backend_tests {
                 let Some(pool) = common::$backend().await else { return };
                 let name = items_table(&pool).await;
                 let table = Table::new(&name).key(["id"]).values(["name"]);
-                let sql = Db::new(pool.clone());
+                let sql = $batch(pool.clone());
                 // 20 values of 1 MB: 20 MB, over MariaDB's 16 MiB packet.
                 let big: Vec<Item> = (0..20)
                     .map(|id| Item { id, name: char::from(b'a' + id as u8).to_string().repeat(1 << 20) })
@@ -441,7 +451,7 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn a_bad_description_is_refused_before_any_statement() {
                 let Some(pool) = common::$backend().await else { return };
-                let sql = Db::new(pool);
+                let sql = $batch(pool);
                 let no_key = Table::new("t").values(["name"]);
                 let error = sql.fetch::<i64, Item>(&no_key, &[1]).await.unwrap_err();
                 assert!(matches!(error, Error::BadTable { .. }), "{error}");
@@ -455,13 +465,18 @@ macro_rules! backend_tests {
 }
 
 backend_tests!(postgres, sqlx::Postgres, sqlx::PgPool, int: "BIGINT", text: "TEXT",
-    key_text: "TEXT", param: "$1", max_binds: usize::MAX, max_row_values: usize::MAX, statements_per_delete: 1);
+    key_text: "TEXT", param: "$1", max_binds: usize::MAX, max_row_values: usize::MAX, statements_per_delete: 1,
+    batch: Db::new);
+// PostgreSQL again, through PgBouncer in transaction mode.
+backend_tests!(pgbouncer, sqlx::Postgres, sqlx::PgPool, int: "BIGINT", text: "TEXT",
+    key_text: "TEXT", param: "$1", max_binds: usize::MAX, max_row_values: usize::MAX, statements_per_delete: 1,
+    batch: common::pgbouncer_batch);
 backend_tests!(mysql, sqlx::MySql, sqlx::MySqlPool, int: "BIGINT", text: "LONGTEXT",
     key_text: "VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", param: "?", max_binds: 65_535,
-    max_row_values: 64, statements_per_delete: 2);
+    max_row_values: 64, statements_per_delete: 2, batch: Db::new);
 backend_tests!(sqlite, sqlx::Sqlite, sqlx::SqlitePool, int: "INTEGER", text: "TEXT",
     key_text: "TEXT", param: "?", max_binds: 32_766, max_row_values: usize::MAX,
-    statements_per_delete: 2);
+    statements_per_delete: 2, batch: Db::new);
 
 /// MariaDB: a single row larger than `max_allowed_packet` gets a typed
 /// error naming the limit, and nothing is sent.

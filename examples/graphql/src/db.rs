@@ -119,10 +119,10 @@ pub(crate) async fn open(url: &str, prefix: &str, pool_size: u32) -> Result<Arc<
     // Picking the pool type from the URL is the one place a backend is named.
     match url.split_once(':').map(|(scheme, _)| scheme) {
         Some("postgres" | "postgresql") => Ok(Arc::new(
-            Db::<sqlx::Postgres>::open(url, prefix, pool_size).await?,
+            Blog::<sqlx::Postgres>::open(url, prefix, pool_size).await?,
         )),
         Some("sqlite") => Ok(Arc::new(
-            Db::<sqlx::Sqlite>::open(url, prefix, pool_size).await?,
+            Blog::<sqlx::Sqlite>::open(url, prefix, pool_size).await?,
         )),
         _ => Err(Error::Scheme(url.to_owned())),
     }
@@ -157,9 +157,7 @@ impl Tables {
             comments: Table::new(&comments)
                 .key(["id"])
                 .values(["post_id", "author_id", "body"]),
-            posts_by_author: Table::new(posts)
-                .key(["author_id"])
-                .values(["id", "title"]),
+            posts_by_author: Table::new(posts).key(["author_id"]).values(["id", "title"]),
             comments_by_post: Table::new(comments).key(["post_id"]).values([
                 "id",
                 "author_id",
@@ -189,7 +187,7 @@ impl Tables {
 }
 
 /// The service's tables on one backend.
-struct Db<DB: Dialect> {
+struct Blog<DB: Dialect> {
     /// Counts the batched reads' statements; the seed uses its own handle.
     sql: Db<DB>,
     tables: Tables,
@@ -197,7 +195,7 @@ struct Db<DB: Dialect> {
     pages: AtomicU64,
 }
 
-impl<DB: Dialect> Db<DB>
+impl<DB: Dialect> Blog<DB>
 where
     i64: KeyPart<DB>,
     String: Value<DB>,
@@ -268,7 +266,7 @@ fn converted<K: Hash + Eq, R: Into<T>, T>(rows: HashMap<K, R>) -> HashMap<K, T> 
     rows.into_iter().map(|(k, row)| (k, row.into())).collect()
 }
 
-impl<DB: Dialect> Reads for Db<DB>
+impl<DB: Dialect> Reads for Blog<DB>
 where
     i64: KeyPart<DB>,
     String: Value<DB>,

@@ -24,7 +24,7 @@ mod table;
 mod workload;
 
 use coalesce_store::StoreError;
-use coalesce_store::db::{Backend, ConnectError, ConnectOptions, Database, ReplicaSettings};
+use coalesce_store::db::{Backend, ConnectError, Database, ReplicaSettings};
 use paths::{PathKind, Shape, Target};
 use progress::{Meter, Mode};
 use proxy::DelayProxy;
@@ -433,12 +433,12 @@ fn describe_tasks(runs: &[(Workload, usize, PathKind)], workloads: &[Workload]) 
     text
 }
 
-/// Run the bench against `url` (the command line's `--database-url`) with
-/// these flags: print the tables to stdout, and write JSON and the chart
-/// where asked. The database is left holding what it held before, plus the
-/// seeded data if it was missing.
-pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
-    let url = url.to_owned();
+/// Run the bench against `target` (the command line's `--database-url` and
+/// timeouts) with these flags: print the tables to stdout, and write JSON
+/// and the chart where asked. The database is left holding what it held
+/// before, plus the seeded data if it was missing.
+pub async fn run(target: &super::db::Target, args: BenchArgs) -> Result<(), BenchError> {
+    let url = target.url.clone();
     let backend = Backend::from_url(&url)?;
     check_usage(backend, &args)?;
     // Where each run's batches spend their time; an application that set
@@ -501,10 +501,10 @@ pub async fn run(url: &str, args: BenchArgs) -> Result<(), BenchError> {
         probe(server_addr(replica, replica_backend)?, replica_backend)?;
     }
     let db = if args.replica_urls.is_empty() {
-        Database::connect(&connect_url, args.pool_size).await?
+        Database::connect_with(&connect_url, &target.options(args.pool_size)).await?
     } else {
         let replicas: Vec<&str> = args.replica_urls.iter().map(String::as_str).collect();
-        let options = ConnectOptions::new(args.pool_size);
+        let options = target.options(args.pool_size);
         let settings = ReplicaSettings {
             pool_size: args.pool_size,
             ..ReplicaSettings::default()

@@ -214,7 +214,9 @@ pub fn bulk_key(i: u64) -> String {
 /// Delete every memory the bench's workloads wrote ([`scratch_key`],
 /// [`bulk_key`]) from the seeded users, restoring the seeded data; the
 /// number of rows deleted. One statement, so its cost is one scan of the
-/// memories table, not one statement per user touched.
+/// memories table, not one statement per user touched; sent as a simple
+/// query (it binds nothing), which prepares nothing: it runs through a
+/// transaction pooler as it does directly.
 pub async fn remove_written(db: &Database) -> Result<u64, SeedError> {
     let failed = |source| SeedError::Sql {
         what: "the removal of the rows the bench wrote",
@@ -226,23 +228,20 @@ pub async fn remove_written(db: &Database) -> Result<u64, SeedError> {
     const DELETE_MYSQL: &str =
         "DELETE FROM memories WHERE user_id LIKE 'user-%' AND (`key` LIKE 'w%' OR `key` LIKE 'b%')";
     let deleted = match db.pool() {
-        Pool::Postgres(pool) => sqlx::query(DELETE)
+        Pool::Postgres(pool) => sqlx::raw_sql(DELETE)
             .execute(pool)
             .await
-            .map_err(failed)?
-            .rows_affected(),
-        Pool::MySql(pool) => sqlx::query(DELETE_MYSQL)
+            .map(|d| d.rows_affected()),
+        Pool::MySql(pool) => sqlx::raw_sql(DELETE_MYSQL)
             .execute(pool)
             .await
-            .map_err(failed)?
-            .rows_affected(),
-        Pool::Sqlite(pool) => sqlx::query(DELETE)
+            .map(|d| d.rows_affected()),
+        Pool::Sqlite(pool) => sqlx::raw_sql(DELETE)
             .execute(pool)
             .await
-            .map_err(failed)?
-            .rows_affected(),
+            .map(|d| d.rows_affected()),
     };
-    Ok(deleted)
+    deleted.map_err(failed)
 }
 
 /// The category of a user's seeded memory number `item` (round-robin).

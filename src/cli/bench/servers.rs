@@ -55,6 +55,7 @@ mod tests {
                 position_statements: 2,
                 fallback_reads: 1,
                 failures: 0,
+                last_out_of_use: None,
             },
             ServerStats {
                 server: ServerName::Replica(0),
@@ -64,6 +65,7 @@ mod tests {
                 position_statements: 4,
                 fallback_reads: 0,
                 failures: 1,
+                last_out_of_use: None,
             },
         ];
         let table = statements_per_server(&stats, &["postgres://r:5433/test".to_owned()]);

@@ -32,7 +32,8 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-use sqlx::{Database, Pool};
+use crate::session::{SessionSettings, SetUpFuture};
+use sqlx::{Connection, Database, Pool};
 use std::future::Future;
 
 /// A database the toolkit speaks: implemented for [`sqlx::Postgres`],
@@ -168,22 +169,46 @@ pub(crate) mod internal {
         ) -> Result<crate::Rows<R>, coalesce::ConfigError>
         where
             Self: crate::Dialect;
+        /// The statement opening a transaction on a connection used as
+        /// `settings` say (through a transaction pooler, it also sets the
+        /// statement timeout for the transaction where the dialect can).
+        fn begin_statement(_settings: &SessionSettings) -> String {
+            Self::BEGIN_WRITE.to_owned()
+        }
+
+        /// sqlx's connect options for `url`, as `settings` say.
+        fn connect_options(
+            url: &str,
+            settings: &SessionSettings,
+        ) -> Result<<Self::Connection as Connection>::Options, sqlx::Error>;
+
+        /// What a new connection runs before its first statement.
+        fn set_up(
+            _connection: &mut Self::Connection,
+            _settings: SessionSettings,
+        ) -> SetUpFuture<'_> {
+            Box::pin(async { Ok(()) })
+        }
 
         /// Ask the server for its limits (not counted as a statement).
         fn server(pool: &Pool<Self>) -> impl Future<Output = Result<Server, sqlx::Error>> + Send;
 
-        /// Run a statement and collect its rows.
+        /// Run a statement and collect its rows; prepared as a named
+        /// statement cached on the connection if `named`.
         fn fetch_rows<'c>(
             connection: &'c mut Self::Connection,
             sql: String,
             arguments: Self::Arguments,
+            named: bool,
         ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c;
 
         /// Run a statement that returns no rows; the rows it affected.
+        /// Prepared as [`fetch_rows`](Self::fetch_rows) says.
         fn execute<'c>(
             connection: &'c mut Self::Connection,
             sql: String,
             arguments: Self::Arguments,
+            named: bool,
         ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
 
         /// Run a statement without preparing it (`SAVEPOINT ...`).
@@ -213,6 +238,13 @@ pub(crate) mod internal {
     }
 }
 
+/// A timeout in whole milliseconds, at least 1 (0 turns PostgreSQL's and
+/// MySQL's timeouts off).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn millis(timeout: std::time::Duration) -> u128 {
+    timeout.as_millis().max(1)
+}
+
 /// Whether `error` is a database error whose SQLSTATE is of one of
 /// `classes` (its first two characters).
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -233,16 +265,20 @@ macro_rules! driver_calls {
             connection: &'c mut Self::Connection,
             sql: String,
             arguments: Self::Arguments,
+            named: bool,
         ) -> impl std::future::Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c {
-            sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments).fetch_all(connection)
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
+                .persistent(named)
+                .fetch_all(connection)
         }
 
         fn execute<'c>(
             connection: &'c mut Self::Connection,
             sql: String,
             arguments: Self::Arguments,
+            named: bool,
         ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-            let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments);
+            let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments).persistent(named);
             async move { Ok(query.execute(connection).await?.rows_affected()) }
         }
 

@@ -5,8 +5,14 @@
 //! bytes per statement.
 
 use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
+use crate::session::{SessionSettings, SetUpFuture};
 use crate::value::{Arguments, Value};
-use sqlx::{Encode, MySql, Pool, Type, error::BoxDynError};
+use sqlx::{
+    AssertSqlSafe, Encode, MySql, Pool, Type,
+    error::BoxDynError,
+    mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError},
+};
+use std::{str::FromStr, time::Duration};
 
 /// Placeholders one statement may hold.
 const MAX_BINDS: usize = 65_535;
@@ -53,6 +59,22 @@ impl Internal for MySql {
         super::sqlstate_class(error, &["22", "23"])
     }
 
+    fn connect_options(
+        url: &str,
+        _settings: &SessionSettings,
+    ) -> Result<MySqlConnectOptions, sqlx::Error> {
+        MySqlConnectOptions::from_str(url)
+    }
+
+    fn set_up(connection: &mut MySqlConnection, settings: SessionSettings) -> SetUpFuture<'_> {
+        Box::pin(async move {
+            match settings.statement_timeout {
+                Some(timeout) => limit_statements(connection, timeout).await,
+                None => Ok(()),
+            }
+        })
+    }
+
     fn is_collation_mix(error: &sqlx::Error) -> bool {
         // ER_CANT_AGGREGATE_2COLLATIONS, _3COLLATIONS, _NCOLLATIONS.
         match error {
@@ -64,6 +86,35 @@ impl Internal for MySql {
     }
 
     super::driver_calls!();
+}
+
+/// Bound the run time of every statement on the connection: MariaDB's
+/// `max_statement_time` (seconds), or, on Oracle MySQL, which lacks it
+/// (error 1193, unknown variable), `max_execution_time` (ms; it covers
+/// `SELECT`s only).
+async fn limit_statements(
+    connection: &mut MySqlConnection,
+    timeout: Duration,
+) -> Result<(), sqlx::Error> {
+    let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
+    match sqlx::query(AssertSqlSafe(mariadb))
+        .execute(&mut *connection)
+        .await
+    {
+        Err(sqlx::Error::Database(error))
+            if error
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .is_some_and(|e| e.number() == 1193) =>
+        {
+            let mysql = format!(
+                "SET SESSION max_execution_time = {}",
+                super::millis(timeout)
+            );
+            let set = sqlx::query(AssertSqlSafe(mysql)).execute(connection).await;
+            set.map(drop)
+        }
+        result => result.map(drop),
+    }
 }
 
 impl<T> Value<MySql> for T

@@ -3,9 +3,14 @@
 
 use super::internal::{Internal, Lists, Server, Syntax, Upsert};
 use crate::value::{Arguments, Value};
+use crate::{Pooler, SessionSettings};
 use sqlx::{
-    Encode, Pool, Postgres, Type, encode::IsNull, error::BoxDynError, postgres::PgHasArrayType,
+    Encode, Pool, Postgres, Type,
+    encode::IsNull,
+    error::BoxDynError,
+    postgres::{PgConnectOptions, PgHasArrayType},
 };
+use std::str::FromStr;
 
 /// PostgreSQL refuses a message over 1 GiB; the margin covers the
 /// statement's framing.
@@ -34,6 +39,38 @@ impl Internal for Postgres {
 
     fn is_data_error(error: &sqlx::Error) -> bool {
         super::sqlstate_class(error, &["22", "23"])
+    }
+
+    /// Through a transaction pooler, `SET LOCAL` in the statement that
+    /// begins the transaction: one round trip, and gone with the
+    /// transaction, so it never reaches another client's.
+    fn begin_statement(settings: &SessionSettings) -> String {
+        match (settings.pooler, settings.statement_timeout) {
+            (Pooler::Transaction, Some(timeout)) => format!(
+                "BEGIN; SET LOCAL statement_timeout = {}",
+                super::millis(timeout)
+            ),
+            _ => Self::BEGIN_WRITE.to_owned(),
+        }
+    }
+
+    /// Directly, the statement timeout as a startup option (no round trip);
+    /// through a transaction pooler, no startup option at all: PgBouncer
+    /// refuses `options` and sqlx's `extra_float_digits` ("unsupported
+    /// startup parameter") unless told to ignore them, and a session
+    /// setting would not follow the client from one server to the next.
+    fn connect_options(
+        url: &str,
+        settings: &SessionSettings,
+    ) -> Result<PgConnectOptions, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?;
+        Ok(match (settings.pooler, settings.statement_timeout) {
+            (Pooler::Transaction, _) => options.extra_float_digits(None),
+            (Pooler::None, Some(timeout)) => {
+                options.options([("statement_timeout", super::millis(timeout))])
+            }
+            (Pooler::None, None) => options,
+        })
     }
 
     super::driver_calls!();

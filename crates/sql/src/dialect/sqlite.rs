@@ -2,8 +2,10 @@
 //! `ON CONFLICT`; 32,766 binds per statement and no packet to fill.
 
 use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
+use crate::SessionSettings;
 use crate::value::{Arguments, Value};
-use sqlx::{Encode, Pool, Sqlite, Type, error::BoxDynError};
+use sqlx::{Encode, Pool, Sqlite, Type, error::BoxDynError, sqlite::SqliteConnectOptions};
+use std::str::FromStr;
 
 /// Primary result codes of errors caused by a statement's data.
 const SQLITE_TOOBIG: i32 = 18;
@@ -40,6 +42,19 @@ impl Internal for Sqlite {
         Ok(Server {
             max_binds: MAX_BINDS,
             max_bytes: usize::MAX,
+        })
+    }
+
+    /// SQLite runs statements in the caller's process: the statement
+    /// timeout bounds how long one waits for another connection's lock.
+    fn connect_options(
+        url: &str,
+        settings: &SessionSettings,
+    ) -> Result<SqliteConnectOptions, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        Ok(match settings.statement_timeout {
+            Some(timeout) => options.busy_timeout(timeout),
+            None => options,
         })
     }
 

@@ -86,7 +86,7 @@ mod sealed {
 mod postgres {
     use super::{Fault, Position, Replay, Replication};
     use crate::replicas::position::Lsn;
-    use sqlx::{PgConnection, Postgres};
+    use sqlx::{PgConnection, Postgres, Row};
     use std::time::Duration;
     use tokio::time::Instant;
 
@@ -95,6 +95,18 @@ mod postgres {
     /// behind), then less.
     const FIRST_POLL: Duration = Duration::from_millis(1);
     const LONGEST_POLL: Duration = Duration::from_millis(10);
+
+    /// The one text column of a parameterless query, sent as a simple
+    /// query: one round trip, nothing prepared, so it runs as well through
+    /// a transaction pooler as directly (a prepared statement, unnamed,
+    /// takes two exchanges there, which a pooler may give to different
+    /// servers), and planning a call of one function costs nothing.
+    async fn text(
+        conn: &mut PgConnection,
+        sql: &'static str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::raw_sql(sql).fetch_one(conn).await?.try_get(0)
+    }
 
     impl Replication for Postgres {
         fn is_own(position: &Position) -> bool {
@@ -106,9 +118,8 @@ mod postgres {
             // location): with synchronous_commit = off a commit returns
             // before its record is written, and only the insert location is
             // certain to be past it. It is global: any connection will do.
-            let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
-                .fetch_one(conn)
-                .await?;
+            let lsn = text(conn, "SELECT pg_current_wal_insert_lsn()::text").await?;
+            let lsn = lsn.ok_or_else(|| sqlx::Error::ColumnNotFound("a WAL location".into()))?;
             Ok(Some(Position::Wal(lsn.parse()?)))
         }
 
@@ -123,10 +134,7 @@ mod postgres {
             loop {
                 // NULL on a server that is not (or no longer) a replica: it
                 // replays nothing, so no position is ever reached there.
-                let lsn: Option<String> =
-                    sqlx::query_scalar("SELECT pg_last_wal_replay_lsn()::text")
-                        .fetch_one(&mut *conn)
-                        .await?;
+                let lsn = text(conn, "SELECT pg_last_wal_replay_lsn()::text").await?;
                 statements += 1;
                 let replayed = lsn
                     .map(|lsn| lsn.parse::<Lsn>())

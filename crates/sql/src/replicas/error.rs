@@ -26,6 +26,15 @@ pub enum ReplicaError {
         #[source]
         source: sqlx::Error,
     },
+    /// The primary accepted no connection, or did not finish setting one
+    /// up, within [`ReplicaSettings::connect_timeout`](super::ReplicaSettings::connect_timeout).
+    #[error("{server}: no connection within {after:?}")]
+    ConnectTimedOut {
+        /// The server.
+        server: ServerName,
+        /// The timeout that ran out.
+        after: std::time::Duration,
+    },
     /// A toolkit operation failed on a server.
     #[error("{server}: {source}")]
     Batch {
@@ -84,6 +93,19 @@ pub(crate) fn is_server_failure(fault: &Fault) -> bool {
         ) => is_driver_failure(source),
         Fault::Batch(_) => false,
     }
+}
+
+/// Whether a fault is the pool's timeout waiting for a connection (sqlx's
+/// `PoolTimedOut`): every connection busy, or opening one took too long.
+pub(crate) fn is_pool_timeout(fault: &Fault) -> bool {
+    matches!(
+        fault,
+        Fault::Database(sqlx::Error::PoolTimedOut)
+            | Fault::Batch(crate::Error::Database {
+                source: sqlx::Error::PoolTimedOut,
+                ..
+            })
+    )
 }
 
 fn is_driver_failure(error: &sqlx::Error) -> bool {

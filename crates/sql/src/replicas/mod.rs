@@ -47,7 +47,12 @@
 //! [`ReplicaSettings::retry_after`], and the read that met the failure goes
 //! on to the next server; so is a replica that has failed to reach positions
 //! in time for longer than [`ReplicaSettings::lag_bound`]. After that it is
-//! tried again.
+//! tried again. Each time, a `tracing` warning says which replica and why,
+//! and [`ServerStats::last_out_of_use`] keeps the last reason. A read that
+//! waited out [`ReplicaSettings::replica_acquire_timeout`] for a connection
+//! while every connection of the replica's pool was busy goes on to the
+//! next server without taking the replica out: that is this process's own
+//! contention, not the replica's failure.
 //!
 //! ```no_run
 //! use coalesce_sql::{Dialect, KeyPart, Record, Table, Value};
@@ -92,10 +97,10 @@ pub use backend::{Fault, Replay, Replication};
 pub use error::ReplicaError;
 pub use memory::KeyId;
 pub use position::{GtidPosition, Lsn, Position, PositionError};
-pub use server::{ServerName, ServerStats};
+pub use server::{OutOfUse, ServerName, ServerStats};
 
-use crate::{Db, Key, Record, Table};
-use error::is_server_failure;
+use crate::{Db, Key, Pooler, Record, SessionSettings, Table};
+use error::{is_pool_timeout, is_server_failure};
 use memory::WrittenPositions;
 use server::Server;
 use sqlx::{FromRow, pool::PoolOptions};
@@ -145,6 +150,12 @@ pub struct ReplicaSettings {
     /// trip before every read. `Duration::ZERO` pings on every checkout
     /// (sqlx's `test_before_acquire`), `Duration::MAX` never.
     pub ping_after_idle: Duration,
+    /// How long [`Replicated::connect`] waits for the primary to accept
+    /// and set up its first connection.
+    pub connect_timeout: Duration,
+    /// How long every server lets one statement run (see
+    /// [`SessionSettings`]); `None`: each server's own setting.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for ReplicaSettings {
@@ -157,6 +168,8 @@ impl Default for ReplicaSettings {
             replica_acquire_timeout: Duration::from_secs(2),
             remembered_slots: 65_536,
             ping_after_idle: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(30),
+            statement_timeout: None,
         }
     }
 }
@@ -194,36 +207,40 @@ pub struct Replicated<DB: Replication> {
 }
 
 impl<DB: Replication> Replicated<DB> {
-    /// Connect to the primary (now: an unreachable primary is an error) and
-    /// to each replica (lazily: a replica that is down is skipped until it
-    /// is up).
+    /// Connect to the primary (now: an unreachable primary is an error,
+    /// within [`ReplicaSettings::connect_timeout`]) and to each replica
+    /// (lazily: a replica that is down is skipped until it is up). A URL
+    /// may name a transaction pooler in front of its server
+    /// (`?pooler=transaction`, see [`Pooler`]); every server's statements
+    /// are limited to [`ReplicaSettings::statement_timeout`].
     pub async fn connect(
         primary_url: &str,
         replica_urls: &[&str],
         settings: ReplicaSettings,
     ) -> Result<Self, ReplicaError> {
         let name = ServerName::Primary;
+        let failed = |server| move |source| ReplicaError::Database { server, source };
+        let (session, connect) =
+            connect_options::<DB>(primary_url, &settings).map_err(failed(name))?;
         let opened = Arc::new(AtomicU64::new(0));
-        let pool = pool_options(&settings, &opened)
-            .connect(primary_url)
+        let pool = pool_options(&settings, session, &opened).connect_with(connect);
+        let pool = tokio::time::timeout(settings.connect_timeout, pool)
             .await
-            .map_err(|source| ReplicaError::Database {
+            .map_err(|_| ReplicaError::ConnectTimedOut {
                 server: name,
-                source,
-            })?;
-        let primary = Server::new(name, pool, opened);
+                after: settings.connect_timeout,
+            })?
+            .map_err(failed(name))?;
+        let primary = Server::new(name, pool, session, opened);
         let mut replicas = Vec::with_capacity(replica_urls.len());
         for (index, url) in replica_urls.iter().enumerate() {
             let name = ServerName::Replica(index);
+            let (session, connect) = connect_options::<DB>(url, &settings).map_err(failed(name))?;
             let opened = Arc::new(AtomicU64::new(0));
-            let pool = pool_options(&settings, &opened)
+            let pool = pool_options(&settings, session, &opened)
                 .acquire_timeout(settings.replica_acquire_timeout)
-                .connect_lazy(url)
-                .map_err(|source| ReplicaError::Database {
-                    server: name,
-                    source,
-                })?;
-            replicas.push(Server::new(name, pool, opened));
+                .connect_lazy_with(connect);
+            replicas.push(Server::new(name, pool, session, opened));
         }
         Ok(Replicated {
             primary,
@@ -392,8 +409,12 @@ impl<DB: Replication> Replicated<DB> {
             {
                 Ok(Routed::Served(value)) => return Ok(value),
                 Ok(Routed::Behind { after_waiting }) => waited |= after_waiting,
+                // Every connection to it busy with this process's other
+                // statements: the next server serves the read, and the
+                // replica stays in use.
+                Err(fault) if is_pool_timeout(&fault) && replica.pool_is_full() => {}
                 Err(fault) if is_server_failure(&fault) => {
-                    replica.failed(self.settings.retry_after);
+                    replica.failed(&fault, self.settings.retry_after);
                 }
                 Err(fault) => return Err(ReplicaError::at(replica.name, fault)),
             }
@@ -501,17 +522,43 @@ fn key_ids<DB: Replication, K: Key<DB>>(table: &Table, keys: &[K]) -> Vec<KeyId>
         .collect()
 }
 
-/// Pool options whose every new connection bumps `opened`.
-fn pool_options<DB: sqlx::Database>(
+/// The session settings of the server at `url` (its pooler, the
+/// statement timeout) and sqlx's options to connect to it.
+fn connect_options<DB: Replication>(
+    url: &str,
     settings: &ReplicaSettings,
+) -> Result<
+    (
+        SessionSettings,
+        <DB::Connection as sqlx::Connection>::Options,
+    ),
+    sqlx::Error,
+> {
+    let (pooler, url) = Pooler::from_url(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let session = SessionSettings {
+        pooler,
+        statement_timeout: settings.statement_timeout,
+    };
+    Ok((session, session.connect_options::<DB>(&url)?))
+}
+
+/// Pool options whose every new connection is set up as `session` says,
+/// then bumps `opened`.
+fn pool_options<DB: Replication>(
+    settings: &ReplicaSettings,
+    session: SessionSettings,
     opened: &Arc<AtomicU64>,
 ) -> PoolOptions<DB> {
     let opened = Arc::clone(opened);
     let options = PoolOptions::new()
         .max_connections(settings.pool_size)
-        .after_connect(move |_, _| {
-            opened.fetch_add(1, Ordering::AcqRel);
-            Box::pin(async { Ok(()) })
+        .after_connect(move |connection, _| {
+            let opened = Arc::clone(&opened);
+            Box::pin(async move {
+                session.set_up::<DB>(connection).await?;
+                opened.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            })
         });
     crate::ping_after_idle(options, settings.ping_after_idle)
 }

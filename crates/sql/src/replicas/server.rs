@@ -3,7 +3,7 @@
 //! and of how far it has replayed.
 
 use super::position::Position;
-use crate::{Db, Dialect};
+use crate::{Db, Dialect, SessionSettings};
 use std::{
     fmt,
     sync::{
@@ -38,13 +38,48 @@ impl fmt::Display for ServerName {
     }
 }
 
+/// Why a replica was taken out of use.
+///
+/// ```
+/// use coalesce_sql::replicas::OutOfUse;
+/// use std::time::Duration;
+///
+/// let lagging = OutOfUse::Lagging { behind_for: Duration::from_secs(10) };
+/// assert_eq!(lagging.to_string(), "behind the positions reads needed for 10s");
+/// assert_eq!(OutOfUse::Failed("connection refused".into()).to_string(), "failed: connection refused");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutOfUse {
+    /// A read or a position check on it failed because the server did
+    /// (down, restarting, unreachable): the error.
+    Failed(String),
+    /// It did not reach the positions reads needed in time for at least
+    /// [`ReplicaSettings::lag_bound`](super::ReplicaSettings::lag_bound).
+    Lagging {
+        /// How long it had been behind.
+        behind_for: Duration,
+    },
+}
+
+impl fmt::Display for OutOfUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutOfUse::Failed(error) => write!(f, "failed: {error}"),
+            OutOfUse::Lagging { behind_for } => {
+                write!(f, "behind the positions reads needed for {behind_for:?}")
+            }
+        }
+    }
+}
+
 /// What one server was asked to do, since the handle was made.
 ///
 /// ```
 /// use coalesce_sql::replicas::{ServerName, ServerStats};
 ///
 /// let stats = ServerStats { server: ServerName::Primary, reads: 2, writes: 1,
-///     batch_statements: 3, position_statements: 1, fallback_reads: 1, failures: 0 };
+///     batch_statements: 3, position_statements: 1, fallback_reads: 1, failures: 0,
+///     last_out_of_use: None };
 /// assert_eq!(stats.statements(), 4);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +104,8 @@ pub struct ServerStats {
     /// Reads or checks that failed because the server did (replicas only:
     /// each one took the replica out of use for a while).
     pub failures: u64,
+    /// Why it was last taken out of use (replicas only), if ever.
+    pub last_out_of_use: Option<OutOfUse>,
 }
 
 impl ServerStats {
@@ -97,6 +134,8 @@ struct Health {
     behind_since: Option<Instant>,
     /// Replayed at least this far, as seen under that connection generation.
     replayed: Option<(u64, Position)>,
+    /// Why it was last taken out of use.
+    last_out_of_use: Option<OutOfUse>,
 }
 
 /// One server: its toolkit handle and what is known about it.
@@ -111,16 +150,17 @@ pub(crate) struct Server<DB: Dialect> {
 }
 
 impl<DB: Dialect> Server<DB> {
-    /// A server over `pool`, whose `after_connect` hook bumps
-    /// `connections_opened`.
+    /// A server over `pool`, whose connections are used as `session`
+    /// says and whose `after_connect` hook bumps `connections_opened`.
     pub(crate) fn new(
         name: ServerName,
         pool: sqlx::Pool<DB>,
+        session: SessionSettings,
         connections_opened: Arc<AtomicU64>,
     ) -> Self {
         Server {
             name,
-            batch: Db::new(pool),
+            batch: Db::new(pool).with_session_settings(session),
             counters: Counters::default(),
             health: Mutex::new(Health::default()),
             connections_opened,
@@ -179,18 +219,46 @@ impl<DB: Dialect> Server<DB> {
             health.behind_since = None;
         } else {
             let behind_since = *health.behind_since.get_or_insert(now);
-            if now.duration_since(behind_since) >= lag_bound {
-                health.skipped_until = Some(now + retry_after);
+            let behind_for = now.duration_since(behind_since);
+            if behind_for >= lag_bound {
+                self.take_out(&mut health, OutOfUse::Lagging { behind_for }, retry_after);
             }
         }
     }
 
-    /// Take it out of use for `retry_after` after it failed.
-    pub(crate) fn failed(&self, retry_after: Duration) {
+    /// Take it out of use for `retry_after` after it failed with `error`.
+    pub(crate) fn failed(&self, error: &dyn fmt::Display, retry_after: Duration) {
         self.counters.failures.fetch_add(1, Ordering::Relaxed);
         let mut health = self.health();
-        health.skipped_until = Some(Instant::now() + retry_after);
         health.replayed = None;
+        self.take_out(
+            &mut health,
+            OutOfUse::Failed(error.to_string()),
+            retry_after,
+        );
+    }
+
+    /// Skip it for `retry_after`, saying why: an operator sees a replica
+    /// that stops serving reads in the log, not only in a statement count.
+    fn take_out(&self, health: &mut Health, reason: OutOfUse, retry_after: Duration) {
+        tracing::warn!(
+            server = %self.name,
+            %reason,
+            ?retry_after,
+            "replica taken out of use"
+        );
+        health.skipped_until = Some(Instant::now() + retry_after);
+        health.last_out_of_use = Some(reason);
+    }
+
+    /// Whether every connection its pool may open is open (idle or busy):
+    /// a pool timeout then means they were all busy with other statements
+    /// of this process for the whole wait, the client's own contention,
+    /// where a pool with room left timed out opening a connection to the
+    /// server.
+    pub(crate) fn pool_is_full(&self) -> bool {
+        let pool = self.batch.pool();
+        pool.size() >= pool.options().get_max_connections()
     }
 
     pub(crate) fn count_read(&self) {
@@ -221,6 +289,7 @@ impl<DB: Dialect> Server<DB> {
             position_statements: load(&self.counters.position_statements),
             fallback_reads: load(&self.counters.fallback_reads),
             failures: load(&self.counters.failures),
+            last_out_of_use: self.health().last_out_of_use.clone(),
         }
     }
 }
@@ -238,7 +307,12 @@ mod tests {
         let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .expect("the URL parses");
         let opened = Arc::new(AtomicU64::new(0));
-        let server = Server::new(ServerName::Replica(0), pool, Arc::clone(&opened));
+        let server = Server::new(
+            ServerName::Replica(0),
+            pool,
+            SessionSettings::default(),
+            Arc::clone(&opened),
+        );
         (server, opened)
     }
 
@@ -284,10 +358,27 @@ mod tests {
             FOREVER,
             FOREVER,
         );
-        server.failed(FOREVER);
+        server.failed(&"connection refused", FOREVER);
         assert!(!server.in_use(Instant::now()));
         assert!(server.in_use(Instant::now() + FOREVER));
         assert!(!server.known_to_cover(generation, &position("wal:0/10")));
         assert_eq!(server.stats().failures, 1);
+        let reason = OutOfUse::Failed("connection refused".into());
+        assert_eq!(server.stats().last_out_of_use, Some(reason));
+    }
+
+    #[tokio::test]
+    async fn a_replica_behind_past_the_lag_bound_says_so() {
+        let (server, _) = server();
+        let generation = server.generation();
+        assert_eq!(server.stats().last_out_of_use, None);
+        server.observed(generation, None, false, Duration::ZERO, FOREVER);
+        assert!(!server.in_use(Instant::now()));
+        let reason = server.stats().last_out_of_use;
+        assert!(
+            matches!(reason, Some(OutOfUse::Lagging { .. })),
+            "{reason:?}"
+        );
+        assert_eq!(server.stats().failures, 0);
     }
 }

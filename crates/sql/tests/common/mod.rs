@@ -3,7 +3,9 @@
 //! skips with a loud `SKIPPED:` line.
 //!
 //! Servers come from `COALESCE_TEST_POSTGRES_URL` / `COALESCE_TEST_MYSQL_URL`
-//! (defaults: the local test servers); SQLite uses a fresh file per test
+//! (defaults: the local test servers), and the PostgreSQL server through a
+//! transaction pooler from `COALESCE_PGBOUNCER_URL` (`scripts/pgbouncer.sh
+//! start` prints it; unset counts as unreachable); SQLite uses a fresh file per test
 //! under Cargo's `CARGO_TARGET_TMPDIR`. Each backend's part is there with
 //! its feature only, for the test binaries that need fewer than three.
 //!
@@ -80,6 +82,53 @@ pub async fn postgres() -> Option<sqlx::PgPool> {
         .connect(&postgres_url())
         .await;
     reachable("PostgreSQL", pool.map_err(|e| e.to_string()))
+}
+
+/// The URL of the PgBouncer in transaction mode in front of the PostgreSQL
+/// test server (with `?pooler=transaction`): `None` after a `SKIPPED:` line
+/// when `COALESCE_PGBOUNCER_URL` is unset outside CI; a panic in CI.
+#[cfg(feature = "postgres")]
+pub fn pgbouncer_url() -> Option<String> {
+    let url = std::env::var("COALESCE_PGBOUNCER_URL").map_err(|_| {
+        "COALESCE_PGBOUNCER_URL is not set (run scripts/pgbouncer.sh start)".to_owned()
+    });
+    reachable("PgBouncer", url)
+}
+
+/// The session settings of [`pgbouncer_url`]: its pooler, and a statement
+/// timeout of 30 s (set per transaction).
+#[cfg(feature = "postgres")]
+pub fn pgbouncer_settings(url: &str) -> (coalesce_sql::SessionSettings, String) {
+    let (pooler, url) = coalesce_sql::Pooler::from_url(url).expect("the pooler URL parses");
+    let settings = coalesce_sql::SessionSettings {
+        pooler,
+        statement_timeout: Some(Duration::from_secs(30)),
+    };
+    (settings, url)
+}
+
+/// The PostgreSQL test server through PgBouncer in transaction mode, its
+/// connections opened as the URL's pooler says.
+#[cfg(feature = "postgres")]
+pub async fn pgbouncer() -> Option<sqlx::PgPool> {
+    let (settings, url) = pgbouncer_settings(&pgbouncer_url()?);
+    let options = settings
+        .connect_options::<sqlx::Postgres>(&url)
+        .expect("the pooler URL parses");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await;
+    reachable("PgBouncer", pool.map_err(|e| e.to_string()))
+}
+
+/// A toolkit handle on a [`pgbouncer`] pool, running statements as the
+/// pooler needs.
+#[cfg(feature = "postgres")]
+pub fn pgbouncer_batch(pool: sqlx::PgPool) -> coalesce_sql::Db<sqlx::Postgres> {
+    let url = pgbouncer_url().expect("a pgbouncer pool was opened");
+    coalesce_sql::Db::new(pool).with_session_settings(pgbouncer_settings(&url).0)
 }
 
 /// The MariaDB/MySQL test server.

@@ -7,7 +7,7 @@
 use super::{Pool, replicated::Routed, shared::StoreDialect};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
 use coalesce_sql::{
-    Db, Dialect, KeyPart, Record, Table,
+    Db, Dialect, KeyPart, Record, SessionSettings, Table,
     replicas::{KeyId, ServerStats},
 };
 use sqlx::{FromRow, MySql, Postgres, Sqlite};
@@ -85,6 +85,17 @@ impl Batches {
             Self::ReplicatedMySql(routed) => {
                 Self::ReplicatedMySql(routed.with_write_attempts(attempts))
             }
+        }
+    }
+
+    /// The same handles, running statements as `settings` say (a database
+    /// opened with replicas sets its servers' settings at connection).
+    pub(super) fn with_session_settings(self, settings: SessionSettings) -> Self {
+        match self {
+            Self::Postgres(batch) => Self::Postgres(batch.with_session_settings(settings)),
+            Self::MySql(batch) => Self::MySql(batch.with_session_settings(settings)),
+            Self::Sqlite(batch) => Self::Sqlite(batch.with_session_settings(settings)),
+            replicated @ (Self::ReplicatedPostgres(_) | Self::ReplicatedMySql(_)) => replicated,
         }
     }
 

@@ -5,22 +5,16 @@
 
 use super::{Database, Pool, batched::Batches, replicated::Routed};
 use coalesce_sql::{
-    ServerMessage,
+    Pooler, PoolerError, ServerMessage, SessionSettings,
     replicas::{ReplicaError, ReplicaSettings, Replicated},
 };
-use futures::future::BoxFuture;
 use sqlx::{
-    AssertSqlSafe, ConnectOptions as _, Connection,
-    migrate::MigrateError,
-    mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError},
-    pool::PoolOptions,
-    postgres::PgConnectOptions,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode},
+    ConnectOptions as _, Connection, MySql, Postgres, Sqlite, migrate::MigrateError,
+    pool::PoolOptions, sqlite::SqliteJournalMode,
 };
 use std::{
     fmt, io,
     path::{Path, PathBuf},
-    str::FromStr,
     time::Duration,
 };
 
@@ -101,6 +95,15 @@ pub enum ConnectError {
         "the SQLite URL names no file: use sqlite://path/to/file.db, or sqlite::memory: for a database that lives as long as its connection"
     )]
     EmptySqlitePath,
+    /// The URL's `pooler` parameter names no known pooler mode.
+    #[error(transparent)]
+    Pooler(#[from] PoolerError),
+    /// A transaction pooler was named for a backend other than PostgreSQL.
+    #[error("pooler=transaction is supported on PostgreSQL only, not on {backend}")]
+    PoolerUnsupported {
+        /// The backend the URL named.
+        backend: Backend,
+    },
     /// A pool of zero connections was asked for.
     #[error("pool size must be at least 1")]
     ZeroPoolSize,
@@ -283,7 +286,9 @@ impl ConnectOptions {
     /// `max_statement_time` (Oracle MySQL's `max_execution_time`, which
     /// covers `SELECT`s only). On SQLite, which runs statements in the
     /// caller's process, it is the busy timeout: how long a statement
-    /// waits for another connection's lock. It applies to migrations too.
+    /// waits for another connection's lock. It applies to migrations too,
+    /// and to the routed pools of a database opened with replicas. Through
+    /// a transaction pooler it is set in each transaction (`SET LOCAL`).
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
         self.statement_timeout = timeout;
         self
@@ -363,7 +368,12 @@ impl Database {
 
     /// Open a pool to the database `url` names, as `options` say. The
     /// first connection is opened before this returns, so an unreachable
-    /// server, a refused login or an unopenable file is reported here.
+    /// server, a refused login or an unopenable file is reported here. A
+    /// PostgreSQL URL ending in `?pooler=transaction` names a transaction
+    /// pooler (PgBouncer's `pool_mode = transaction`) in front of the
+    /// server: no statement is then a named prepared statement, each runs
+    /// in a transaction that sets the statement timeout, and no startup
+    /// parameter a pooler refuses is sent (docs/scale-out.md, "Poolers").
     ///
     /// ```no_run
     /// use coalesce_store::db::{ConnectOptions, Database};
@@ -378,43 +388,41 @@ impl Database {
         options.check()?;
         let backend = Backend::from_url(url)?;
         let failed = |source| ConnectError::Connect { backend, source };
+        let (pooler, url) = Pooler::from_url(url)?;
+        if pooler != Pooler::None && backend != Backend::Postgres {
+            return Err(ConnectError::PoolerUnsupported { backend });
+        }
+        let session = SessionSettings {
+            pooler,
+            statement_timeout: Some(options.statement_timeout),
+        };
         let pool = match backend {
             Backend::Postgres => {
-                let millis = options.statement_timeout.as_millis().max(1);
-                let connect = PgConnectOptions::from_str(url)
-                    .map_err(failed)?
-                    .options([("statement_timeout", millis)]);
+                let connect = session.connect_options::<Postgres>(&url).map_err(failed)?;
                 let server = server(connect.get_socket(), connect.get_host(), connect.get_port());
-                let opened = open::<sqlx::Postgres>(backend, &server, connect, None, options);
-                Pool::Postgres(opened.await?)
+                Pool::Postgres(open(backend, &server, connect, session, options).await?)
             }
             Backend::MySql => {
-                let connect = MySqlConnectOptions::from_str(&mysql_url(url)).map_err(failed)?;
+                let connect = session.connect_options::<MySql>(&mysql_url(&url));
+                let connect = connect.map_err(failed)?;
                 let server = server(connect.get_socket(), connect.get_host(), connect.get_port());
-                let set_up = Some(limit_mysql_statements as SetUp<sqlx::MySql>);
-                let opened = open(backend, &server, connect, set_up, options);
-                Pool::MySql(opened.await?)
+                Pool::MySql(open(backend, &server, connect, session, options).await?)
             }
             Backend::Sqlite => {
-                let connect = SqliteConnectOptions::from_str(url)
-                    .map_err(failed)?
+                let connect = session.connect_options::<Sqlite>(&url).map_err(failed)?;
+                let connect = connect
                     .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(options.statement_timeout);
+                    .journal_mode(SqliteJournalMode::Wal);
                 let path = connect.get_filename().to_owned();
                 if path.as_os_str().is_empty() {
                     return Err(ConnectError::EmptySqlitePath);
                 }
                 let file = path.display().to_string();
-                let opened = open::<sqlx::Sqlite>(backend, &file, connect, None, options);
-                Pool::Sqlite(
-                    opened
-                        .await
-                        .map_err(|error| sqlite_file_error(&path, error))?,
-                )
+                let opened = open(backend, &file, connect, session, options).await;
+                Pool::Sqlite(opened.map_err(|error| sqlite_file_error(&path, error))?)
             }
         };
-        Ok(Self::new(pool))
+        Ok(Self::new(pool).with_session_settings(session))
     }
 }
 
@@ -472,6 +480,12 @@ impl Database {
             source: Box::new(source),
         };
         let attempts = db.write_attempts;
+        // The routed pools are opened with the same timeouts as the store's.
+        let replicas = ReplicaSettings {
+            connect_timeout: options.connect_timeout,
+            statement_timeout: Some(options.statement_timeout),
+            ..replicas
+        };
         let batches = if backend == Backend::Postgres {
             let servers = Replicated::connect(primary_url, replica_urls, replicas).await;
             Batches::ReplicatedPostgres(Routed::new(servers.map_err(failed)?, attempts))
@@ -486,38 +500,26 @@ impl Database {
     }
 }
 
-/// What a new connection runs before its first statement, given the
-/// statement timeout.
-type SetUp<DB> = for<'c> fn(
-    &'c mut <DB as sqlx::Database>::Connection,
-    Duration,
-) -> BoxFuture<'c, Result<(), sqlx::Error>>;
-
-/// A pool whose first connection is open, each connection set up by
-/// `set_up`. One connection is opened on its own first: the pool retries a
-/// refused connection, or a failing set-up, until its acquire timeout
-/// (30 s) and then reports only that it timed out, where opening one
-/// ourselves gives the real error at once.
-async fn open<DB: sqlx::Database>(
+/// A pool whose first connection is open, each connection set up as
+/// `session` says. One connection is opened on its own first: the pool
+/// retries a refused connection, or a failing set-up, until its acquire
+/// timeout (30 s) and then reports only that it timed out, where opening
+/// one ourselves gives the real error at once.
+async fn open<DB: coalesce_sql::Dialect>(
     backend: Backend,
     server: &str,
     connect: <DB::Connection as Connection>::Options,
-    set_up: Option<SetUp<DB>>,
+    session: SessionSettings,
     options: &ConnectOptions,
 ) -> Result<sqlx::Pool<DB>, ConnectError> {
-    let timeout = options.statement_timeout;
-    let mut pool = coalesce_sql::ping_after_idle(
+    let pool = coalesce_sql::ping_after_idle(
         PoolOptions::<DB>::new().max_connections(options.pool_size),
         options.ping_after_idle,
-    );
-    if let Some(set_up) = set_up {
-        pool = pool.after_connect(move |conn, _| set_up(conn, timeout));
-    }
+    )
+    .after_connect(move |conn, _| session.set_up::<DB>(conn));
     let opening = async {
         let mut first = connect.connect().await?;
-        if let Some(set_up) = set_up {
-            set_up(&mut first, timeout).await?;
-        }
+        session.set_up::<DB>(&mut first).await?;
         first.close().await?;
         pool.connect_with(connect).await
     };
@@ -552,34 +554,6 @@ fn mysql_url(url: &str) -> String {
         Some((_, rest)) => format!("mysql://{rest}"),
         None => url.to_owned(),
     }
-}
-
-/// Bound the run time of every statement on a MySQL-family connection:
-/// MariaDB's `max_statement_time` (seconds), or, on Oracle MySQL, which
-/// lacks it (error 1193, unknown variable), `max_execution_time` (ms).
-fn limit_mysql_statements(
-    conn: &mut MySqlConnection,
-    timeout: Duration,
-) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
-        match sqlx::query(AssertSqlSafe(mariadb))
-            .execute(&mut *conn)
-            .await
-        {
-            Err(sqlx::Error::Database(error))
-                if error
-                    .try_downcast_ref::<MySqlDatabaseError>()
-                    .is_some_and(|e| e.number() == 1193) =>
-            {
-                let millis = timeout.as_millis().max(1);
-                let mysql = format!("SET SESSION max_execution_time = {millis}");
-                let set = sqlx::query(AssertSqlSafe(mysql)).execute(conn).await;
-                set.map(drop)
-            }
-            result => result.map(drop),
-        }
-    })
 }
 
 /// SQLite's "unable to open database file" (code 14) names neither the

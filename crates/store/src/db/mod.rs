@@ -30,6 +30,7 @@
 mod batched;
 mod connect;
 mod mysql;
+mod pinned;
 mod postgres;
 mod readers;
 mod replicated;
@@ -42,7 +43,7 @@ use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
 pub(crate) use batched::may_have_committed;
 use batched::{Batches, batched};
 pub use coalesce_sql::replicas::{ReplicaSettings, ServerName, ServerStats};
-use coalesce_sql::{replicas::KeyId, retry};
+use coalesce_sql::{SessionSettings, replicas::KeyId, retry};
 pub(crate) use readers::StoreReaders;
 use shared::Statements;
 use sqlx::{
@@ -127,6 +128,8 @@ pub struct Database {
     pool_size: u32,
     counters: Arc<Counters>,
     write_attempts: u32,
+    /// How statements run on the pool's connections (the pooler between).
+    session: SessionSettings,
     /// The batched statements, sharing the pool; counted apart.
     batches: Batches,
     /// Every store's and repository's loaders, for read-your-writes.
@@ -134,12 +137,27 @@ pub struct Database {
 }
 
 /// Call the same [`Statements`] function on the pool of the backend.
+///
+/// Each backend's future is boxed, as the batched ones are (see
+/// `batched!`): a statement on a [`coalesce_sql::Session`] holds the
+/// future of its `BEGIN` and of its statement, and inline, every caller's
+/// future would carry the largest of the three backends' (a plain
+/// `get_profile` was a 2.9 KB future).
 macro_rules! dispatch {
     ($self:ident . $function:ident ( $($arg:expr),* )) => {
         match &$self.pool {
-            Pool::Postgres(pool) => Statements::$function(pool, &$self.counters, $($arg),*).await,
-            Pool::MySql(pool) => Statements::$function(pool, &$self.counters, $($arg),*).await,
-            Pool::Sqlite(pool) => Statements::$function(pool, &$self.counters, $($arg),*).await,
+            Pool::Postgres(pool) => {
+                Box::pin(Statements::$function(pool, &$self.session, &$self.counters, $($arg),*))
+                    .await
+            }
+            Pool::MySql(pool) => {
+                Box::pin(Statements::$function(pool, &$self.session, &$self.counters, $($arg),*))
+                    .await
+            }
+            Pool::Sqlite(pool) => {
+                Box::pin(Statements::$function(pool, &$self.session, &$self.counters, $($arg),*))
+                    .await
+            }
         }
     };
 }
@@ -188,7 +206,32 @@ impl Database {
             counters: Arc::default(),
             write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
             readers: Arc::default(),
+            session: SessionSettings::default(),
         }
+    }
+
+    /// Run every statement as `settings` say: for a pool opened elsewhere
+    /// through a transaction pooler (PgBouncer's `pool_mode =
+    /// transaction`), `Pooler::Transaction`, so no statement is a named
+    /// prepared statement and each runs in a transaction that sets the
+    /// statement timeout. [`connect`](Self::connect) does this itself for
+    /// a URL with `?pooler=transaction`.
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::{Database, Pool};
+    /// use coalesce_sql::{Pooler, SessionSettings};
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let settings = SessionSettings { pooler: Pooler::Transaction, statement_timeout: None };
+    /// let options = settings.connect_options::<sqlx::Postgres>("postgres://app@127.0.0.1:6432/app")?;
+    /// let pg = sqlx::PgPool::connect_with(options).await?;
+    /// let db = Database::new(Pool::Postgres(pg)).with_session_settings(settings);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_session_settings(mut self, settings: SessionSettings) -> Self {
+        self.session = settings;
+        self.batches = self.batches.with_session_settings(settings);
+        self
     }
 
     /// How many times a write is tried when the database aborts it to
@@ -214,9 +257,18 @@ impl Database {
     }
 
     /// Create or update the tables (`migrations/<backend>`); safe to run
-    /// from several processes at once.
+    /// from several processes at once, and through a transaction pooler.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         match &self.pool {
+            Pool::Postgres(pool) if !self.session.pooler.named_statements() => {
+                // `run_direct`: `run` on a borrowed connection is refused
+                // ("`Acquire` is not general enough"), as sqlx's own comment
+                // on `run_direct` says.
+                pinned::pinned(pool, |conn| {
+                    Box::pin(POSTGRES_MIGRATIONS.run_direct(None, conn, false))
+                })
+                .await?
+            }
             Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
             Pool::MySql(pool) => MYSQL_MIGRATIONS.run(pool).await?,
             Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
@@ -232,6 +284,10 @@ impl Database {
         let backend = self.backend();
         let failed = |source| ConnectError::Connect { backend, source };
         let (migrator, before) = match &self.pool {
+            Pool::Postgres(pool) if !self.session.pooler.named_statements() => {
+                let before = pinned::pinned(pool, |conn| Box::pin(applied(conn))).await?;
+                (&POSTGRES_MIGRATIONS, before)
+            }
             Pool::Postgres(pool) => {
                 let mut conn = pool.acquire().await.map_err(failed)?;
                 (&POSTGRES_MIGRATIONS, applied(&mut *conn).await?)
@@ -482,7 +538,17 @@ impl Database {
         let rows = match (&self.pool, keys) {
             (Pool::Postgres(pool), Some(keys)) => {
                 let keys = Some(keys);
-                postgres::memories(pool, &self.counters, user_id, category_name, keys, limit).await
+                let (settings, counters) = (&self.session, &self.counters);
+                postgres::memories(
+                    pool,
+                    settings,
+                    counters,
+                    user_id,
+                    category_name,
+                    keys,
+                    limit,
+                )
+                .await
             }
             (_, Some(keys)) => {
                 return batched!(

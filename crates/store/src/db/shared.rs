@@ -13,8 +13,35 @@
 
 use super::{Counters, MemoryRow};
 use crate::model::{Category, MemoryKey};
-use coalesce_sql::Dialect;
-use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use coalesce_sql::{Dialect, SessionSettings};
+use sqlx::{
+    AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Pool, Type,
+    database::HasStatementCache,
+};
+
+/// Run a sqlx query with one of its run methods (`fetch_all`, `execute`,
+/// ...) on a [`coalesce_sql::Session`] of `pool` as `settings` say:
+/// prepared as a named statement, or through a transaction pooler unnamed
+/// and in a transaction. The one path every statement here takes. `unnamed`
+/// at the end: never a named statement (planned anew on every call).
+macro_rules! on_session {
+    ($pool:expr, $settings:expr, $query:expr, $run:ident) => {
+        on_session!($pool, $settings, $query, $run, named: true)
+    };
+    ($pool:expr, $settings:expr, $query:expr, $run:ident, unnamed) => {
+        on_session!($pool, $settings, $query, $run, named: false)
+    };
+    ($pool:expr, $settings:expr, $query:expr, $run:ident, named: $named:expr) => {{
+        let mut session = coalesce_sql::Session::begin($pool, $settings).await?;
+        let done = $query
+            .persistent($named && session.named_statements())
+            .$run(&mut *session)
+            .await?;
+        session.finish().await?;
+        Ok::<_, sqlx::Error>(done)
+    }};
+}
+pub(super) use on_session;
 
 /// What differs between the backends in the store's own SQL.
 pub(super) trait StoreDialect: Dialect {
@@ -40,7 +67,7 @@ const MEMORY_COLUMNS: &str = r#"category, "key", value"#;
 /// The store's own statements on a backend's pool, each counted in
 /// `counters`. The driver bounds are said once, here, rather than on every
 /// function; callers name the backend (see `dispatch!`), which meets them.
-pub(super) trait Statements: StoreDialect
+pub(super) trait Statements: StoreDialect + HasStatementCache
 where
     for<'c> &'c mut Self::Connection: Executor<'c, Database = Self>,
     Self::Arguments: IntoArguments<Self>,
@@ -54,135 +81,166 @@ where
 {
     async fn profile_direct(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
     ) -> Result<Option<String>, sqlx::Error> {
         counters.statement();
-        sqlx::query_scalar(spelled::<Self>(
-            "SELECT profile FROM profiles WHERE user_id = ?",
-        ))
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
+        on_session!(
+            pool,
+            settings,
+            sqlx::query_scalar(spelled::<Self>(
+                "SELECT profile FROM profiles WHERE user_id = ?",
+            ))
+            .bind(user_id),
+            fetch_optional
+        )
     }
 
     async fn save_profile(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
         profile: &str,
     ) -> Result<(), sqlx::Error> {
         counters.statement();
-        sqlx::query(Self::SAVE_PROFILE)
-            .bind(user_id)
-            .bind(profile)
-            .execute(pool)
-            .await
-            .map(drop)
+        on_session!(
+            pool,
+            settings,
+            sqlx::query(Self::SAVE_PROFILE).bind(user_id).bind(profile),
+            execute
+        )
+        .map(drop)
     }
 
     async fn onboarding_direct(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
     ) -> Result<Option<(String, bool)>, sqlx::Error> {
         counters.statement();
         let data = Self::ONBOARDING_DATA;
-        sqlx::query_as(spelled::<Self>(&format!(
-            "SELECT {data}, completed FROM onboarding WHERE user_id = ?"
-        )))
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
+        on_session!(
+            pool,
+            settings,
+            sqlx::query_as(spelled::<Self>(&format!(
+                "SELECT {data}, completed FROM onboarding WHERE user_id = ?"
+            )))
+            .bind(user_id),
+            fetch_optional
+        )
     }
 
     async fn save_onboarding(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
         data: &str,
         completed: bool,
     ) -> Result<(), sqlx::Error> {
         counters.statement();
-        sqlx::query(Self::SAVE_ONBOARDING)
-            .bind(user_id)
-            .bind(data)
-            .bind(completed)
-            .execute(pool)
-            .await
-            .map(drop)
+        on_session!(
+            pool,
+            settings,
+            sqlx::query(Self::SAVE_ONBOARDING)
+                .bind(user_id)
+                .bind(data)
+                .bind(completed),
+            execute
+        )
+        .map(drop)
     }
 
     async fn memory_direct(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         key: &MemoryKey,
     ) -> Result<Option<String>, sqlx::Error> {
         counters.statement();
-        sqlx::query_scalar(spelled::<Self>(
-            r#"SELECT value FROM memories WHERE user_id = ? AND category = ? AND "key" = ?"#,
-        ))
-        .bind(key.user_id.as_str())
-        .bind(key.category.as_str())
-        .bind(key.key.as_str())
-        .fetch_optional(pool)
-        .await
+        on_session!(
+            pool,
+            settings,
+            sqlx::query_scalar(spelled::<Self>(
+                r#"SELECT value FROM memories WHERE user_id = ? AND category = ? AND "key" = ?"#,
+            ))
+            .bind(key.user_id.as_str())
+            .bind(key.category.as_str())
+            .bind(key.key.as_str()),
+            fetch_optional
+        )
     }
 
     async fn top_memories_direct(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
         category: &str,
         limit: i64,
     ) -> Result<Vec<MemoryRow>, sqlx::Error> {
         counters.statement();
-        sqlx::query_as(spelled::<Self>(&format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND category = ? \
+        on_session!(
+            pool,
+            settings,
+            sqlx::query_as(spelled::<Self>(&format!(
+                "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ? AND category = ? \
              ORDER BY updated_at DESC, id DESC LIMIT ?"
-        )))
-        .bind(user_id)
-        .bind(category)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
+            )))
+            .bind(user_id)
+            .bind(category)
+            .bind(limit),
+            fetch_all
+        )
     }
 
     async fn recent_memories(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
         limit: i64,
     ) -> Result<Vec<MemoryRow>, sqlx::Error> {
         counters.statement();
-        sqlx::query_as(spelled::<Self>(&format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ? \
+        on_session!(
+            pool,
+            settings,
+            sqlx::query_as(spelled::<Self>(&format!(
+                "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ? \
              ORDER BY created_at DESC, id DESC LIMIT ?"
-        )))
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
+            )))
+            .bind(user_id)
+            .bind(limit),
+            fetch_all
+        )
     }
 
     async fn count_memories(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
     ) -> Result<i64, sqlx::Error> {
         counters.statement();
-        sqlx::query_scalar(spelled::<Self>(
-            "SELECT COUNT(*) FROM memories WHERE user_id = ?",
-        ))
-        .bind(user_id)
-        .fetch_one(pool)
-        .await
+        on_session!(
+            pool,
+            settings,
+            sqlx::query_scalar(spelled::<Self>(
+                "SELECT COUNT(*) FROM memories WHERE user_id = ?",
+            ))
+            .bind(user_id),
+            fetch_one
+        )
     }
 
     /// A user's memories, optionally of one category, ordered by category
     /// then key, at most `limit`.
     async fn memories(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
         category: Option<&str>,
@@ -205,7 +263,7 @@ where
             query = query.bind(limit);
         }
         counters.statement();
-        query.fetch_all(pool).await
+        on_session!(pool, settings, query, fetch_all)
     }
 
     /// Each category's `limit` most recently updated memories. The
@@ -213,6 +271,7 @@ where
     /// the first repeated: one statement text.
     async fn top_memories_per_category(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         user_id: &str,
         categories: &[String],
@@ -231,46 +290,50 @@ where
             query = query.bind(categories.get(i).unwrap_or(&categories[0]).as_str());
         }
         counters.statement();
-        query.bind(limit).fetch_all(pool).await
+        on_session!(pool, settings, query.bind(limit), fetch_all)
     }
 
     /// Rows of (user id, profile) in one transaction, a statement each.
     async fn save_profiles(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         rows: &[(String, String)],
     ) -> Result<(), sqlx::Error> {
         counters.transaction();
-        let mut tx = pool.begin().await?;
+        let mut tx = coalesce_sql::Session::transaction(pool, settings).await?;
         for (user_id, profile) in rows {
             counters.statement();
             sqlx::query(Self::SAVE_PROFILE)
                 .bind(user_id.as_str())
                 .bind(profile.as_str())
+                .persistent(tx.named_statements())
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await
+        tx.finish().await
     }
 
     /// Rows of (user id, JSON text, completed) in one transaction, a
     /// statement each.
     async fn save_onboardings(
         pool: &Pool<Self>,
+        settings: &SessionSettings,
         counters: &Counters,
         rows: &[(String, String, bool)],
     ) -> Result<(), sqlx::Error> {
         counters.transaction();
-        let mut tx = pool.begin().await?;
+        let mut tx = coalesce_sql::Session::transaction(pool, settings).await?;
         for (user_id, data, completed) in rows {
             counters.statement();
             sqlx::query(Self::SAVE_ONBOARDING)
                 .bind(user_id.as_str())
                 .bind(data.as_str())
                 .bind(*completed)
+                .persistent(tx.named_statements())
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await
+        tx.finish().await
     }
 }

@@ -2,9 +2,12 @@
 //! user ids, and the macro that runs one test body on all three backends.
 //!
 //! Servers come from `COALESCE_TEST_POSTGRES_URL` / `COALESCE_TEST_MYSQL_URL`
-//! (defaults: the local test servers); SQLite uses a fresh file per test
-//! under Cargo's `CARGO_TARGET_TMPDIR`. An unreachable server fails the test
-//! when `CI` is set, and otherwise skips it with a loud `SKIPPED:` line.
+//! (defaults: the local test servers), and PostgreSQL through PgBouncer in
+//! transaction mode from `COALESCE_PGBOUNCER_URL` (`scripts/pgbouncer.sh
+//! start` prints it, with `?pooler=transaction`); SQLite uses a fresh file
+//! per test under Cargo's `CARGO_TARGET_TMPDIR`. An unreachable server, or
+//! an unset pooler URL, fails the test when `CI` is set, and otherwise skips
+//! it with a loud `SKIPPED:` line.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -106,6 +109,24 @@ pub async fn store_with_pool(target: Target, url: &str, pool_size: u32) -> Optio
     }
 }
 
+/// The URL of the PgBouncer in transaction mode in front of the PostgreSQL
+/// test server, or `None` (after a loud `SKIPPED:` line) when
+/// `COALESCE_PGBOUNCER_URL` is unset outside CI; a panic in CI.
+pub fn pgbouncer_url() -> Option<String> {
+    match std::env::var("COALESCE_PGBOUNCER_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("COALESCE_PGBOUNCER_URL is not set in CI (run scripts/pgbouncer.sh start)")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: PgBouncer tests: COALESCE_PGBOUNCER_URL is not set (run scripts/pgbouncer.sh start); set CI=1 to fail instead"
+            );
+            None
+        }
+    }
+}
+
 /// Delete a SQLite test database and its WAL files.
 pub fn remove_sqlite(url: &str) {
     if let Some(path) = url.strip_prefix("sqlite://") {
@@ -116,7 +137,9 @@ pub fn remove_sqlite(url: &str) {
 }
 
 /// Run each named `async fn(MemoryStore, Target)` on PostgreSQL, MariaDB
-/// and SQLite: `mod <name> { postgres, mysql, sqlite }`.
+/// and SQLite, and on PostgreSQL through PgBouncer (the body sees
+/// `Target::Postgres`: the dialect is the same): `mod <name> { postgres,
+/// pgbouncer, mysql, sqlite }`.
 #[macro_export]
 macro_rules! on_all_backends {
     ($($name:ident),* $(,)?) => {$(
@@ -126,6 +149,14 @@ macro_rules! on_all_backends {
             #[tokio::test]
             async fn postgres() {
                 if let Some(s) = store(Target::Postgres).await {
+                    super::$name(s, Target::Postgres).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn pgbouncer() {
+                let Some(url) = super::common::pgbouncer_url() else { return };
+                if let Some(s) = super::common::store_at(Target::Postgres, &url).await {
                     super::$name(s, Target::Postgres).await;
                 }
             }
