@@ -206,7 +206,7 @@ impl<B: MemoryBatchRepository> WriteSink for SaveSink<B> {
 }
 
 /// Single deletes, run as one statement per batch; each caller learns
-/// whether its key existed.
+/// whether its key existed, as if the batch's deletes ran one by one.
 struct DeleteSink<B>(Arc<B>);
 
 impl<B: MemoryBatchRepository> WriteSink for DeleteSink<B> {
@@ -218,10 +218,11 @@ impl<B: MemoryBatchRepository> WriteSink for DeleteSink<B> {
         let mut pairs = ops.clone();
         pairs.sort_unstable();
         pairs.dedup();
-        let deleted: std::collections::HashSet<(String, String)> =
+        let mut deleted: std::collections::HashSet<(String, String)> =
             self.0.delete_memories(&pairs).await?.into_iter().collect();
-        // A pair named twice in one batch: both callers see it deleted.
-        Ok(ops.iter().map(|pair| deleted.contains(pair)).collect())
+        // A pair named twice in one batch answers as one delete after the
+        // other: the first caller deleted it, the second found nothing.
+        Ok(ops.iter().map(|pair| deleted.remove(pair)).collect())
     }
 }
 
