@@ -442,6 +442,10 @@ impl Gate for MySql {
         WHERE STATE = 'User lock'";
 }
 
+/// Taken by each gate test for its whole run (they run on separate
+/// runtimes, so an async mutex that belongs to none).
+static GATE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Which write the second handle makes while the first's read is held.
 #[derive(Debug, Clone, Copy)]
 enum Write {
@@ -460,6 +464,9 @@ where
     i64: KeyPart<DB> + for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
+    // One gate test at a time: they share the lock, and the probe counts
+    // every statement waiting for it.
+    let _turn = GATE_TURN.lock().await;
     let Some((db, name)) = table::<DB>("rows_gated", ITEMS).await else {
         return;
     };
