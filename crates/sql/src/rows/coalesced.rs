@@ -138,11 +138,24 @@ impl<DB: Dialect, R: Stored<DB>> WriteSink for Saves<DB, R> {
         let keys: Vec<<R as TableRow>::Key> = rows.iter().map(Record::key).collect();
         let mut rows: Vec<Option<R>> = rows.into_iter().map(Some).collect();
         let mut outcomes: Vec<Outcome<()>> = vec![Ok(()); rows.len()];
-        for round in rounds(&keys) {
+        let rounds = rounds(&keys);
+        for (done, round) in rounds.iter().enumerate() {
             let batch: Vec<R> = round.iter().filter_map(|&i| rows[i].take()).collect();
-            let results = self.0.db.upsert_each(&self.0.table, &batch).await?;
-            for (&i, result) in round.iter().zip(results) {
-                outcomes[i] = result.map_err(Arc::new);
+            match self.0.db.upsert_each(&self.0.table, &batch).await {
+                Ok(results) => {
+                    for (&i, result) in round.iter().zip(results) {
+                        outcomes[i] = result.map_err(Arc::new);
+                    }
+                }
+                // The rounds before were written: their callers keep `Ok`;
+                // this round's and the later ones' share the error.
+                Err(error) => {
+                    let error = Arc::new(error);
+                    for &i in rounds[done..].iter().flatten() {
+                        outcomes[i] = Err(Arc::clone(&error));
+                    }
+                    break;
+                }
             }
         }
         Ok(outcomes)
