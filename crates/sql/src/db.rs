@@ -4,7 +4,7 @@
 use crate::chunk::{self, Chunk, Limits};
 use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
 use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
-use crate::rows::{Readers, Rows, RowsOptions, TableRow};
+use crate::rows::{Handles, Readers, Rows, RowsOptions, TableRow};
 use crate::value::{Arguments, Columns, Key, Record};
 use crate::{Dialect, Session, SessionSettings, Table, retry, sql};
 use coalesce::ConfigError;
@@ -51,6 +51,7 @@ pub struct Db<DB: Dialect> {
     pool: Pool<DB>,
     counters: Arc<Counters>,
     readers: Arc<Readers>,
+    handles: Arc<Handles>,
     server: Arc<OnceCell<Server>>,
     write_attempts: u32,
     rows_per_statement: usize,
@@ -63,6 +64,7 @@ impl<DB: Dialect> Clone for Db<DB> {
             pool: self.pool.clone(),
             counters: Arc::clone(&self.counters),
             readers: Arc::clone(&self.readers),
+            handles: Arc::clone(&self.handles),
             server: Arc::clone(&self.server),
             write_attempts: self.write_attempts,
             rows_per_statement: self.rows_per_statement,
@@ -107,6 +109,7 @@ impl<DB: Dialect> Db<DB> {
             pool,
             counters: Arc::default(),
             readers: Arc::default(),
+            handles: Arc::default(),
             server: Arc::default(),
             write_attempts: retry::DEFAULT_WRITE_ATTEMPTS,
             rows_per_statement: DEFAULT_ROWS_PER_STATEMENT,
@@ -204,9 +207,11 @@ impl<DB: Dialect> Db<DB> {
 
     /// The coalesced handle of `R`'s table on this database, with the
     /// defaults: batches of up to 100 items, at most the pool's size in
-    /// flight per kind (reads, saves, deletes), no cache. Each call builds
-    /// a handle of its own; every handle built over this `Db` or its
-    /// clones sees the others' writes (see [`Rows`]).
+    /// flight per kind (reads, saves, deletes), no cache. Shared: while a
+    /// clone of it lives, every call on this `Db` or its clones returns
+    /// the same handle, so `db.rows::<R>().get(key)` written inline in
+    /// each request still coalesces with the others. Every handle over
+    /// this `Db` sees the others' writes (see [`Rows`]).
     ///
     /// ```no_run
     /// #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
@@ -220,13 +225,15 @@ impl<DB: Dialect> Db<DB> {
     /// # Ok(()) }
     /// ```
     pub fn rows<R: TableRow>(&self) -> Rows<R> {
-        match self.rows_with(RowsOptions::default()) {
-            Ok(rows) => rows,
-            Err(_) => unreachable!("the default options are valid"),
-        }
+        self.handles
+            .get_or_build(|| match self.rows_with(RowsOptions::default()) {
+                Ok(rows) => rows,
+                Err(_) => unreachable!("the default options are valid"),
+            })
     }
 
-    /// Like [`rows`](Self::rows), batching as `options` say.
+    /// Like [`rows`](Self::rows), batching as `options` say: a handle of
+    /// its own, shared by its clones only.
     ///
     /// ```no_run
     /// use coalesce::{BatchSettings, BatchWindow};

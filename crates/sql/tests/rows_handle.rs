@@ -678,3 +678,42 @@ fn coalesced_equals_per_item_mysql() {
 fn coalesced_equals_per_item_sqlite() {
     coalesced_equals_per_item::<Sqlite>();
 }
+
+/// `db.rows()` taken inline in each caller (as a handler would) shares one
+/// handle across the `Db`'s clones: concurrent calls still share a
+/// statement. A handle with options of its own is apart.
+#[tokio::test]
+async fn handles_taken_inline_share_batches() {
+    let Some(pool) = common::sqlite().await else {
+        return;
+    };
+    let ddl = format!("CREATE TABLE {} ({ITEMS})", Item::table().name());
+    pool.execute(sqlx::AssertSqlSafe(ddl)).await.unwrap();
+    let db = Db::new(pool);
+    let saved = db
+        .rows::<Item>()
+        .save_many((1..=3).map(|id| Item { id, qty: id }))
+        .await;
+    assert!(saved.iter().all(Result::is_ok));
+
+    let clone = db.clone();
+    let before = db.statements();
+    let (a, b) = tokio::join!(async { db.rows::<Item>().get(1).await }, async {
+        clone.rows::<Item>().get(2).await
+    },);
+    assert_eq!(
+        (a.unwrap(), b.unwrap()),
+        (Some(Item { id: 1, qty: 1 }), Some(Item { id: 2, qty: 2 }))
+    );
+    assert_eq!(db.statements() - before, 1, "one statement for both");
+
+    let own = db.rows_with::<Item>(RowsOptions::default()).unwrap();
+    let before = db.statements();
+    let (a, b) = tokio::join!(async { db.rows::<Item>().get(1).await }, own.get(2));
+    assert!(a.unwrap().is_some() && b.unwrap().is_some());
+    assert_eq!(
+        db.statements() - before,
+        2,
+        "a handle of its own batches apart"
+    );
+}

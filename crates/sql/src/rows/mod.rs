@@ -25,9 +25,11 @@
 //! ```
 
 mod coalesced;
+mod handles;
 mod per_item;
 mod readers;
 
+pub(crate) use handles::Handles;
 pub(crate) use readers::Readers;
 
 use crate::{Db, Dialect, Error, Key, Record, Table};
