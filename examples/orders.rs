@@ -1,8 +1,9 @@
 //! Your own repository, coalesced: a `ShopRepo` trait with four per-item
 //! methods (`get_customer`, `get_line`, `save_line`, `delete_line`) over two
-//! tables of your own, implemented once on `coalesce_sql::Rows`. Built with
-//! `db.rows()`, concurrent calls share statements; built with
-//! `db.rows_per_item()`, each call sends its own, as a plain repository does.
+//! tables of your own, implemented once with `coalesce_sql::repository!` on
+//! `coalesce_sql::Rows` handles. Built with `Shop::coalesced(&db)`,
+//! concurrent calls share statements; built with `Shop::per_item(&db)`,
+//! each call sends its own, as a plain repository does.
 //! The same code on SQLite, PostgreSQL and MariaDB/MySQL.
 //!
 //! ```text
@@ -17,7 +18,7 @@
 //! final tables agree, and drops the tables. `tests/orders_example.rs`
 //! runs it on all three backends.
 
-use coalesce_sql::{Db, Dialect, Record, Rows, RowsError};
+use coalesce_sql::{Db, Dialect, Record, RowsError};
 use futures::future::try_join_all;
 use sqlx::{Executor, Pool};
 
@@ -77,42 +78,16 @@ pub trait ShopRepo: Send + Sync {
 
 // ---- The glue: the whole repository (docs/drop-in.md counts it) ----
 
-/// `ShopRepo` on the two tables' handles.
-pub struct Shop {
-    customers: Rows<Customer>,
-    lines: Rows<Line>,
-}
-
-impl ShopRepo for Shop {
-    async fn get_customer(&self, id: i64) -> Result<Option<Customer>, RepoError> {
-        Ok(self.customers.get(id).await?)
-    }
-    async fn get_line(&self, order_id: i64, line_no: i32) -> Result<Option<Line>, RepoError> {
-        Ok(self.lines.get((order_id, line_no)).await?)
-    }
-    async fn save_line(&self, line: Line) -> Result<(), RepoError> {
-        Ok(self.lines.save(line).await?)
-    }
-    async fn delete_line(&self, order_id: i64, line_no: i32) -> Result<bool, RepoError> {
-        Ok(self.lines.delete((order_id, line_no)).await?)
-    }
-}
-
-impl Shop {
-    /// Coalesced: the one line that changes where the repository is built.
-    pub fn coalesced<DB: Dialect>(db: &Db<DB>) -> Self {
-        Shop {
-            customers: db.rows(),
-            lines: db.rows(),
-        }
-    }
-
-    /// Each call its own statement, as a plain repository sends them.
-    pub fn per_item<DB: Dialect>(db: &Db<DB>) -> Self {
-        Shop {
-            customers: db.rows_per_item(),
-            lines: db.rows_per_item(),
-        }
+coalesce_sql::repository! {
+    /// `ShopRepo` on the two tables' handles: `Shop::coalesced(&db)` shares
+    /// statements across concurrent calls, `Shop::per_item(&db)` sends each
+    /// call's own, as a plain repository does.
+    pub struct Shop { customers: Customer, lines: Line }
+    impl ShopRepo for Shop {
+        fn get_customer(&self, id: i64) -> Result<Option<Customer>, RepoError> { self.customers.get(id) }
+        fn get_line(&self, order_id: i64, line_no: i32) -> Result<Option<Line>, RepoError> { self.lines.get((order_id, line_no)) }
+        fn save_line(&self, line: Line) -> Result<(), RepoError> { self.lines.save(line) }
+        fn delete_line(&self, order_id: i64, line_no: i32) -> Result<bool, RepoError> { self.lines.delete((order_id, line_no)) }
     }
 }
 

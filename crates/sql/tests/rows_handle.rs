@@ -717,3 +717,70 @@ async fn handles_taken_inline_share_batches() {
         "a handle of its own batches apart"
     );
 }
+
+/// A repository trait of the user's own, in a module of its own, with a
+/// key built from an argument and a many-key method.
+mod inventory {
+    use super::Item;
+    use std::future::Future;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(transparent)]
+    pub struct InventoryError(#[from] coalesce_sql::RowsError);
+
+    pub trait Inventory {
+        fn quantity(&self, id: &str) -> impl Future<Output = Result<Option<Item>, InventoryError>>;
+        fn all(
+            &self,
+            ids: Vec<i64>,
+        ) -> impl Future<Output = Result<Vec<Option<Item>>, InventoryError>>;
+        fn remove(&self, id: i64) -> impl Future<Output = Result<bool, InventoryError>>;
+    }
+}
+
+coalesce_sql::repository! {
+    /// `inventory::Inventory` on `Rows<Item>`.
+    struct Stock { items: Item }
+    impl inventory::Inventory for Stock {
+        /// Ids arrive as text here.
+        fn quantity(&self, id: &str) -> Result<Option<Item>, inventory::InventoryError> { self.items.get(id.parse().unwrap_or(-1)) }
+        fn all(&self, ids: Vec<i64>) -> Result<Vec<Option<Item>>, inventory::InventoryError> { self.items.get_many(ids) }
+        fn remove(&self, id: i64) -> Result<bool, inventory::InventoryError> { self.items.delete(id) }
+    }
+}
+
+/// `repository!` builds the struct and the trait impl: `coalesced` shares
+/// statements across concurrent calls, `per_item` sends one per call, and
+/// both answer alike.
+#[tokio::test]
+async fn the_repository_macro_implements_the_users_trait() {
+    use inventory::Inventory;
+    let Some(pool) = common::sqlite().await else {
+        return;
+    };
+    let ddl = format!("CREATE TABLE {} ({ITEMS})", Item::table().name());
+    pool.execute(sqlx::AssertSqlSafe(ddl)).await.unwrap();
+    let db = Db::new(pool);
+    let saved = db
+        .rows::<Item>()
+        .save_many((1..=4).map(|id| Item { id, qty: 10 * id }))
+        .await;
+    assert!(saved.iter().all(Result::is_ok));
+
+    let mut answers = Vec::new();
+    for (repo, statements) in [(Stock::per_item(&db), 4), (Stock::coalesced(&db), 1)] {
+        let before = db.statements();
+        let found = join_all(["1", "2", "x", "4"].map(|id| repo.quantity(id))).await;
+        assert_eq!(db.statements() - before, statements);
+        let found: Vec<_> = found.into_iter().map(Result::unwrap).collect();
+        answers.push((found, repo.all(vec![3, 5]).await.unwrap()));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0[2], None, "\"x\" is no id");
+    assert_eq!(answers[0].1, vec![Some(Item { id: 3, qty: 30 }), None]);
+
+    let stock = Stock::coalesced(&db);
+    let removed = join_all([4, 4, 9].map(|id| stock.remove(id))).await;
+    let removed: Vec<bool> = removed.into_iter().map(Result::unwrap).collect();
+    assert_eq!(removed, [true, false, false]);
+}

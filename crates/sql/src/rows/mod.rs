@@ -28,6 +28,7 @@ mod coalesced;
 mod handles;
 mod per_item;
 mod readers;
+mod repository;
 
 pub(crate) use handles::Handles;
 pub(crate) use readers::Readers;
