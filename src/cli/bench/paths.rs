@@ -268,13 +268,15 @@ impl Target {
                 Workload::Profile | Workload::Memory | Workload::Onboarding | Workload::Mixed => {
                     drop_in(repo, workload, &self.shape, rng).await
                 }
-                _ => self.naive_batch(repo, workload, rng).await,
+                // Boxed: the batch workloads' futures are kilobytes, and
+                // the per-item arms' callers would copy that much per op.
+                _ => Box::pin(self.naive_batch(repo, workload, rng)).await,
             },
             Imp::Coalesce { repo, store } => match workload {
                 Workload::Profile | Workload::Memory | Workload::Onboarding | Workload::Mixed => {
                     drop_in(repo, workload, &self.shape, rng).await
                 }
-                _ => self.coalesced_batch(store, workload, rng).await,
+                _ => Box::pin(self.coalesced_batch(store, workload, rng)).await,
             },
             #[cfg(feature = "peers")]
             Imp::Peer(peers) => {
