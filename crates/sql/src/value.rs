@@ -114,8 +114,9 @@ impl<DB: Dialect, T> KeyPart<DB> for T where T: Value<DB> + Type<DB> + Eq + Hash
 ///
 /// Implemented for `bool`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`,
 /// `u64`, `String` and `Vec<u8>` where the driver supports them, for
-/// `Uuid` (feature `uuid`) and chrono's dates and times (feature `chrono`),
-/// and for tuples of 2 to 4 [`KeyPart`]s (any type the driver encodes:
+/// `Uuid` (feature `uuid`), the dates and times of chrono (feature
+/// `chrono`) and of time (feature `time`), and for tuples of 2 to 4
+/// [`KeyPart`]s (any type the driver encodes:
 /// `Uuid`, time types, `#[sqlx(transparent)]` newtypes). A single-column
 /// key of a type of your own is declared with
 /// [`single_key!`](crate::single_key). (One blanket impl for every
@@ -266,8 +267,17 @@ crate::single_key!(sqlx::types::Uuid);
 #[cfg(feature = "chrono")]
 crate::single_key!(
     sqlx::types::chrono::NaiveDate,
+    sqlx::types::chrono::NaiveTime,
     sqlx::types::chrono::NaiveDateTime,
     sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>,
+);
+
+#[cfg(feature = "time")]
+crate::single_key!(
+    sqlx::types::time::Date,
+    sqlx::types::time::Time,
+    sqlx::types::time::PrimitiveDateTime,
+    sqlx::types::time::OffsetDateTime,
 );
 
 /// [`Key`] for tuples of key parts (composite keys).
