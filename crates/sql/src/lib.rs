@@ -1,56 +1,49 @@
 //! Batched statements for your own tables on PostgreSQL, MySQL/MariaDB and
-//! SQLite through sqlx: a keyed read of many keys, a bulk upsert and a
-//! bulk delete, correct at every size.
+//! SQLite through sqlx, and per-item calls coalesced into them.
 //!
-//! You describe the table ([`Table`]), your key type implements [`Key`]
-//! (scalars and tuples of 2 to 4 do already), your row type is a
-//! [`sqlx::FromRow`] for reads and a [`Record`] for upserts. The toolkit
-//! picks each dialect's form (see [`dialect`](Dialect)), de-duplicates,
+//! Declare a row once; [`Db::rows`] gives its table's [`Rows`] handle,
+//! whose `get`, `save` and `delete` calls made concurrently share one
+//! statement each, and answer exactly as their own statements would:
+//!
+//! ```no_run
+//! use coalesce_sql::{Db, Record, Rows};
+//!
+//! #[derive(Clone, sqlx::FromRow, Record)]
+//! #[record(table = "orders", key(id))]
+//! struct Order { id: i64, customer: String, total_cents: i64 }
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = Db::new(sqlx::PgPool::connect("postgres://localhost/shop").await?);
+//! let orders: Rows<Order> = db.rows();
+//! orders.save(Order { id: 1, customer: "ada".into(), total_cents: 500 }).await?;
+//! let (a, b) = tokio::join!(orders.get(1), orders.get(2)); // one statement
+//! assert!(a?.is_some() && b?.is_none());
+//! assert!(orders.delete(1).await?);
+//! # Ok(()) }
+//! ```
+//!
+//! [`repository!`] implements a per-item repository trait of your own on
+//! such handles. Underneath, [`Db`] runs the batched statements
+//! themselves ([`Db::fetch`], [`Db::upsert`], [`Db::delete`] and their
+//! per-item forms [`Db::fetch_each`], [`Db::upsert_each`],
+//! [`Db::delete_each`]) for a [`Table`] you describe, with a [`Key`] and a
+//! [`Record`]: it picks each dialect's form (see [`dialect`](Dialect)),
 //! splits by bind count and by bytes so no statement exceeds an engine
 //! limit (SQLite's 32,766 binds, MySQL's 65,535 binds and
-//! `max_allowed_packet`), pads lists to a few lengths so few statement
+//! `max_allowed_packet`), pads key lists to a few lengths so few statement
 //! texts are prepared, runs multi-statement writes in one transaction,
 //! retries writes aborted by deadlocks ([`retry`]) and counts what it sends.
 //!
 //! Every call answers as the per-item statements run one by one in order
 //! would (`SELECT ... WHERE k = $1`, one upsert per row, `DELETE ... WHERE
 //! k = $1`), under the database's own comparison rules: the database
-//! matches rows to requested keys, never Rust. [`Db::fetch_each`],
-//! [`Db::upsert_each`] and [`Db::delete_each`] give a result per key
-//! or row, so one bad item fails alone. See the crate's README, "What it guarantees".
-//!
-//! ```no_run
-//! use coalesce_sql::{Db, Dialect, KeyPart, Record, Table, Value};
-//! use std::collections::HashMap;
-//!
-//! #[derive(sqlx::FromRow)]
-//! struct Order { id: i64, customer: String, total_cents: i64 }
-//!
-//! impl<DB: Dialect> Record<DB> for Order
-//! where
-//!     i64: KeyPart<DB>,
-//!     String: Value<DB>,
-//! {
-//!     type Key = i64;
-//!     type Values<'a> = (&'a String, &'a i64);
-//!     fn key(&self) -> i64 { self.id }
-//!     fn values(&self) -> Self::Values<'_> { (&self.customer, &self.total_cents) }
-//! }
-//!
-//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = sqlx::PgPool::connect("postgres://localhost/shop").await?;
-//! let sql = Db::new(pool);
-//! let orders = Table::new("orders").key(["id"]).values(["customer", "total_cents"]);
-//! sql.upsert(&orders, &[Order { id: 1, customer: "ada".into(), total_cents: 500 }]).await?;
-//! let found: HashMap<i64, Order> = sql.fetch(&orders, &[1, 2]).await?;
-//! let existed: Vec<i64> = sql.delete(&orders, &[1, 2]).await?;
-//! assert_eq!((found.len(), existed), (1, vec![1]));
-//! assert_eq!(sql.statements(), 3);
-//! # Ok(()) }
-//! ```
+//! matches rows to requested keys, never Rust; the per-item forms give a
+//! result per key or row, so one bad item fails alone. See the crate's
+//! README, "What it guarantees".
 //!
 //! Features: `postgres`, `mysql`, `sqlite`, one per driver; enable only
-//! those you use.
+//! those you use. `uuid`, `chrono`, `time`: those crates' types as
+//! single-column keys.
 
 mod chunk;
 mod db;
