@@ -183,14 +183,32 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A read or write of a [`Rows`](crate::Rows) handle over read
+    /// replicas ([`Replicated::rows`](crate::replicas::Replicated::rows))
+    /// failed: on which server, and why (the toolkit's error of that
+    /// server is inside, as [`ReplicaError::Batch`](crate::replicas::ReplicaError::Batch)).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[error(transparent)]
+    Replica(Box<crate::replicas::ReplicaError>),
 }
 
 impl Error {
     /// Whether the write may have been applied although it returned this
-    /// error (only [`Error::CommitOutcomeUnknown`]; see the example of
-    /// [`Error`]).
+    /// error ([`Error::CommitOutcomeUnknown`], also from a replicated
+    /// handle's primary, and a replicated write that committed but whose
+    /// position could not be read; see the example of [`Error`]).
     pub fn may_have_committed(&self) -> bool {
-        matches!(self, Self::CommitOutcomeUnknown { .. })
+        match self {
+            Self::CommitOutcomeUnknown { .. } => true,
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            Self::Replica(error) => match &**error {
+                // It committed; only its position is unknown.
+                crate::replicas::ReplicaError::Unpositioned { .. } => true,
+                crate::replicas::ReplicaError::Batch { source, .. } => source.may_have_committed(),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 
     /// Whether the database aborted the work to break a deadlock or a
@@ -205,6 +223,11 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         match self {
             Self::Database { source, .. } => crate::retry::is_conflict(source),
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            Self::Replica(error) => match &**error {
+                crate::replicas::ReplicaError::Batch { source, .. } => source.is_conflict(),
+                _ => false,
+            },
             _ => false,
         }
     }
