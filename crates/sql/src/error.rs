@@ -280,6 +280,34 @@ mod tests {
         assert!(!is_connection_lost(&sqlx::Error::PoolTimedOut));
     }
 
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn replica_errors_say_whether_the_write_may_have_committed() {
+        use crate::replicas::{ReplicaError, ServerName};
+        let server = ServerName::Primary;
+        let lost = || sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        let unknown = Error::CommitOutcomeUnknown {
+            operation: Operation::Upsert,
+            table: "t".into(),
+            step: Step::Commit,
+            source: lost(),
+        };
+        let batch = |source| Error::Replica(Box::new(ReplicaError::Batch { server, source }));
+        let unpositioned = ReplicaError::Unpositioned {
+            source: Box::new(ReplicaError::Database {
+                server,
+                source: lost(),
+            }),
+        };
+        assert!(batch(unknown).may_have_committed());
+        assert!(Error::Replica(Box::new(unpositioned)).may_have_committed());
+        let refused = Error::Refused {
+            table: "t".into(),
+            reason: "NUL",
+        };
+        assert!(!batch(refused).may_have_committed());
+    }
+
     #[test]
     fn messages_name_operation_table_and_step() {
         let error = Error::Database {

@@ -458,7 +458,9 @@ impl<DB: Replication> Replicated<DB> {
     /// Shared, as [`Db::rows`]: while a clone of it lives, every call on
     /// this handle returns the same one. An error of a server reaches the
     /// caller as [`Error::Replica`](crate::Error::Replica), the server
-    /// named. Reads carry no position token: a write of another process is
+    /// named (a batch of writes that committed but whose position could
+    /// not be read fails each of its callers with
+    /// [`ReplicaError::Unpositioned`]: `may_have_committed()` says so). Reads carry no position token: a write of another process is
     /// seen through [`fetch`](Self::fetch) with its token (a batch serves
     /// many callers, and one caller's token would hold back the others').
     ///

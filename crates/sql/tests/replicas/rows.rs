@@ -110,7 +110,7 @@ pub async fn rows_read_their_writes_with_replay_paused<DB: Pair>() {
 /// written elsewhere are one read on the replica, with the statements of
 /// one `fetch` of the 40 keys (one; two on MariaDB's latin1 test table,
 /// where the first form meets a collation mix); 20 saves one write on the
-/// primary, one statement.
+/// primary, one statement. A per-item handle reads each key alone.
 pub async fn rows_coalesce_over_replicas<DB: Pair>() {
     let Some((_turn, primary, replica)) = pair::<DB>().await else {
         return;
@@ -138,6 +138,14 @@ pub async fn rows_coalesce_over_replicas<DB: Pair>() {
         .save_many((0..20).map(|i| row(&format!("{run}-new{i}"), i)))
         .await;
     let written = servers.stats();
+    let per_item = RowsOptions {
+        per_item: true,
+        ..RowsOptions::default()
+    };
+    let alone = servers.rows_with::<KvRow>(per_item).unwrap();
+    let found_alone =
+        futures::future::join_all(keys[..3].iter().map(|key| alone.get(key.clone()))).await;
+    let read_alone = servers.stats();
 
     eprintln!("{}: stats {written:?}", DB::LABEL);
     for ((key, value), found) in keys.iter().zip(0..).zip(found) {
@@ -156,6 +164,14 @@ pub async fn rows_coalesce_over_replicas<DB: Pair>() {
         "20 saves: one write, one statement, on the primary"
     );
     assert_eq!(rows.stats().loads_requested, 60);
+    for ((key, value), found) in keys.iter().zip(0..).zip(found_alone) {
+        assert_eq!(found.unwrap(), Some(row(key, value)));
+    }
+    assert_eq!(
+        replica_stats(&read_alone).reads,
+        replica_stats(&written).reads + 3,
+        "per item: three reads"
+    );
 }
 
 /// A server's error reaches the caller as `Error::Replica`, naming the
