@@ -7,7 +7,7 @@ use crate::{Db, Dialect, Error, Table};
 use coalesce::ConfigError;
 use std::{collections::HashMap, future::Future};
 
-/// The key of rows `R` stored in dialect `DB`.
+/// The key of rows `R`.
 pub(super) type KeyOf<R> = <R as TableRow>::Key;
 
 /// A place that runs the toolkit's per-item-isolating calls for a handle.
