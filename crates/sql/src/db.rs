@@ -4,7 +4,7 @@
 use crate::chunk::{self, Chunk, Limits};
 use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
 use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
-use crate::rows::{Handles, Readers, Rows, RowsOptions, TableRow};
+use crate::rows::{Handles, OnDb, Readers, Rows, RowsOptions, TableRow};
 use crate::value::{Arguments, Columns, Key, Record};
 use crate::{Dialect, Session, SessionSettings, Table, retry, sql};
 use coalesce::ConfigError;
@@ -249,7 +249,7 @@ impl<DB: Dialect> Db<DB> {
     /// # Ok(()) }
     /// ```
     pub fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
-        DB::rows(self, options)
+        DB::rows::<R, _>(OnDb { db: self, options })
     }
 
     /// A handle of `R`'s table that does not coalesce: each call sends its
@@ -272,7 +272,7 @@ impl<DB: Dialect> Db<DB> {
             per_item: true,
             ..RowsOptions::default()
         };
-        match DB::rows(self, options) {
+        match self.rows_with(options) {
             Ok(rows) => rows,
             Err(_) => unreachable!("a per-item handle has no settings to refuse"),
         }

@@ -183,14 +183,32 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A read or write of a [`Rows`](crate::Rows) handle over read
+    /// replicas ([`Replicated::rows`](crate::replicas::Replicated::rows))
+    /// failed: on which server, and why (the toolkit's error of that
+    /// server is inside, as [`ReplicaError::Batch`](crate::replicas::ReplicaError::Batch)).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[error(transparent)]
+    Replica(Box<crate::replicas::ReplicaError>),
 }
 
 impl Error {
     /// Whether the write may have been applied although it returned this
-    /// error (only [`Error::CommitOutcomeUnknown`]; see the example of
-    /// [`Error`]).
+    /// error ([`Error::CommitOutcomeUnknown`], also from a replicated
+    /// handle's primary, and a replicated write that committed but whose
+    /// position could not be read; see the example of [`Error`]).
     pub fn may_have_committed(&self) -> bool {
-        matches!(self, Self::CommitOutcomeUnknown { .. })
+        match self {
+            Self::CommitOutcomeUnknown { .. } => true,
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            Self::Replica(error) => match &**error {
+                // It committed; only its position is unknown.
+                crate::replicas::ReplicaError::Unpositioned { .. } => true,
+                crate::replicas::ReplicaError::Batch { source, .. } => source.may_have_committed(),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 
     /// Whether the database aborted the work to break a deadlock or a
@@ -205,6 +223,11 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         match self {
             Self::Database { source, .. } => crate::retry::is_conflict(source),
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            Self::Replica(error) => match &**error {
+                crate::replicas::ReplicaError::Batch { source, .. } => source.is_conflict(),
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -255,6 +278,34 @@ mod tests {
         assert!(is_connection_lost(&sqlx::Error::WorkerCrashed));
         assert!(!is_connection_lost(&sqlx::Error::RowNotFound));
         assert!(!is_connection_lost(&sqlx::Error::PoolTimedOut));
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn replica_errors_say_whether_the_write_may_have_committed() {
+        use crate::replicas::{ReplicaError, ServerName};
+        let server = ServerName::Primary;
+        let lost = || sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        let unknown = Error::CommitOutcomeUnknown {
+            operation: Operation::Upsert,
+            table: "t".into(),
+            step: Step::Commit,
+            source: lost(),
+        };
+        let batch = |source| Error::Replica(Box::new(ReplicaError::Batch { server, source }));
+        let unpositioned = ReplicaError::Unpositioned {
+            source: Box::new(ReplicaError::Database {
+                server,
+                source: lost(),
+            }),
+        };
+        assert!(batch(unknown).may_have_committed());
+        assert!(Error::Replica(Box::new(unpositioned)).may_have_committed());
+        let refused = Error::Refused {
+            table: "t".into(),
+            reason: "NUL",
+        };
+        assert!(!batch(refused).may_have_committed());
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub type Batch<DB> = Db<DB>;
 /// What [`single_key!`] expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::rows::build as build_rows;
+    pub use crate::rows::Build as BuildRows;
     pub use crate::value::{padded_list, type_name};
     pub use coalesce::ConfigError;
     pub use sqlx::error::BoxDynError;

@@ -161,11 +161,11 @@ pub(crate) mod internal {
         /// The statement opening a write's transaction.
         const BEGIN_WRITE: &'static str = "BEGIN";
 
-        /// Build `R`'s [`Rows`](crate::Rows) on `db` through `R`'s impl
-        /// for this dialect (see [`TableRow`](crate::TableRow)).
-        fn rows<R: crate::TableRow>(
-            db: &crate::Db<Self>,
-            options: crate::RowsOptions,
+        /// Build `R`'s [`Rows`](crate::Rows) as `build` says (on a `Db`,
+        /// or over replicas) through `R`'s impl for this dialect (see
+        /// [`TableRow`](crate::TableRow)).
+        fn rows<R: crate::TableRow, B: crate::rows::Build<Self>>(
+            build: B,
         ) -> Result<crate::Rows<R>, coalesce::ConfigError>
         where
             Self: crate::Dialect;

@@ -37,11 +37,10 @@ impl Internal for MySql {
         upsert: Upsert::OnDuplicateKey,
     };
 
-    fn rows<R: crate::TableRow>(
-        db: &crate::Db<Self>,
-        options: crate::RowsOptions,
+    fn rows<R: crate::TableRow, B: crate::rows::Build<Self>>(
+        build: B,
     ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
-        R::__mysql(db, options)
+        R::__mysql(build)
     }
 
     async fn server(pool: &Pool<Self>) -> Result<Server, sqlx::Error> {

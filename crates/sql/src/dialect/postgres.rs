@@ -23,11 +23,10 @@ impl Internal for Postgres {
         upsert: Upsert::OnConflict,
     };
 
-    fn rows<R: crate::TableRow>(
-        db: &crate::Db<Self>,
-        options: crate::RowsOptions,
+    fn rows<R: crate::TableRow, B: crate::rows::Build<Self>>(
+        build: B,
     ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
-        R::__postgres(db, options)
+        R::__postgres(build)
     }
 
     async fn server(_: &Pool<Self>) -> Result<Server, sqlx::Error> {

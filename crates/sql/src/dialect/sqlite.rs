@@ -31,11 +31,10 @@ impl Internal for Sqlite {
     /// writer went ahead, without waiting.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
-    fn rows<R: crate::TableRow>(
-        db: &crate::Db<Self>,
-        options: crate::RowsOptions,
+    fn rows<R: crate::TableRow, B: crate::rows::Build<Self>>(
+        build: B,
     ) -> Result<crate::Rows<R>, coalesce::ConfigError> {
-        R::__sqlite(db, options)
+        R::__sqlite(build)
     }
 
     async fn server(_: &Pool<Self>) -> Result<Server, sqlx::Error> {

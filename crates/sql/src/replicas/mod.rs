@@ -99,7 +99,9 @@ pub use memory::KeyId;
 pub use position::{GtidPosition, Lsn, Position, PositionError};
 pub use server::{OutOfUse, ServerName, ServerStats};
 
-use crate::{Db, Key, Pooler, Record, SessionSettings, Table};
+use crate::rows::{Handles, OnReplicas};
+use crate::{Db, Key, Pooler, Record, Rows, RowsOptions, SessionSettings, Table, TableRow};
+use coalesce::ConfigError;
 use error::{is_pool_timeout, is_server_failure};
 use memory::WrittenPositions;
 use server::Server;
@@ -204,6 +206,8 @@ pub struct Replicated<DB: Replication> {
     /// Where the round-robin over replicas starts next.
     next_replica: AtomicUsize,
     settings: ReplicaSettings,
+    /// The [`rows`](Self::rows) handles, one per row type while it lives.
+    handles: Handles,
 }
 
 impl<DB: Replication> Replicated<DB> {
@@ -248,6 +252,7 @@ impl<DB: Replication> Replicated<DB> {
             written: WrittenPositions::new(settings.remembered_slots),
             next_replica: AtomicUsize::new(0),
             settings,
+            handles: Handles::default(),
         })
     }
 
@@ -438,6 +443,86 @@ impl<DB: Replication> Replicated<DB> {
             .collect()
     }
 
+    /// The coalesced handle of `R`'s table over these servers: [`Rows`]
+    /// as [`Db::rows`] builds it (the same batching, answers and
+    /// defaults, with at most [`ReplicaSettings::pool_size`] batches of
+    /// each kind in flight), whose batches of reads each go through
+    /// [`read`](Self::read) with their keys (on a replica that has
+    /// replayed this handle's writes to them, else on the primary), and
+    /// whose batches of writes each go through [`write`](Self::write) on
+    /// the primary. A `get` that starts after a `save` of its key through
+    /// this handle's `Rows` (or [`upsert`](Self::upsert)) returned sees
+    /// it; reads in flight are detached on every write through the
+    /// primary's [`Db`], as for [`Db::rows`].
+    ///
+    /// Shared, as [`Db::rows`]: while a clone of it lives, every call on
+    /// this handle returns the same one. An error of a server reaches the
+    /// caller as [`Error::Replica`](crate::Error::Replica), the server
+    /// named (a batch of writes that committed but whose position could
+    /// not be read fails each of its callers with
+    /// [`ReplicaError::Unpositioned`]: `may_have_committed()` says so). Reads carry no position token: a write of another process is
+    /// seen through [`fetch`](Self::fetch) with its token (a batch serves
+    /// many callers, and one caller's token would hold back the others').
+    ///
+    /// ```no_run
+    /// use coalesce_sql::replicas::{ReplicaSettings, Replicated};
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// #[record(table = "customers", key(id))]
+    /// struct Customer { id: i64, name: String }
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let servers = Arc::new(
+    ///     Replicated::<sqlx::Postgres>::connect(
+    ///         "postgres://postgres@127.0.0.1:55432/test",
+    ///         &["postgres://postgres@127.0.0.1:55433/test"],
+    ///         ReplicaSettings::default(),
+    ///     )
+    ///     .await?,
+    /// );
+    /// let customers = servers.rows::<Customer>();
+    /// customers.save(Customer { id: 1, name: "Ada".into() }).await?;
+    /// // Served where the save has been replayed: the primary, or a replica.
+    /// let ada = customers.get(1).await?;
+    /// assert_eq!(ada.map(|c| c.name).as_deref(), Some("Ada"));
+    /// # Ok(()) }
+    /// ```
+    pub fn rows<R: TableRow>(self: &Arc<Self>) -> Rows<R> {
+        self.handles
+            .get_or_build(|| match self.rows_with(RowsOptions::default()) {
+                Ok(rows) => rows,
+                Err(_) => unreachable!("the default options are valid"),
+            })
+    }
+
+    /// Like [`rows`](Self::rows), as `options` say (see
+    /// [`Db::rows_with`]): a handle of its own, shared by its clones only.
+    /// `per_item: true` routes each call alone.
+    ///
+    /// ```no_run
+    /// use coalesce::CachePolicy;
+    /// use coalesce_sql::RowsOptions;
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    ///
+    /// # fn f(servers: std::sync::Arc<coalesce_sql::replicas::Replicated<sqlx::MySql>>)
+    /// # -> Result<(), coalesce::ConfigError> {
+    /// let options = RowsOptions { table_name: Some("customers_eu".into()), ..RowsOptions::default() };
+    /// let customers = servers.rows_with::<Customer>(options)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rows_with<R: TableRow>(
+        self: &Arc<Self>,
+        options: RowsOptions,
+    ) -> Result<Rows<R>, ConfigError> {
+        DB::rows::<R, _>(OnReplicas {
+            replicated: self,
+            options,
+        })
+    }
+
     /// The primary's toolkit handle, for statements that are neither reads
     /// nor writes to remember (migrations, say).
     pub fn primary(&self) -> &Db<DB> {
@@ -516,7 +601,7 @@ enum Routed<T> {
 }
 
 /// The read-your-writes identities of a table's keys.
-fn key_ids<DB: Replication, K: Key<DB>>(table: &Table, keys: &[K]) -> Vec<KeyId> {
+pub(crate) fn key_ids<DB: Replication, K: Key<DB>>(table: &Table, keys: &[K]) -> Vec<KeyId> {
     keys.iter()
         .map(|key| KeyId::new(table.name(), key))
         .collect()

@@ -1,8 +1,9 @@
-//! One dialect's [`Rows`](super::Rows): a loader for reads, a writer for
-//! saves and one for deletes, over the toolkit's per-item-isolating calls.
+//! A coalescing [`Rows`](super::Rows): a loader for reads, a writer for
+//! saves and one for deletes, over the toolkit's per-item-isolating calls
+//! at a [`Place`] (one `Db`, or a primary and its replicas).
 
-use super::{Access, RowsError, RowsOptions, Stored, TableRow};
-use crate::{Db, Dialect, Error, Record, Table};
+use super::{Access, Place, RowsError, RowsOptions, Stored, TableRow};
+use crate::{Error, Record, Table};
 use coalesce::{
     BatchSettings, BatchSource, ConfigError, LoadError, Loader, Stats, StatsSnapshot, WriteSink,
     Writer,
@@ -19,48 +20,51 @@ use std::{
 /// with the callers of the same key.
 type Outcome<T> = Result<T, Arc<Error>>;
 
-/// The handle's parts for dialect `DB`.
-pub(super) struct Coalesced<DB: Dialect, R: Stored<DB>> {
-    reads: Loader<Reads<DB, R>>,
-    saves: Writer<Saves<DB, R>>,
-    deletes: Writer<Deletes<DB, R>>,
+/// The handle's parts, running their statements at `P`.
+pub(super) struct Coalesced<P: Place, R: Stored<P::Db>> {
+    reads: Loader<Reads<P, R>>,
+    saves: Writer<Saves<P, R>>,
+    deletes: Writer<Deletes<P, R>>,
     stats: Arc<Stats>,
 }
 
-impl<DB: Dialect, R: Stored<DB>> Coalesced<DB, R> {
-    /// The handle for `R`'s table on `db`, counted among the table's
-    /// readers there.
+impl<P: Place, R: Stored<P::Db>> Coalesced<P, R> {
+    /// The handle for `R`'s table at `place`, counted among the table's
+    /// readers of its [`Db`](crate::Db).
     pub(super) fn new(
-        db: &Db<DB>,
+        place: P,
         table: Table,
         options: RowsOptions,
     ) -> Result<Arc<Self>, ConfigError> {
-        let pool_size = usize::try_from(db.pool().options().get_max_connections()).ok();
+        // A pool of no connections (which sqlx lets one make) bounds nothing.
+        let pool_size = usize::try_from(place.db().pool().options().get_max_connections())
+            .ok()
+            .filter(|&size| size > 0);
         let settings = BatchSettings {
             max_concurrent_batches: options.settings.max_concurrent_batches.or(pool_size),
             ..options.settings
         };
         settings.validate()?;
         let stats = Arc::new(Stats::new(settings.max_batch_size));
-        let on = |db: &Db<DB>| On {
-            db: db.clone(),
-            table: table.clone(),
+        let on = Arc::new(On {
+            place,
+            table,
             rows: PhantomData,
-        };
+        });
         let coalesced = Arc::new(Self {
-            reads: Loader::builder(Reads(on(db)))
+            reads: Loader::builder(Reads(Arc::clone(&on)))
                 .name("rows.get")
                 .settings(settings)
                 .cache(options.cache)
                 .stats(Arc::clone(&stats))
                 .build()?,
-            saves: Writer::configure(Saves(on(db)), |builder| {
+            saves: Writer::configure(Saves(Arc::clone(&on)), |builder| {
                 builder
                     .name("rows.save")
                     .settings(settings)
                     .stats(Arc::clone(&stats))
             })?,
-            deletes: Writer::configure(Deletes(on(db)), |builder| {
+            deletes: Writer::configure(Deletes(Arc::clone(&on)), |builder| {
                 builder
                     .name("rows.delete")
                     .settings(settings)
@@ -68,7 +72,10 @@ impl<DB: Dialect, R: Stored<DB>> Coalesced<DB, R> {
             })?,
             stats,
         });
-        db.readers().register(&table, &coalesced.reads);
+        on.place
+            .db()
+            .readers()
+            .register(&on.table, &coalesced.reads);
         Ok(coalesced)
     }
 }
@@ -81,7 +88,7 @@ fn own<T>(outcome: Outcome<T>) -> Result<T, RowsError> {
     })
 }
 
-impl<DB: Dialect, R: Stored<DB>> Access<R> for Coalesced<DB, R> {
+impl<P: Place, R: Stored<P::Db>> Access<R> for Coalesced<P, R> {
     fn get(&self, key: <R as TableRow>::Key) -> BoxFuture<'_, Result<Option<R>, RowsError>> {
         Box::pin(async move { self.reads.load(key).await?.map(own).transpose() })
     }
@@ -99,17 +106,18 @@ impl<DB: Dialect, R: Stored<DB>> Access<R> for Coalesced<DB, R> {
     }
 }
 
-/// Where a part runs: the toolkit handle and the table of rows `R`.
-struct On<DB: Dialect, R> {
-    db: Db<DB>,
+/// Where the parts run, shared by them: the place and the table of rows
+/// `R`.
+struct On<P, R> {
+    place: P,
     table: Table,
     rows: PhantomData<fn() -> R>,
 }
 
 /// Reads: one `fetch_each` per batch.
-struct Reads<DB: Dialect, R>(On<DB, R>);
+struct Reads<P, R>(Arc<On<P, R>>);
 
-impl<DB: Dialect, R: Stored<DB>> BatchSource for Reads<DB, R> {
+impl<P: Place, R: Stored<P::Db>> BatchSource for Reads<P, R> {
     type Key = <R as TableRow>::Key;
     type Value = Outcome<R>;
     type Error = Error;
@@ -118,7 +126,7 @@ impl<DB: Dialect, R: Stored<DB>> BatchSource for Reads<DB, R> {
         &self,
         keys: &[<R as TableRow>::Key],
     ) -> Result<HashMap<<R as TableRow>::Key, Outcome<R>>, Error> {
-        let found = self.0.db.fetch_each(&self.0.table, keys).await?;
+        let found = self.0.place.fetch_each::<R>(&self.0.table, keys).await?;
         Ok(found
             .into_iter()
             .map(|(key, row)| (key, row.map_err(Arc::new)))
@@ -127,9 +135,9 @@ impl<DB: Dialect, R: Stored<DB>> BatchSource for Reads<DB, R> {
 }
 
 /// Saves: `upsert_each` per round of distinct keys.
-struct Saves<DB: Dialect, R>(On<DB, R>);
+struct Saves<P, R>(Arc<On<P, R>>);
 
-impl<DB: Dialect, R: Stored<DB>> WriteSink for Saves<DB, R> {
+impl<P: Place, R: Stored<P::Db>> WriteSink for Saves<P, R> {
     type Op = R;
     type Output = Outcome<()>;
     type Error = Error;
@@ -141,7 +149,7 @@ impl<DB: Dialect, R: Stored<DB>> WriteSink for Saves<DB, R> {
         let rounds = rounds(&keys);
         for (done, round) in rounds.iter().enumerate() {
             let batch: Vec<R> = round.iter().filter_map(|&i| rows[i].take()).collect();
-            match self.0.db.upsert_each(&self.0.table, &batch).await {
+            match self.0.place.upsert_each(&self.0.table, &batch).await {
                 Ok(results) => {
                     for (&i, result) in round.iter().zip(results) {
                         outcomes[i] = result.map_err(Arc::new);
@@ -164,9 +172,9 @@ impl<DB: Dialect, R: Stored<DB>> WriteSink for Saves<DB, R> {
 
 /// Deletes: one `delete_each` per batch; a key named again after its
 /// delete finds nothing, as it would run alone.
-struct Deletes<DB: Dialect, R>(On<DB, R>);
+struct Deletes<P, R>(Arc<On<P, R>>);
 
-impl<DB: Dialect, R: Stored<DB>> WriteSink for Deletes<DB, R> {
+impl<P: Place, R: Stored<P::Db>> WriteSink for Deletes<P, R> {
     type Op = <R as TableRow>::Key;
     type Output = Outcome<bool>;
     type Error = Error;
@@ -178,8 +186,8 @@ impl<DB: Dialect, R: Stored<DB>> WriteSink for Deletes<DB, R> {
         let ordered: Vec<<R as TableRow>::Key> = ordered.into_iter().cloned().collect();
         let mut results: HashMap<<R as TableRow>::Key, Outcome<bool>> = self
             .0
-            .db
-            .delete_each(&self.0.table, &ordered)
+            .place
+            .delete_each::<R>(&self.0.table, &ordered)
             .await?
             .into_iter()
             .map(|(key, result)| (key, result.map_err(Arc::new)))

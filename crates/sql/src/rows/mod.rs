@@ -3,7 +3,9 @@
 //! batched statements, with read-your-writes.
 //!
 //! A row type declares its table once, with `#[derive(Record)]`
-//! ([`TableRow`]); [`Db::rows`] gives the handle. Code over it is the same
+//! ([`TableRow`]); [`Db::rows`](crate::Db::rows) gives the handle (or
+//! [`Replicated::rows`](crate::replicas::Replicated::rows), over read
+//! replicas). Code over it is the same
 //! on every database, with no bound to write:
 //!
 //! ```no_run
@@ -27,13 +29,21 @@
 mod coalesced;
 mod handles;
 mod per_item;
+mod place;
 mod readers;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod replicated;
 mod repository;
 
 pub(crate) use handles::Handles;
+pub(crate) use place::OnDb;
 pub(crate) use readers::Readers;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) use replicated::OnReplicas;
 
-use crate::{Db, Dialect, Error, Key, Record, Table};
+use place::Place;
+
+use crate::{Dialect, Error, Key, Record, Table};
 use coalesce::{BatchSettings, CachePolicy, ConfigError, LoadError, StatsSnapshot};
 use futures::future::{BoxFuture, join_all};
 use sqlx::FromRow;
@@ -65,16 +75,15 @@ pub trait TableRow: Clone + Send + Sync + Unpin + 'static {
 
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
-    fn __postgres(db: &Db<sqlx::Postgres>, options: RowsOptions)
-    -> Result<Rows<Self>, ConfigError>;
+    fn __postgres<B: Build<sqlx::Postgres>>(build: B) -> Result<Rows<Self>, ConfigError>;
 
     #[cfg(feature = "mysql")]
     #[doc(hidden)]
-    fn __mysql(db: &Db<sqlx::MySql>, options: RowsOptions) -> Result<Rows<Self>, ConfigError>;
+    fn __mysql<B: Build<sqlx::MySql>>(build: B) -> Result<Rows<Self>, ConfigError>;
 
     #[cfg(feature = "sqlite")]
     #[doc(hidden)]
-    fn __sqlite(db: &Db<sqlx::Sqlite>, options: RowsOptions) -> Result<Rows<Self>, ConfigError>;
+    fn __sqlite<B: Build<sqlx::Sqlite>>(build: B) -> Result<Rows<Self>, ConfigError>;
 }
 
 /// The error of a call through [`Rows`]: the toolkit's [`Error`] (shared
@@ -82,7 +91,7 @@ pub trait TableRow: Clone + Send + Sync + Unpin + 'static {
 /// reasons ([`LoadError`]).
 pub type RowsError = LoadError<Error>;
 
-/// How a [`Rows`] handle batches ([`Db::rows_with`]).
+/// How a [`Rows`] handle batches ([`Db::rows_with`](crate::Db::rows_with)).
 ///
 /// ```
 /// use coalesce::CachePolicy;
@@ -105,7 +114,7 @@ pub struct RowsOptions {
     /// cache until then.
     pub cache: CachePolicy,
     /// Do not coalesce: each call sends its own statement, as a plain
-    /// repository does (default `false`; [`Db::rows_per_item`]). The
+    /// repository does (default `false`; [`Db::rows_per_item`](crate::Db::rows_per_item)). The
     /// baseline to compare with, or a switch to turn coalescing off from
     /// your configuration; `settings` and `cache` are then unused.
     pub per_item: bool,
@@ -113,7 +122,8 @@ pub struct RowsOptions {
 
 /// A table's rows by key, coalesced: concurrent `get`s share one keyed
 /// read, concurrent `save`s one upsert, concurrent `delete`s one delete.
-/// Cheap to clone (clones share batches). Built by [`Db::rows`].
+/// Cheap to clone (clones share batches). Built by [`Db::rows`](crate::Db::rows),
+/// or over read replicas by [`Replicated::rows`](crate::replicas::Replicated::rows).
 ///
 /// **Answers.** Each call answers as its own statement would, run alone
 /// (`SELECT ... WHERE key = $1`, one upsert, `DELETE ... WHERE key = $1`)
@@ -125,7 +135,7 @@ pub struct RowsOptions {
 ///
 /// **Consistency.** A call that starts after a `save` or `delete` returned
 /// sees its effect: every write of a table (through any `Rows`, or the
-/// [`Db`]'s own `upsert`/`delete`, on this `Db` or its clones) detaches
+/// [`Db`](crate::Db)'s own `upsert`/`delete`, on this `Db` or its clones) detaches
 /// that table's reads already sent from later callers. The whole table's,
 /// not the written keys': only the database knows which keys are equal
 /// (`abc` and `ABC` under a case-insensitive collation).
@@ -133,6 +143,14 @@ pub struct RowsOptions {
 /// **Writes.** A batch's rows are written in one fixed order (so two
 /// batches do not lock the same rows in opposite orders), each key's
 /// writes in the order they were made; deadlocks are retried.
+///
+/// **Over replicas** ([`Replicated::rows`](crate::replicas::Replicated::rows)):
+/// the same, with each batch of reads served by a replica that has
+/// replayed every write of its keys made through the `Replicated` handle
+/// (its `Rows`, `upsert`, `delete`, `write`), else by the primary; writes
+/// go to the primary. A write through the primary's own `Db` (or a `Rows`
+/// built on it) detaches reads in flight but leaves no position: a later
+/// read may be served by a replica that has not replayed it.
 pub struct Rows<R: TableRow> {
     access: Arc<dyn Access<R>>,
 }
@@ -288,11 +306,19 @@ impl<DB: Dialect, R> Stored<DB> for R where
 {
 }
 
-/// Build `R`'s handle on `db`: what [`table_row_backends!`] calls for each
-/// dialect, where the row's [`Record`] and [`FromRow`] impls are checked.
+/// A [`Rows`] to build, on a [`Db`](crate::Db) or a replicated handle: what each
+/// dialect's hidden [`TableRow`] fn is given, and calls with the row type
+/// once its [`Record`] and [`FromRow`] impls there are checked (in the
+/// row's own crate, where the row type is concrete).
 #[doc(hidden)]
-pub fn build<DB: Dialect, R: Stored<DB>>(
-    db: &Db<DB>,
+pub trait Build<DB: Dialect> {
+    /// Build the handle of rows `R`.
+    fn build<R: Stored<DB>>(self) -> Result<Rows<R>, ConfigError>;
+}
+
+/// `R`'s handle with its statements run at `place`, as `options` say.
+fn build_at<P: Place, R: Stored<P::Db>>(
+    place: P,
     options: RowsOptions,
 ) -> Result<Rows<R>, ConfigError> {
     let table = match &options.table_name {
@@ -300,9 +326,9 @@ pub fn build<DB: Dialect, R: Stored<DB>>(
         None => R::table(),
     };
     let access: Arc<dyn Access<R>> = if options.per_item {
-        Arc::new(per_item::PerItem::<DB, R>::new(db, table))
+        Arc::new(per_item::PerItem::<P, R>::new(place, table))
     } else {
-        coalesced::Coalesced::<DB, R>::new(db, table, options)?
+        coalesced::Coalesced::<P, R>::new(place, table, options)?
     };
     Ok(Rows { access })
 }
@@ -327,11 +353,10 @@ macro_rules! dialect_rows {
         #[macro_export]
         macro_rules! $macro {
             () => {
-                fn $function(
-                    db: &$crate::Db<$db>,
-                    options: $crate::RowsOptions,
+                fn $function<B: $crate::__private::BuildRows<$db>>(
+                    build: B,
                 ) -> Result<$crate::Rows<Self>, $crate::__private::ConfigError> {
-                    $crate::__private::build_rows(db, options)
+                    build.build::<Self>()
                 }
             };
         }

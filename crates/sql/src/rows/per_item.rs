@@ -2,24 +2,25 @@
 //! statement, as a plain repository would send it (the baseline to
 //! compare with, or a switch to turn coalescing off).
 
-use super::{Access, RowsError, Stored, TableRow};
-use crate::{Db, Dialect, Error, Table};
+use super::{Access, Place, RowsError, Stored, TableRow};
+use crate::{Error, Table};
 use coalesce::{LoadError, Stats, StatsSnapshot};
 use futures::future::BoxFuture;
 use std::{marker::PhantomData, sync::Arc};
 
-/// Each call alone, through the toolkit's per-item calls with one item.
-pub(super) struct PerItem<DB: Dialect, R> {
-    db: Db<DB>,
+/// Each call alone, through the toolkit's per-item calls with one item,
+/// at `P`.
+pub(super) struct PerItem<P, R> {
+    place: P,
     table: Table,
     stats: Stats,
     rows: PhantomData<fn() -> R>,
 }
 
-impl<DB: Dialect, R: Stored<DB>> PerItem<DB, R> {
-    pub(super) fn new(db: &Db<DB>, table: Table) -> Self {
+impl<P: Place, R: Stored<P::Db>> PerItem<P, R> {
+    pub(super) fn new(place: P, table: Table) -> Self {
         Self {
-            db: db.clone(),
+            place,
             table,
             stats: Stats::new(1),
             rows: PhantomData,
@@ -41,13 +42,13 @@ fn failed(error: Error) -> RowsError {
     }
 }
 
-impl<DB: Dialect, R: Stored<DB>> Access<R> for PerItem<DB, R> {
+impl<P: Place, R: Stored<P::Db>> Access<R> for PerItem<P, R> {
     fn get(&self, key: <R as TableRow>::Key) -> BoxFuture<'_, Result<Option<R>, RowsError>> {
         Box::pin(async move {
             self.counted();
             let mut found = self
-                .db
-                .fetch_each(&self.table, std::slice::from_ref(&key))
+                .place
+                .fetch_each::<R>(&self.table, std::slice::from_ref(&key))
                 .await
                 .map_err(failed)?;
             found.remove(&key).transpose().map_err(failed)
@@ -58,7 +59,7 @@ impl<DB: Dialect, R: Stored<DB>> Access<R> for PerItem<DB, R> {
         Box::pin(async move {
             self.counted();
             let results = self
-                .db
+                .place
                 .upsert_each(&self.table, &[row])
                 .await
                 .map_err(failed)?;
@@ -70,8 +71,8 @@ impl<DB: Dialect, R: Stored<DB>> Access<R> for PerItem<DB, R> {
         Box::pin(async move {
             self.counted();
             let mut results = self
-                .db
-                .delete_each(&self.table, std::slice::from_ref(&key))
+                .place
+                .delete_each::<R>(&self.table, std::slice::from_ref(&key))
                 .await
                 .map_err(failed)?;
             results.remove(&key).unwrap_or(Ok(false)).map_err(failed)

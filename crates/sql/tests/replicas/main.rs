@@ -26,6 +26,12 @@ use tokio::sync::MutexGuard;
 mod common;
 mod pair;
 mod proxy;
+mod rows;
+
+use rows::{
+    rows_coalesce_over_replicas, rows_read_their_writes_with_replay_paused,
+    rows_report_the_server_that_failed,
+};
 
 /// The backend's turn, and the two servers of its pair, reachable; replay
 /// running; the table made on both. `None` (after a loud line) when
@@ -579,4 +585,7 @@ on_both_pairs! {
     reads_survive_a_replica_outage,
     lagging_replica_is_skipped,
     an_idle_replica_connection_that_died_is_replaced,
+    rows_read_their_writes_with_replay_paused,
+    rows_coalesce_over_replicas,
+    rows_report_the_server_that_failed,
 }

@@ -1,0 +1,81 @@
+//! [`Rows`] over a primary and its replicas ([`Replicated::rows`]): each
+//! batch read through [`Replicated::read`] with its keys' ids, each batch
+//! written through [`Replicated::write`].
+
+use super::place::{KeyOf, Place};
+use super::{Build, Rows, RowsOptions, Stored, build_at};
+use crate::replicas::{ReplicaError, Replicated, Replication, key_ids};
+use crate::{Db, Error, Record, Table};
+use coalesce::ConfigError;
+use std::{collections::HashMap, sync::Arc};
+
+/// A routed call's error, as a [`Rows`] caller gets it.
+fn routed(error: ReplicaError) -> Error {
+    Error::Replica(Box::new(error))
+}
+
+impl<DB: Replication> Place for Arc<Replicated<DB>> {
+    type Db = DB;
+
+    fn db(&self) -> &Db<DB> {
+        self.primary()
+    }
+
+    async fn fetch_each<R: Stored<DB>>(
+        &self,
+        table: &Table,
+        keys: &[KeyOf<R>],
+    ) -> Result<HashMap<KeyOf<R>, Result<R, Error>>, Error> {
+        let ids = key_ids::<DB, _>(table, keys);
+        self.read(&ids, None, |db| async move {
+            Ok(db.fetch_each(table, keys).await?)
+        })
+        .await
+        .map_err(routed)
+    }
+
+    async fn upsert_each<R: Stored<DB>>(
+        &self,
+        table: &Table,
+        rows: &[R],
+    ) -> Result<Vec<Result<(), Error>>, Error> {
+        let keys: Vec<KeyOf<R>> = rows.iter().map(Record::key).collect();
+        let written = self
+            .write(&key_ids::<DB, _>(table, &keys), |db| async move {
+                Ok(db.upsert_each(table, rows).await?)
+            })
+            .await;
+        // The write detached the table's reads as it committed, but a read
+        // sent between then and the recording of its position (above) may
+        // have been routed without it: detach those too.
+        self.primary().wrote(table);
+        written.map(|written| written.value).map_err(routed)
+    }
+
+    async fn delete_each<R: Stored<DB>>(
+        &self,
+        table: &Table,
+        keys: &[KeyOf<R>],
+    ) -> Result<HashMap<KeyOf<R>, Result<bool, Error>>, Error> {
+        let written = self
+            .write(&key_ids::<DB, _>(table, keys), |db| async move {
+                Ok(db.delete_each(table, keys).await?)
+            })
+            .await;
+        // As for upserts.
+        self.primary().wrote(table);
+        written.map(|written| written.value).map_err(routed)
+    }
+}
+
+/// A handle to build over replicas ([`Replicated::rows_with`]).
+pub(crate) struct OnReplicas<'a, DB: Replication> {
+    pub(crate) replicated: &'a Arc<Replicated<DB>>,
+    pub(crate) options: RowsOptions,
+}
+
+impl<DB: Replication> Build<DB> for OnReplicas<'_, DB> {
+    fn build<R: Stored<DB>>(self) -> Result<Rows<R>, ConfigError> {
+        build_at(Arc::clone(self.replicated), self.options)
+    }
+}
