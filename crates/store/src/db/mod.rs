@@ -640,40 +640,31 @@ impl Database {
             return Ok(Vec::new());
         }
         let category_name = category.map(Category::as_str);
+        // On PostgreSQL, however many keys: one array bind (on a pool
+        // handle of its own, an `Arc`, so the future owns what it borrows).
+        let among_keys = |pool: PgPool, settings: SessionSettings, keys| async move {
+            let counters = &self.counters;
+            postgres::memories(
+                &pool,
+                &settings,
+                counters,
+                user_id,
+                category_name,
+                keys,
+                limit,
+            )
+            .await
+        };
         let rows = match (&self.pool, &self.batches, keys) {
-            // On PostgreSQL, however many keys: one array bind.
             (_, Batches::ReplicatedPostgres(routed), Some(keys)) => {
                 let slot = [replicated::memories_of(user_id)];
-                let read = routed.read(&slot, |batch| async move {
-                    let (pool, settings) = (batch.pool(), batch.session_settings());
-                    let counters = &self.counters;
-                    let keys = Some(keys);
-                    postgres::memories(
-                        pool,
-                        settings,
-                        counters,
-                        user_id,
-                        category_name,
-                        keys,
-                        limit,
-                    )
-                    .await
+                let read = routed.read(&slot, |batch| {
+                    among_keys(batch.pool().clone(), *batch.session_settings(), Some(keys))
                 });
                 Box::pin(read).await
             }
             (Pool::Postgres(pool), _, Some(keys)) => {
-                let (settings, counters) = (&self.session, &self.counters);
-                let keys = Some(keys);
-                postgres::memories(
-                    pool,
-                    settings,
-                    counters,
-                    user_id,
-                    category_name,
-                    keys,
-                    limit,
-                )
-                .await
+                among_keys(pool.clone(), self.session, Some(keys)).await
             }
             (_, _, Some(keys)) => {
                 return batched!(
