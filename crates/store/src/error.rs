@@ -1,7 +1,7 @@
 //! What can go wrong in the memory store.
 
 use crate::{
-    db::{ConnectError, may_have_committed},
+    db::{ConnectError, TokenError, may_have_committed},
     invalid::InvalidInput,
 };
 use coalesce::LoadError;
@@ -55,6 +55,10 @@ pub enum StoreError {
     /// Connecting to or migrating the database failed.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// A position token could not be used (see
+    /// [`MemoryStore::with_token`](crate::MemoryStore::with_token)).
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 /// A loader's error as a person reads it: a failed batch with the

@@ -137,6 +137,11 @@ impl MemoryStore {
         }
         validate::limit(config.recent_memories)?;
         let stats = Arc::new(Stats::new(config.max_batch_size));
+        Self::over(db, config, stats)
+    }
+
+    /// A store over `db` (its configuration checked), counting into `stats`.
+    fn over(db: Database, config: StoreConfig, stats: Arc<Stats>) -> Result<Self, StoreError> {
         let concurrency = usize::try_from(db.pool_size()).unwrap_or(usize::MAX);
         let reads = Arc::new(db.clone());
         let loader = LoaderConfig {
@@ -163,6 +168,52 @@ impl MemoryStore {
         db.register_readers(&store.profiles, &store.onboardings, &store.memories);
         db.readers().memory_groups.register(&store.memory_groups);
         Ok(store)
+    }
+
+    /// A token covering every write through this store's database (and
+    /// its clones, other stores over it included) that has returned; see
+    /// [`Database::token`]. `None` before the first write and without
+    /// replicas.
+    ///
+    /// ```no_run
+    /// use coalesce_store::{Category, MemoryStore, NewMemory};
+    /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings};
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect_replicated(
+    ///     "mysql://root@127.0.0.1:33306/test",
+    ///     &["mysql://root@127.0.0.1:33307/test"],
+    ///     &ConnectOptions::new(4),
+    ///     ReplicaSettings::default(),
+    /// )
+    /// .await?;
+    /// let store = MemoryStore::new(db)?;
+    /// store.save_memory(&NewMemory::new("u1", Category::Fact, "name", "Ann")).await?;
+    /// let token = store.token().map(|token| token.to_string()); // "gtid:0-1-42"
+    /// # Ok(()) }
+    /// ```
+    pub fn token(&self) -> Option<db::Token> {
+        self.db.token()
+    }
+
+    /// A store whose reads (single, batched and queries) also see every
+    /// write `token` covers, made through any store, in any process, on
+    /// the same primary: a store per request that carries a token. It has
+    /// loaders of its own (its reads are not batched with the other
+    /// stores', which need not wait for the token) and shares the database,
+    /// the configuration and the statistics. See [`Database::with_token`].
+    ///
+    /// ```no_run
+    /// use coalesce_store::{Category, MemoryStore, db::Token};
+    ///
+    /// # async fn f(store: MemoryStore, token_from_the_request: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// let token: Token = token_from_the_request.parse()?;
+    /// let name = store.with_token(&token)?.get_memory("u1", Category::Fact, "name").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_token(&self, token: &db::Token) -> Result<MemoryStore, StoreError> {
+        let db = self.db.with_token(token)?;
+        Self::over(db, self.config, Arc::clone(&self.stats))
     }
 
     /// The SQL layer underneath, for plain per-item queries and counters.

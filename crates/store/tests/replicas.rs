@@ -1,19 +1,24 @@
 //! The memory store on a primary and a read replica (`scripts/replicas.sh
-//! start`): read-your-writes with the replica's replay paused, and reads of
-//! keys not written here served by the replica.
+//! start`): read-your-writes with the replica's replay paused, across
+//! handles with a position token, and for the queries of a user's
+//! memories; reads of data not written here served by the replica.
 //!
 //! The pairs come from `COALESCE_{PG,MYSQL}_{PRIMARY,REPLICA}_URL`; an
 //! unreachable pair fails the test when `CI` is set and skips it otherwise.
+//! Tests stop the replica's replay, so the tests of one pair take turns:
+//! [`Pair::turn`] takes its lock, and each test holds it to its end.
 
 mod common;
 
 use coalesce_store::{
-    Category, MemoryStore, NewMemory,
+    Category, Memory, MemoryStore, NewMemory, StoreError,
     db::{
         Backend, ConnectError, ConnectOptions, Database, ReplicaSettings, ServerName, ServerStats,
+        Token, TokenError,
     },
 };
 use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard};
 
 /// Saves and reads back, with replay paused.
 const ITERATIONS: usize = 100;
@@ -25,7 +30,12 @@ struct Pair {
     replica: String,
     pause: &'static str,
     resume: &'static str,
+    /// One test of this pair at a time.
+    turn: &'static Mutex<()>,
 }
+
+static POSTGRES_TURN: Mutex<()> = Mutex::const_new(());
+static MARIADB_TURN: Mutex<()> = Mutex::const_new(());
 
 impl Pair {
     fn postgres() -> Pair {
@@ -44,6 +54,7 @@ impl Pair {
             pause: "DO $$ BEGIN PERFORM pg_wal_replay_pause(); \
                 WHILE pg_get_wal_replay_pause_state() <> 'paused' LOOP PERFORM pg_sleep(0.001); END LOOP; END $$",
             resume: "SELECT pg_wal_replay_resume()",
+            turn: &POSTGRES_TURN,
         }
     }
 
@@ -60,7 +71,19 @@ impl Pair {
             ),
             pause: "STOP SLAVE SQL_THREAD",
             resume: "START SLAVE SQL_THREAD",
+            turn: &MARIADB_TURN,
         }
+    }
+
+    /// The pair's turn, with both servers reachable and replay running;
+    /// `None` (after a loud line) when unreachable outside CI.
+    async fn turn(&self) -> Option<MutexGuard<'static, ()>> {
+        let turn = self.turn.lock().await;
+        if !self.reachable().await {
+            return None;
+        }
+        self.on_replica(self.resume).await;
+        Some(turn)
     }
 
     /// Whether both servers accept connections; a panic in CI if not.
@@ -83,6 +106,44 @@ impl Pair {
             return false;
         }
         true
+    }
+
+    /// Save `memory` through a store of its own (no position remembered by
+    /// the handles under test), and wait until the replica, read directly,
+    /// has it, with replay running.
+    async fn seed(&self, memory: &NewMemory) {
+        let plain = MemoryStore::connect(&self.primary, 2).await.unwrap();
+        plain.save_memory(memory).await.unwrap();
+        let replica = Database::connect(&self.replica, 1).await.unwrap();
+        let on_replica = MemoryStore::new(replica).unwrap();
+        let (user, category, key) = (&memory.user_id, memory.category, &memory.key);
+        for _ in 0..6000 {
+            let found = on_replica.get_memory(user, category, key).await;
+            if found.is_ok_and(|found| found.is_some_and(|found| found.value == memory.value)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{}: the seeded memory did not reach the replica in 60 s",
+            self.label
+        );
+    }
+
+    /// A database on the primary and the replica, waiting briefly for
+    /// replay and never skipping the replica for lagging: replay is stopped
+    /// on purpose.
+    async fn replicated(&self) -> Database {
+        let settings = ReplicaSettings {
+            pool_size: 4,
+            wait_for_replay: Duration::from_millis(5),
+            lag_bound: Duration::from_secs(3600),
+            ..ReplicaSettings::default()
+        };
+        let options = ConnectOptions::new(4);
+        Database::connect_replicated(&self.primary, &[&self.replica], &options, settings)
+            .await
+            .unwrap()
     }
 
     /// Run one of the replica's administrative statements.
@@ -112,39 +173,13 @@ fn server(stats: &[ServerStats], name: ServerName) -> &ServerStats {
 /// `delete_memory` is seen by the read after it (0 stale reads), while a memory saved elsewhere is still read
 /// from the replica.
 async fn paused_replay_reads_your_writes(pair: Pair) {
-    if !pair.reachable().await {
+    let Some(_turn) = pair.turn().await else {
         return;
-    }
-    // Seeded by another database (no position remembered by the store),
-    // and waited for on the replica, with replay running.
-    pair.on_replica(pair.resume).await;
-    let plain = MemoryStore::connect(&pair.primary, 2).await.unwrap();
+    };
     let user = common::unique("replica");
     let elsewhere = NewMemory::new(&user, Category::Fact, "elsewhere", "seeded");
-    plain.save_memory(&elsewhere).await.unwrap();
-    let on_replica = MemoryStore::new(Database::connect(&pair.replica, 1).await.unwrap()).unwrap();
-    for _ in 0..6000 {
-        let found = on_replica
-            .get_memory(&user, Category::Fact, "elsewhere")
-            .await;
-        if found.is_ok_and(|memory| memory.is_some()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-
-    // A short wait for replay, and a replica never skipped for lagging:
-    // replay is stopped on purpose.
-    let settings = ReplicaSettings {
-        pool_size: 4,
-        wait_for_replay: Duration::from_millis(5),
-        lag_bound: Duration::from_secs(3600),
-        ..ReplicaSettings::default()
-    };
-    let options = ConnectOptions::new(4);
-    let db = Database::connect_replicated(&pair.primary, &[&pair.replica], &options, settings)
-        .await
-        .unwrap();
+    pair.seed(&elsewhere).await;
+    let db = pair.replicated().await;
     let store = MemoryStore::new(db).unwrap();
     pair.on_replica(pair.pause).await;
     let mut stale = 0;
@@ -213,6 +248,244 @@ async fn postgres_paused_replay_reads_your_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_paused_replay_reads_your_writes() {
     paused_replay_reads_your_writes(Pair::mariadb()).await;
+}
+
+/// The reads routed on a server since `before`: (on the primary, of them
+/// the primary's fallbacks, on the replica).
+fn reads_since(before: &[ServerStats], after: &[ServerStats]) -> (u64, u64, u64) {
+    let delta = |name, reads: fn(&ServerStats) -> u64| {
+        reads(server(after, name)) - reads(server(before, name))
+    };
+    (
+        delta(ServerName::Primary, |s| s.reads),
+        delta(ServerName::Primary, |s| s.fallback_reads),
+        delta(ServerName::Replica(0), |s| s.reads),
+    )
+}
+
+fn has(memories: &[Memory], key: &str, value: &str) -> bool {
+    memories.iter().any(|m| m.key == key && m.value == value)
+}
+
+/// Handle A saves and hands out its token as a string; handle B, another
+/// database on the same pair (another process, as far as positions go),
+/// with replay paused, reads with the token parsed back and sees the save,
+/// and without it reads the replica, which has not replayed the save.
+async fn token_across_handles(pair: Pair) {
+    let Some(_turn) = pair.turn().await else {
+        return;
+    };
+    let label = pair.label;
+    let user = common::unique("token");
+    pair.seed(&NewMemory::new(&user, Category::Fact, "seeded", "before"))
+        .await;
+    let a = MemoryStore::new(pair.replicated().await).unwrap();
+    let b = MemoryStore::new(pair.replicated().await).unwrap();
+    assert_eq!(a.token(), None, "{label}: no write yet, no token");
+    pair.on_replica(pair.pause).await;
+    a.save_memory(&NewMemory::new(&user, Category::Fact, "name", "Ann"))
+        .await
+        .unwrap();
+    let token = a.token().expect("a write gives a token").to_string();
+
+    // Without the token, B reads the replica, paused before the save.
+    let before = b.database().server_stats().unwrap();
+    let unseen = b.get_memory(&user, Category::Fact, "name").await.unwrap();
+    let after = b.database().server_stats().unwrap();
+    assert_eq!(
+        unseen, None,
+        "{label}: the replica has not replayed the save"
+    );
+    assert_eq!(
+        reads_since(&before, &after),
+        (0, 0, 1),
+        "{label}: {after:?}"
+    );
+
+    // With it, a single read and a query of the user see the save.
+    let token: Token = token.parse().unwrap();
+    let scoped = b.with_token(&token).unwrap();
+    let seen = scoped.get_memory(&user, Category::Fact, "name").await;
+    let facts = scoped
+        .batch_get_memories(&user, Some(Category::Fact), None, None)
+        .await
+        .unwrap();
+    let last = b.database().server_stats().unwrap();
+    pair.on_replica(pair.resume).await;
+    assert_eq!(
+        seen.unwrap().map(|memory| memory.value).as_deref(),
+        Some("Ann"),
+        "{label}: a read with the token sees the save"
+    );
+    assert!(has(&facts, "name", "Ann"), "{label}: {facts:?}");
+    assert!(has(&facts, "seeded", "before"), "{label}: {facts:?}");
+    // Served by the primary: the replica is behind the token.
+    assert_eq!(reads_since(&after, &last), (2, 2, 0), "{label}: {last:?}");
+    assert_eq!(b.token(), None, "{label}: B wrote nothing");
+
+    let foreign = match b.database().backend() {
+        Backend::Postgres => "gtid:0-1-1",
+        _ => "wal:0/10",
+    };
+    let refused = b.with_token(&foreign.parse().unwrap()).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Token(TokenError::OtherBackend { .. })),
+        "{label}: {refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_token_across_handles() {
+    token_across_handles(Pair::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_token_across_handles() {
+    token_across_handles(Pair::mariadb()).await;
+}
+
+/// With replay paused, the queries of a user's memories (by category,
+/// top-N per category, recent, count, a list of over 100 keys) right
+/// after a save of that user include it; the same queries of another user
+/// are served by the replica.
+async fn queries_read_your_writes_by_user(pair: Pair) {
+    let Some(_turn) = pair.turn().await else {
+        return;
+    };
+    let label = pair.label;
+    let (writer, other) = (common::unique("writer"), common::unique("other"));
+    pair.seed(&NewMemory::new(&other, Category::Fact, "k0", "theirs"))
+        .await;
+    pair.seed(&NewMemory::new(&writer, Category::Fact, "k0", "mine"))
+        .await;
+    // Over the loader's 100: the query by key list, not the batched read.
+    let keys: Vec<String> = (0..120).map(|i| format!("k{i}")).collect();
+    let store = MemoryStore::new(pair.replicated().await).unwrap();
+    let db = store.database();
+    pair.on_replica(pair.pause).await;
+    store
+        .save_memory(&NewMemory::new(&writer, Category::Goal, "k1", "fresh"))
+        .await
+        .unwrap();
+
+    let before = db.server_stats().unwrap();
+    let goals = store
+        .batch_get_memories(&writer, Some(Category::Goal), None, None)
+        .await
+        .unwrap();
+    let categories = [Category::Goal, Category::Fact];
+    let top = store.bulk_memory_search(&writer, &categories, 5).await;
+    let among = store
+        .batch_get_memories(&writer, None, Some(&keys), None)
+        .await;
+    let recent = db.recent_memories(&writer, 10).await.unwrap();
+    let count = db.count_memories(&writer).await.unwrap();
+    let after = db.server_stats().unwrap();
+
+    let theirs = store
+        .batch_get_memories(&other, Some(Category::Fact), None, None)
+        .await
+        .unwrap();
+    let their_top = store.bulk_memory_search(&other, &categories, 5).await;
+    let their_recent = db.recent_memories(&other, 10).await.unwrap();
+    let their_count = db.count_memories(&other).await.unwrap();
+    // MariaDB reads a key list through the batched read, by key.
+    let their_keys = (db.backend() == Backend::Postgres).then_some(&keys);
+    let mut their_among = Vec::new();
+    if let Some(keys) = their_keys {
+        their_among = db.memories(&other, None, Some(keys), None).await.unwrap();
+    }
+    let last = db.server_stats().unwrap();
+    pair.on_replica(pair.resume).await;
+
+    assert!(has(&goals, "k1", "fresh"), "{label}: by category {goals:?}");
+    let top = top.unwrap();
+    assert!(
+        has(&top[&Category::Goal], "k1", "fresh"),
+        "{label}: top {top:?}"
+    );
+    let among = among.unwrap();
+    assert!(has(&among, "k1", "fresh"), "{label}: by keys {among:?}");
+    assert!(has(&recent, "k1", "fresh"), "{label}: recent {recent:?}");
+    assert_eq!(count, 2, "{label}: count");
+    assert_eq!(
+        reads_since(&before, &after),
+        (5, 5, 0),
+        "{label}: the writer's queries wait for its save: {after:?}"
+    );
+
+    assert!(has(&theirs, "k0", "theirs"), "{label}: {theirs:?}");
+    assert!(has(&their_top.unwrap()[&Category::Fact], "k0", "theirs"));
+    assert!(
+        has(&their_recent, "k0", "theirs"),
+        "{label}: {their_recent:?}"
+    );
+    assert_eq!(their_count, 1);
+    let routed = 4 + u64::from(their_keys.is_some());
+    if their_keys.is_some() {
+        assert!(
+            has(&their_among, "k0", "theirs"),
+            "{label}: {their_among:?}"
+        );
+    }
+    assert_eq!(
+        reads_since(&after, &last),
+        (0, 0, routed),
+        "{label}: another user's queries go to the replica: {last:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_queries_read_your_writes_by_user() {
+    queries_read_your_writes_by_user(Pair::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_queries_read_your_writes_by_user() {
+    queries_read_your_writes_by_user(Pair::mariadb()).await;
+}
+
+/// Without replicas a token is harmless: a write gives none, and a token
+/// of the database's kind changes nothing; SQLite, which has none, refuses
+/// every token.
+#[tokio::test]
+async fn without_replicas_tokens_are_harmless() {
+    let url = common::url(common::Target::Sqlite);
+    let Some(store) = common::store_at(common::Target::Sqlite, &url).await else {
+        return;
+    };
+    store
+        .save_memory(&NewMemory::new("u", Category::Fact, "k", "v"))
+        .await
+        .unwrap();
+    assert_eq!(store.token(), None);
+    let refused = store.with_token(&"wal:0/10".parse().unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            StoreError::Token(TokenError::OtherBackend {
+                backend: Backend::Sqlite,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    common::remove_sqlite(&url);
+
+    let Some(store) = common::store(common::Target::Postgres).await else {
+        return;
+    };
+    let user = common::unique("single");
+    store
+        .save_memory(&NewMemory::new(&user, Category::Fact, "k", "v"))
+        .await
+        .unwrap();
+    assert_eq!(store.token(), None);
+    let scoped = store
+        .with_token(&"wal:FFFFFFFF/0".parse().unwrap())
+        .unwrap();
+    let found = scoped.get_memory(&user, Category::Fact, "k").await.unwrap();
+    assert_eq!(found.map(|memory| memory.value).as_deref(), Some("v"));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use super::{Pool, replicated::Routed, shared::StoreDialect};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
 use coalesce_sql::{
     Db, Dialect, KeyPart, Record, SessionSettings, Table,
-    replicas::{KeyId, ServerStats},
+    replicas::{KeyId, Position, PositionError, ServerStats},
 };
 use sqlx::{FromRow, MySql, Postgres, Sqlite};
 use std::collections::HashMap;
@@ -122,6 +122,26 @@ impl Batches {
             Self::ReplicatedPostgres(routed) => routed.write(&keys(), |_| write).await,
             Self::ReplicatedMySql(routed) => routed.write(&keys(), |_| write).await,
             Self::Postgres(_) | Self::MySql(_) | Self::Sqlite(_) => write.await,
+        }
+    }
+
+    /// The same handles, every routed read also seeing what `token` covers
+    /// (a single server has nothing to wait for).
+    pub(super) fn with_token(self, token: &Position) -> Result<Self, PositionError> {
+        Ok(match self {
+            Self::ReplicatedPostgres(routed) => Self::ReplicatedPostgres(routed.with_token(token)?),
+            Self::ReplicatedMySql(routed) => Self::ReplicatedMySql(routed.with_token(token)?),
+            single @ (Self::Postgres(_) | Self::MySql(_) | Self::Sqlite(_)) => single,
+        })
+    }
+
+    /// A position covering every write that returned; `None` before the
+    /// first, and on a single server.
+    pub(super) fn last_written(&self) -> Option<Position> {
+        match self {
+            Self::ReplicatedPostgres(routed) => routed.last_written(),
+            Self::ReplicatedMySql(routed) => routed.last_written(),
+            Self::Postgres(_) | Self::MySql(_) | Self::Sqlite(_) => None,
         }
     }
 

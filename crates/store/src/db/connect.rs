@@ -428,10 +428,12 @@ impl Database {
 
 impl Database {
     /// Open the store on a primary and its read replicas (PostgreSQL
-    /// streaming or MariaDB GTID replicas): batched reads go to the
-    /// replicas, unless they read a key written through this database that
-    /// no replica has replayed in time; everything else goes to the primary.
-    /// See [`server_stats`](Database::server_stats) for where statements went.
+    /// streaming or MariaDB GTID replicas): batched reads and the queries
+    /// of a user's memories go to the replicas, unless they read a key (or,
+    /// for a query, a user's memories) written through this database, or
+    /// covered by its [token](Database::with_token), that no replica has
+    /// replayed in time; everything else goes to the primary. See
+    /// [`server_stats`](Database::server_stats) for where statements went.
     ///
     /// The primary is reached through two pools: the store's own, as
     /// [`connect_with`](Self::connect_with) opens it with `options` (an

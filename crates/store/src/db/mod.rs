@@ -36,8 +36,10 @@ mod readers;
 mod replicated;
 mod shared;
 mod sqlite;
+mod token;
 
 pub use connect::{Backend, ConnectError, ConnectOptions};
+pub use token::{Token, TokenError};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};
 pub(crate) use batched::may_have_committed;
@@ -172,6 +174,36 @@ macro_rules! dispatch_write {
             dispatch!(this.$function($($arg),*))
         })
         .await
+    }};
+}
+
+/// [`dispatch!`] a query of user `$user`'s memories; on a primary with
+/// replicas, routed (see `Routed::read`) to a replica that has replayed this
+/// database's writes of that user's memories (the user's slot) and its
+/// token, else to the primary. The arguments are evaluated once per server
+/// tried, so pass references or copies.
+macro_rules! dispatch_query {
+    ($self:ident . $function:ident ( $($arg:expr),* ), of $user:expr) => {{
+        let this = $self;
+        match &this.batches {
+            Batches::ReplicatedPostgres(routed) => {
+                Box::pin(routed.read(&[replicated::memories_of($user)], |batch| async move {
+                    let settings = batch.session_settings();
+                    Statements::$function(batch.pool(), settings, &this.counters, $($arg),*).await
+                }))
+                .await
+            }
+            Batches::ReplicatedMySql(routed) => {
+                Box::pin(routed.read(&[replicated::memories_of($user)], |batch| async move {
+                    let settings = batch.session_settings();
+                    Statements::$function(batch.pool(), settings, &this.counters, $($arg),*).await
+                }))
+                .await
+            }
+            Batches::Postgres(_) | Batches::MySql(_) | Batches::Sqlite(_) => {
+                dispatch!(this.$function($($arg),*))
+            }
+        }
     }};
 }
 
@@ -355,10 +387,13 @@ impl Database {
 
     /// Statements per server, the primary first, then the replicas in the
     /// order given to [`connect_replicated`](Self::connect_replicated);
-    /// `None` for a database opened without replicas. They count the
-    /// batched reads and writes and the position checks; the store's other
-    /// statements go to the primary's own pool and are counted by
-    /// [`statements`](Self::statements) alone.
+    /// `None` for a database opened without replicas. `batch_statements`
+    /// counts the batched reads and writes, `position_statements` the
+    /// position checks, and `reads` every routed read: the batched ones and
+    /// the queries of a user's memories (by category, top-N, recent,
+    /// counts, key lists), whose statements [`statements`](Self::statements)
+    /// counts. The per-item (`*_direct`) reads, and the writes of profiles
+    /// and onboarding states, run on the primary's own pool.
     ///
     /// ```no_run
     /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings};
@@ -379,6 +414,76 @@ impl Database {
     /// ```
     pub fn server_stats(&self) -> Option<Vec<ServerStats>> {
         self.batches.server_stats()
+    }
+
+    /// A token covering every write through this database and its clones
+    /// that has returned successfully: give it to another [`Database`] (in
+    /// another process, say) and [`with_token`](Self::with_token) its reads
+    /// see those writes. `None` before the first write, and on a database
+    /// opened without replicas (its reads go to the one server, which has
+    /// every write). A token another handle gave this one is not included:
+    /// pass it on as well if this handle's readers need it.
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings};
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect_replicated(
+    ///     "postgres://postgres@127.0.0.1:55432/test",
+    ///     &["postgres://postgres@127.0.0.1:55433/test"],
+    ///     &ConnectOptions::new(4),
+    ///     ReplicaSettings::default(),
+    /// )
+    /// .await?;
+    /// db.save_profile("u1", "likes tea").await?;
+    /// // "wal:0/3A1B2C8": into the response, a cookie, a queue message...
+    /// let token: Option<String> = db.token().map(|token| token.to_string());
+    /// # Ok(()) }
+    /// ```
+    pub fn token(&self) -> Option<Token> {
+        self.batches.last_written().map(Token::from)
+    }
+
+    /// A handle on the same pools whose reads also see every write `token`
+    /// covers, wherever it was made: each is served by a replica that has
+    /// replayed the token's position (waiting up to
+    /// [`ReplicaSettings::wait_for_replay`] for one), else by the primary.
+    /// It shares everything else with `self` (its writes, counters,
+    /// read-your-writes); a second token adds to the first. Cheap: make one
+    /// per request. Without replicas the token changes nothing, as every
+    /// read goes to the primary.
+    ///
+    /// The token must be of this database's kind (a PostgreSQL `wal:` or a
+    /// MariaDB `gtid:` position; SQLite takes none):
+    /// [`TokenError::OtherBackend`] otherwise.
+    ///
+    /// ```no_run
+    /// use coalesce_store::db::{ConnectOptions, Database, ReplicaSettings, Token};
+    ///
+    /// # async fn f(token_from_the_request: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = Database::connect_replicated(
+    ///     "postgres://postgres@127.0.0.1:55432/test",
+    ///     &["postgres://postgres@127.0.0.1:55433/test"],
+    ///     &ConnectOptions::new(4),
+    ///     ReplicaSettings::default(),
+    /// )
+    /// .await?;
+    /// let token: Token = token_from_the_request.parse()?;
+    /// // Sees the profile another process saved before it made the token.
+    /// let profiles = db.with_token(&token)?.profiles(&["u1".to_owned()]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_token(&self, token: &Token) -> Result<Database, TokenError> {
+        let position = token.of(self.backend())?;
+        let other_backend = |_| TokenError::OtherBackend {
+            token: token.to_string(),
+            backend: self.backend(),
+        };
+        let batches = self.batches.clone().with_token(position);
+        Ok(Database {
+            batches: batches.map_err(other_backend)?,
+            ..self.clone()
+        })
     }
 
     /// Keep these loaders' reads consistent with every write through this
@@ -535,29 +640,43 @@ impl Database {
             return Ok(Vec::new());
         }
         let category_name = category.map(Category::as_str);
-        let rows = match (&self.pool, keys) {
-            (Pool::Postgres(pool), Some(keys)) => {
-                let keys = Some(keys);
-                let (settings, counters) = (&self.session, &self.counters);
-                postgres::memories(
-                    pool,
-                    settings,
-                    counters,
-                    user_id,
-                    category_name,
-                    keys,
-                    limit,
-                )
-                .await
+        // On PostgreSQL, however many keys: one array bind (on a pool
+        // handle of its own, an `Arc`, so the future owns what it borrows).
+        let among_keys = |pool: PgPool, settings: SessionSettings, keys| async move {
+            let counters = &self.counters;
+            postgres::memories(
+                &pool,
+                &settings,
+                counters,
+                user_id,
+                category_name,
+                keys,
+                limit,
+            )
+            .await
+        };
+        let rows = match (&self.pool, &self.batches, keys) {
+            (_, Batches::ReplicatedPostgres(routed), Some(keys)) => {
+                let slot = [replicated::memories_of(user_id)];
+                let read = routed.read(&slot, |batch| {
+                    among_keys(batch.pool().clone(), *batch.session_settings(), Some(keys))
+                });
+                Box::pin(read).await
             }
-            (_, Some(keys)) => {
+            (Pool::Postgres(pool), _, Some(keys)) => {
+                among_keys(pool.clone(), self.session, Some(keys)).await
+            }
+            (_, _, Some(keys)) => {
                 return batched!(
                     &self.batches,
                     read(ids(keys, |key| replicated::memory(user_id, key))),
                     memories_among(user_id, category, keys, limit)
                 );
             }
-            (_, None) => dispatch!(self.memories(user_id, category_name, limit)),
+            (_, _, None) => dispatch_query!(
+                self.memories(user_id, category_name, limit),
+                of user_id
+            ),
         };
         memories(rows?)
     }
@@ -574,8 +693,10 @@ impl Database {
             return Ok(Vec::new());
         }
         let names: Vec<String> = categories.iter().map(|c| c.as_str().to_owned()).collect();
-        memories(dispatch!(
-            self.top_memories_per_category(user_id, &names, limit)
+        let names = names.as_slice();
+        memories(dispatch_query!(
+            self.top_memories_per_category(user_id, names, limit),
+            of user_id
         )?)
     }
 
@@ -600,12 +721,15 @@ impl Database {
         user_id: &str,
         limit: i64,
     ) -> Result<Vec<Memory>, sqlx::Error> {
-        memories(dispatch!(self.recent_memories(user_id, limit))?)
+        memories(dispatch_query!(
+            self.recent_memories(user_id, limit),
+            of user_id
+        )?)
     }
 
     /// How many memories a user has.
     pub async fn count_memories(&self, user_id: &str) -> Result<u64, sqlx::Error> {
-        let count: i64 = dispatch!(self.count_memories(user_id))?;
+        let count: i64 = dispatch_query!(self.count_memories(user_id), of user_id)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
 
@@ -622,7 +746,9 @@ impl Database {
         }
         let saved = batched!(
             &self.batches,
-            write(ids(rows, |row| replicated::memory(&row.user_id, &row.key))),
+            write(memory_writes(
+                rows.iter().map(|row| (&row.user_id, &row.key))
+            )),
             save_memories(rows, rows_per_statement.max(1))
         );
         let keys: Vec<MemoryKey> = rows.iter().map(NewMemory::memory_key).collect();
@@ -701,7 +827,7 @@ impl Database {
         }
         let deleted = batched!(
             &self.batches,
-            write(ids(pairs, |(user, key)| replicated::memory(user, key))),
+            write(memory_writes(pairs.iter().map(|(user, key)| (user, key)))),
             delete_memory_pairs(pairs)
         );
         self.readers.pairs_deleted(pairs);
@@ -712,6 +838,21 @@ impl Database {
 /// The read-your-writes identities of `items`, one each.
 fn ids<T>(items: &[T], id: impl Fn(&T) -> KeyId) -> Vec<KeyId> {
     items.iter().map(id).collect()
+}
+
+/// The read-your-writes identities a write of memories (user, key)
+/// touches: each memory's, and each user's slot, which the queries of the
+/// user's memories read.
+fn memory_writes<'a>(memories: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<KeyId> {
+    let mut keys = Vec::new();
+    let mut users = std::collections::HashSet::new();
+    for (user_id, key) in memories {
+        keys.push(replicated::memory(user_id, key));
+        if users.insert(user_id) {
+            keys.push(replicated::memories_of(user_id));
+        }
+    }
+    keys
 }
 
 fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {

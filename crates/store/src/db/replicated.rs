@@ -5,17 +5,30 @@
 //!
 //! Keys are named per table and user: a memory by (user, key), in whatever
 //! category, since reads by (user, key) pair span the categories; profiles
-//! and onboarding states by user.
+//! and onboarding states by user. The queries of a user's memories (by
+//! category, top-N, recent, counts) read rows no key list names, so every
+//! write of a user's memories also marks the user's slot, [`memories_of`],
+//! which those queries read.
 
 use coalesce_sql::{
     Db,
-    replicas::{Fault, KeyId, ReplicaError, Replicated, Replication, ServerStats},
+    replicas::{
+        Fault, KeyId, Position, PositionError, ReplicaError, Replicated, Replication, ServerName,
+        ServerStats,
+    },
 };
+use parking_lot::Mutex;
 use std::{io, sync::Arc};
 
 /// The identity a read or write of memory (`user_id`, `key`) carries.
 pub(super) fn memory(user_id: &str, key: &str) -> KeyId {
     KeyId::new("memories", &(user_id, key))
+}
+
+/// The identity of all of a user's memories: what a query over them reads,
+/// and what every write of one of them also writes.
+pub(super) fn memories_of(user_id: &str) -> KeyId {
+    KeyId::new("memories_of", user_id)
 }
 
 /// The identity of a user's profile.
@@ -28,12 +41,17 @@ pub(super) fn onboarding(user_id: &str) -> KeyId {
     KeyId::new("onboarding", user_id)
 }
 
-/// A primary and its replicas, and how many times a write is tried; clones
-/// share the servers.
+/// A primary and its replicas, how many times a write is tried, and the
+/// position every read must see; clones share the servers and what was
+/// written.
 #[derive(Debug)]
 pub(super) struct Routed<DB: Replication> {
     servers: Arc<Replicated<DB>>,
     write_attempts: u32,
+    /// A position covering every write through any clone that returned.
+    last_written: Arc<Mutex<Option<Position>>>,
+    /// The token this handle's reads present (see `Database::with_token`).
+    token: Option<Position>,
 }
 
 impl<DB: Replication> Clone for Routed<DB> {
@@ -41,6 +59,8 @@ impl<DB: Replication> Clone for Routed<DB> {
         Routed {
             servers: Arc::clone(&self.servers),
             write_attempts: self.write_attempts,
+            last_written: Arc::clone(&self.last_written),
+            token: self.token.clone(),
         }
     }
 }
@@ -51,7 +71,31 @@ impl<DB: Replication> Routed<DB> {
         Routed {
             servers: Arc::new(servers),
             write_attempts,
+            last_written: Arc::default(),
+            token: None,
         }
+    }
+
+    /// The same servers, every read also seeing what `token` covers (and
+    /// the token held already, if any): an error if the two do not combine.
+    pub(super) fn with_token(self, token: &Position) -> Result<Self, PositionError> {
+        let token = match self.token.clone() {
+            Some(mut held) => {
+                held.join(token)?;
+                held
+            }
+            None => token.clone(),
+        };
+        Ok(Routed {
+            token: Some(token),
+            ..self
+        })
+    }
+
+    /// A position covering every write through this handle and its clones
+    /// that has returned; `None` before the first.
+    pub(super) fn last_written(&self) -> Option<Position> {
+        self.last_written.lock().clone()
     }
 
     /// The same servers, trying each write `attempts` times.
@@ -76,7 +120,7 @@ impl<DB: Replication> Routed<DB> {
     }
 
     /// Run `read` on a replica that has replayed this handle's writes to
-    /// `keys`, else on the primary.
+    /// `keys` and its token, else on the primary.
     pub(super) async fn read<T, F, Fut>(
         &self,
         keys: &[KeyId],
@@ -87,7 +131,7 @@ impl<DB: Replication> Routed<DB> {
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         self.servers
-            .read(keys, None, |batch| {
+            .read(keys, self.token.as_ref(), |batch| {
                 let read = read(batch);
                 async move { Ok::<T, Fault>(read.await?) }
             })
@@ -96,7 +140,7 @@ impl<DB: Replication> Routed<DB> {
     }
 
     /// Run `write` on the primary's handle, then remember the primary's
-    /// position for `keys`, the keys it wrote.
+    /// position for `keys`, the keys it wrote, and as the last written.
     pub(super) async fn write<T, F, Fut>(&self, keys: &[KeyId], write: F) -> Result<T, sqlx::Error>
     where
         F: FnOnce(Db<DB>) -> Fut,
@@ -111,6 +155,20 @@ impl<DB: Replication> Routed<DB> {
             })
             .await
             .map_err(driver_error)?;
+        if let Some(position) = written.position {
+            let mut last = self.last_written.lock();
+            match &mut *last {
+                // Positions of one primary are of one kind: they combine,
+                // or the primary reported one the toolkit cannot read.
+                Some(held) => held.join(&position).map_err(|source| {
+                    driver_error(ReplicaError::Position {
+                        server: ServerName::Primary,
+                        source,
+                    })
+                })?,
+                None => *last = Some(position),
+            }
+        }
         Ok(written.value)
     }
 }
