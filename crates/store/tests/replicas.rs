@@ -344,6 +344,97 @@ async fn mariadb_token_across_handles() {
     token_across_handles(Pair::mariadb()).await;
 }
 
+/// What process A of [`token_across_processes`] is told: the pair, and
+/// the user whose memory it saves.
+const CHILD_PAIR: &str = "COALESCE_TOKEN_CHILD_PAIR";
+const CHILD_USER: &str = "COALESCE_TOKEN_CHILD_USER";
+
+/// Process A of [`token_across_processes`], run by it as a child process
+/// (this test binary, this test alone): saves a memory through a
+/// replicated store and prints its token. Ignored in a plain run: it
+/// belongs to its parent, which pauses the replica's replay first.
+#[tokio::test]
+#[ignore = "process A of token_across_processes, which runs it"]
+async fn token_child_saves_and_prints_its_token() {
+    let pair = match std::env::var(CHILD_PAIR).as_deref() {
+        Ok("postgres") => Pair::postgres(),
+        Ok("mariadb") => Pair::mariadb(),
+        other => panic!("run by token_across_processes, with {CHILD_PAIR} set: {other:?}"),
+    };
+    let user = std::env::var(CHILD_USER).expect("the parent names the user");
+    let a = MemoryStore::new(pair.replicated().await).unwrap();
+    a.save_memory(&NewMemory::new(&user, Category::Fact, "name", "Ann"))
+        .await
+        .unwrap();
+    println!("TOKEN {}", a.token().expect("a write gives a token"));
+}
+
+/// The two processes: with the replica's replay paused, process A
+/// (a child process) saves and prints its token; this process reads with
+/// the token parsed from A's output and sees the save, which the replica
+/// has not replayed.
+async fn token_across_processes(pair: Pair, name: &str) {
+    let Some(_turn) = pair.turn().await else {
+        return;
+    };
+    let label = pair.label;
+    let user = common::unique("token_process");
+    pair.seed(&NewMemory::new(&user, Category::Fact, "seeded", "before"))
+        .await;
+    pair.on_replica(pair.pause).await;
+    let mut process_a = std::process::Command::new(std::env::current_exe().unwrap());
+    process_a
+        .args(["--exact", "token_child_saves_and_prints_its_token"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_PAIR, name)
+        .env(CHILD_USER, &user);
+    let child = tokio::task::spawn_blocking(move || process_a.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success(),
+        "{label}: process A failed: {stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let token: Token = stdout
+        .lines()
+        // The test harness prints the test's name on the same line.
+        .find_map(|line| line.split_once("TOKEN ").map(|(_, token)| token.trim()))
+        .unwrap_or_else(|| panic!("{label}: process A printed no token: {stdout}"))
+        .parse()
+        .unwrap();
+
+    let b = MemoryStore::new(pair.replicated().await).unwrap();
+    let unseen = b.get_memory(&user, Category::Fact, "name").await.unwrap();
+    let seen = b
+        .with_token(&token)
+        .unwrap()
+        .get_memory(&user, Category::Fact, "name")
+        .await;
+    pair.on_replica(pair.resume).await;
+    assert_eq!(
+        unseen, None,
+        "{label}: the replica has not replayed A's save"
+    );
+    assert_eq!(
+        seen.unwrap().map(|memory| memory.value).as_deref(),
+        Some("Ann"),
+        "{label}: a read with A's token sees A's save"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_token_across_processes() {
+    token_across_processes(Pair::postgres(), "postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_token_across_processes() {
+    token_across_processes(Pair::mariadb(), "mariadb").await;
+}
+
 /// With replay paused, the queries of a user's memories (by category,
 /// top-N per category, recent, count, a list of over 100 keys) right
 /// after a save of that user include it; the same queries of another user
