@@ -68,7 +68,7 @@ pub use dialect::{Dialect, statement};
 pub use error::{Error, Limit, Operation, ServerMessage, Step};
 pub use pool::ping_after_idle;
 pub use pooler::{Pooler, PoolerError};
-pub use rows::{Rows, RowsError, RowsOptions, TableRow};
+pub use rows::{Rows, RowsError, RowsOptions, RowsSource, TableRow};
 pub use session::{Session, SessionSettings, SetUpFuture};
 pub use table::Table;
 pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};

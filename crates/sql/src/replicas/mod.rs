@@ -600,6 +600,23 @@ enum Routed<T> {
     },
 }
 
+impl<DB: Replication> crate::RowsSource for Arc<Replicated<DB>> {
+    fn rows<R: TableRow>(&self) -> Rows<R> {
+        Replicated::rows(self)
+    }
+
+    fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
+        let options = RowsOptions {
+            per_item: true,
+            ..RowsOptions::default()
+        };
+        match self.rows_with(options) {
+            Ok(rows) => rows,
+            Err(_) => unreachable!("a per-item handle has no settings to refuse"),
+        }
+    }
+}
+
 /// The read-your-writes identities of a table's keys.
 pub(crate) fn key_ids<DB: Replication, K: Key<DB>>(table: &Table, keys: &[K]) -> Vec<KeyId> {
     keys.iter()

@@ -282,6 +282,45 @@ impl<R: TableRow> Rows<R> {
     }
 }
 
+/// Where [`Rows`] handles come from: a [`Db`](crate::Db), or an
+/// `Arc<Replicated<DB>>` over read replicas. What the constructors
+/// [`repository!`](crate::repository) writes take, so one repository
+/// struct runs on either.
+///
+/// ```no_run
+/// use coalesce_sql::{Db, Rows, RowsSource};
+/// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+/// # #[record(table = "customers", key(id))]
+/// # struct Customer { id: i64, name: String }
+///
+/// fn customers(source: &impl RowsSource) -> Rows<Customer> {
+///     source.rows()
+/// }
+/// # async fn f() -> Result<(), sqlx::Error> {
+/// let db = Db::new(sqlx::SqlitePool::connect("sqlite://shop.db").await?);
+/// let handle = customers(&db);
+/// # Ok(()) }
+/// ```
+pub trait RowsSource {
+    /// The coalesced handle of `R`'s table, shared while it lives
+    /// ([`Db::rows`](crate::Db::rows)).
+    fn rows<R: TableRow>(&self) -> Rows<R>;
+
+    /// A handle of `R`'s table that sends each call's own statement
+    /// ([`Db::rows_per_item`](crate::Db::rows_per_item)).
+    fn rows_per_item<R: TableRow>(&self) -> Rows<R>;
+}
+
+impl<DB: Dialect> RowsSource for crate::Db<DB> {
+    fn rows<R: TableRow>(&self) -> Rows<R> {
+        crate::Db::rows(self)
+    }
+
+    fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
+        crate::Db::rows_per_item(self)
+    }
+}
+
 /// What a [`Rows`] does, for one dialect (its type erased, so code using
 /// `Rows` names none).
 trait Access<R: TableRow>: Send + Sync {

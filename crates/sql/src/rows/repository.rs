@@ -46,12 +46,13 @@
 /// `E: From<RowsError>`. Method bodies may be any such expression (a key
 /// built from several arguments, `get_many`, a call on another field).
 ///
-/// The struct derives `Clone` and `Debug`, and gets two constructors,
-/// generic over the dialect: `coalesced(&db)` ([`Db::rows`](crate::Db::rows)
-/// for every field) and `per_item(&db)` ([`Db::rows_per_item`](crate::Db::rows_per_item),
-/// each call its own statement). For other options, build the struct
-/// with [`Db::rows_with`](crate::Db::rows_with) for each field: it is
-/// declared in your module.
+/// The struct derives `Clone` and `Debug`, and gets two constructors that
+/// take any [`RowsSource`](crate::RowsSource) (a [`Db`](crate::Db) of any
+/// dialect, or an `Arc<Replicated<DB>>` over read replicas):
+/// `coalesced(&db)` (the shared coalesced handle for every field) and
+/// `per_item(&db)` (each call its own statement). For other options,
+/// build the struct with [`Db::rows_with`](crate::Db::rows_with) for each
+/// field: it is declared in your module.
 #[macro_export]
 macro_rules! repository {
     (
@@ -72,22 +73,26 @@ macro_rules! repository {
         }
 
         impl $name {
-            /// Every table's handle coalesced (`Db::rows`).
+            /// Every table's handle coalesced (`RowsSource::rows`), on a
+            /// `Db` or an `Arc<Replicated<DB>>`.
             #[allow(dead_code)]
-            $vis fn coalesced<DB: $crate::Dialect>(db: &$crate::Db<DB>) -> Self {
-                Self { $($field: db.rows(),)+ }
+            $vis fn coalesced(source: &impl $crate::RowsSource) -> Self {
+                Self { $($field: $crate::RowsSource::rows(source),)+ }
             }
 
-            /// Every call its own statement (`Db::rows_per_item`).
+            /// Every call its own statement (`RowsSource::rows_per_item`).
             #[allow(dead_code)]
-            $vis fn per_item<DB: $crate::Dialect>(db: &$crate::Db<DB>) -> Self {
-                Self { $($field: db.rows_per_item(),)+ }
+            $vis fn per_item(source: &impl $crate::RowsSource) -> Self {
+                Self { $($field: $crate::RowsSource::rows_per_item(source),)+ }
             }
         }
 
         impl $($trait_)::+ for $self_ty {
             $(
                 $(#[$method_meta])*
+                // `?` converts to the trait's error type, which may be
+                // `RowsError` itself.
+                #[allow(clippy::needless_question_mark)]
                 async fn $method(&$self_ $(, $arg: $arg_ty)*) -> $ret {
                     ::core::result::Result::Ok($body.await?)
                 }

@@ -20,6 +20,19 @@ fn row(k: &str, v: i64) -> KvRow {
     KvRow { k: k.to_owned(), v }
 }
 
+/// A repository trait of the user's own over the pairs' table.
+pub trait Values {
+    fn value(&self, k: String) -> impl Future<Output = Result<Option<KvRow>, RowsError>> + Send;
+}
+
+coalesce_sql::repository! {
+    /// `Values` on the handles of a `Db` or a `Replicated`.
+    pub struct Kv { rows: KvRow }
+    impl Values for Kv {
+        fn value(&self, k: String) -> Result<Option<KvRow>, RowsError> { self.rows.get(k) }
+    }
+}
+
 /// Replay stopped: a `get` right after a `save` (or `delete`) through the
 /// handle sees it, served by the primary, as does a `get` through another
 /// `Rows` of the same `Replicated` handle; a `get` of a key this handle
@@ -52,6 +65,8 @@ pub async fn rows_read_their_writes_with_replay_paused<DB: Pair>() {
     let read_saved = servers.stats();
     let second = servers.rows_with::<KvRow>(RowsOptions::default()).unwrap();
     let through_second = second.get(saved.clone()).await.unwrap();
+    // A repository built with `repository!` on the same servers reads it too.
+    let through_repository = Kv::coalesced(&servers).value(saved.clone()).await;
     let read_second = servers.stats();
     let other_row = rows.get(other.clone()).await.unwrap();
     let absent_row = rows.get(absent.clone()).await.unwrap();
@@ -78,8 +93,14 @@ pub async fn rows_read_their_writes_with_replay_paused<DB: Pair>() {
         "also through another handle"
     );
     assert_eq!(
+        through_repository.unwrap(),
+        Some(row(&saved, 2)),
+        "and through a repository! struct built on the Replicated handle"
+    );
+    assert_eq!(
         read_second[0].fallback_reads,
-        read_saved[0].fallback_reads + 1
+        read_saved[0].fallback_reads + 2,
+        "both on the primary"
     );
     assert_eq!(other_row, Some(row(&other, 1)));
     assert_eq!(absent_row, None);
