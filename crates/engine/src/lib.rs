@@ -170,13 +170,16 @@ pub enum BatchWindow {
     /// (several at once, up to `max_concurrent_batches`) instead of
     /// splitting its callers over many small ones. The yield is never
     /// skipped: loads made within one poll of one task (`join_all` of
-    /// per-item calls, a GraphQL list field) always reach the source as one
-    /// batch.
+    /// per-item calls, a GraphQL list field) reach the source as one batch,
+    /// up to the cap; one exception follows.
     /// Callers that come back from a full batch within its fetch time (a
     /// loop, such as 100 tasks each loading key after key) are split into
     /// two batches of half the cap, kept in flight together: the source
     /// serves one while the other's callers come back, instead of the two
-    /// taking turns.
+    /// taking turns. The rule tells callers coming back by time only, so a
+    /// fan-out of half the cap or more made within a batch's fetch time of
+    /// its answer goes in two halves too, even from one poll; a fan-out
+    /// smaller than half the cap, or after a pause, is always one batch.
     #[default]
     FillWhileBusy,
 }
