@@ -210,12 +210,7 @@ where
     for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
 {
     recreate(db.pool()).await?;
-    // Seeded through handles of another `Db` on the same pool: the measured
-    // handles start with no batch behind them. (A burst that follows its
-    // handle's last batch within that batch's fetch time goes in two
-    // halves, by the engine's dispatch policy, so the counts would depend
-    // on the machine's speed.)
-    seed(&Shop::coalesced(&Db::new(db.pool().clone()))).await?;
+    seed(shop).await?;
     let keys = line_keys();
     let customers = customer_ids().into_iter().map(|id| shop.get_customer(id));
     let customers = counted(db, try_join_all(customers)).await?;

@@ -46,6 +46,10 @@ struct Inner<K> {
     wakers: Vec<Waker>,
     /// The batch reached the cap: its dispatcher skips the rest of the window.
     full: bool,
+    /// The task that loaded the first key, and whether every key since came
+    /// from it (a fan-out of one task, or a lone caller).
+    first_task: Option<tokio::task::Id>,
+    one_task: bool,
     /// The dispatcher, while a time window waits for the batch to fill.
     dispatcher: Option<Waker>,
     /// A pending fetch its leader drives while it answers no other caller
@@ -79,6 +83,8 @@ impl<S: BatchSource> Batch<S> {
                 // tiny sizes, without a large allocation for a lone load.
                 wakers: Vec::with_capacity(capacity.min(32)),
                 full: false,
+                first_task: None,
+                one_task: true,
                 dispatcher: None,
                 parked: None,
             }),
@@ -86,12 +92,19 @@ impl<S: BatchSource> Batch<S> {
         }
     }
 
-    /// Add a key; returns how many keys the batch now holds. Called only
-    /// while the batch is the loader's open batch, under the state lock.
-    pub(crate) fn push(&self, key: S::Key) -> usize {
+    /// Add a key loaded by `task` (`None` outside a task); returns how
+    /// many keys the batch now holds, and whether they all came from one
+    /// task. Called only while the batch is the loader's open batch, under
+    /// the state lock.
+    pub(crate) fn push(&self, key: S::Key, task: Option<tokio::task::Id>) -> (usize, bool) {
         let mut inner = self.inner.lock();
+        if inner.keys.is_empty() {
+            inner.first_task = task;
+        } else if inner.first_task != task {
+            inner.one_task = false;
+        }
         inner.keys.push(key);
-        inner.keys.len()
+        (inner.keys.len(), inner.one_task)
     }
 
     pub(crate) fn mark_full(&self) {

@@ -171,15 +171,13 @@ pub enum BatchWindow {
     /// splitting its callers over many small ones. The yield is never
     /// skipped: loads made within one poll of one task (`join_all` of
     /// per-item calls, a GraphQL list field) reach the source as one batch,
-    /// up to the cap; one exception follows.
+    /// up to the cap.
     /// Callers that come back from a full batch within its fetch time (a
     /// loop, such as 100 tasks each loading key after key) are split into
     /// two batches of half the cap, kept in flight together: the source
     /// serves one while the other's callers come back, instead of the two
-    /// taking turns. The rule tells callers coming back by time only, so a
-    /// fan-out of half the cap or more made within a batch's fetch time of
-    /// its answer goes in two halves too, even from one poll; a fan-out
-    /// smaller than half the cap, or after a pause, is always one batch.
+    /// taking turns. Only keys of several tasks are split so: one task's
+    /// fan-out goes whole, up to the cap, whenever it comes.
     #[default]
     FillWhileBusy,
 }
@@ -315,8 +313,16 @@ impl<S: BatchSource> State<S> {
             }
         };
         entry.insert(Arc::clone(&batch));
-        let len = batch.push(key.clone());
-        if len >= self.dispatch_size(len, shared) {
+        let (len, one_task) = batch.push(key.clone(), tokio::task::try_id());
+        // The early sizes are for callers coming back from a batch, each in
+        // a task of its own; one task's fan-out (made in one poll) goes
+        // whole, up to the cap.
+        let due = if one_task {
+            config.max_batch_size
+        } else {
+            self.dispatch_size(len, shared)
+        };
+        if len >= due {
             self.open = None;
             batch.mark_full();
         }

@@ -106,3 +106,36 @@ async fn fan_out_through_from_fn_is_one_batch_on_a_fresh_loader() {
     assert!(values.into_iter().all(|v| v.unwrap().is_some()));
     assert_eq!(calls.load(SeqCst), 1);
 }
+
+/// A fan-out of more than half the cap in one task, made right after a full
+/// batch's answer (within its fetch time: the moment the dispatch policy
+/// splits callers coming back from a batch into halves), still reaches the
+/// source as one batch. Before, it went as 50 keys, then 10.
+async fn fan_out_right_after_a_full_batch(loader: Loader<Recorder>, source: Recorder) {
+    let first = join_all((0..100).map(|key| loader.load(key))).await;
+    assert!(first.into_iter().all(|value| value.is_ok()));
+    // A fetch of 300 ms: the next loads come within it, by a margin no
+    // busy machine's scheduling delay reaches.
+    let values = join_all((100..160).map(|key| loader.load(key))).await;
+    for (key, value) in (100..160).zip(values) {
+        assert_eq!(value.unwrap(), expected(key, 0));
+    }
+    let sizes: Vec<usize> = source.batches().iter().map(Vec::len).collect();
+    assert_eq!(sizes, [100, 60], "one poll of one task, one batch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_right_after_a_full_batch_is_one_batch_multi_thread() {
+    let source = Recorder::slow(Duration::from_millis(300));
+    let loader = Loader::new(source.clone());
+    tokio::spawn(fan_out_right_after_a_full_batch(loader, source))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_fan_out_right_after_a_full_batch_is_one_batch_current_thread() {
+    let source = Recorder::slow(Duration::from_millis(300));
+    let loader = Loader::new(source.clone());
+    fan_out_right_after_a_full_batch(loader, source).await;
+}
