@@ -113,6 +113,7 @@ impl fmt::Display for Limit {
 /// assert!(!error.may_have_committed());
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The database refused a statement, or the connection failed before
     /// anything could commit. Nothing was written.

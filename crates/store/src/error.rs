@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 /// The error of every store operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The input was refused before any query ran.
     #[error(transparent)]

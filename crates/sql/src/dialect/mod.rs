@@ -36,8 +36,8 @@ use crate::session::{SessionSettings, SetUpFuture};
 use sqlx::{Connection, Database, Pool};
 use std::future::Future;
 
-/// A database the toolkit speaks: implemented for [`sqlx::Postgres`],
-/// [`sqlx::MySql`] and [`sqlx::Sqlite`] when their features are enabled.
+/// A database the toolkit speaks: implemented for `sqlx::Postgres`,
+/// `sqlx::MySql` and `sqlx::Sqlite` when their features are enabled.
 /// Sealed: the toolkit knows each dialect's SQL and limits.
 ///
 /// Code generic over `DB: Dialect` contains no dialect branch:

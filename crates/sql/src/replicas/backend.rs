@@ -7,8 +7,8 @@ use std::time::Duration;
 
 /// A backend whose replicas can be asked how far they have replayed.
 ///
-/// Implemented for [`sqlx::Postgres`] (feature `postgres`) and
-/// [`sqlx::MySql`] (feature `mysql`, MariaDB's GTIDs); sealed.
+/// Implemented for `sqlx::Postgres` (feature `postgres`) and
+/// `sqlx::MySql` (feature `mysql`, MariaDB's GTIDs); sealed.
 ///
 /// ```
 /// # #[cfg(feature = "postgres")] {

@@ -4,7 +4,7 @@
 //!
 //! A row type declares its table once, with `#[derive(Record)]`
 //! ([`TableRow`]); [`Db::rows`](crate::Db::rows) gives the handle (or
-//! [`Replicated::rows`](crate::replicas::Replicated::rows), over read
+//! `Replicated::rows`, over read
 //! replicas). Code over it is the same
 //! on every database, with no bound to write:
 //!
@@ -123,7 +123,7 @@ pub struct RowsOptions {
 /// A table's rows by key, coalesced: concurrent `get`s share one keyed
 /// read, concurrent `save`s one upsert, concurrent `delete`s one delete.
 /// Cheap to clone (clones share batches). Built by [`Db::rows`](crate::Db::rows),
-/// or over read replicas by [`Replicated::rows`](crate::replicas::Replicated::rows).
+/// or over read replicas by `Replicated::rows`.
 ///
 /// **Answers.** Each call answers as its own statement would, run alone
 /// (`SELECT ... WHERE key = $1`, one upsert, `DELETE ... WHERE key = $1`)
@@ -144,7 +144,7 @@ pub struct RowsOptions {
 /// batches do not lock the same rows in opposite orders), each key's
 /// writes in the order they were made; deadlocks are retried.
 ///
-/// **Over replicas** ([`Replicated::rows`](crate::replicas::Replicated::rows)):
+/// **Over replicas** (`Replicated::rows`):
 /// the same, with each batch of reads served by a replica that has
 /// replayed every write of its keys made through the `Replicated` handle
 /// (its `Rows`, `upsert`, `delete`, `write`), else by the primary; writes
