@@ -102,6 +102,21 @@ enum Ran {
     After(sqlx::Error),
 }
 
+/// The statements [`Db::split_run`] bisects: upserts of rows, or deletes
+/// of keys.
+enum Statements<'s, 'a, K, V> {
+    Upsert(&'s [Item<'a, K, V>]),
+    Delete(&'s [Item<'a, K, ()>]),
+}
+
+impl<K, V> Clone for Statements<'_, '_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V> Copy for Statements<'_, '_, K, V> {}
+
 impl<DB: Dialect> Db<DB> {
     /// A handle on `pool`, counting from zero.
     pub fn new(pool: Pool<DB>) -> Self {
@@ -726,11 +741,9 @@ impl<DB: Dialect> Db<DB> {
         scope.commit(operation, table).await
     }
 
-    /// Upsert `rows` by `chunks` in one transaction, each statement after
-    /// a savepoint; a statement that fails on its data (or, on
-    /// PostgreSQL, on two rows the key's equality merges) is rolled back
-    /// to it and split in halves, run in order. A single row failing on
-    /// its data fails alone with `isolate`, the whole write without.
+    /// Upsert `rows` by `chunks`, bisecting failed statements
+    /// ([`split_run`](Self::split_run)). A single row failing on its data
+    /// fails alone with `isolate`, the whole write without.
     async fn write_split<K: Key<DB>, V: Columns<DB>>(
         &self,
         table: &Table,
@@ -738,7 +751,34 @@ impl<DB: Dialect> Db<DB> {
         chunks: &[Chunk],
         isolate: bool,
     ) -> Result<Vec<(usize, Error)>, Error> {
-        let operation = Operation::Upsert;
+        self.split_run(table, chunks, isolate, Statements::Upsert(rows), |_| {})
+            .await
+    }
+
+    /// Run `chunks` of `statements` in one transaction, each statement
+    /// after a savepoint; a failed statement is rolled back to it and
+    /// split in halves, run in order, when its error is of its items'
+    /// data (for upserts, only with `isolate`) or, for upserts, of two
+    /// rows the key's equality merges (PostgreSQL). A single item failing
+    /// so fails alone with `isolate` (its index and error returned), the
+    /// whole call without. `credit` gets the indices each delete credited
+    /// with a row.
+    async fn split_run<K: Key<DB>, V: Columns<DB>>(
+        &self,
+        table: &Table,
+        chunks: &[Chunk],
+        isolate: bool,
+        statements: Statements<'_, '_, K, V>,
+        mut credit: impl FnMut(Vec<usize>),
+    ) -> Result<Vec<(usize, Error)>, Error> {
+        let operation = match statements {
+            Statements::Upsert(_) => Operation::Upsert,
+            Statements::Delete(_) => Operation::Delete,
+        };
+        let split = |error: &sqlx::Error| match statements {
+            Statements::Upsert(_) => splits(error, isolate, DB::is_data_error),
+            Statements::Delete(_) => DB::is_data_error(error),
+        };
         let mut scope = self.open(operation, table, usize::MAX).await?;
         let mut failures = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
@@ -756,13 +796,24 @@ impl<DB: Dialect> Db<DB> {
                 self.count_statement();
                 let saved = DB::execute_unprepared(&mut *scope, "SAVEPOINT coalesce_rows").await;
                 saved.map_err(|e| fail(&scope, e))?;
-                let Err(error) = self
-                    .upsert_range(&mut *scope, table, rows, range.clone())
-                    .await
-                else {
-                    continue;
+                let ran = match statements {
+                    Statements::Upsert(rows) => self
+                        .upsert_range(&mut *scope, table, rows, range.clone())
+                        .await
+                        .map(|()| Vec::new()),
+                    Statements::Delete(keys) => self
+                        .delete_range(&mut *scope, table, keys, range.clone(), 0)
+                        .await
+                        .map_err(|(Ran::Before(error) | Ran::After(error))| error),
                 };
-                if !splits(&error, isolate, DB::is_data_error) {
+                let error = match ran {
+                    Ok(credited) => {
+                        credit(credited);
+                        continue;
+                    }
+                    Err(error) => error,
+                };
+                if !split(&error) {
                     return Err(fail(&scope, error));
                 }
                 self.count_statement();
@@ -966,61 +1017,26 @@ impl<DB: Dialect> Db<DB> {
         Ok(deleted)
     }
 
-    /// Delete `keys` by `chunks` in one transaction, each statement after
-    /// a savepoint; a statement failing on its data is rolled back to it
-    /// and split in halves, run in order, down to single keys, which fail
-    /// alone (their index and error returned).
+    /// Delete `keys` by `chunks`, bisecting statements that fail on their
+    /// data ([`split_run`](Self::split_run)) down to single keys, which
+    /// fail alone (their index and error returned); which keys deleted a
+    /// row.
     async fn delete_split<K: Key<DB>>(
         &self,
         table: &Table,
         keys: &[Item<'_, K, ()>],
         chunks: &[Chunk],
     ) -> Result<(Vec<bool>, Vec<(usize, Error)>), Error> {
-        let operation = Operation::Delete;
-        let mut scope = self.open(operation, table, usize::MAX).await?;
         let mut deleted = vec![false; keys.len()];
-        let mut failures = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let step = Step::Chunk {
-                index: i + 1,
-                of: chunks.len(),
-            };
-            let mut pending = match chunks {
-                [only] if only.items.len() > 1 => halves(only.items.clone()).to_vec(),
-                _ => vec![chunk.items.clone()],
-            };
-            while let Some(range) = pending.pop() {
-                let fail = |scope: &Session<DB>, e| scope.failed(operation, table, step, e);
-                self.count_statement();
-                let saved = DB::execute_unprepared(&mut *scope, "SAVEPOINT coalesce_rows").await;
-                saved.map_err(|e| fail(&scope, e))?;
-                let error = match self
-                    .delete_range(&mut *scope, table, keys, range.clone(), 0)
-                    .await
-                {
-                    Ok(credited) => {
-                        for index in credited {
-                            deleted[index] = true;
-                        }
-                        continue;
-                    }
-                    Err(Ran::Before(error) | Ran::After(error)) => error,
-                };
-                if !DB::is_data_error(&error) {
-                    return Err(fail(&scope, error));
-                }
-                self.count_statement();
-                let undone =
-                    DB::execute_unprepared(&mut *scope, "ROLLBACK TO SAVEPOINT coalesce_rows")
-                        .await;
-                undone.map_err(|e| fail(&scope, e))?;
-                match range.len() {
-                    1 => failures.push((range.start, fail(&scope, error))),
-                    _ => pending.extend(halves(range)),
-                }
+        let credit = |credited: Vec<usize>| {
+            for index in credited {
+                deleted[index] = true;
             }
-        }
-        scope.commit(operation, table).await?;
+        };
+        let statements = Statements::<K, ()>::Delete(keys);
+        let failures = self
+            .split_run(table, chunks, true, statements, credit)
+            .await?;
         Ok((deleted, failures))
     }
 
