@@ -278,8 +278,8 @@ impl MemoryBatchRepository for Database {
     }
 }
 
-/// The store serves the batch operations through its database, and keeps
-/// its own loaders consistent with the writes.
+/// The store serves the batch operations through its database, whose
+/// writes keep the store's own loaders consistent.
 impl MemoryBatchRepository for MemoryStore {
     async fn get_profiles(
         &self,
@@ -302,26 +302,17 @@ impl MemoryBatchRepository for MemoryStore {
         self.database().get_memories(keys).await
     }
 
+    // The database's writes detach their keys from this store's loaders
+    // (registered with it when the store was made).
     async fn save_memories(&self, memories: &[NewMemory]) -> Result<(), sqlx::Error> {
-        MemoryBatchRepository::save_memories(self.database(), memories).await?;
-        for memory in memories {
-            self.memories.clear(&memory.memory_key());
-        }
-        Ok(())
+        MemoryBatchRepository::save_memories(self.database(), memories).await
     }
 
     async fn delete_memories(
         &self,
         pairs: &[(String, String)],
     ) -> Result<Vec<(String, String)>, sqlx::Error> {
-        let deleted = self.database().delete_memory_pairs(pairs).await?;
-        for (user_id, key) in pairs {
-            for category in Category::ALL {
-                self.memories
-                    .clear(&MemoryKey::new(user_id.as_str(), category, key.as_str()));
-            }
-        }
-        Ok(deleted)
+        self.database().delete_memory_pairs(pairs).await
     }
 
     fn max_concurrent_batches(&self) -> Option<usize> {
