@@ -283,14 +283,7 @@ impl<DB: Dialect> Db<DB> {
     /// # Ok(()) }
     /// ```
     pub fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
-        let options = RowsOptions {
-            per_item: true,
-            ..RowsOptions::default()
-        };
-        match self.rows_with(options) {
-            Ok(rows) => rows,
-            Err(_) => unreachable!("a per-item handle has no settings to refuse"),
-        }
+        crate::RowsSource::rows_per_item(self)
     }
 
     /// Which handles read which table, for read-your-writes.

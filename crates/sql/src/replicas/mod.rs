@@ -605,15 +605,8 @@ impl<DB: Replication> crate::RowsSource for Arc<Replicated<DB>> {
         Replicated::rows(self)
     }
 
-    fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
-        let options = RowsOptions {
-            per_item: true,
-            ..RowsOptions::default()
-        };
-        match self.rows_with(options) {
-            Ok(rows) => rows,
-            Err(_) => unreachable!("a per-item handle has no settings to refuse"),
-        }
+    fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
+        Replicated::rows_with(self, options)
     }
 }
 

@@ -306,9 +306,22 @@ pub trait RowsSource {
     /// ([`Db::rows`](crate::Db::rows)).
     fn rows<R: TableRow>(&self) -> Rows<R>;
 
+    /// A handle of `R`'s table of its own, batching as `options` say
+    /// ([`Db::rows_with`](crate::Db::rows_with)).
+    fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError>;
+
     /// A handle of `R`'s table that sends each call's own statement
     /// ([`Db::rows_per_item`](crate::Db::rows_per_item)).
-    fn rows_per_item<R: TableRow>(&self) -> Rows<R>;
+    fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
+        let options = RowsOptions {
+            per_item: true,
+            ..RowsOptions::default()
+        };
+        match self.rows_with(options) {
+            Ok(rows) => rows,
+            Err(_) => unreachable!("a per-item handle has no settings to refuse"),
+        }
+    }
 }
 
 impl<DB: Dialect> RowsSource for crate::Db<DB> {
@@ -316,8 +329,8 @@ impl<DB: Dialect> RowsSource for crate::Db<DB> {
         crate::Db::rows(self)
     }
 
-    fn rows_per_item<R: TableRow>(&self) -> Rows<R> {
-        crate::Db::rows_per_item(self)
+    fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
+        crate::Db::rows_with(self, options)
     }
 }
 
