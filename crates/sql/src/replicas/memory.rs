@@ -49,6 +49,8 @@ impl KeyId {
 #[derive(Debug)]
 pub(crate) struct WrittenPositions {
     slots: Mutex<Vec<Option<Position>>>,
+    /// A position covering every write recorded: the token to hand on.
+    latest: Mutex<Option<Position>>,
 }
 
 impl WrittenPositions {
@@ -56,6 +58,7 @@ impl WrittenPositions {
     pub(crate) fn new(slots: usize) -> Self {
         WrittenPositions {
             slots: Mutex::new(vec![None; slots.max(1)]),
+            latest: Mutex::new(None),
         }
     }
 
@@ -66,7 +69,20 @@ impl WrittenPositions {
         for key in keys {
             join_into(&mut slots[slot_of(*key, count)], position)?;
         }
-        Ok(())
+        drop(slots);
+        join_into(
+            &mut self.latest.lock().unwrap_or_else(PoisonError::into_inner),
+            position,
+        )
+    }
+
+    /// A position covering every write recorded so far; `None` before the
+    /// first.
+    pub(crate) fn latest(&self) -> Option<Position> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The position a read of `keys` must wait for, joined with the caller's
@@ -126,6 +142,19 @@ mod tests {
         );
         let token = pos("wal:0/40");
         assert_eq!(memory.required(&[a], Some(&token)).unwrap(), Some(token));
+    }
+
+    #[test]
+    fn the_latest_position_covers_every_write_recorded() {
+        let memory = WrittenPositions::new(1024);
+        assert_eq!(memory.latest(), None);
+        memory
+            .record(&[KeyId::new("t", "a")], &pos("wal:0/30"))
+            .unwrap();
+        memory
+            .record(&[KeyId::new("u", "b")], &pos("wal:0/20"))
+            .unwrap();
+        assert_eq!(memory.latest(), Some(pos("wal:0/30")));
     }
 
     #[test]

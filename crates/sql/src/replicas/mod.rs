@@ -14,7 +14,10 @@
 //!   keys (the same table and key; for `read`/`write`, the same [`KeyId`]), or
 //! - is covered by the position token the read presents: the
 //!   [`Written::position`] of a write made through any handle, in any
-//!   process, on the same primary.
+//!   process, on the same primary, or a handle's
+//!   [`last_written`](Replicated::last_written) (presented by
+//!   [`fetch`](Replicated::fetch), [`read`](Replicated::read), and the
+//!   [`Rows`] of [`after`](Replicated::after)).
 //!
 //! Such a read is served by a replica known to have replayed that position,
 //! or one that replays it within [`ReplicaSettings::wait_for_replay`];
@@ -460,9 +463,12 @@ impl<DB: Replication> Replicated<DB> {
     /// caller as [`Error::Replica`](crate::Error::Replica), the server
     /// named (a batch of writes that committed but whose position could
     /// not be read fails each of its callers with
-    /// [`ReplicaError::Unpositioned`]: `may_have_committed()` says so). Reads carry no position token: a write of another process is
-    /// seen through [`fetch`](Self::fetch) with its token (a batch serves
-    /// many callers, and one caller's token would hold back the others').
+    /// [`ReplicaError::Unpositioned`]: `may_have_committed()` says so).
+    ///
+    /// Its reads present no position token: a write of another process is
+    /// seen through the handles of [`after`](Self::after) (a batch serves
+    /// many callers, and one caller's token would hold back the others':
+    /// those handles batch only callers of one token).
     ///
     /// ```no_run
     /// use coalesce_sql::replicas::{ReplicaSettings, Replicated};
@@ -519,7 +525,63 @@ impl<DB: Replication> Replicated<DB> {
     ) -> Result<Rows<R>, ConfigError> {
         DB::rows::<R, _>(OnReplicas {
             replicated: self,
+            token: None,
             options,
+        })
+    }
+
+    /// A position covering every write through this handle that has
+    /// returned: its [`write`](Self::write), [`upsert`](Self::upsert) and
+    /// [`delete`](Self::delete), and the saves and deletes of its
+    /// [`rows`](Self::rows) handles; `None` before the first. The token to
+    /// hand to another process (as a string: `Display` and `FromStr`), which
+    /// reads after it with [`after`](Self::after) or [`fetch`](Self::fetch).
+    ///
+    /// ```no_run
+    /// # async fn f(servers: std::sync::Arc<coalesce_sql::replicas::Replicated<sqlx::Postgres>>) -> Result<(), coalesce_sql::RowsError> {
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// servers.rows::<Customer>().save(Customer { id: 1, name: "Ada".into() }).await?;
+    /// let token: Option<String> = servers.last_written().map(|position| position.to_string());
+    /// // e.g. "wal:0/3000148", sent with the response, presented by the next request
+    /// # Ok(()) }
+    /// ```
+    pub fn last_written(&self) -> Option<Position> {
+        self.written.latest()
+    }
+
+    /// A source of [`Rows`] handles whose reads all see what `token`
+    /// covers (a write of another process, say: its
+    /// [`last_written`](Self::last_written)), besides this handle's own
+    /// writes: served by a replica that has replayed it, else by the
+    /// primary. Its handles batch only their own callers, who share the
+    /// token; writes go to the primary as through [`rows`](Self::rows).
+    /// Build one per token (per request that presents one); a repository
+    /// made with [`repository!`](crate::repository) takes it as its source.
+    ///
+    /// A token of the other backend (a MariaDB position on PostgreSQL) is
+    /// refused here, as [`ReplicaError::ForeignToken`].
+    ///
+    /// ```no_run
+    /// use coalesce_sql::replicas::Position;
+    /// # #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// # #[record(table = "customers", key(id))]
+    /// # struct Customer { id: i64, name: String }
+    /// # async fn f(servers: std::sync::Arc<coalesce_sql::replicas::Replicated<sqlx::Postgres>>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let token: Position = "wal:0/3000148".parse()?; // from the request
+    /// let customers = servers.after(&token)?.rows::<Customer>();
+    /// let ada = customers.get(1).await?; // sees the write the token covers
+    /// # Ok(()) }
+    /// ```
+    pub fn after(self: &Arc<Self>, token: &Position) -> Result<AfterToken<DB>, ReplicaError> {
+        if !DB::is_own(token) {
+            let token = token.to_string();
+            return Err(ReplicaError::ForeignToken { token });
+        }
+        Ok(AfterToken {
+            servers: Arc::clone(self),
+            token: token.clone(),
         })
     }
 
@@ -598,6 +660,50 @@ enum Routed<T> {
     Behind {
         after_waiting: bool,
     },
+}
+
+/// A [`Replicated`] handle whose [`Rows`] read after a token
+/// ([`Replicated::after`]): a [`RowsSource`](crate::RowsSource).
+#[derive(Debug, Clone)]
+pub struct AfterToken<DB: Replication> {
+    servers: Arc<Replicated<DB>>,
+    token: Position,
+}
+
+impl<DB: Replication> AfterToken<DB> {
+    /// The token every read presents.
+    pub fn token(&self) -> &Position {
+        &self.token
+    }
+
+    /// A coalesced handle of `R`'s table whose reads present the token,
+    /// with the default options: a handle of its own (every call builds
+    /// one), batching only its own callers.
+    pub fn rows<R: TableRow>(&self) -> Rows<R> {
+        match self.rows_with(RowsOptions::default()) {
+            Ok(rows) => rows,
+            Err(_) => unreachable!("the default options are valid"),
+        }
+    }
+
+    /// Like [`rows`](Self::rows), as `options` say (see [`Db::rows_with`]).
+    pub fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
+        DB::rows::<R, _>(OnReplicas {
+            replicated: &self.servers,
+            token: Some(&self.token),
+            options,
+        })
+    }
+}
+
+impl<DB: Replication> crate::RowsSource for AfterToken<DB> {
+    fn rows<R: TableRow>(&self) -> Rows<R> {
+        AfterToken::rows(self)
+    }
+
+    fn rows_with<R: TableRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
+        AfterToken::rows_with(self, options)
+    }
 }
 
 impl<DB: Replication> crate::RowsSource for Arc<Replicated<DB>> {

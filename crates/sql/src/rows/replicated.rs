@@ -1,10 +1,11 @@
 //! [`Rows`] over a primary and its replicas ([`Replicated::rows`]): each
-//! batch read through [`Replicated::read`] with its keys' ids, each batch
-//! written through [`Replicated::write`].
+//! batch read through [`Replicated::read`] with its keys' ids (and the
+//! handle's token, if it was built with one: [`Replicated::after`]), each
+//! batch written through [`Replicated::write`].
 
 use super::place::{KeyOf, Place};
 use super::{Build, Rows, RowsOptions, Stored, build_at};
-use crate::replicas::{ReplicaError, Replicated, Replication, key_ids};
+use crate::replicas::{Position, ReplicaError, Replicated, Replication, key_ids};
 use crate::{Db, Error, Record, Table};
 use coalesce::ConfigError;
 use std::{collections::HashMap, sync::Arc};
@@ -14,11 +15,17 @@ fn routed(error: ReplicaError) -> Error {
     Error::Replica(Box::new(error))
 }
 
-impl<DB: Replication> Place for Arc<Replicated<DB>> {
+/// The servers a handle's batches run on, and the token its reads present.
+pub(crate) struct OnServers<DB: Replication> {
+    servers: Arc<Replicated<DB>>,
+    token: Option<Position>,
+}
+
+impl<DB: Replication> Place for OnServers<DB> {
     type Db = DB;
 
     fn db(&self) -> &Db<DB> {
-        self.primary()
+        self.servers.primary()
     }
 
     async fn fetch_each<R: Stored<DB>>(
@@ -27,11 +34,13 @@ impl<DB: Replication> Place for Arc<Replicated<DB>> {
         keys: &[KeyOf<R>],
     ) -> Result<HashMap<KeyOf<R>, Result<R, Error>>, Error> {
         let ids = key_ids::<DB, _>(table, keys);
-        self.read(&ids, None, |db| async move {
-            Ok(db.fetch_each(table, keys).await?)
-        })
-        .await
-        .map_err(routed)
+        let token = self.token.as_ref();
+        self.servers
+            .read(&ids, token, |db| async move {
+                Ok(db.fetch_each(table, keys).await?)
+            })
+            .await
+            .map_err(routed)
     }
 
     async fn upsert_each<R: Stored<DB>>(
@@ -41,6 +50,7 @@ impl<DB: Replication> Place for Arc<Replicated<DB>> {
     ) -> Result<Vec<Result<(), Error>>, Error> {
         let keys: Vec<KeyOf<R>> = rows.iter().map(Record::key).collect();
         let written = self
+            .servers
             .write(&key_ids::<DB, _>(table, &keys), |db| async move {
                 Ok(db.upsert_each(table, rows).await?)
             })
@@ -48,7 +58,7 @@ impl<DB: Replication> Place for Arc<Replicated<DB>> {
         // The write detached the table's reads as it committed, but a read
         // sent between then and the recording of its position (above) may
         // have been routed without it: detach those too.
-        self.primary().wrote(table);
+        self.servers.primary().wrote(table);
         written.map(|written| written.value).map_err(routed)
     }
 
@@ -58,24 +68,31 @@ impl<DB: Replication> Place for Arc<Replicated<DB>> {
         keys: &[KeyOf<R>],
     ) -> Result<HashMap<KeyOf<R>, Result<bool, Error>>, Error> {
         let written = self
+            .servers
             .write(&key_ids::<DB, _>(table, keys), |db| async move {
                 Ok(db.delete_each(table, keys).await?)
             })
             .await;
         // As for upserts.
-        self.primary().wrote(table);
+        self.servers.primary().wrote(table);
         written.map(|written| written.value).map_err(routed)
     }
 }
 
-/// A handle to build over replicas ([`Replicated::rows_with`]).
+/// A handle to build over replicas ([`Replicated::rows_with`]), its reads
+/// presenting `token` ([`Replicated::after`]).
 pub(crate) struct OnReplicas<'a, DB: Replication> {
     pub(crate) replicated: &'a Arc<Replicated<DB>>,
+    pub(crate) token: Option<&'a Position>,
     pub(crate) options: RowsOptions,
 }
 
 impl<DB: Replication> Build<DB> for OnReplicas<'_, DB> {
     fn build<R: Stored<DB>>(self) -> Result<Rows<R>, ConfigError> {
-        build_at(Arc::clone(self.replicated), self.options)
+        let place = OnServers {
+            servers: Arc::clone(self.replicated),
+            token: self.token.cloned(),
+        };
+        build_at(place, self.options)
     }
 }

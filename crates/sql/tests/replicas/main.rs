@@ -29,8 +29,8 @@ mod proxy;
 mod rows;
 
 use rows::{
-    rows_coalesce_over_replicas, rows_read_their_writes_with_replay_paused,
-    rows_report_the_server_that_failed,
+    rows_coalesce_over_replicas, rows_read_after_a_token_of_another_handle,
+    rows_read_their_writes_with_replay_paused, rows_report_the_server_that_failed,
 };
 
 /// The backend's turn, and the two servers of its pair, reachable; replay
@@ -586,6 +586,7 @@ on_both_pairs! {
     lagging_replica_is_skipped,
     an_idle_replica_connection_that_died_is_replaced,
     rows_read_their_writes_with_replay_paused,
+    rows_read_after_a_token_of_another_handle("gtid:0-1-1", "wal:0/1"),
     rows_coalesce_over_replicas,
     rows_report_the_server_that_failed,
 }

@@ -127,6 +127,74 @@ pub async fn rows_read_their_writes_with_replay_paused<DB: Pair>() {
     );
 }
 
+/// Replay stopped: a token from one handle (think: the process that
+/// saved) makes the `Rows` of another handle (the process serving the next
+/// request) read the save, on the primary, also through a `repository!`
+/// struct; the same handle's plain `Rows` reads the paused replica. The
+/// token covers saves made through `Rows`; one of the other backend is
+/// refused when the source is made.
+pub async fn rows_read_after_a_token_of_another_handle<DB: Pair>(foreign: &str) {
+    let Some((_turn, primary, replica)) = pair::<DB>().await else {
+        return;
+    };
+    let admin = replica_admin::<DB>(&replica).await;
+    let key = unique("rows_token");
+    let writer = Arc::new(handle::<DB>(&primary, &replica).await);
+    assert_eq!(writer.last_written(), None, "nothing written yet");
+    writer.rows::<KvRow>().save(row(&key, 1)).await.unwrap();
+    until_replicated::<DB>(&replica, &HashMap::from([(key.clone(), 1)])).await;
+
+    pause(&admin).await;
+    writer.rows::<KvRow>().save(row(&key, 2)).await.unwrap();
+    let token: String = writer
+        .last_written()
+        .expect("a save through Rows leaves a position")
+        .to_string();
+    let reader = Arc::new(handle::<DB>(&primary, &replica).await);
+    let after = reader.after(&token.parse().unwrap()).unwrap();
+    let start = reader.stats();
+    let with_token = after.rows::<KvRow>().get(key.clone()).await;
+    let through_repository = Kv::coalesced(&after).value(key.clone()).await;
+    let read_with_token = reader.stats();
+    let without = reader.rows::<KvRow>().get(key.clone()).await;
+    let read_without = reader.stats();
+    resume(&admin).await;
+
+    assert_eq!(after.token().to_string(), token);
+    assert_eq!(
+        with_token.unwrap(),
+        Some(row(&key, 2)),
+        "the token's save is seen"
+    );
+    assert_eq!(
+        through_repository.unwrap(),
+        Some(row(&key, 2)),
+        "also through a repository! struct"
+    );
+    assert_eq!(
+        read_with_token[0].fallback_reads,
+        start[0].fallback_reads + 2,
+        "both served by the primary, the replica being behind"
+    );
+    assert_eq!(
+        without.unwrap(),
+        Some(row(&key, 1)),
+        "without the token, the paused replica answers"
+    );
+    assert_eq!(
+        replica_stats(&read_without).reads,
+        replica_stats(&read_with_token).reads + 1
+    );
+    let foreign: coalesce_sql::replicas::Position = foreign.parse().unwrap();
+    assert!(
+        matches!(
+            reader.after(&foreign),
+            Err(ReplicaError::ForeignToken { .. })
+        ),
+        "a token of the other backend is refused"
+    );
+}
+
 /// Concurrent calls through the handle share statements: 40 gets of keys
 /// written elsewhere are one read on the replica, with the statements of
 /// one `fetch` of the 40 keys (one; two on MariaDB's latin1 test table,

@@ -13,11 +13,9 @@
 use coalesce_sql::{
     Db,
     replicas::{
-        Fault, KeyId, Position, PositionError, ReplicaError, Replicated, Replication, ServerName,
-        ServerStats,
+        Fault, KeyId, Position, PositionError, ReplicaError, Replicated, Replication, ServerStats,
     },
 };
-use parking_lot::Mutex;
 use std::{io, sync::Arc};
 
 /// The identity a read or write of memory (`user_id`, `key`) carries.
@@ -48,8 +46,6 @@ pub(super) fn onboarding(user_id: &str) -> KeyId {
 pub(super) struct Routed<DB: Replication> {
     servers: Arc<Replicated<DB>>,
     write_attempts: u32,
-    /// A position covering every write through any clone that returned.
-    last_written: Arc<Mutex<Option<Position>>>,
     /// The token this handle's reads present (see `Database::with_token`).
     token: Option<Position>,
 }
@@ -59,7 +55,6 @@ impl<DB: Replication> Clone for Routed<DB> {
         Routed {
             servers: Arc::clone(&self.servers),
             write_attempts: self.write_attempts,
-            last_written: Arc::clone(&self.last_written),
             token: self.token.clone(),
         }
     }
@@ -71,7 +66,6 @@ impl<DB: Replication> Routed<DB> {
         Routed {
             servers: Arc::new(servers),
             write_attempts,
-            last_written: Arc::default(),
             token: None,
         }
     }
@@ -95,7 +89,7 @@ impl<DB: Replication> Routed<DB> {
     /// A position covering every write through this handle and its clones
     /// that has returned; `None` before the first.
     pub(super) fn last_written(&self) -> Option<Position> {
-        self.last_written.lock().clone()
+        self.servers.last_written()
     }
 
     /// The same servers, trying each write `attempts` times.
@@ -140,7 +134,7 @@ impl<DB: Replication> Routed<DB> {
     }
 
     /// Run `write` on the primary's handle, then remember the primary's
-    /// position for `keys`, the keys it wrote, and as the last written.
+    /// position for `keys`, the keys it wrote (and as the last written).
     pub(super) async fn write<T, F, Fut>(&self, keys: &[KeyId], write: F) -> Result<T, sqlx::Error>
     where
         F: FnOnce(Db<DB>) -> Fut,
@@ -155,20 +149,6 @@ impl<DB: Replication> Routed<DB> {
             })
             .await
             .map_err(driver_error)?;
-        if let Some(position) = written.position {
-            let mut last = self.last_written.lock();
-            match &mut *last {
-                // Positions of one primary are of one kind: they combine,
-                // or the primary reported one the toolkit cannot read.
-                Some(held) => held.join(&position).map_err(|source| {
-                    driver_error(ReplicaError::Position {
-                        server: ServerName::Primary,
-                        source,
-                    })
-                })?,
-                None => *last = Some(position),
-            }
-        }
         Ok(written.value)
     }
 }
