@@ -5,7 +5,7 @@ use crate::{
     invalid::InvalidInput,
 };
 use coalesce::LoadError;
-use coalesce_sql::ServerMessage;
+use coalesce_sql::{RowsError, ServerMessage};
 use std::sync::Arc;
 
 /// The error of every store operation.
@@ -34,6 +34,18 @@ pub enum StoreError {
         /// The loader's error, wrapping the driver's.
         #[source]
         source: LoadError<sqlx::Error>,
+    },
+    /// A call of the coalescing repository failed: its own item (a
+    /// constraint it broke, a value the database refused) or its batch's
+    /// statement (every caller of that batch gets it). The message is the
+    /// database's.
+    #[error("{context}: {source}")]
+    Rows {
+        /// The repository operation that failed, e.g. `"save_memory"`.
+        context: &'static str,
+        /// The toolkit's error, through the engine.
+        #[source]
+        source: RowsError,
     },
     /// A write's connection failed after the write reached the database
     /// in a form that commits (its `COMMIT`, or a single auto-committed
@@ -81,8 +93,9 @@ impl std::fmt::Display for BatchMessage<'_> {
 
 impl StoreError {
     /// Whether the operation may have written although it failed: only
-    /// [`StoreError::CommitOutcomeUnknown`]. Any other error of a write
-    /// means nothing of it was written.
+    /// [`StoreError::CommitOutcomeUnknown`], or a [`StoreError::Rows`]
+    /// whose toolkit error says so. Any other error of a write means
+    /// nothing of it was written.
     ///
     /// ```
     /// use coalesce_store::{InvalidInput, StoreError};
@@ -90,7 +103,20 @@ impl StoreError {
     /// assert!(!StoreError::from(InvalidInput::EmptyUserId).may_have_committed());
     /// ```
     pub fn may_have_committed(&self) -> bool {
-        matches!(self, Self::CommitOutcomeUnknown { .. })
+        match self {
+            Self::CommitOutcomeUnknown { .. } => true,
+            Self::Rows {
+                source: LoadError::Source { source, .. },
+                ..
+            } => source.may_have_committed(),
+            _ => false,
+        }
+    }
+
+    /// Wrap an error of a coalescing repository's call with the operation
+    /// it came from.
+    pub(crate) fn rows(context: &'static str) -> impl FnOnce(RowsError) -> Self {
+        move |source| Self::Rows { context, source }
     }
 
     /// Wrap a driver error with the operation it came from.

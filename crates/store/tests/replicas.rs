@@ -11,11 +11,12 @@
 mod common;
 
 use coalesce_store::{
-    Category, Memory, MemoryStore, NewMemory, StoreError,
+    Category, Memory, MemoryKey, MemoryStore, NewMemory, StoreError,
     db::{
         Backend, ConnectError, ConnectOptions, Database, ReplicaSettings, ServerName, ServerStats,
         Token, TokenError,
     },
+    repo::{CoalescingRepository, MemoryRepository},
 };
 use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
@@ -332,6 +333,101 @@ async fn token_across_handles(pair: Pair) {
         matches!(refused, StoreError::Token(TokenError::OtherBackend { .. })),
         "{label}: {refused:?}"
     );
+}
+
+/// The coalescing repository over a replicated store, replay paused: its
+/// writes are seen by its reads and by the store's reads and queries, the
+/// store's writes by its reads; a repository over another database made
+/// with a token sees the write the token covers (without it, the paused
+/// replica answers); a memory written nowhere here is read on the replica.
+async fn repository_reads_your_writes_over_replicas(pair: Pair) {
+    let Some(_turn) = pair.turn().await else {
+        return;
+    };
+    let label = pair.label;
+    let (user, elsewhere) = (common::unique("repo"), common::unique("repo_other"));
+    pair.seed(&NewMemory::new(
+        &elsewhere,
+        Category::Fact,
+        "seeded",
+        "before",
+    ))
+    .await;
+    let store = MemoryStore::new(pair.replicated().await).unwrap();
+    let repo = CoalescingRepository::new(store.clone());
+    let other = MemoryStore::new(pair.replicated().await).unwrap();
+    pair.on_replica(pair.pause).await;
+
+    let before = store.database().server_stats().unwrap();
+    let seeded = repo
+        .get_memory(&MemoryKey::new(&elsewhere, Category::Fact, "seeded"))
+        .await;
+    let after_seeded = store.database().server_stats().unwrap();
+    repo.save_memory(NewMemory::new(&user, Category::Fact, "name", "Ann"))
+        .await
+        .unwrap();
+    let name = MemoryKey::new(&user, Category::Fact, "name");
+    let through_repo = repo.get_memory(&name).await;
+    let through_store = store.get_memory(&user, Category::Fact, "name").await;
+    let facts = store
+        .batch_get_memories(&user, Some(Category::Fact), None, None)
+        .await;
+    store
+        .save_memory(&NewMemory::new(&user, Category::Goal, "run", "5k"))
+        .await
+        .unwrap();
+    let run = MemoryKey::new(&user, Category::Goal, "run");
+    let saved_by_store = repo.get_memory(&run).await;
+    let token = store.token().expect("the writes leave a token");
+    let with_token = CoalescingRepository::new(other.with_token(&token).unwrap());
+    let after_token = with_token.get_memory(&name).await;
+    let without_token = CoalescingRepository::new(other.clone())
+        .get_memory(&run)
+        .await;
+    let deleted = repo.delete_memory(&user, "name").await;
+    let after_delete = (
+        repo.get_memory(&name).await,
+        store.get_memory(&user, Category::Fact, "name").await,
+    );
+    pair.on_replica(pair.resume).await;
+
+    assert_eq!(seeded.unwrap().as_deref(), Some("before"), "{label}");
+    assert_eq!(
+        reads_since(&before, &after_seeded),
+        (0, 0, 1),
+        "{label}: a memory written nowhere here is read on the replica"
+    );
+    assert_eq!(through_repo.unwrap().as_deref(), Some("Ann"), "{label}");
+    let through_store = through_store.unwrap().map(|memory| memory.value);
+    assert_eq!(through_store.as_deref(), Some("Ann"), "{label}");
+    assert!(
+        has(&facts.unwrap(), "name", "Ann"),
+        "{label}: the store's query sees it"
+    );
+    assert_eq!(saved_by_store.unwrap().as_deref(), Some("5k"), "{label}");
+    assert_eq!(
+        after_token.unwrap().as_deref(),
+        Some("Ann"),
+        "{label}: the token covers the repository's save"
+    );
+    assert_eq!(
+        without_token.unwrap(),
+        None,
+        "{label}: without the token, the paused replica answers"
+    );
+    assert!(deleted.unwrap(), "{label}: the memory existed");
+    assert_eq!(after_delete.0.unwrap(), None, "{label}");
+    assert_eq!(after_delete.1.unwrap(), None, "{label}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_repository_reads_your_writes_over_replicas() {
+    repository_reads_your_writes_over_replicas(Pair::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_repository_reads_your_writes_over_replicas() {
+    repository_reads_your_writes_over_replicas(Pair::mariadb()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -664,10 +664,19 @@ enum Routed<T> {
 
 /// A [`Replicated`] handle whose [`Rows`] read after a token
 /// ([`Replicated::after`]): a [`RowsSource`](crate::RowsSource).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AfterToken<DB: Replication> {
     servers: Arc<Replicated<DB>>,
     token: Position,
+}
+
+impl<DB: Replication> Clone for AfterToken<DB> {
+    fn clone(&self) -> Self {
+        AfterToken {
+            servers: Arc::clone(&self.servers),
+            token: self.token.clone(),
+        }
+    }
 }
 
 impl<DB: Replication> AfterToken<DB> {

@@ -45,7 +45,9 @@ impl<P: Place, R: Stored<P::Db>> Coalesced<P, R> {
             ..options.settings
         };
         settings.validate()?;
-        let stats = Arc::new(Stats::new(settings.max_batch_size));
+        let stats = options
+            .stats
+            .unwrap_or_else(|| Arc::new(Stats::new(settings.max_batch_size)));
         let on = Arc::new(On {
             place,
             table,

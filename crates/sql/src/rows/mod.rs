@@ -73,6 +73,18 @@ pub trait TableRow: Clone + Send + Sync + Unpin + 'static {
     /// The table: its name, key columns and value columns.
     fn table() -> Table;
 
+    /// Over read replicas: the identities a read of `key` in `table` checks
+    /// and a write of it marks (see [`replicas`](crate::replicas)). By
+    /// default the key's own, `KeyId::new(table.name(), key)`. Add the
+    /// identity of a group of rows that a query of yours reads as a whole
+    /// (all of a user's rows, read with
+    /// `Replicated::read(&[KeyId::new("notes_of", &user)], ...)`), so that
+    /// the query sees every write of its rows through this handle.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    fn replica_ids(table: &Table, key: &Self::Key) -> Vec<crate::replicas::KeyId> {
+        vec![crate::replicas::KeyId::new(table.name(), key)]
+    }
+
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
     fn __postgres<B: Build<sqlx::Postgres>>(build: B) -> Result<Rows<Self>, ConfigError>;
@@ -106,6 +118,16 @@ pub struct RowsOptions {
     /// same table under another name (a tenant's copy, a test's own
     /// table), in the declared schema.
     pub table_name: Option<String>,
+    /// The table's whole description, instead of the one the row type
+    /// declares (`table_name` still renames it): for what differs by
+    /// database, such as an `on_update` timestamp (`now()`,
+    /// `CURRENT_TIMESTAMP(6)`) or a `select` with a cast
+    /// (`data::text AS data` for a `JSONB` column read as text). Its key
+    /// and value columns must be the row's.
+    pub table: Option<Table>,
+    /// Count into these statistics (one for a whole repository, say)
+    /// instead of the handle's own; [`Rows::stats`] then reports them.
+    pub stats: Option<Arc<coalesce::Stats>>,
     /// Window, batch cap and concurrency of reads and of each kind of
     /// write. Unset `max_concurrent_batches` means the pool's size.
     pub settings: BatchSettings,
@@ -373,9 +395,10 @@ fn build_at<P: Place, R: Stored<P::Db>>(
     place: P,
     options: RowsOptions,
 ) -> Result<Rows<R>, ConfigError> {
+    let table = options.table.clone().unwrap_or_else(R::table);
     let table = match &options.table_name {
-        Some(name) => R::table().renamed(name),
-        None => R::table(),
+        Some(name) => table.renamed(name),
+        None => table,
     };
     let access: Arc<dyn Access<R>> = if options.per_item {
         Arc::new(per_item::PerItem::<P, R>::new(place, table))

@@ -4,8 +4,8 @@
 //! batch written through [`Replicated::write`].
 
 use super::place::{KeyOf, Place};
-use super::{Build, Rows, RowsOptions, Stored, build_at};
-use crate::replicas::{Position, ReplicaError, Replicated, Replication, key_ids};
+use super::{Build, Rows, RowsOptions, Stored, TableRow, build_at};
+use crate::replicas::{KeyId, Position, ReplicaError, Replicated, Replication};
 use crate::{Db, Error, Record, Table};
 use coalesce::ConfigError;
 use std::{collections::HashMap, sync::Arc};
@@ -13,6 +13,13 @@ use std::{collections::HashMap, sync::Arc};
 /// A routed call's error, as a [`Rows`] caller gets it.
 fn routed(error: ReplicaError) -> Error {
     Error::Replica(Box::new(error))
+}
+
+/// The read-your-writes identities of rows `R`'s `keys` in `table`.
+fn ids_of<R: TableRow>(table: &Table, keys: &[KeyOf<R>]) -> Vec<KeyId> {
+    keys.iter()
+        .flat_map(|key| R::replica_ids(table, key))
+        .collect()
 }
 
 /// The servers a handle's batches run on, and the token its reads present.
@@ -33,7 +40,7 @@ impl<DB: Replication> Place for OnServers<DB> {
         table: &Table,
         keys: &[KeyOf<R>],
     ) -> Result<HashMap<KeyOf<R>, Result<R, Error>>, Error> {
-        let ids = key_ids::<DB, _>(table, keys);
+        let ids = ids_of::<R>(table, keys);
         let token = self.token.as_ref();
         self.servers
             .read(&ids, token, |db| async move {
@@ -51,7 +58,7 @@ impl<DB: Replication> Place for OnServers<DB> {
         let keys: Vec<KeyOf<R>> = rows.iter().map(Record::key).collect();
         let written = self
             .servers
-            .write(&key_ids::<DB, _>(table, &keys), |db| async move {
+            .write(&ids_of::<R>(table, &keys), |db| async move {
                 Ok(db.upsert_each(table, rows).await?)
             })
             .await;
@@ -69,7 +76,7 @@ impl<DB: Replication> Place for OnServers<DB> {
     ) -> Result<HashMap<KeyOf<R>, Result<bool, Error>>, Error> {
         let written = self
             .servers
-            .write(&key_ids::<DB, _>(table, keys), |db| async move {
+            .write(&ids_of::<R>(table, keys), |db| async move {
                 Ok(db.delete_each(table, keys).await?)
             })
             .await;

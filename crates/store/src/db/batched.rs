@@ -8,7 +8,7 @@ use super::{Pool, replicated::Routed, shared::StoreDialect};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
 use coalesce_sql::{
     Db, Dialect, KeyPart, Record, SessionSettings, Table,
-    replicas::{KeyId, Position, PositionError, ServerStats},
+    replicas::{KeyId, Position, ReplicaError, ServerStats},
 };
 use sqlx::{FromRow, MySql, Postgres, Sqlite};
 use std::collections::HashMap;
@@ -127,7 +127,7 @@ impl Batches {
 
     /// The same handles, every routed read also seeing what `token` covers
     /// (a single server has nothing to wait for).
-    pub(super) fn with_token(self, token: &Position) -> Result<Self, PositionError> {
+    pub(super) fn with_token(self, token: &Position) -> Result<Self, ReplicaError> {
         Ok(match self {
             Self::ReplicatedPostgres(routed) => Self::ReplicatedPostgres(routed.with_token(token)?),
             Self::ReplicatedMySql(routed) => Self::ReplicatedMySql(routed.with_token(token)?),
@@ -155,7 +155,7 @@ impl Batches {
     }
 }
 
-fn memories_table<DB: StoreDialect>() -> Table {
+pub(super) fn memories_table<DB: StoreDialect>() -> Table {
     Table::new("memories")
         .key(["user_id", "category", "key"])
         .values(["value"])

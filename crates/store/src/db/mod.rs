@@ -34,11 +34,13 @@ mod pinned;
 mod postgres;
 mod readers;
 mod replicated;
+mod rows;
 mod shared;
 mod sqlite;
 mod token;
 
 pub use connect::{Backend, ConnectError, ConnectOptions};
+pub(crate) use rows::{MemoryPair, OnboardingRow, ProfileRow};
 pub use token::{Token, TokenError};
 
 use crate::model::{Category, Memory, MemoryKey, NewMemory, Onboarding};

@@ -10,22 +10,24 @@
 //! write of a user's memories also marks the user's slot, [`memories_of`],
 //! which those queries read.
 
+use coalesce::ConfigError;
 use coalesce_sql::{
-    Db,
+    Db, Rows, RowsOptions, TableRow,
     replicas::{
-        Fault, KeyId, Position, PositionError, ReplicaError, Replicated, Replication, ServerStats,
+        AfterToken, Fault, KeyId, Position, ReplicaError, Replicated, Replication, ServerName,
+        ServerStats,
     },
 };
 use std::{io, sync::Arc};
 
 /// The identity a read or write of memory (`user_id`, `key`) carries.
-pub(super) fn memory(user_id: &str, key: &str) -> KeyId {
+pub(crate) fn memory(user_id: &str, key: &str) -> KeyId {
     KeyId::new("memories", &(user_id, key))
 }
 
 /// The identity of all of a user's memories: what a query over them reads,
 /// and what every write of one of them also writes.
-pub(super) fn memories_of(user_id: &str) -> KeyId {
+pub(crate) fn memories_of(user_id: &str) -> KeyId {
     KeyId::new("memories_of", user_id)
 }
 
@@ -46,8 +48,9 @@ pub(super) fn onboarding(user_id: &str) -> KeyId {
 pub(super) struct Routed<DB: Replication> {
     servers: Arc<Replicated<DB>>,
     write_attempts: u32,
-    /// The token this handle's reads present (see `Database::with_token`).
-    token: Option<Position>,
+    /// The servers as this handle's reads see them: after its token, if it
+    /// has one (see `Database::with_token`).
+    token: Option<AfterToken<DB>>,
 }
 
 impl<DB: Replication> Clone for Routed<DB> {
@@ -71,19 +74,34 @@ impl<DB: Replication> Routed<DB> {
     }
 
     /// The same servers, every read also seeing what `token` covers (and
-    /// the token held already, if any): an error if the two do not combine.
-    pub(super) fn with_token(self, token: &Position) -> Result<Self, PositionError> {
-        let token = match self.token.clone() {
-            Some(mut held) => {
-                held.join(token)?;
-                held
-            }
-            None => token.clone(),
-        };
+    /// the token held already, if any): an error if the two do not combine,
+    /// or if the token is of the other backend.
+    pub(super) fn with_token(self, token: &Position) -> Result<Self, ReplicaError> {
+        let mut joined = token.clone();
+        if let Some(held) = &self.token {
+            joined
+                .join(held.token())
+                .map_err(|source| ReplicaError::Position {
+                    server: ServerName::Primary,
+                    source,
+                })?;
+        }
         Ok(Routed {
-            token: Some(token),
+            token: Some(self.servers.after(&joined)?),
             ..self
         })
+    }
+
+    /// The coalesced handle of rows `R` on these servers, reading after
+    /// this handle's token if it has one.
+    pub(super) fn rows_with<R: TableRow>(
+        &self,
+        options: RowsOptions,
+    ) -> Result<Rows<R>, ConfigError> {
+        match &self.token {
+            Some(after) => after.rows_with(options),
+            None => self.servers.rows_with(options),
+        }
     }
 
     /// A position covering every write through this handle and its clones
@@ -125,7 +143,7 @@ impl<DB: Replication> Routed<DB> {
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         self.servers
-            .read(keys, self.token.as_ref(), |batch| {
+            .read(keys, self.token.as_ref().map(AfterToken::token), |batch| {
                 let read = read(batch);
                 async move { Ok::<T, Fault>(read.await?) }
             })

@@ -44,7 +44,7 @@ macro_rules! on_session {
 pub(super) use on_session;
 
 /// What differs between the backends in the store's own SQL.
-pub(super) trait StoreDialect: Dialect {
+pub(crate) trait StoreDialect: Dialect {
     /// The current time as the `updated_at` columns store it.
     const NOW: &'static str;
     /// An onboarding state's `data` as JSON text (PostgreSQL stores `jsonb`).

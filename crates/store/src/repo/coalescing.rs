@@ -2,31 +2,32 @@
 
 use super::{MemoryBatchRepository, MemoryRepository};
 use crate::{
-    db::Database,
-    {
-        Category, MemoryKey, MemoryStore, NewMemory, Onboarding, StoreError, last_write_wins,
-        validate,
-    },
+    MemoryKey, MemoryStore, NewMemory, Onboarding, StoreError,
+    db::{Database, MemoryPair, OnboardingRow, ProfileRow},
+    last_write_wins, validate,
 };
-use coalesce::{
-    BatchSettings, BatchSource, ConfigError, Loader, MethodSource, Stats, StatsSnapshot, WriteSink,
-    Writer, from_method,
-};
-use std::{collections::HashMap, sync::Arc};
+use coalesce::{BatchSettings, ConfigError, Stats, StatsSnapshot};
+use coalesce_sql::{Rows, RowsOptions};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-type Source<B, K, V> = MethodSource<B, K, V, sqlx::Error>;
-
-/// [`MemoryRepository`] over any [`MemoryBatchRepository`]: concurrent
-/// single reads share one batched query per kind, and single writes made in
-/// the same tick share one bulk statement.
+/// [`MemoryRepository`] over a [`MemoryStore`] or a [`Database`]:
+/// concurrent single reads share one batched query per kind, and single
+/// writes made in the same tick share one bulk statement. Built on the
+/// toolkit's [`Rows`] handles, one per table, so it answers and stays
+/// consistent as they do.
 ///
-/// Results equal the plain implementation's. Consistency: once a
+/// Results equal the plain implementation's, each call its own: one bad
+/// item (a value the database refuses) fails only its own caller; a
+/// `delete_memory` of a key deleted earlier in the same batch answers
+/// `false`, as one after the other would. Consistency: once a
 /// `save_memory` or `delete_memory` has returned, every read that starts
-/// afterwards sees its effect (the written keys are detached from read
-/// batches that may have begun before the write). A write batch is atomic:
-/// if its statement fails, every caller of that batch gets the error and
-/// nothing of it is written; invalid input fails only its own caller,
-/// before it joins a batch.
+/// afterwards sees its effect, through this repository, the store, or any
+/// other handle of the same database (the toolkit detaches reads in
+/// flight on every write of their table); over replicas, reads go where
+/// the write has been replayed, and a database made
+/// [`with_token`](Database::with_token) reads after its token. Invalid
+/// input fails only its own caller, before it joins a batch.
 ///
 /// ```no_run
 /// use coalesce_store::repo::{CoalescingRepository, MemoryRepository};
@@ -39,33 +40,28 @@ type Source<B, K, V> = MethodSource<B, K, V, sqlx::Error>;
 /// println!("{}", serde_json::to_string(&repo.stats()).unwrap());
 /// # Ok(()) }
 /// ```
-pub struct CoalescingRepository<B: MemoryBatchRepository> {
-    repo: Arc<B>,
-    profiles: Loader<Source<B, String, String>>,
-    onboardings: Loader<Source<B, String, Onboarding>>,
-    memories: Loader<Source<B, MemoryKey, String>>,
-    saves: Writer<SaveSink<B>>,
-    deletes: Writer<DeleteSink<B>>,
+pub struct CoalescingRepository<B = MemoryStore> {
+    inner: B,
+    profiles: Rows<ProfileRow>,
+    onboardings: Rows<OnboardingRow>,
+    memories: Rows<NewMemory>,
+    memories_by_key: Rows<MemoryPair>,
     stats: Arc<Stats>,
 }
 
-impl<B: MemoryBatchRepository> CoalescingRepository<B> {
-    /// Wrap `repo` with the defaults: batches of up to 100 items, dispatched
+impl<B: AsRef<Database>> CoalescingRepository<B> {
+    /// Wrap `inner` with the defaults: batches of up to 100 items, dispatched
     /// after one yield (or, while another batch of the same kind is in
-    /// flight, once full or once that batch completes), at most
-    /// `repo.max_concurrent_batches()` batches of each kind at once.
-    pub fn new(repo: B) -> Self {
-        let settings = BatchSettings {
-            max_concurrent_batches: repo.max_concurrent_batches().filter(|n| *n > 0),
-            ..BatchSettings::default()
-        };
-        match Self::with_settings(repo, settings) {
+    /// flight, once full or once that batch completes), at most the
+    /// connection pool's size of batches of each kind at once.
+    pub fn new(inner: B) -> Self {
+        match Self::with_settings(inner, BatchSettings::default()) {
             Ok(wrapped) => wrapped,
-            Err(_) => unreachable!("default settings with a non-zero limit are valid"),
+            Err(_) => unreachable!("the default settings are valid"),
         }
     }
 
-    /// Wrap `repo`, every loader and writer batching with `settings` and
+    /// Wrap `inner`, every table's handle batching with `settings` and
     /// counting into one [`Stats`].
     ///
     /// ```no_run
@@ -82,147 +78,90 @@ impl<B: MemoryBatchRepository> CoalescingRepository<B> {
     /// let repo = CoalescingRepository::with_settings(db, settings)?;
     /// # drop(repo); Ok(()) }
     /// ```
-    pub fn with_settings(repo: B, settings: BatchSettings) -> Result<Self, ConfigError> {
+    pub fn with_settings(inner: B, settings: BatchSettings) -> Result<Self, ConfigError> {
         settings.validate()?;
-        let repo = Arc::new(repo);
         let stats = Arc::new(Stats::new(settings.max_batch_size));
+        let options = RowsOptions {
+            settings,
+            stats: Some(Arc::clone(&stats)),
+            ..RowsOptions::default()
+        };
+        let database = inner.as_ref();
         Ok(Self {
-            profiles: Loader::builder(from_method(Arc::clone(&repo), |r, ids| {
-                Box::pin(r.get_profiles(ids))
-            }))
-            .name("profiles")
-            .settings(settings)
-            .stats(Arc::clone(&stats))
-            .build()?,
-            onboardings: Loader::builder(from_method(Arc::clone(&repo), |r, ids| {
-                Box::pin(r.get_onboardings(ids))
-            }))
-            .name("onboardings")
-            .settings(settings)
-            .stats(Arc::clone(&stats))
-            .build()?,
-            memories: Loader::builder(from_method(Arc::clone(&repo), |r, keys| {
-                Box::pin(r.get_memories(keys))
-            }))
-            .name("memories")
-            .settings(settings)
-            .stats(Arc::clone(&stats))
-            .build()?,
-            saves: Writer::configure(SaveSink(Arc::clone(&repo)), |b| {
-                b.name("saves").settings(settings).stats(Arc::clone(&stats))
-            })?,
-            deletes: Writer::configure(DeleteSink(Arc::clone(&repo)), |b| {
-                b.name("deletes")
-                    .settings(settings)
-                    .stats(Arc::clone(&stats))
-            })?,
-            repo,
+            profiles: database.rows(options.clone())?,
+            onboardings: database.rows(options.clone())?,
+            memories: database.rows(options.clone())?,
+            memories_by_key: database.rows(options)?,
+            inner,
             stats,
-        }
-        .reading_consistently())
+        })
     }
 
-    /// This repository's loaders, made readers of their tables for writes
-    /// through other handles of the same database.
-    fn reading_consistently(self) -> Self {
-        let repo = &self.repo;
-        repo.register_readers(&self.profiles, &self.onboardings, &self.memories);
-        self
-    }
-
-    /// The wrapped repository.
+    /// The wrapped store or database.
     pub fn inner(&self) -> &B {
-        &self.repo
+        &self.inner
     }
 
-    /// Statistics of every loader and writer of this repository together.
+    /// Statistics of every table's reads and writes together.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
     }
 }
 
-impl<B: MemoryBatchRepository> MemoryRepository for CoalescingRepository<B> {
+impl<B: AsRef<Database> + Send + Sync + 'static> MemoryRepository for CoalescingRepository<B> {
     async fn get_profile(&self, user_id: &str) -> Result<Option<String>, StoreError> {
         validate::user_id(user_id)?;
-        let load = self.profiles.load(user_id.to_owned());
-        load.await.map_err(StoreError::batch("get_profile"))
+        let row = self.profiles.get(user_id.to_owned()).await;
+        let row = row.map_err(StoreError::rows("get_profile"))?;
+        Ok(row.map(|row| row.profile))
     }
 
     async fn get_memory(&self, key: &MemoryKey) -> Result<Option<String>, StoreError> {
         validate::memory_key(key)?;
-        let load = self.memories.load(key.clone());
-        load.await.map_err(StoreError::batch("get_memory"))
+        let triple = (
+            key.user_id.clone(),
+            key.category.as_str().to_owned(),
+            key.key.clone(),
+        );
+        let row = self.memories.get(triple).await;
+        let row = row.map_err(StoreError::rows("get_memory"))?;
+        Ok(row.map(|memory| memory.value))
     }
 
     async fn get_onboarding(&self, user_id: &str) -> Result<Option<Onboarding>, StoreError> {
         validate::user_id(user_id)?;
-        let load = self.onboardings.load(user_id.to_owned());
-        load.await.map_err(StoreError::batch("get_onboarding"))
+        let row = self.onboardings.get(user_id.to_owned()).await;
+        let row = row.map_err(StoreError::rows("get_onboarding"))?;
+        let state = row.as_ref().map(OnboardingRow::state).transpose();
+        state.map_err(StoreError::db("get_onboarding"))
     }
 
     async fn save_memory(&self, memory: NewMemory) -> Result<(), StoreError> {
         validate::new_memory(&memory)?;
-        let key = memory.memory_key();
-        let saved = self.saves.write(memory).await;
-        saved.map_err(StoreError::batch("save_memory"))?;
-        // Committed: reads that start from now on must not get a value
-        // fetched before it.
-        self.memories.clear(&key);
-        Ok(())
+        let saved = self.memories.save(memory).await;
+        saved.map_err(StoreError::rows("save_memory"))
     }
 
     async fn delete_memory(&self, user_id: &str, key: &str) -> Result<bool, StoreError> {
         validate::user_id(user_id)?;
         validate::key(key)?;
         let deleted = self
-            .deletes
-            .write((user_id.to_owned(), key.to_owned()))
+            .memories_by_key
+            .delete((user_id.to_owned(), key.to_owned()))
             .await;
-        let deleted = deleted.map_err(StoreError::batch("delete_memory"))?;
-        for category in Category::ALL {
-            self.memories.clear(&MemoryKey::new(user_id, category, key));
-        }
-        Ok(deleted)
+        deleted.map_err(StoreError::rows("delete_memory"))
     }
 }
 
-/// Single saves, written as one atomic upsert per batch.
-struct SaveSink<B>(Arc<B>);
-
-impl<B: MemoryBatchRepository> WriteSink for SaveSink<B> {
-    type Op = NewMemory;
-    type Output = ();
-    type Error = sqlx::Error;
-
-    async fn write(&self, ops: Vec<NewMemory>) -> Result<Vec<()>, sqlx::Error> {
-        let count = ops.len();
-        // Last write wins within the batch; a fixed row order keeps two
-        // concurrent batches from locking the same rows in opposite orders.
-        let mut rows = last_write_wins(&ops);
-        rows.sort_unstable_by_key(NewMemory::memory_key);
-        self.0.save_memories(&rows).await?;
-        Ok(vec![(); count])
+impl AsRef<Database> for Database {
+    fn as_ref(&self) -> &Database {
+        self
     }
 }
 
-/// Single deletes, run as one statement per batch; each caller learns
-/// whether its key existed, as if the batch's deletes ran one by one.
-struct DeleteSink<B>(Arc<B>);
-
-impl<B: MemoryBatchRepository> WriteSink for DeleteSink<B> {
-    type Op = (String, String);
-    type Output = bool;
-    type Error = sqlx::Error;
-
-    async fn write(&self, ops: Vec<(String, String)>) -> Result<Vec<bool>, sqlx::Error> {
-        let mut pairs = ops.clone();
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut deleted: std::collections::HashSet<(String, String)> =
-            self.0.delete_memories(&pairs).await?.into_iter().collect();
-        // A pair named twice in one batch answers as one delete after the
-        // other: the first caller deleted it, the second found nothing.
-        Ok(ops.iter().map(|pair| deleted.remove(pair)).collect())
+impl AsRef<Database> for MemoryStore {
+    fn as_ref(&self) -> &Database {
+        self.database()
     }
 }
 
@@ -262,19 +201,6 @@ impl MemoryBatchRepository for Database {
 
     fn max_concurrent_batches(&self) -> Option<usize> {
         usize::try_from(self.pool_size()).ok()
-    }
-
-    fn register_readers<P, O, M>(
-        &self,
-        profiles: &Loader<P>,
-        onboardings: &Loader<O>,
-        memories: &Loader<M>,
-    ) where
-        P: BatchSource<Key = String>,
-        O: BatchSource<Key = String>,
-        M: BatchSource<Key = MemoryKey>,
-    {
-        Database::register_readers(self, profiles, onboardings, memories);
     }
 }
 
@@ -317,19 +243,5 @@ impl MemoryBatchRepository for MemoryStore {
 
     fn max_concurrent_batches(&self) -> Option<usize> {
         self.database().max_concurrent_batches()
-    }
-
-    fn register_readers<P, O, M>(
-        &self,
-        profiles: &Loader<P>,
-        onboardings: &Loader<O>,
-        memories: &Loader<M>,
-    ) where
-        P: BatchSource<Key = String>,
-        O: BatchSource<Key = String>,
-        M: BatchSource<Key = MemoryKey>,
-    {
-        self.database()
-            .register_readers(profiles, onboardings, memories);
     }
 }

@@ -69,8 +69,8 @@ pub trait MemoryRepository: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// The batch operations a [`CoalescingRepository`] needs underneath: each
-/// serves many items with one statement. Inputs arrive validated.
+/// The explicit batch operations under the per-item calls: each serves
+/// many items with one statement. Inputs arrive validated.
 ///
 /// Implemented by [`MemoryStore`](crate::MemoryStore) and by
 /// [`Database`](crate::db::Database).
@@ -109,23 +109,5 @@ pub trait MemoryBatchRepository: Send + Sync + 'static {
     /// Most batches worth running at once (the connection pool's size).
     fn max_concurrent_batches(&self) -> Option<usize> {
         None
-    }
-
-    /// Keep these loaders' reads consistent with writes made through other
-    /// handles of the same database (see
-    /// [`Database::register_readers`](crate::db::Database::register_readers)).
-    /// By default nothing: a repository of your own keeps its readers
-    /// consistent itself.
-    fn register_readers<P, O, M>(
-        &self,
-        profiles: &coalesce::Loader<P>,
-        onboardings: &coalesce::Loader<O>,
-        memories: &coalesce::Loader<M>,
-    ) where
-        P: coalesce::BatchSource<Key = String>,
-        O: coalesce::BatchSource<Key = String>,
-        M: coalesce::BatchSource<Key = MemoryKey>,
-    {
-        let _ = (profiles, onboardings, memories);
     }
 }
