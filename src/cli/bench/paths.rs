@@ -199,10 +199,8 @@ fn scratch_memory(user: &str, i: u64, rng: &mut Rng) -> NewMemory {
 
 enum Imp {
     Naive(PlainRepository),
-    Coalesce {
-        repo: CoalescingRepository<MemoryStore>,
-        store: MemoryStore,
-    },
+    /// The repository, and through `inner()` the store's batch API.
+    Coalesce(Box<CoalescingRepository<MemoryStore>>),
     #[cfg(feature = "peers")]
     Peer(super::peers::Peers),
 }
@@ -229,9 +227,9 @@ impl Target {
                     max_concurrent_batches: store.max_concurrent_batches(),
                     ..BatchSettings::default()
                 };
-                let repo = CoalescingRepository::with_settings(store.clone(), settings)
+                let repo = CoalescingRepository::with_settings(store, settings)
                     .map_err(|error| StoreError::InvalidInput(error.into()))?;
-                Imp::Coalesce { repo, store }
+                Imp::Coalesce(Box::new(repo))
             }
             #[cfg(feature = "peers")]
             PathKind::Dataloader | PathKind::AsyncGraphql | PathKind::AsyncGraphqlNoDelay => {
@@ -253,8 +251,8 @@ impl Target {
     pub fn engine_stats(&self) -> Option<EngineStats> {
         match &self.imp {
             Imp::Naive(_) => None,
-            Imp::Coalesce { repo, store } => Some(EngineStats::from_snapshot(
-                &repo.stats().merge(&store.stats()),
+            Imp::Coalesce(repo) => Some(EngineStats::from_snapshot(
+                &repo.stats().merge(&repo.inner().stats()),
             )),
             #[cfg(feature = "peers")]
             Imp::Peer(peers) => Some(peers.stats()),
@@ -272,11 +270,11 @@ impl Target {
                 // the per-item arms' callers would copy that much per op.
                 _ => Box::pin(self.naive_batch(repo, workload, rng)).await,
             },
-            Imp::Coalesce { repo, store } => match workload {
+            Imp::Coalesce(repo) => match workload {
                 Workload::Profile | Workload::Memory | Workload::Onboarding | Workload::Mixed => {
-                    drop_in(repo, workload, &self.shape, rng).await
+                    drop_in(repo.as_ref(), workload, &self.shape, rng).await
                 }
-                _ => Box::pin(self.coalesced_batch(store, workload, rng)).await,
+                _ => Box::pin(self.coalesced_batch(repo.inner(), workload, rng)).await,
             },
             #[cfg(feature = "peers")]
             Imp::Peer(peers) => {
