@@ -315,7 +315,7 @@ impl<DB: Dialect> Db<DB> {
         table: &Table,
         loader: &coalesce::Loader<S>,
     ) {
-        self.readers.register(table, loader);
+        self.readers.register(table, loader, false);
     }
 
     /// Tell this `Db`'s readers of `table` (its [`Rows`] and the loaders
@@ -331,6 +331,17 @@ impl<DB: Dialect> Db<DB> {
     /// ```
     pub fn wrote(&self, table: &Table) {
         self.readers.written(table);
+    }
+
+    /// As [`wrote`](Self::wrote), for the rows of `keys`: readers whose
+    /// keys compare exactly ([`RowsOptions::exact_keys`]) detach only
+    /// these keys' reads.
+    pub(crate) fn wrote_keys<'k, K: Send + Sync + 'static>(
+        &self,
+        table: &Table,
+        keys: impl Iterator<Item = &'k K>,
+    ) {
+        self.readers.written_keys(table, keys);
     }
 
     /// The rows of `table` whose key is among `keys`, by requested key:
@@ -708,7 +719,8 @@ impl<DB: Dialect> Db<DB> {
         })
         .await;
         // Even a failed write may have committed (its outcome unknown).
-        self.readers.written(table);
+        self.readers
+            .written_keys(table, rows.iter().map(|row| row.key));
         written
     }
 
@@ -876,7 +888,8 @@ impl<DB: Dialect> Db<DB> {
             self.delete_chunks(table, &keys, &chunks)
         })
         .await;
-        self.readers.written(table);
+        self.readers
+            .written_keys(table, keys.iter().map(|item| item.key));
         let deleted = deleted?;
         Ok(keys
             .iter()
@@ -930,7 +943,8 @@ impl<DB: Dialect> Db<DB> {
             }
         })
         .await;
-        self.readers.written(table);
+        self.readers
+            .written_keys(table, items.iter().map(|item| item.key));
         let (deleted, failures) = deleted?;
         for (item, deleted) in items.iter().zip(deleted) {
             results.insert(item.key.clone(), Ok(deleted));

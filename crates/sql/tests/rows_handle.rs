@@ -718,6 +718,63 @@ async fn handles_taken_inline_share_batches() {
     );
 }
 
+/// With a cache, a save empties it for every key of the table, unless the
+/// handle's keys compare exactly (`exact_keys`): then only the saved key is
+/// read again. A delete through a handle keyed by part of the key (another
+/// key type) still detaches every read.
+#[tokio::test]
+async fn exact_keys_detach_only_the_keys_written() {
+    let Some(pool) = common::sqlite().await else {
+        return;
+    };
+    let ddl = format!("CREATE TABLE {} ({ITEMS})", Item::table().name());
+    pool.execute(sqlx::AssertSqlSafe(ddl)).await.unwrap();
+    let db = Db::new(pool);
+    let cached = |exact_keys| RowsOptions {
+        cache: coalesce::CachePolicy::Unbounded,
+        exact_keys,
+        ..RowsOptions::default()
+    };
+    let (exact, loose) = (
+        db.rows_with::<Item>(cached(true)).unwrap(),
+        db.rows_with::<Item>(cached(false)).unwrap(),
+    );
+    let saved = exact
+        .save_many((1..=2).map(|id| Item { id, qty: id }))
+        .await;
+    assert!(saved.iter().all(Result::is_ok));
+    // Read (and cache) both keys through both handles.
+    let reads = |rows: Rows<Item>| async move { rows.get_many([1, 2]).await.unwrap() };
+    reads(exact.clone()).await;
+    reads(loose.clone()).await;
+
+    exact.save(Item { id: 1, qty: 10 }).await.unwrap();
+    let before = db.statements();
+    assert_eq!(exact.get(2).await.unwrap(), Some(Item { id: 2, qty: 2 }));
+    assert_eq!(db.statements(), before, "exact: key 2 stays cached");
+    assert_eq!(exact.get(1).await.unwrap(), Some(Item { id: 1, qty: 10 }));
+    assert_eq!(db.statements(), before + 1, "exact: key 1 is read again");
+    assert_eq!(loose.get(2).await.unwrap(), Some(Item { id: 2, qty: 2 }));
+    assert_eq!(
+        db.statements(),
+        before + 2,
+        "loose: every key is read again"
+    );
+
+    // A write by a key of another type: the exact handle cannot tell which
+    // of its keys it covers, so it reads again too.
+    db.delete(&Table::new(Item::table().name()).key(["id"]), &[99_i32])
+        .await
+        .unwrap();
+    let before = db.statements();
+    assert_eq!(exact.get(2).await.unwrap(), Some(Item { id: 2, qty: 2 }));
+    assert_eq!(
+        db.statements(),
+        before + 1,
+        "exact: another key type detaches all"
+    );
+}
+
 /// A repository trait of the user's own, in a module of its own, with a
 /// key built from an argument and a many-key method.
 mod inventory {

@@ -45,6 +45,7 @@ impl<P: Place, R: Stored<P::Db>> Coalesced<P, R> {
             ..options.settings
         };
         settings.validate()?;
+        let exact_keys = options.exact_keys;
         let stats = options
             .stats
             .unwrap_or_else(|| Arc::new(Stats::new(settings.max_batch_size)));
@@ -77,7 +78,7 @@ impl<P: Place, R: Stored<P::Db>> Coalesced<P, R> {
         on.place
             .db()
             .readers()
-            .register(&on.table, &coalesced.reads);
+            .register(&on.table, &coalesced.reads, exact_keys);
         Ok(coalesced)
     }
 }

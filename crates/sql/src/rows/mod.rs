@@ -125,6 +125,16 @@ pub struct RowsOptions {
     /// (`data::text AS data` for a `JSONB` column read as text). Its key
     /// and value columns must be the row's.
     pub table: Option<Table>,
+    /// The key columns compare in the database exactly as the key type
+    /// does in Rust (integers, UUIDs, text under a binary collation or
+    /// PostgreSQL's deterministic ones), so a write detaches only the
+    /// reads in flight of the keys it wrote, not every read of the table
+    /// (default `false`: see [`Rows`]' consistency). Under a looser
+    /// equality (a case-insensitive collation, `citext`, `CHAR(n)`'s
+    /// padding) this would let a read of `ABC` miss a write of `abc`.
+    /// Writes by other keys (a delete by part of the key) and SQL of your
+    /// own ([`Db::wrote`](crate::Db::wrote)) still detach every read.
+    pub exact_keys: bool,
     /// Count into these statistics (one for a whole repository, say)
     /// instead of the handle's own; [`Rows::stats`] then reports them.
     pub stats: Option<Arc<coalesce::Stats>>,
@@ -132,8 +142,9 @@ pub struct RowsOptions {
     /// write. Unset `max_concurrent_batches` means the pool's size.
     pub settings: BatchSettings,
     /// Reads' cache (default: none). Every write to the table empties it
-    /// (see [`Rows`]'s consistency); a key that failed stays failed in the
-    /// cache until then.
+    /// (with `exact_keys`, of the written keys; see [`Rows`]'
+    /// consistency); a key that failed stays failed in the cache until
+    /// then.
     pub cache: CachePolicy,
     /// Do not coalesce: each call sends its own statement, as a plain
     /// repository does (default `false`; [`Db::rows_per_item`](crate::Db::rows_per_item)). The
@@ -160,7 +171,8 @@ pub struct RowsOptions {
 /// [`Db`](crate::Db)'s own `upsert`/`delete`, on this `Db` or its clones) detaches
 /// that table's reads already sent from later callers. The whole table's,
 /// not the written keys': only the database knows which keys are equal
-/// (`abc` and `ABC` under a case-insensitive collation).
+/// (`abc` and `ABC` under a case-insensitive collation); with
+/// [`RowsOptions::exact_keys`], only the written keys'.
 ///
 /// **Writes.** A batch's rows are written in one fixed order (so two
 /// batches do not lock the same rows in opposite orders), each key's

@@ -5,7 +5,7 @@
 use crate::Table;
 use coalesce::{BatchSource, Loader, WeakLoader};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::{any::Any, collections::HashMap};
 
 /// A loader reading a table, held without keeping it alive.
 trait Reader: Send + Sync {
@@ -13,6 +13,13 @@ trait Reader: Send + Sync {
     fn alive(&self) -> bool;
     /// Detach the loader's reads in flight; `false` once it is gone.
     fn detach(&self) -> bool;
+    /// Detach the loader's reads in flight of the rows of `keys` (all of
+    /// them, unless it reads by these keys and they compare exactly);
+    /// `false` once it is gone.
+    fn detach_keys(&self, keys: &[&dyn Any]) -> bool {
+        let _ = keys;
+        self.detach()
+    }
 }
 
 impl<S: BatchSource> Reader for WeakLoader<S> {
@@ -22,6 +29,34 @@ impl<S: BatchSource> Reader for WeakLoader<S> {
 
     fn detach(&self) -> bool {
         self.upgrade().map(|loader| loader.clear_all()).is_some()
+    }
+}
+
+/// A loader whose keys compare in the database exactly as in Rust: a
+/// write of some keys detaches only their reads.
+struct ExactKeys<S: BatchSource>(WeakLoader<S>);
+
+impl<S: BatchSource> Reader for ExactKeys<S> {
+    fn alive(&self) -> bool {
+        self.0.alive()
+    }
+
+    fn detach(&self) -> bool {
+        self.0.detach()
+    }
+
+    fn detach_keys(&self, keys: &[&dyn Any]) -> bool {
+        let Some(loader) = self.0.upgrade() else {
+            return false;
+        };
+        let own: Option<Vec<&S::Key>> = keys.iter().map(|key| key.downcast_ref()).collect();
+        match own {
+            Some(own) => own.into_iter().for_each(|key| loader.clear(key)),
+            // Keys of another shape (a delete by part of the key): which
+            // of this loader's keys they cover, only the database knows.
+            None => loader.clear_all(),
+        }
+        true
     }
 }
 
@@ -47,11 +82,23 @@ impl Readers {
     /// Count `loader` among `table`'s readers for as long as it lives
     /// (readers gone are forgotten here and on each write, so handles made
     /// and dropped per request do not pile up).
-    pub(crate) fn register<S: BatchSource>(&self, table: &Table, loader: &Loader<S>) {
+    /// With `exact_keys`, a write of known keys detaches only their reads
+    /// (see [`written_keys`](Self::written_keys)).
+    pub(crate) fn register<S: BatchSource>(
+        &self,
+        table: &Table,
+        loader: &Loader<S>,
+        exact_keys: bool,
+    ) {
+        let reader: Box<dyn Reader> = if exact_keys {
+            Box::new(ExactKeys(loader.downgrade()))
+        } else {
+            Box::new(loader.downgrade())
+        };
         let mut tables = self.tables.lock();
         let readers = tables.entry(table_id(table)).or_default();
         readers.retain(|reader| reader.alive());
-        readers.push(Box::new(loader.downgrade()));
+        readers.push(reader);
     }
 
     /// `table` was written: keep its readers' reads already sent (and
@@ -60,6 +107,20 @@ impl Readers {
     pub(crate) fn written(&self, table: &Table) {
         if let Some(readers) = self.tables.lock().get_mut(&table_id(table)) {
             readers.retain(|reader| reader.detach());
+        }
+    }
+
+    /// The rows of `keys` in `table` were written: as
+    /// [`written`](Self::written), but readers registered with exact keys
+    /// of this type detach only these keys' reads.
+    pub(crate) fn written_keys<'k, K: Send + Sync + 'static>(
+        &self,
+        table: &Table,
+        keys: impl Iterator<Item = &'k K>,
+    ) {
+        if let Some(readers) = self.tables.lock().get_mut(&table_id(table)) {
+            let keys: Vec<&dyn Any> = keys.map(|key| key as &dyn Any).collect();
+            readers.retain(|reader| reader.detach_keys(&keys));
         }
     }
 }
@@ -89,9 +150,9 @@ mod tests {
         let readers = Readers::default();
         let table = Table::new("t");
         let kept = loader();
-        readers.register(&table, &kept);
+        readers.register(&table, &kept, false);
         for _ in 0..3 {
-            readers.register(&table, &loader());
+            readers.register(&table, &loader(), true);
         }
         assert_eq!(count(&readers, &table), 2, "the kept one and the last");
         readers.written(&table);

@@ -84,6 +84,10 @@ impl<B: AsRef<Database>> CoalescingRepository<B> {
         let options = RowsOptions {
             settings,
             stats: Some(Arc::clone(&stats)),
+            // The store's key columns compare bytewise (binary collations,
+            // SQLite's default, PostgreSQL's deterministic ones): a write
+            // need only detach the reads of its own keys.
+            exact_keys: true,
             ..RowsOptions::default()
         };
         let database = inner.as_ref();
