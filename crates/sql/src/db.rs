@@ -333,17 +333,6 @@ impl<DB: Dialect> Db<DB> {
         self.readers.written(table);
     }
 
-    /// As [`wrote`](Self::wrote), for the rows of `keys`: readers whose
-    /// keys compare exactly ([`RowsOptions::exact_keys`]) detach only
-    /// these keys' reads.
-    pub(crate) fn wrote_keys<'k, K: Send + Sync + 'static>(
-        &self,
-        table: &Table,
-        keys: impl Iterator<Item = &'k K>,
-    ) {
-        self.readers.written_keys(table, keys);
-    }
-
     /// The rows of `table` whose key is among `keys`, by requested key:
     /// one statement per chunk of distinct keys. Missing keys are absent;
     /// duplicates in `keys` are fine. The database matches rows to keys

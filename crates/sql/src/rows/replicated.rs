@@ -65,7 +65,10 @@ impl<DB: Replication> Place for OnServers<DB> {
         // The write detached the table's reads as it committed, but a read
         // sent between then and the recording of its position (above) may
         // have been routed without it: detach those too.
-        self.servers.primary().wrote_keys(table, keys.iter());
+        self.servers
+            .primary()
+            .readers()
+            .written_keys(table, keys.iter());
         written.map(|written| written.value).map_err(routed)
     }
 
@@ -81,7 +84,10 @@ impl<DB: Replication> Place for OnServers<DB> {
             })
             .await;
         // As for upserts.
-        self.servers.primary().wrote_keys(table, keys.iter());
+        self.servers
+            .primary()
+            .readers()
+            .written_keys(table, keys.iter());
         written.map(|written| written.value).map_err(routed)
     }
 }
