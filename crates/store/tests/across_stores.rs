@@ -10,7 +10,10 @@
 
 mod common;
 
-use coalesce_store::{Category, MemoryStore, NewMemory};
+use coalesce_store::{
+    Category, MemoryKey, MemoryStore, NewMemory,
+    repo::{CoalescingRepository, MemoryRepository},
+};
 use common::{Target, unique};
 use std::sync::{
     Arc,
@@ -67,3 +70,68 @@ async fn reads_through_one_store_see_writes_through_another(a: MemoryStore, targ
 }
 
 on_all_backends!(reads_through_one_store_see_writes_through_another);
+
+/// The same between the store and a coalescing repository over its
+/// database: the store's profile saves (its own SQL) and memory saves are
+/// seen by the repository's reads, the repository's saves by the store's.
+async fn a_repository_and_a_store_see_each_others_writes(a: MemoryStore, target: Target) {
+    let repo = Arc::new(CoalescingRepository::new(a.database().clone()));
+    let user = unique("across_repo");
+    let key = MemoryKey::new(&user, Category::Fact, "k");
+    a.save_profile(&user, "0").await.unwrap();
+
+    // Reads of the profile and the memory through the repository, in
+    // flight at every moment.
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..BACKGROUND_READERS)
+        .map(|_| {
+            let (repo, user, key, stop) = (
+                Arc::clone(&repo),
+                user.clone(),
+                key.clone(),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    repo.get_profile(&user).await.unwrap();
+                    repo.get_memory(&key).await.unwrap();
+                }
+            })
+        })
+        .collect();
+
+    let mut stale = Vec::new();
+    for round in 1..=ROUNDS {
+        let value = round.to_string();
+        a.save_profile(&user, &value).await.unwrap();
+        let seen = repo.get_profile(&user).await.unwrap();
+        if seen.as_deref() != Some(value.as_str()) {
+            stale.push((round, "store's profile save", seen));
+        }
+        let memory = NewMemory::new(&user, Category::Fact, "k", &value);
+        if round % 2 == 0 {
+            a.save_memory(&memory).await.unwrap();
+        } else {
+            repo.save_memory(memory).await.unwrap();
+        }
+        let seen = repo.get_memory(&key).await.unwrap();
+        if seen.as_deref() != Some(value.as_str()) {
+            stale.push((round, "memory save, read by the repository", seen));
+        }
+        let seen = a.get_memory(&user, Category::Fact, "k").await.unwrap();
+        let seen = seen.map(|memory| memory.value);
+        if seen.as_deref() != Some(value.as_str()) {
+            stale.push((round, "memory save, read by the store", seen));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert!(
+        stale.is_empty(),
+        "{target:?}: a read missed a write that had returned: {stale:?}"
+    );
+}
+
+on_all_backends!(a_repository_and_a_store_see_each_others_writes);

@@ -553,6 +553,7 @@ impl Database {
         let saved = self.batches.remember(keys, written).await;
         // Even a failed write may have committed (its outcome unknown).
         self.readers.profiles.written(&[user_id.to_owned()]);
+        self.wrote::<ProfileRow>();
         saved
     }
 
@@ -593,6 +594,7 @@ impl Database {
         let written = async { dispatch_write!(self.save_onboarding(user_id, data, completed)) };
         let saved = self.batches.remember(keys, written).await;
         self.readers.onboardings.written(&[user_id.to_owned()]);
+        self.wrote::<OnboardingRow>();
         saved
     }
 
@@ -788,6 +790,7 @@ impl Database {
         let saved = self.batches.remember(keys, written).await;
         let user_ids: Vec<String> = rows.iter().map(|(user_id, _)| user_id.clone()).collect();
         self.readers.profiles.written(&user_ids);
+        self.wrote::<ProfileRow>();
         saved
     }
 
@@ -811,6 +814,7 @@ impl Database {
         let saved = self.batches.remember(keys, written).await;
         let user_ids: Vec<String> = rows.iter().map(|(user_id, _, _)| user_id.clone()).collect();
         self.readers.onboardings.written(&user_ids);
+        self.wrote::<OnboardingRow>();
         saved
     }
 

@@ -92,6 +92,11 @@ impl<DB: Replication> Routed<DB> {
         })
     }
 
+    /// The primary's toolkit handle.
+    pub(super) fn primary(&self) -> &Db<DB> {
+        self.servers.primary()
+    }
+
     /// The coalesced handle of rows `R` on these servers, reading after
     /// this handle's token if it has one.
     pub(super) fn rows_with<R: TableRow>(

@@ -164,7 +164,28 @@ impl Batches {
     }
 }
 
+impl Batches {
+    /// SQL of the store's own wrote rows of `R`'s table: detach the reads
+    /// in flight of its `Rows` handles.
+    fn wrote<R: StoreRow>(&self) {
+        let table = R::table();
+        match self {
+            Self::Postgres(db) => db.wrote(&table),
+            Self::MySql(db) => db.wrote(&table),
+            Self::Sqlite(db) => db.wrote(&table),
+            Self::ReplicatedPostgres(routed) => routed.primary().wrote(&table),
+            Self::ReplicatedMySql(routed) => routed.primary().wrote(&table),
+        }
+    }
+}
+
 impl Database {
+    /// SQL of the store's own wrote rows of `R`'s table (see
+    /// [`Batches::wrote`]).
+    pub(super) fn wrote<R: StoreRow>(&self) {
+        self.batches.wrote::<R>();
+    }
+
     /// The coalesced handle of the store's rows `R`, as `options` say.
     pub(crate) fn rows<R: StoreRow>(&self, options: RowsOptions) -> Result<Rows<R>, ConfigError> {
         self.batches.rows(options)
