@@ -102,8 +102,7 @@ pub struct MemoryStore {
     memory_groups: BatchRead<(String, String), Vec<Memory>>,
 }
 
-/// A loader of the store over one of the SQL layer's batch reads (the same
-/// reads `CoalescingRepository` uses over a [`Database`]).
+/// A loader of the store over one of the SQL layer's batch reads.
 type BatchRead<K, V> = Loader<MethodSource<Database, K, V, sqlx::Error>>;
 
 impl std::fmt::Debug for MemoryStore {
