@@ -315,7 +315,7 @@ impl<DB: Dialect> Db<DB> {
         table: &Table,
         loader: &coalesce::Loader<S>,
     ) {
-        self.readers.register(table, loader, false);
+        self.readers.register(table, loader, None);
     }
 
     /// Tell this `Db`'s readers of `table` (its [`Rows`] and the loaders

@@ -73,7 +73,9 @@ on_all_backends!(reads_through_one_store_see_writes_through_another);
 
 /// The same between the store and a coalescing repository over its
 /// database: the store's profile saves (its own SQL) and memory saves are
-/// seen by the repository's reads, the repository's saves by the store's.
+/// seen by the repository's reads, the repository's saves by the store's,
+/// and its deletes (by user and key) by its reads (by user, category and
+/// key).
 async fn a_repository_and_a_store_see_each_others_writes(a: MemoryStore, target: Target) {
     let repo = Arc::new(CoalescingRepository::new(a.database().clone()));
     let user = unique("across_repo");
@@ -122,6 +124,15 @@ async fn a_repository_and_a_store_see_each_others_writes(a: MemoryStore, target:
         let seen = seen.map(|memory| memory.value);
         if seen.as_deref() != Some(value.as_str()) {
             stale.push((round, "memory save, read by the store", seen));
+        }
+        if round % 10 == 0 {
+            // A delete by (user, key) covers the memory's (user, category,
+            // key) reads in flight.
+            assert!(repo.delete_memory(&user, "k").await.unwrap());
+            let seen = repo.get_memory(&key).await.unwrap();
+            if seen.is_some() {
+                stale.push((round, "the repository's delete", seen));
+            }
         }
     }
     stop.store(true, Ordering::Relaxed);

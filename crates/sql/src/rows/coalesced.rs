@@ -75,10 +75,11 @@ impl<P: Place, R: Stored<P::Db>> Coalesced<P, R> {
             })?,
             stats,
         });
-        on.place
-            .db()
-            .readers()
-            .register(&on.table, &coalesced.reads, exact_keys);
+        on.place.db().readers().register(
+            &on.table,
+            &coalesced.reads,
+            exact_keys.then_some(R::keys_written_by),
+        );
         Ok(coalesced)
     }
 }

@@ -73,6 +73,33 @@ pub trait TableRow: Clone + Send + Sync + Unpin + 'static {
     /// The table: its name, key columns and value columns.
     fn table() -> Table;
 
+    /// With [`RowsOptions::exact_keys`]: the keys of this table that a
+    /// write by `key`, a key of another type (a delete by part of the
+    /// key, through another handle of the same table), covers, if they can
+    /// be listed; their reads in flight are then detached, not every
+    /// read. By default `None`: every read is detached.
+    ///
+    /// ```
+    /// use coalesce_sql::{Table, TableRow};
+    /// use std::any::Any;
+    ///
+    /// #[derive(Clone, sqlx::FromRow, coalesce_sql::Record)]
+    /// #[record(table = "lines", key(order_id, line_no))]
+    /// struct Line { order_id: i64, line_no: i16, sku: String }
+    ///
+    /// // Lines are numbered 1 to 3: a delete by order covers three keys.
+    /// fn lines_of(key: &dyn Any) -> Option<Vec<(i64, i16)>> {
+    ///     let order = key.downcast_ref::<i64>()?;
+    ///     Some((1..=3).map(|line| (*order, line)).collect())
+    /// }
+    /// assert_eq!(lines_of(&7_i64), Some(vec![(7, 1), (7, 2), (7, 3)]));
+    /// assert_eq!(Line::keys_written_by(&7_i64), None, "the default");
+    /// ```
+    fn keys_written_by(key: &dyn std::any::Any) -> Option<Vec<Self::Key>> {
+        let _ = key;
+        None
+    }
+
     /// Over read replicas: the identities a read of `key` in `table` checks
     /// and a write of it marks (see [`replicas`](crate::replicas)). By
     /// default the key's own, `KeyId::new(table.name(), key)`. Add the
@@ -132,8 +159,10 @@ pub struct RowsOptions {
     /// (default `false`: see [`Rows`]' consistency). Under a looser
     /// equality (a case-insensitive collation, `citext`, `CHAR(n)`'s
     /// padding) this would let a read of `ABC` miss a write of `abc`.
-    /// Writes by other keys (a delete by part of the key) and SQL of your
-    /// own ([`Db::wrote`](crate::Db::wrote)) still detach every read.
+    /// Writes by other keys (a delete by part of the key) detach every
+    /// read unless [`TableRow::keys_written_by`] lists the keys they
+    /// cover; SQL of your own ([`Db::wrote`](crate::Db::wrote)) detaches
+    /// every read.
     pub exact_keys: bool,
     /// Count into these statistics (one for a whole repository, say)
     /// instead of the handle's own; [`Rows::stats`] then reports them.

@@ -32,29 +32,42 @@ impl<S: BatchSource> Reader for WeakLoader<S> {
     }
 }
 
+/// The keys of a loader that a written key of another type covers, if
+/// they can be listed (see `TableRow::keys_written_by`).
+pub(crate) type Covered<K> = fn(&dyn Any) -> Option<Vec<K>>;
+
 /// A loader whose keys compare in the database exactly as in Rust: a
 /// write of some keys detaches only their reads.
-struct ExactKeys<S: BatchSource>(WeakLoader<S>);
+struct ExactKeys<S: BatchSource> {
+    loader: WeakLoader<S>,
+    covered: Covered<S::Key>,
+}
 
 impl<S: BatchSource> Reader for ExactKeys<S> {
     fn alive(&self) -> bool {
-        self.0.alive()
+        self.loader.alive()
     }
 
     fn detach(&self) -> bool {
-        self.0.detach()
+        self.loader.detach()
     }
 
     fn detach_keys(&self, keys: &[&dyn Any]) -> bool {
-        let Some(loader) = self.0.upgrade() else {
+        let Some(loader) = self.loader.upgrade() else {
             return false;
         };
-        let own: Option<Vec<&S::Key>> = keys.iter().map(|key| key.downcast_ref()).collect();
-        match own {
-            Some(own) => own.into_iter().for_each(|key| loader.clear(key)),
-            // Keys of another shape (a delete by part of the key): which
-            // of this loader's keys they cover, only the database knows.
-            None => loader.clear_all(),
+        for key in keys {
+            if let Some(own) = key.downcast_ref::<S::Key>() {
+                loader.clear(own);
+            } else if let Some(covered) = (self.covered)(*key) {
+                covered.iter().for_each(|own| loader.clear(own));
+            } else {
+                // A key of another shape whose rows cannot be listed:
+                // which of this loader's keys it covers, only the database
+                // knows.
+                loader.clear_all();
+                break;
+            }
         }
         true
     }
@@ -83,17 +96,20 @@ impl Readers {
     /// (readers gone are forgotten here and on each write, so handles made
     /// and dropped per request do not pile up).
     /// With `exact_keys`, a write of known keys detaches only their reads
-    /// (see [`written_keys`](Self::written_keys)).
+    /// (see [`written_keys`](Self::written_keys)), and a write by keys of
+    /// another type those it covers.
     pub(crate) fn register<S: BatchSource>(
         &self,
         table: &Table,
         loader: &Loader<S>,
-        exact_keys: bool,
+        exact_keys: Option<Covered<S::Key>>,
     ) {
-        let reader: Box<dyn Reader> = if exact_keys {
-            Box::new(ExactKeys(loader.downgrade()))
-        } else {
-            Box::new(loader.downgrade())
+        let reader: Box<dyn Reader> = match exact_keys {
+            Some(covered) => Box::new(ExactKeys {
+                loader: loader.downgrade(),
+                covered,
+            }),
+            None => Box::new(loader.downgrade()),
         };
         let mut tables = self.tables.lock();
         let readers = tables.entry(table_id(table)).or_default();
@@ -150,9 +166,9 @@ mod tests {
         let readers = Readers::default();
         let table = Table::new("t");
         let kept = loader();
-        readers.register(&table, &kept, false);
+        readers.register(&table, &kept, None);
         for _ in 0..3 {
-            readers.register(&table, &loader(), true);
+            readers.register(&table, &loader(), Some(|_| None));
         }
         assert_eq!(count(&readers, &table), 2, "the kept one and the last");
         readers.written(&table);

@@ -13,6 +13,7 @@ use crate::model::{Category, NewMemory, Onboarding};
 use coalesce::ConfigError;
 use coalesce_sql::{Dialect, KeyPart, Record, Rows, RowsOptions, Table, TableRow, replicas::KeyId};
 use sqlx::{ColumnIndex, Decode, FromRow, MySql, Postgres, Row, Sqlite, Type};
+use std::any::Any;
 
 /// A row of one of the store's tables, described per backend where the
 /// SQL differs.
@@ -77,6 +78,16 @@ impl TableRow for NewMemory {
 
     fn replica_ids(_: &Table, (user_id, _, key): &Self::Key) -> Vec<KeyId> {
         memory_ids(user_id, key)
+    }
+
+    /// A delete by (user, key) covers the key in every category.
+    fn keys_written_by(key: &dyn Any) -> Option<Vec<Self::Key>> {
+        let (user_id, key) = key.downcast_ref::<(String, String)>()?;
+        let in_category = |category: Category| {
+            let category = category.as_str().to_owned();
+            (user_id.clone(), category, key.clone())
+        };
+        Some(Category::ALL.map(in_category).to_vec())
     }
 
     coalesce_sql::table_row_backends!();
