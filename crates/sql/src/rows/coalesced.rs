@@ -10,7 +10,7 @@ use coalesce::{
 };
 use futures::future::BoxFuture;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     hash::{DefaultHasher, Hash, Hasher},
     marker::PhantomData,
     sync::Arc,
@@ -56,20 +56,20 @@ impl<P: Place, R: Stored<P::Db>> Coalesced<P, R> {
         });
         let coalesced = Arc::new(Self {
             reads: Loader::builder(Reads(Arc::clone(&on)))
-                .name("rows.get")
+                .name(span_name(&on.table, "get"))
                 .settings(settings)
                 .cache(options.cache)
                 .stats(Arc::clone(&stats))
                 .build()?,
             saves: Writer::configure(Saves(Arc::clone(&on)), |builder| {
                 builder
-                    .name("rows.save")
+                    .name(span_name(&on.table, "save"))
                     .settings(settings)
                     .stats(Arc::clone(&stats))
             })?,
             deletes: Writer::configure(Deletes(Arc::clone(&on)), |builder| {
                 builder
-                    .name("rows.delete")
+                    .name(span_name(&on.table, "delete"))
                     .settings(settings)
                     .stats(Arc::clone(&stats))
             })?,
@@ -81,6 +81,25 @@ impl<P: Place, R: Stored<P::Db>> Coalesced<P, R> {
             exact_keys.then_some(R::keys_written_by),
         );
         Ok(coalesced)
+    }
+}
+
+/// The name of a handle's `operation` (`get`, `save`, `delete`) in its
+/// spans and metrics: `<table>.<operation>`, as the engine wants it,
+/// `'static`. Each distinct name is allocated once for the process (a
+/// process names few tables), then reused by every handle.
+fn span_name(table: &Table, operation: &str) -> &'static str {
+    static NAMES: parking_lot::Mutex<Option<HashSet<&'static str>>> = parking_lot::Mutex::new(None);
+    let name = format!("{}.{operation}", table.name());
+    let mut names = NAMES.lock();
+    let names = names.get_or_insert_with(HashSet::new);
+    match names.get(name.as_str()) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(name.into_boxed_str());
+            names.insert(leaked);
+            leaked
+        }
     }
 }
 
@@ -261,5 +280,14 @@ mod tests {
             let orders: Vec<u64> = round.iter().map(|&i| lock_order(&keys[i])).collect();
             assert!(orders.is_sorted(), "each round in lock order");
         }
+    }
+
+    #[test]
+    fn a_handles_name_is_its_tables_and_made_once() {
+        let orders = Table::new("orders");
+        let first = span_name(&orders, "get");
+        assert_eq!(first, "orders.get");
+        assert!(std::ptr::eq(first, span_name(&orders, "get")), "reused");
+        assert_eq!(span_name(&Table::new("lines"), "save"), "lines.save");
     }
 }
