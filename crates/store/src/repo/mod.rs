@@ -19,8 +19,10 @@
 //! # drop((a, b)); Ok(()) }
 //! ```
 //!
-//! Wrapping a trait of your own takes a batch method and a few lines of
-//! glue per method: see `docs/drop-in.md` and `examples/orders.rs`.
+//! [`CoalescingRepository`] is four of the `coalesce-sql` toolkit's `Rows`
+//! handles, one per table. A trait of your own over tables of your own
+//! takes the same handles and `coalesce_sql::repository!`, one line a
+//! method: see `docs/drop-in.md` and `examples/orders.rs`.
 
 mod coalescing;
 mod plain;
