@@ -775,6 +775,70 @@ async fn exact_keys_detach_only_the_keys_written() {
     );
 }
 
+/// A line of an order whose lines are numbered 1 to 3: a delete by order
+/// covers three keys, which it lists (`TableRow::keys_written_by`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct NumberedLine {
+    order_id: i64,
+    line_no: i64,
+}
+
+impl<DB: Dialect> Record<DB> for NumberedLine
+where
+    i64: KeyPart<DB>,
+{
+    type Key = (i64, i64);
+    type Values<'a> = ();
+    fn key(&self) -> (i64, i64) {
+        (self.order_id, self.line_no)
+    }
+    fn values(&self) {}
+}
+
+impl TableRow for NumberedLine {
+    type Key = (i64, i64);
+    fn table() -> Table {
+        Table::new("numbered_lines").key(["order_id", "line_no"])
+    }
+    fn keys_written_by(key: &dyn std::any::Any) -> Option<Vec<(i64, i64)>> {
+        let order = *key.downcast_ref::<i64>()?;
+        Some((1..=3).map(|line| (order, line)).collect())
+    }
+    coalesce_sql::table_row_backends!();
+}
+
+/// With exact keys, a delete by order (another key type) detaches the
+/// reads of the lines it covers only: the other order's stay cached.
+#[tokio::test]
+async fn a_write_by_another_key_type_detaches_the_keys_it_covers() {
+    let Some(pool) = common::sqlite().await else {
+        return;
+    };
+    let ddl = "CREATE TABLE numbered_lines (order_id BIGINT, line_no BIGINT, \
+               PRIMARY KEY (order_id, line_no))";
+    pool.execute(ddl).await.unwrap();
+    let db = Db::new(pool);
+    let lines = db
+        .rows_with::<NumberedLine>(RowsOptions {
+            cache: coalesce::CachePolicy::Unbounded,
+            exact_keys: true,
+            ..RowsOptions::default()
+        })
+        .unwrap();
+    let line = |order_id, line_no| NumberedLine { order_id, line_no };
+    let saved = lines.save_many([line(1, 1), line(2, 1)]).await;
+    assert!(saved.iter().all(Result::is_ok));
+    lines.get_many([(1, 1), (2, 1)]).await.unwrap();
+
+    let by_order = Table::new("numbered_lines").key(["order_id"]);
+    assert_eq!(db.delete(&by_order, &[1_i64]).await.unwrap(), [1]);
+    let before = db.statements();
+    assert_eq!(lines.get((2, 1)).await.unwrap(), Some(line(2, 1)));
+    assert_eq!(db.statements(), before, "order 2's line stays cached");
+    assert_eq!(lines.get((1, 1)).await.unwrap(), None, "the delete is seen");
+    assert_eq!(db.statements(), before + 1, "order 1's line is read again");
+}
+
 /// A repository trait of the user's own, in a module of its own, with a
 /// key built from an argument and a many-key method.
 mod inventory {
