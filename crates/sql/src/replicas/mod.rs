@@ -725,11 +725,14 @@ impl<DB: Replication> crate::RowsSource for Arc<Replicated<DB>> {
     }
 }
 
+/// The read-your-writes identity of a key of `table`.
+pub(crate) fn key_id<K: std::hash::Hash>(table: &Table, key: &K) -> KeyId {
+    KeyId::new(table.name(), key)
+}
+
 /// The read-your-writes identities of a table's keys.
-pub(crate) fn key_ids<DB: Replication, K: Key<DB>>(table: &Table, keys: &[K]) -> Vec<KeyId> {
-    keys.iter()
-        .map(|key| KeyId::new(table.name(), key))
-        .collect()
+fn key_ids<DB: Replication, K: Key<DB>>(table: &Table, keys: &[K]) -> Vec<KeyId> {
+    keys.iter().map(|key| key_id(table, key)).collect()
 }
 
 /// The session settings of the server at `url` (its pooler, the

@@ -109,7 +109,7 @@ pub trait TableRow: Clone + Send + Sync + Unpin + 'static {
     /// the query sees every write of its rows through this handle.
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn replica_ids(table: &Table, key: &Self::Key) -> Vec<crate::replicas::KeyId> {
-        vec![crate::replicas::KeyId::new(table.name(), key)]
+        vec![crate::replicas::key_id(table, key)]
     }
 
     #[cfg(feature = "postgres")]

@@ -4,7 +4,7 @@
 //! dialect's list form, splits by bind count and bytes, pads, and runs
 //! multi-statement writes in one transaction.
 
-use super::{Pool, replicated::Routed, shared::StoreDialect};
+use super::{Pool, category_of, replicated::Routed, shared::StoreDialect};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
 use coalesce_sql::{
     Db, Dialect, KeyPart, Record, SessionSettings, Table,
@@ -194,7 +194,7 @@ type MemoryRow = (String, String, String, String);
 /// A memory's key as the toolkit binds it: (user, category, key).
 type MemoryTriple = (String, String, String);
 
-fn triple(key: &MemoryKey) -> MemoryTriple {
+pub(crate) fn triple(key: &MemoryKey) -> MemoryTriple {
     (
         key.user_id.clone(),
         key.category.as_str().to_owned(),
@@ -220,10 +220,6 @@ where
     fn values(&self) -> Self::Values<'_> {
         (&self.value,)
     }
-}
-
-fn category_of(name: &str) -> Result<Category, sqlx::Error> {
-    name.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// The values of the memories found among `keys`, by key.

@@ -39,6 +39,7 @@ mod shared;
 mod sqlite;
 mod token;
 
+pub(crate) use batched::triple;
 pub use connect::{Backend, ConnectError, ConnectOptions};
 pub(crate) use rows::{MemoryPair, OnboardingRow, ProfileRow};
 pub use token::{Token, TokenError};

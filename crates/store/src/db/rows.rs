@@ -108,9 +108,7 @@ where
         let category: String = row.try_get("category")?;
         Ok(NewMemory {
             user_id: row.try_get("user_id")?,
-            category: category
-                .parse::<Category>()
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            category: super::category_of(&category)?,
             key: row.try_get("key")?,
             value: row.try_get("value")?,
         })

@@ -3,7 +3,7 @@
 use super::{MemoryBatchRepository, MemoryRepository};
 use crate::{
     MemoryKey, MemoryStore, NewMemory, Onboarding, StoreError,
-    db::{Database, MemoryPair, OnboardingRow, ProfileRow},
+    db::{Database, MemoryPair, OnboardingRow, ProfileRow, triple},
     last_write_wins, validate,
 };
 use coalesce::{BatchSettings, ConfigError, Stats, StatsSnapshot};
@@ -122,12 +122,7 @@ impl<B: AsRef<Database> + Send + Sync + 'static> MemoryRepository for Coalescing
 
     async fn get_memory(&self, key: &MemoryKey) -> Result<Option<String>, StoreError> {
         validate::memory_key(key)?;
-        let triple = (
-            key.user_id.clone(),
-            key.category.as_str().to_owned(),
-            key.key.clone(),
-        );
-        let row = self.memories.get(triple).await;
+        let row = self.memories.get(triple(key)).await;
         let row = row.map_err(StoreError::rows("get_memory"))?;
         Ok(row.map(|memory| memory.value))
     }
