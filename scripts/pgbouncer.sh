@@ -39,6 +39,8 @@ LOGFILE=$ROOT/pgbouncer.log
 
 log() { echo "pgbouncer: $*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
 
 # PgBouncer refuses to run as root: as root, run it as the postgres system
 # user (there with the local PostgreSQL); as anyone else, as that user.
@@ -103,6 +105,7 @@ start() {
         log "reusing the one running on :$PORT"
         return 0
     fi
+    reclaim_port "$PORT" "$ROOT" || die "something else listens on 127.0.0.1:$PORT: set COALESCE_PGBOUNCER_PORT"
     if pg_isready -q -h 127.0.0.1 -p "$PORT" 2>/dev/null; then
         die "something else answers on 127.0.0.1:$PORT: set COALESCE_PGBOUNCER_PORT"
     fi
@@ -130,7 +133,7 @@ stop() {
             sleep 0.2
         done
         log "stopped"
-    else
+    elif reclaim_port "$PORT" "$ROOT"; then
         log "not running"
     fi
 }

@@ -32,6 +32,8 @@ MY_REPLICA=$ROOT/mariadb/replica
 MY_TEMPLATE=$ROOT/mariadb/template
 
 log() { echo "replicas: $*" >&2; }
+# shellcheck source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
 die() { log "$*"; exit 1; }
 
 # PostgreSQL refuses to run as root and MariaDB should not: as root, run the
@@ -101,6 +103,7 @@ pg_system_id() { # instance dir
 
 pg_create_primary() {
     log "PostgreSQL primary: initdb in $PG_PRIMARY"
+    reclaim_port "$PG_PRIMARY_PORT" "$ROOT" || die "something else listens on :$PG_PRIMARY_PORT"
     make_instance_dir "$PG_PRIMARY" "$PG_USER"
     as_pg "$PG_BIN/initdb" -D "$PG_PRIMARY/data" -U postgres --auth=trust \
         --no-sync --no-instructions >/dev/null
@@ -119,6 +122,7 @@ CONF
 
 pg_create_replica() {
     log "PostgreSQL replica: pg_basebackup -R into $PG_REPLICA"
+    reclaim_port "$PG_REPLICA_PORT" "$ROOT" || die "something else listens on :$PG_REPLICA_PORT"
     make_instance_dir "$PG_REPLICA" "$PG_USER"
     as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PRIMARY_PORT" -U postgres \
         -D "$PG_REPLICA/data" -R -X stream -c fast --no-sync
@@ -230,7 +234,8 @@ my_template() {
         --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve >/dev/null
 }
 
-my_create() { # instance dir
+my_create() { # instance dir, port
+    reclaim_port "$2" "$ROOT" || die "something else listens on :$2"
     my_template
     make_instance_dir "$1" "$MY_USER"
     cp -a "$MY_TEMPLATE/data" "$1/data"
@@ -238,7 +243,7 @@ my_create() { # instance dir
 
 my_create_primary() {
     log "MariaDB primary: new instance in $MY_PRIMARY"
-    my_create "$MY_PRIMARY"
+    my_create "$MY_PRIMARY" "$MY_PRIMARY_PORT"
     date +%s%N >"$MY_PRIMARY/identity"
     my_start "$MY_PRIMARY" "$MY_PRIMARY_PORT" 1
     # Loopback TCP logins for the tests and the replica, without a password.
@@ -249,7 +254,7 @@ my_create_primary() {
 
 my_create_replica() {
     log "MariaDB replica: new instance in $MY_REPLICA"
-    my_create "$MY_REPLICA"
+    my_create "$MY_REPLICA" "$MY_REPLICA_PORT"
     cp "$MY_PRIMARY/identity" "$MY_REPLICA/identity"
     my_start "$MY_REPLICA" "$MY_REPLICA_PORT" 2
     # Both started from the same system tables, so replaying the primary's
@@ -343,6 +348,10 @@ case ${1:-} in
         pg_stop "$PG_PRIMARY"
         my_stop "$MY_REPLICA"
         my_stop "$MY_PRIMARY"
+        # Servers whose directories were removed while they ran.
+        for port in "$PG_PRIMARY_PORT" "$PG_REPLICA_PORT" "$MY_PRIMARY_PORT" "$MY_REPLICA_PORT"; do
+            reclaim_port "$port" "$ROOT" || true
+        done
         log "stopped (data kept in $ROOT)"
         ;;
     status)
