@@ -21,6 +21,15 @@
 //! the delay, and the table states the delay it measured) and runs 1,000
 //! tasks making 100,000 loads over 1,000 keys: do batches stay full when
 //! the source is fast?
+//!
+//! A third, the storm, counts source calls rather than time: 100,000 tasks
+//! on a fresh two-worker runtime each load one key (from 1,000) of a
+//! source that answers at once, with the cache on and off, five runs each.
+//! As a burst, every task is ready before any runs (one worker is held
+//! while the other spawns them all); as a trickle, they are spawned one by
+//! one while the other worker already serves them. The table shows the
+//! fewest and most source calls and the mean batch (the floor with the
+//! cache is 10 calls).
 
 use coalesce::{BatchSource, Loader};
 use criterion::{Criterion, SamplingMode, Throughput};
@@ -566,4 +575,93 @@ fn main() {
 
     c.final_summary();
     print!("{}", bench.report());
+    print!("{}", storm_report());
+}
+
+/// How the tasks of a storm become ready.
+#[derive(Clone, Copy, Debug)]
+enum Arrival {
+    Burst,
+    Trickle,
+}
+
+/// One storm on a fresh two-worker runtime: source calls and keys asked.
+fn storm(arrival: Arrival, cache: coalesce::CachePolicy) -> (u64, u64) {
+    const TASKS: u64 = 100_000;
+    const KEYS: u64 = 1_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("tokio runtime");
+    let counters = Arc::new(Counters::default());
+    let loader = Loader::builder(MemSource(Arc::clone(&counters)))
+        .cache(cache)
+        .build()
+        .expect("valid configuration");
+    rt.block_on(async {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        // Holds one worker until every task is spawned (a burst only).
+        let held = matches!(arrival, Arrival::Burst)
+            .then(|| tokio::spawn(async move { released.recv().expect("released") }));
+        let tasks = tokio::spawn(async move {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|i| {
+                    let loader = loader.clone();
+                    let key = i * 7919 % KEYS;
+                    tokio::spawn(async move { (key, loader.load(key).await) })
+                })
+                .collect();
+            let _ = release.send(());
+            tasks
+        })
+        .await
+        .expect("spawner");
+        if let Some(held) = held {
+            held.await.expect("held worker");
+        }
+        for task in tasks {
+            let (key, value) = task.await.expect("task");
+            assert_eq!(value.expect("infallible"), Some(value_of(key)));
+        }
+    });
+    (counters.batches.load(Relaxed), counters.keys.load(Relaxed))
+}
+
+fn storm_report() -> String {
+    use coalesce::CachePolicy;
+    let mut out = String::from(
+        "\nStorm: 100000 tasks, one load each, keys from 1000, a source that answers at once, 5 runs:\n",
+    );
+    let _ = writeln!(
+        out,
+        "{:<8} {:<6} {:>16} {:>16}",
+        "arrival", "cache", "source calls", "mean batch"
+    );
+    for arrival in [Arrival::Burst, Arrival::Trickle] {
+        for (name, cache) in [
+            ("on", CachePolicy::Unbounded),
+            ("off", CachePolicy::Disabled),
+        ] {
+            let runs: Vec<(u64, u64)> = (0..5).map(|_| storm(arrival, cache.clone())).collect();
+            let calls = runs.iter().map(|r| r.0);
+            let means = runs.iter().map(|&(calls, keys)| keys as f64 / calls as f64);
+            let _ = writeln!(
+                out,
+                "{:<8} {:<6} {:>16} {:>16}",
+                format!("{arrival:?}").to_lowercase(),
+                name,
+                format!(
+                    "{}-{}",
+                    calls.clone().min().unwrap_or(0),
+                    calls.max().unwrap_or(0)
+                ),
+                format!(
+                    "{:.1}-{:.1}",
+                    means.clone().fold(f64::INFINITY, f64::min),
+                    means.fold(0.0, f64::max)
+                ),
+            );
+        }
+    }
+    out
 }

@@ -118,6 +118,11 @@ impl<S: BatchSource> Batch<S> {
         }
     }
 
+    /// Keys collected so far (zero once sealed).
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().keys.len()
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.inner.lock().full
     }
@@ -291,6 +296,7 @@ pub(crate) async fn lead<S: BatchSource>(
     // mid-fetch hands it to a task too: nobody depends on a leader that
     // stops being polled.
     let _hand_off = Parked { batch };
+    let mut first = true;
     std::future::poll_fn(|cx| {
         let mut fetch = match run.take() {
             Some(fetch) => fetch,
@@ -300,6 +306,13 @@ pub(crate) async fn lead<S: BatchSource>(
             },
         };
         let done = fetch.as_mut().poll(cx).is_ready();
+        // Sticky: a database's answer sometimes arrives within the first
+        // poll (its process, woken by the query, preempts the caller on a
+        // busy core and answers before the caller reads), which says
+        // nothing about the next fetch.
+        if std::mem::take(&mut first) && !done {
+            shared.fetches_wait.store(true, Relaxed);
+        }
         if done || !batch.park(fetch, handle, cx.waker()) {
             return Poll::Ready(());
         }
@@ -322,6 +335,13 @@ impl<S: BatchSource> Drop for Parked<'_, S> {
     }
 }
 
+/// Whether this task runs on Tokio's multi-thread runtime, where a task
+/// that wakes itself (a yield) also wakes a parked worker.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 /// Wait out the window and, with [`BatchWindow::FillWhileBusy`], keep the
 /// batch open while the loader is busy, until it fills or a batch in
 /// flight completes. Returns the batch's place among the batches in flight.
@@ -335,8 +355,19 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
     }
     // Never dispatched within the poll that opened it: loads made in the
     // same poll of the same task (`join_all`, a GraphQL list field) join
-    // it, then ready tasks do during one yield.
-    window.wait(batch).await;
+    // it, then ready tasks do during one yield. A source that answers at
+    // once leaves no batch in flight for a storm of loads to gather
+    // behind: on the multi-thread runtime its batch stays open while the
+    // runtime's ready tasks are still adding keys (deferred yields).
+    let storm = !shared.fetches_wait.load(Relaxed) && on_multi_thread_runtime();
+    let gather = || async move {
+        if storm {
+            super::yields_while_growing(batch).await;
+        } else {
+            window.wait(batch).await;
+        }
+    };
+    gather().await;
     loop {
         // Registered before the check, so a batch completing between the
         // check and the wait still wakes this one.
@@ -355,7 +386,7 @@ async fn until_due<S: BatchSource>(shared: &Arc<Shared<S>>, batch: &Batch<S>) ->
         .await;
         // The callers of the batch that completed were woken just before
         // this leader: one more yield lets them add their next keys first.
-        window.wait(batch).await;
+        gather().await;
     }
 }
 

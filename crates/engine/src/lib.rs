@@ -127,7 +127,7 @@ pub use writer::{WriteSink, WriteSource, Writer};
 use batch::{Batch, LastBatch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::{
     collections::{HashMap, hash_map::Entry},
     fmt,
@@ -170,8 +170,12 @@ pub enum BatchWindow {
     /// (several at once, up to `max_concurrent_batches`) instead of
     /// splitting its callers over many small ones. The yield is never
     /// skipped: loads made within one poll of one task (`join_all` of
-    /// per-item calls, a GraphQL list field) reach the source as one batch,
-    /// up to the cap.
+    /// per-item calls, a GraphQL list field) always reach the source as one
+    /// batch. While the source has never been seen to wait (it answers at
+    /// once, so no batch is in flight to gather behind), the yield on the
+    /// multi-thread runtime is deferred until the runtime's ready tasks
+    /// have run, and repeated while it adds keys: a storm of tasks sends
+    /// full batches.
     /// Callers that come back from a full batch within its fetch time (a
     /// loop, such as 100 tasks each loading key after key) are split into
     /// two batches of half the cap, kept in flight together: the source
@@ -222,6 +226,33 @@ async fn yields<S: BatchSource>(times: u32, batch: &Batch<S>) {
         Poll::Pending
     })
     .await;
+}
+
+/// Yield once; if other loads added keys meanwhile (a storm, not a lone
+/// load), keep yielding, deferred until the runtime's ready tasks have run
+/// (Tokio wakes a deferred task once its worker runs out of ready tasks, or
+/// at its periodic driver poll), until three yields in a row add no key or
+/// the batch is full. For a source that answers at once, which leaves no
+/// batch in flight for a storm of loads to gather behind: the batch stays
+/// open while the storm is still adding keys, while a lone load pays one
+/// plain yield, as with any other source.
+async fn yields_while_growing<S: BatchSource>(batch: &Batch<S>) {
+    let opened_with = batch.len();
+    yields(1, batch).await;
+    let mut seen = batch.len();
+    if seen <= opened_with {
+        return;
+    }
+    // Three in a row: a worker also wakes its deferred tasks at its
+    // periodic driver poll, which can come right after a yield, before
+    // any other task has run.
+    let mut idle = 0;
+    while !batch.is_full() && idle < 3 {
+        tokio::task::yield_now().await;
+        let len = batch.len();
+        idle = if len == seen { idle + 1 } else { 0 };
+        seen = len;
+    }
 }
 
 /// A loader configuration that cannot work.
@@ -418,6 +449,11 @@ struct Shared<S: BatchSource> {
     in_flight_batches: AtomicUsize,
     /// Signalled each time one of those batches is done.
     batch_done: Notify,
+    /// A fetch a leader polled has not finished at once: the source waits
+    /// for I/O, so batches gather behind batches in flight; until then a
+    /// storm of loads is gathered by deferred yields (see
+    /// `batch::until_due`).
+    fetches_wait: AtomicBool,
     /// Who the last published batch answered, and when.
     last_batch: LastBatch,
     stats: Arc<Stats>,
@@ -519,6 +555,7 @@ impl<S: BatchSource> Loader<S> {
                     .map(|n| Arc::new(Semaphore::new(n))),
                 in_flight_batches: AtomicUsize::new(0),
                 batch_done: Notify::new(),
+                fetches_wait: AtomicBool::new(false),
                 last_batch: LastBatch::default(),
                 stats,
             }),
