@@ -642,7 +642,7 @@ fn storm_report() -> String {
             ("on", CachePolicy::Unbounded),
             ("off", CachePolicy::Disabled),
         ] {
-            let runs: Vec<(u64, u64)> = (0..5).map(|_| storm(arrival, cache.clone())).collect();
+            let runs: Vec<(u64, u64)> = (0..5).map(|_| storm(arrival, cache)).collect();
             let calls = runs.iter().map(|r| r.0);
             let means = runs.iter().map(|&(calls, keys)| keys as f64 / calls as f64);
             let _ = writeln!(
