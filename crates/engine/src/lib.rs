@@ -170,12 +170,13 @@ pub enum BatchWindow {
     /// (several at once, up to `max_concurrent_batches`) instead of
     /// splitting its callers over many small ones. The yield is never
     /// skipped: loads made within one poll of one task (`join_all` of
-    /// per-item calls, a GraphQL list field) always reach the source as one
-    /// batch. While the source has never been seen to wait (it answers at
-    /// once, so no batch is in flight to gather behind), the yield on the
-    /// multi-thread runtime is deferred until the runtime's ready tasks
-    /// have run, and repeated while it adds keys: a storm of tasks sends
-    /// full batches.
+    /// per-item calls, a GraphQL list field) reach the source as one batch,
+    /// up to the cap. While the source has never been seen to wait (it
+    /// answers at once, so no batch is in flight to gather behind), a batch
+    /// whose yield added keys on the multi-thread runtime keeps yielding,
+    /// each time until the runtime's ready tasks have run, while that adds
+    /// keys: a storm of tasks sends full batches, a lone load still goes
+    /// after one yield.
     /// Callers that come back from a full batch within its fetch time (a
     /// loop, such as 100 tasks each loading key after key) are split into
     /// two batches of half the cap, kept in flight together: the source
