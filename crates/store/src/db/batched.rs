@@ -156,10 +156,7 @@ impl Batches {
 }
 
 pub(super) fn memories_table<DB: StoreDialect>() -> Table {
-    Table::new("memories")
-        .key(["user_id", "category", "key"])
-        .values(["value"])
-        .on_update("updated_at", DB::NOW)
+    <NewMemory as coalesce_sql::TableRow>::table().on_update("updated_at", DB::NOW)
 }
 
 /// The toolkit's error as the driver error the store's API carries: a

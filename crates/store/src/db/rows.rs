@@ -6,7 +6,6 @@
 use super::{
     Database,
     batched::{Batches, memories_table},
-    replicated,
     shared::StoreDialect,
 };
 use crate::model::{Category, NewMemory, Onboarding};
@@ -58,12 +57,10 @@ impl StoreRow for OnboardingRow {
 }
 
 /// The read-your-writes identities of a user's memory `key` (in any
-/// category): the ones the store's own reads and queries check.
-fn memory_ids(user_id: &str, key: &str) -> Vec<KeyId> {
-    vec![
-        replicated::memory(user_id, key),
-        replicated::memories_of(user_id),
-    ]
+/// category): the ones the store's own writes mark and its reads and
+/// queries check.
+fn memory_ids(user_id: &String, key: &String) -> Vec<KeyId> {
+    super::memory_writes(std::iter::once((user_id, key)))
 }
 
 /// A memory is a row of `memories`, keyed by (user, category, key).
