@@ -8,7 +8,6 @@ use super::{
 use futures::FutureExt;
 use parking_lot::Mutex;
 use std::{
-    collections::HashMap,
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
@@ -25,10 +24,46 @@ use std::{
 use tokio::{runtime::Handle, sync::OwnedSemaphorePermit};
 use tracing::Instrument;
 
-pub(crate) type Outcome<S> = Result<
-    HashMap<<S as BatchSource>::Key, <S as BatchSource>::Value>,
-    LoadError<<S as BatchSource>::Error>,
->;
+/// A batch's answers, one per key in the order the batch holds them, or
+/// the error every caller shares.
+type Outcome<S> =
+    Result<Box<[Answer<<S as BatchSource>::Value>]>, LoadError<<S as BatchSource>::Error>>;
+
+/// The values a fetch found, in the order of its keys (see
+/// [`BatchSource::load_in_order`]).
+pub(crate) type Found<S> =
+    Result<Vec<Option<<S as BatchSource>::Value>>, LoadError<<S as BatchSource>::Error>>;
+
+/// One key's value and how many of its callers have not taken it yet: the
+/// last one takes the value, the others clone it, so a key loaded once (the
+/// usual case) moves its value to its caller without a copy.
+struct Answer<V> {
+    inner: Mutex<(usize, Option<V>)>,
+}
+
+impl<V: Clone> Answer<V> {
+    fn new(callers: usize, value: Option<V>) -> Self {
+        Self {
+            inner: Mutex::new((callers, value)),
+        }
+    }
+
+    /// One caller's copy; the value itself for the last caller. (A caller
+    /// dropped before taking its copy leaves the others cloning.)
+    fn take(&self) -> Option<V> {
+        let mut inner = self.inner.lock();
+        let (callers, value) = &mut *inner;
+        *callers = callers.saturating_sub(1);
+        if *callers == 0 {
+            value.take()
+        } else {
+            value.clone()
+        }
+    }
+}
+
+/// The most keys a batch makes room for before any arrive.
+const MAX_PREALLOCATED_KEYS: usize = 1024;
 
 /// A batch from the moment its first key arrives until its outcome is known.
 pub(crate) struct Batch<S: BatchSource> {
@@ -40,6 +75,9 @@ pub(crate) struct Batch<S: BatchSource> {
 struct Inner<K> {
     /// Taken when the batch is sealed.
     keys: Vec<K>,
+    /// How many callers wait for each key (by its index in `keys`); taken
+    /// when the outcome is published.
+    callers: Vec<usize>,
     /// One waker per waiting caller (a caller re-polled with another waker
     /// replaces its own entry). Taken, and woken, once `outcome` is set; a
     /// dropped caller's entry is at most one spurious wake-up.
@@ -75,13 +113,17 @@ impl ParkedFetch {
 }
 
 impl<S: BatchSource> Batch<S> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A batch of up to `max_size` keys.
+    pub(crate) fn new(max_size: usize) -> Self {
+        // Room for every key, its caller count and its caller's waker up
+        // front (growing copies them all once per doubling), within reason
+        // for a cap set very high.
+        let capacity = max_size.min(MAX_PREALLOCATED_KEYS);
         Self {
             inner: Mutex::new(Inner {
                 keys: Vec::with_capacity(capacity),
-                // Room for a typical batch's callers without growing from
-                // tiny sizes, without a large allocation for a lone load.
-                wakers: Vec::with_capacity(capacity.min(32)),
+                callers: Vec::with_capacity(capacity),
+                wakers: Vec::with_capacity(capacity),
                 full: false,
                 first_task: None,
                 one_task: true,
@@ -92,11 +134,12 @@ impl<S: BatchSource> Batch<S> {
         }
     }
 
-    /// Add a key loaded by `task` (`None` outside a task); returns how
-    /// many keys the batch now holds, and whether they all came from one
-    /// task. Called only while the batch is the loader's open batch, under
-    /// the state lock.
-    pub(crate) fn push(&self, key: S::Key, task: Option<tokio::task::Id>) -> (usize, bool) {
+    /// Add a key loaded by `task` (`None` outside a task); returns the
+    /// key's index (its caller's [`wait`](Self::wait) names it), how many
+    /// keys the batch now holds, and whether they all came from one task.
+    /// Called only while the batch is the loader's open batch, under the
+    /// state lock.
+    pub(crate) fn push(&self, key: S::Key, task: Option<tokio::task::Id>) -> (usize, usize, bool) {
         let mut inner = self.inner.lock();
         if inner.keys.is_empty() {
             inner.first_task = task;
@@ -104,7 +147,18 @@ impl<S: BatchSource> Batch<S> {
             inner.one_task = false;
         }
         inner.keys.push(key);
-        (inner.keys.len(), inner.one_task)
+        inner.callers.push(1);
+        let len = inner.keys.len();
+        (len - 1, len, inner.one_task)
+    }
+
+    /// One more caller waits for the key at `index`. Called under the state
+    /// lock while the key is attached to this batch, so before its outcome
+    /// is published.
+    pub(crate) fn join(&self, index: usize) {
+        if let Some(callers) = self.inner.lock().callers.get_mut(index) {
+            *callers += 1;
+        }
     }
 
     pub(crate) fn mark_full(&self) {
@@ -164,7 +218,15 @@ impl<S: BatchSource> Batch<S> {
     }
 
     /// Set the outcome and wake every caller waiting for it.
-    fn publish(&self, outcome: Outcome<S>) {
+    fn publish(&self, found: Found<S>) {
+        let callers = std::mem::take(&mut self.inner.lock().callers);
+        let outcome = found.map(|values| {
+            let mut values = values.into_iter();
+            callers
+                .into_iter()
+                .map(|callers| Answer::new(callers, values.next().flatten()))
+                .collect()
+        });
         let _ = self.outcome.set(outcome);
         // Taken under the lock: a caller that found no outcome registers its
         // waker under the same lock, so it is either taken here or sees the
@@ -175,8 +237,9 @@ impl<S: BatchSource> Batch<S> {
         }
     }
 
-    /// Wait for the outcome and pick this caller's value out of it.
-    pub(crate) async fn wait(&self, key: &S::Key) -> Result<Option<S::Value>, LoadError<S::Error>> {
+    /// Wait for the outcome and take this caller's value, the key's at
+    /// `index`, out of it.
+    pub(crate) async fn wait(&self, index: usize) -> Result<Option<S::Value>, LoadError<S::Error>> {
         let mut slot: Option<usize> = None;
         let outcome = std::future::poll_fn(|cx| {
             if let Some(outcome) = self.outcome.get() {
@@ -211,7 +274,7 @@ impl<S: BatchSource> Batch<S> {
         })
         .await;
         match outcome {
-            Ok(values) => Ok(values.get(key).cloned()),
+            Ok(answers) => Ok(answers.get(index).and_then(Answer::take)),
             Err(err) => Err(err.clone()),
         }
     }
@@ -485,7 +548,7 @@ fn fetch<S: BatchSource>(
         // The source is called inside the guarded future: a `load` may run
         // code (and panic) before it returns its future.
         let started = Instant::now();
-        let result = AssertUnwindSafe(async { shared.source.load(&keys).await })
+        let result = AssertUnwindSafe(async { shared.source.load_in_order(&keys).await })
             .catch_unwind()
             .instrument(report.span())
             .await;
@@ -512,7 +575,7 @@ fn fetch<S: BatchSource>(
         shared
             .state
             .lock()
-            .complete(batch, &keys, outcome.as_ref().ok());
+            .complete(batch, &keys, outcome.as_deref().ok());
         batch.publish(outcome);
         shared.last_batch.record(started, finished);
     })

@@ -276,17 +276,33 @@ struct Config {
 }
 
 /// Loader state behind one short lock: the open batch, every key pending or
-/// in flight with the batch that will answer it, and the optional cache.
+/// in flight with its seat in the batch that will answer it, and the
+/// optional cache.
 struct State<S: BatchSource> {
     open: Option<Arc<Batch<S>>>,
-    in_flight: HashMap<S::Key, Arc<Batch<S>>>,
+    in_flight: HashMap<S::Key, Seat<S>>,
     cache: Option<Cache<S::Key, S::Value>>,
 }
 
-/// What registering a key produced: an answer now, or a batch to wait on.
+/// Where a key waits: its batch, and its index among the batch's keys.
+struct Seat<S: BatchSource> {
+    batch: Arc<Batch<S>>,
+    index: usize,
+}
+
+impl<S: BatchSource> Clone for Seat<S> {
+    fn clone(&self) -> Self {
+        Self {
+            batch: Arc::clone(&self.batch),
+            index: self.index,
+        }
+    }
+}
+
+/// What registering a key produced: an answer now, or a seat to wait in.
 enum Ticket<S: BatchSource> {
     Ready(Option<S::Value>),
-    Pending(Arc<Batch<S>>),
+    Pending(Seat<S>),
     /// The key needs a new batch, and there is no runtime to run it on.
     NoRuntime,
 }
@@ -308,22 +324,24 @@ impl<S: BatchSource> State<S> {
     /// Register one key; `new_batch` receives a batch that needs a dispatcher.
     fn register(
         &mut self,
-        key: &S::Key,
+        key: S::Key,
         shared: &Shared<S>,
         runtime: &mut Option<Handle>,
         new_batch: &mut Vec<Arc<Batch<S>>>,
     ) -> Ticket<S> {
         let (config, stats) = (&shared.config, &shared.stats);
-        if let Some(hit) = self.cache.as_mut().and_then(|cache| cache.get(key)) {
+        if let Some(hit) = self.cache.as_mut().and_then(|cache| cache.get(&key)) {
             stats.record_cache_hits(1);
             return Ticket::Ready(hit);
         }
         // One hash of the key: join the batch already holding it, or claim
         // the entry for the open batch.
-        let entry = match self.in_flight.entry(key.clone()) {
+        let entry = match self.in_flight.entry(key) {
             Entry::Occupied(joined) => {
                 stats.record_deduplicated(1);
-                return Ticket::Pending(Arc::clone(joined.get()));
+                let seat = joined.get();
+                seat.batch.join(seat.index);
+                return Ticket::Pending(seat.clone());
             }
             Entry::Vacant(vacant) => vacant,
         };
@@ -344,8 +362,10 @@ impl<S: BatchSource> State<S> {
                 batch
             }
         };
-        entry.insert(Arc::clone(&batch));
-        let (len, one_task) = batch.push(key.clone(), tokio::task::try_id());
+        let (index, len, one_task) = batch.push(entry.key().clone(), tokio::task::try_id());
+        let seat = Seat { batch, index };
+        entry.insert(seat.clone());
+        let batch = &seat.batch;
         // The early sizes are for callers coming back from a batch, each in
         // a task of its own; one task's fan-out (made in one poll) goes
         // whole, up to the cap.
@@ -358,7 +378,7 @@ impl<S: BatchSource> State<S> {
             self.open = None;
             batch.mark_full();
         }
-        Ticket::Pending(batch)
+        Ticket::Pending(seat)
     }
 
     /// How many keys make the open batch (holding `len`) due at once.
@@ -401,21 +421,21 @@ impl<S: BatchSource> State<S> {
         &mut self,
         batch: &Arc<Batch<S>>,
         keys: &[S::Key],
-        values: Option<&HashMap<S::Key, S::Value>>,
+        values: Option<&[Option<S::Value>]>,
     ) {
-        for key in keys {
+        for (index, key) in keys.iter().enumerate() {
             // Usually the key is still attached to this batch: remove it with
             // one lookup, and put it back in the rare case that it was
             // detached and has since joined another batch.
-            let Some((key, owner)) = self.in_flight.remove_entry(key) else {
+            let Some((key, seat)) = self.in_flight.remove_entry(key) else {
                 continue;
             };
-            if !Arc::ptr_eq(&owner, batch) {
-                self.in_flight.insert(key, owner);
+            if !Arc::ptr_eq(&seat.batch, batch) {
+                self.in_flight.insert(key, seat);
                 continue;
             }
             if let (Some(cache), Some(values)) = (self.cache.as_mut(), values) {
-                let value = values.get(&key).cloned();
+                let value = values.get(index).cloned().flatten();
                 cache.insert(key, value);
             }
         }
@@ -424,15 +444,16 @@ impl<S: BatchSource> State<S> {
     /// Drop every trace of an abandoned batch.
     fn forget(&mut self, batch: &Arc<Batch<S>>) {
         self.seal(batch);
-        self.in_flight.retain(|_, owner| !Arc::ptr_eq(owner, batch));
+        self.in_flight
+            .retain(|_, seat| !Arc::ptr_eq(&seat.batch, batch));
     }
 
     /// Detach a key from a batch whose fetch may already have begun, so the
     /// next load fetches it anew. A key in the open batch stays: that fetch
     /// has not started, so it will read the current value.
     fn detach(&mut self, key: &S::Key) {
-        if let Some(owner) = self.in_flight.get(key)
-            && !self.is_open(owner)
+        if let Some(seat) = self.in_flight.get(key)
+            && !self.is_open(&seat.batch)
         {
             self.in_flight.remove(key);
         }
@@ -584,13 +605,13 @@ impl<S: BatchSource> Loader<S> {
             self.shared
                 .state
                 .lock()
-                .register(&key, &self.shared, &mut runtime, &mut new_batch);
+                .register(key, &self.shared, &mut runtime, &mut new_batch);
         match ticket {
             Ticket::Ready(value) => {
                 self.shared.stats.record_requests(1);
                 Ok(value)
             }
-            Ticket::Pending(batch) => {
+            Ticket::Pending(Seat { batch, index }) => {
                 self.shared.stats.record_requests(1);
                 // This load opened the batch: it runs the batch itself.
                 if let (Some(opened), Some(handle)) = (new_batch.pop(), &runtime) {
@@ -600,7 +621,7 @@ impl<S: BatchSource> Loader<S> {
                     // several times larger (moved, and copied, per load).
                     Box::pin(lead(&self.shared, &batch, handle)).await;
                 }
-                batch.wait(&key).await
+                batch.wait(index).await
             }
             Ticket::NoRuntime => Err(LoadError::NoRuntime),
         }
@@ -625,23 +646,24 @@ impl<S: BatchSource> Loader<S> {
         keys: impl IntoIterator<Item = S::Key>,
     ) -> Result<Vec<Option<S::Value>>, LoadError<S::Error>> {
         let mut runtime = Some(Handle::try_current().map_err(|_| LoadError::NoRuntime)?);
+        // Collected before the lock: the caller's iterator may run any code.
         let keys: Vec<S::Key> = keys.into_iter().collect();
         self.shared.stats.record_requests(keys.len());
         let mut new_batches = Vec::new();
         let tickets: Vec<Ticket<S>> = {
             let mut state = self.shared.state.lock();
-            keys.iter()
+            keys.into_iter()
                 .map(|key| state.register(key, &self.shared, &mut runtime, &mut new_batches))
                 .collect()
         };
         if let Some(handle) = &runtime {
             self.spawn_dispatchers(handle, new_batches);
         }
-        let mut values = Vec::with_capacity(keys.len());
-        for (key, ticket) in keys.iter().zip(tickets) {
+        let mut values = Vec::with_capacity(tickets.len());
+        for ticket in tickets {
             values.push(match ticket {
                 Ticket::Ready(value) => value,
-                Ticket::Pending(batch) => batch.wait(key).await?,
+                Ticket::Pending(Seat { batch, index }) => batch.wait(index).await?,
                 // The runtime was found before registering.
                 Ticket::NoRuntime => return Err(LoadError::NoRuntime),
             });
@@ -740,7 +762,7 @@ impl<S: BatchSource> Loader<S> {
             in_flight,
             cache,
         } = &mut *state;
-        in_flight.retain(|_, owner| open.as_ref().is_some_and(|o| Arc::ptr_eq(o, owner)));
+        in_flight.retain(|_, seat| open.as_ref().is_some_and(|o| Arc::ptr_eq(o, &seat.batch)));
         if let Some(cache) = cache.as_mut() {
             cache.clear();
         }

@@ -36,6 +36,48 @@ pub trait BatchSource: Send + Sync + 'static {
         &self,
         keys: &[Self::Key],
     ) -> impl Future<Output = Result<HashMap<Self::Key, Self::Value>, Self::Error>> + Send;
+
+    /// Fetch the values for `keys` in one round trip, as one entry per key
+    /// in the order of `keys` (`None`: not found); the loader calls this.
+    /// The default looks each key up in [`load`](Self::load)'s map.
+    /// Override it where the source knows each value's position already
+    /// (a query that returns every row with the position of the key that
+    /// found it), so no map is built or searched. Entries beyond the keys
+    /// are ignored, and keys beyond the entries resolve to `None`.
+    ///
+    /// ```
+    /// use coalesce::{BatchSource, Loader};
+    /// use std::{collections::HashMap, convert::Infallible};
+    ///
+    /// struct Squares;
+    /// impl BatchSource for Squares {
+    ///     type Key = u64;
+    ///     type Value = u64;
+    ///     type Error = Infallible;
+    ///     async fn load(&self, keys: &[u64]) -> Result<HashMap<u64, u64>, Infallible> {
+    ///         let squares = self.load_in_order(keys).await?;
+    ///         Ok(keys.iter().copied().zip(squares).filter_map(|(k, v)| Some((k, v?))).collect())
+    ///     }
+    ///     async fn load_in_order(&self, keys: &[u64]) -> Result<Vec<Option<u64>>, Infallible> {
+    ///         Ok(keys.iter().map(|k| k.checked_mul(*k)).collect())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let loader = Loader::new(Squares);
+    /// assert_eq!(loader.load(3).await.unwrap(), Some(9));
+    /// assert_eq!(loader.load(u64::MAX).await.unwrap(), None);
+    /// # }
+    /// ```
+    fn load_in_order(
+        &self,
+        keys: &[Self::Key],
+    ) -> impl Future<Output = Result<Vec<Option<Self::Value>>, Self::Error>> + Send {
+        async move {
+            let mut found = self.load(keys).await?;
+            Ok(keys.iter().map(|key| found.remove(key)).collect())
+        }
+    }
 }
 
 /// A [`BatchSource`] made from an async closure; see [`from_fn`].

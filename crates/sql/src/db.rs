@@ -425,13 +425,76 @@ impl<DB: Dialect> Db<DB> {
         K: Key<DB>,
         R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
+        let keys = distinct(keys);
+        let answers = self.fetch_items(table, &keys).await?;
+        Ok(keys
+            .iter()
+            .zip(answers)
+            .filter_map(|(item, answer)| Some((item.key.clone(), answer?)))
+            .collect())
+    }
+
+    /// Like [`fetch_each`](Self::fetch_each), with one answer per key in
+    /// the order of `keys` (`None`: no row): what a loader's
+    /// [`BatchSource::load_in_order`](coalesce::BatchSource::load_in_order)
+    /// returns, with no map built or searched. Keys are sent as given: a
+    /// key repeated in `keys` is read once per place it holds.
+    ///
+    /// ```no_run
+    /// # use coalesce_sql::{Db, Table};
+    /// # async fn f(sql: Db<sqlx::Postgres>) -> Result<(), coalesce_sql::Error> {
+    /// let users = Table::new("users").key(["name"]).values(["email"]);
+    /// let names = ["ada".to_owned(), "nobody".to_owned()];
+    /// let found: Vec<Option<Result<(String, String), coalesce_sql::Error>>> =
+    ///     sql.fetch_each_in_order(&users, &names).await?;
+    /// assert!(found[1].is_none());
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_each_in_order<K, R>(
+        &self,
+        table: &Table,
+        keys: &[K],
+    ) -> Result<Vec<Option<Result<R, Error>>>, Error>
+    where
+        K: Key<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let items: Vec<Item<'_, K, ()>> = keys.iter().map(|key| Item { key, values: () }).collect();
+        self.fetch_items(table, &items).await
+    }
+
+    /// [`fetch_each_in_order`](Self::fetch_each_in_order) of items.
+    async fn fetch_items<K, R>(
+        &self,
+        table: &Table,
+        keys: &[Item<'_, K, ()>],
+    ) -> Result<Vec<Option<Result<R, Error>>>, Error>
+    where
+        K: Key<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
         table.validate(K::LEN)?;
         let operation = Operation::Fetch;
-        let (items, refused) = self.sendable_keys(operation, table, keys).await?;
-        let mut answers: HashMap<K, Result<R, Error>> = refused.into_iter().collect();
-        if items.is_empty() {
+        let mut answers: Vec<Option<Result<R, Error>>> = keys.iter().map(|_| None).collect();
+        if keys.is_empty() {
             return Ok(answers);
         }
+        let server = self.server(operation, table).await?;
+        let (sendable, refused) = sendable(keys, server.max_bytes, table);
+        for (index, error) in refused {
+            answers[index] = Some(Err(error));
+        }
+        if sendable.is_empty() {
+            return Ok(answers);
+        }
+        // The sendable keys, and where each one's answer goes.
+        let items: Vec<Item<'_, K, ()>> = sendable
+            .iter()
+            .map(|&i| Item {
+                key: keys[i].key,
+                values: (),
+            })
+            .collect();
         let chunks = self.plan(operation, table, &items).await?;
         let mut session = self.open(operation, table, 1).await?;
         for (i, chunk) in chunks.iter().enumerate() {
@@ -447,7 +510,7 @@ impl<DB: Dialect> Db<DB> {
                 match read {
                     Ok(rows) => {
                         for (index, row) in rows {
-                            answers.insert(items[index].key.clone(), Ok(row));
+                            answers[sendable[index]] = Some(Ok(row));
                         }
                     }
                     Err(error) if DB::is_data_error(&error) => {
@@ -462,7 +525,7 @@ impl<DB: Dialect> Db<DB> {
                         }
                         if range.len() == 1 {
                             let error = failed(operation, table, step, error);
-                            answers.insert(items[range.start].key.clone(), Err(error));
+                            answers[sendable[range.start]] = Some(Err(error));
                         } else {
                             pending.extend(halves(range).map(|half| (half, 0)));
                         }

@@ -1,8 +1,17 @@
 //! One test per promise the engine makes.
 
 use crate::source::{FAIL_KEY, PANIC_KEY, Recorder, expected};
-use coalesce::{BatchWindow, CachePolicy, ConfigError, LoadError, Loader, StatsSnapshot};
-use std::{collections::HashSet, time::Duration};
+use coalesce::{
+    BatchSource, BatchWindow, CachePolicy, ConfigError, LoadError, Loader, StatsSnapshot,
+};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::SeqCst},
+    },
+    time::Duration,
+};
 
 fn spawn_loads(
     loader: &Loader<Recorder>,
@@ -517,6 +526,20 @@ fn impossible_configurations_are_rejected() {
     assert_eq!(none.unwrap_err(), ConfigError::ZeroConcurrency);
 }
 
+#[tokio::test]
+async fn a_cap_of_usize_max_means_no_cap() {
+    let source = Recorder::new();
+    let loader = Loader::builder(source.clone())
+        .max_batch_size(usize::MAX)
+        .build()
+        .unwrap();
+    let tasks = spawn_loads(&loader, 1..=300);
+    for (key, task) in (1..=300).zip(tasks) {
+        assert_eq!(task.await.unwrap().unwrap(), expected(key, 0));
+    }
+    assert_eq!(source.batches().len(), 1, "300 loads in one tick");
+}
+
 #[test]
 fn stats_arithmetic_matches_the_specification() {
     // "total_operations": 45, "queries_saved": 127, "efficiency_gain": "282.2%"
@@ -911,4 +934,96 @@ async fn callers_of_a_completed_batch_join_the_waiting_open_batch() {
     batches.iter_mut().for_each(|batch| batch.sort_unstable());
     let second: Vec<u64> = (10..20).chain([100]).collect();
     assert_eq!(batches, vec![(0..10).collect(), second]);
+}
+
+/// A value that counts its clones.
+#[derive(Debug)]
+struct Counted {
+    key: u64,
+    clones: Arc<AtomicUsize>,
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, SeqCst);
+        Self {
+            key: self.key,
+            clones: Arc::clone(&self.clones),
+        }
+    }
+}
+
+/// A source of [`Counted`] values that answers in the order of its keys:
+/// key 0 is never found, and the last key of a batch gets no entry at all.
+struct InOrder {
+    clones: Arc<AtomicUsize>,
+    calls: AtomicUsize,
+}
+
+impl BatchSource for InOrder {
+    type Key = u64;
+    type Value = Counted;
+    type Error = std::convert::Infallible;
+
+    async fn load(&self, _keys: &[u64]) -> Result<HashMap<u64, Counted>, Self::Error> {
+        unreachable!("the loader asks for values in order")
+    }
+
+    async fn load_in_order(&self, keys: &[u64]) -> Result<Vec<Option<Counted>>, Self::Error> {
+        self.calls.fetch_add(1, SeqCst);
+        let answered = &keys[..keys.len() - 1];
+        Ok(answered
+            .iter()
+            .map(|&key| {
+                (key != 0).then(|| Counted {
+                    key,
+                    clones: Arc::clone(&self.clones),
+                })
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn a_value_moves_to_its_only_caller_and_is_cloned_for_the_others() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let loader = Loader::new(InOrder {
+        clones: Arc::clone(&clones),
+        calls: AtomicUsize::new(0),
+    });
+    // One batch: keys 1..=50 once each, key 60 three times, then key 99,
+    // which the source leaves out.
+    let keys: Vec<u64> = (1..=50).chain([60, 60, 60, 99]).collect();
+    let tasks: Vec<_> = keys
+        .iter()
+        .map(|&key| {
+            let loader = loader.clone();
+            tokio::spawn(async move { loader.load(key).await })
+        })
+        .collect();
+    for (&key, task) in keys.iter().zip(tasks) {
+        let value = task.await.unwrap().unwrap();
+        let expected = (key != 99).then_some(key);
+        assert_eq!(value.map(|value| value.key), expected, "key {key}");
+    }
+    assert_eq!(loader.source().calls.load(SeqCst), 1, "one batch");
+    assert_eq!(
+        clones.load(SeqCst),
+        2,
+        "only key 60's second and third caller copy"
+    );
+}
+
+#[tokio::test]
+async fn load_many_answers_repeated_keys_and_keys_the_source_left_out() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let loader = Loader::new(InOrder {
+        clones: Arc::clone(&clones),
+        calls: AtomicUsize::new(0),
+    });
+    let values = loader.load_many([0, 5, 5, 7, 9]).await.unwrap();
+    let keys: Vec<Option<u64>> = values.iter().map(|v| v.as_ref().map(|v| v.key)).collect();
+    // 0: not found; 9: the batch's last key, which the source left out.
+    assert_eq!(keys, [None, Some(5), Some(5), Some(7), None]);
+    assert_eq!(clones.load(SeqCst), 1, "key 5's second caller copies");
 }

@@ -137,7 +137,7 @@ struct On<P, R> {
     rows: PhantomData<fn() -> R>,
 }
 
-/// Reads: one `fetch_each` per batch.
+/// Reads: one `fetch_each_in_order` per batch.
 struct Reads<P, R>(Arc<On<P, R>>);
 
 impl<P: Place, R: Stored<P::Db>> BatchSource for Reads<P, R> {
@@ -149,10 +149,25 @@ impl<P: Place, R: Stored<P::Db>> BatchSource for Reads<P, R> {
         &self,
         keys: &[<R as TableRow>::Key],
     ) -> Result<HashMap<<R as TableRow>::Key, Outcome<R>>, Error> {
-        let found = self.0.place.fetch_each::<R>(&self.0.table, keys).await?;
+        let found = self.load_in_order(keys).await?;
+        Ok(keys
+            .iter()
+            .zip(found)
+            .filter_map(|(key, row)| Some((key.clone(), row?)))
+            .collect())
+    }
+
+    /// What the loader calls: the database gives each row the position of
+    /// the key that found it, so no map is built.
+    async fn load_in_order(
+        &self,
+        keys: &[<R as TableRow>::Key],
+    ) -> Result<Vec<Option<Outcome<R>>>, Error> {
+        let found = self.0.place.fetch_each_in_order::<R>(&self.0.table, keys);
         Ok(found
+            .await?
             .into_iter()
-            .map(|(key, row)| (key, row.map_err(Arc::new)))
+            .map(|row| row.map(|row| row.map_err(Arc::new)))
             .collect())
     }
 }

@@ -46,12 +46,17 @@ impl<P: Place, R: Stored<P::Db>> Access<R> for PerItem<P, R> {
     fn get(&self, key: <R as TableRow>::Key) -> BoxFuture<'_, Result<Option<R>, RowsError>> {
         Box::pin(async move {
             self.counted();
-            let mut found = self
+            let found = self
                 .place
-                .fetch_each::<R>(&self.table, std::slice::from_ref(&key))
+                .fetch_each_in_order::<R>(&self.table, std::slice::from_ref(&key))
                 .await
                 .map_err(failed)?;
-            found.remove(&key).transpose().map_err(failed)
+            found
+                .into_iter()
+                .next()
+                .flatten()
+                .transpose()
+                .map_err(failed)
         })
     }
 

@@ -20,12 +20,12 @@ pub(super) trait Place: Send + Sync + 'static {
     /// handle's batches in flight: the primary, where writes go.
     fn db(&self) -> &Db<Self::Db>;
 
-    /// [`Db::fetch_each`].
-    fn fetch_each<R: Stored<Self::Db>>(
+    /// [`Db::fetch_each_in_order`].
+    fn fetch_each_in_order<R: Stored<Self::Db>>(
         &self,
         table: &Table,
         keys: &[KeyOf<R>],
-    ) -> impl Future<Output = Result<HashMap<KeyOf<R>, Result<R, Error>>, Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<Result<R, Error>>>, Error>> + Send;
 
     /// [`Db::upsert_each`].
     fn upsert_each<R: Stored<Self::Db>>(
@@ -49,12 +49,12 @@ impl<DB: Dialect> Place for Db<DB> {
         self
     }
 
-    async fn fetch_each<R: Stored<DB>>(
+    async fn fetch_each_in_order<R: Stored<DB>>(
         &self,
         table: &Table,
         keys: &[KeyOf<R>],
-    ) -> Result<HashMap<KeyOf<R>, Result<R, Error>>, Error> {
-        Db::fetch_each(self, table, keys).await
+    ) -> Result<Vec<Option<Result<R, Error>>>, Error> {
+        Db::fetch_each_in_order(self, table, keys).await
     }
 
     async fn upsert_each<R: Stored<DB>>(

@@ -35,16 +35,16 @@ impl<DB: Replication> Place for OnServers<DB> {
         self.servers.primary()
     }
 
-    async fn fetch_each<R: Stored<DB>>(
+    async fn fetch_each_in_order<R: Stored<DB>>(
         &self,
         table: &Table,
         keys: &[KeyOf<R>],
-    ) -> Result<HashMap<KeyOf<R>, Result<R, Error>>, Error> {
+    ) -> Result<Vec<Option<Result<R, Error>>>, Error> {
         let ids = ids_of::<R>(table, keys);
         let token = self.token.as_ref();
         self.servers
             .read(&ids, token, |db| async move {
-                Ok(db.fetch_each(table, keys).await?)
+                Ok(db.fetch_each_in_order(table, keys).await?)
             })
             .await
             .map_err(routed)
