@@ -5,7 +5,7 @@ use crate::chunk::{self, Chunk, Limits};
 use crate::dialect::internal::{KeyRows, Lists, Server, Syntax};
 use crate::error::{Error, Limit, Operation, Step, is_connection_lost};
 use crate::rows::{Handles, OnDb, Readers, Rows, RowsOptions, TableRow};
-use crate::value::{Arguments, Columns, Key, Record};
+use crate::value::{Arguments, Columns, Encoding, Key, Record};
 use crate::{Dialect, Session, SessionSettings, Table, retry, sql};
 use coalesce::ConfigError;
 use sqlx::{FromRow, Pool};
@@ -87,12 +87,12 @@ struct Item<'a, K, V> {
 }
 
 impl<K, V> Item<'_, K, V> {
-    fn encoded_size<DB: Dialect>(&self) -> usize
+    fn encoding<DB: Dialect>(&self) -> Encoding
     where
         K: Key<DB>,
         V: Columns<DB>,
     {
-        self.key.encoded_size() + self.values.encoded_size()
+        self.key.encoding().and(self.values.encoding())
     }
 }
 
@@ -484,18 +484,23 @@ impl<DB: Dialect> Db<DB> {
         for (index, error) in refused {
             answers[index] = Some(Err(error));
         }
-        if sendable.is_empty() {
+        if sendable.indices.is_empty() {
             return Ok(answers);
         }
-        // The sendable keys, and where each one's answer goes.
+        // The sendable keys; `sendable.indices` says where each one's
+        // answer goes.
         let items: Vec<Item<'_, K, ()>> = sendable
+            .indices
             .iter()
             .map(|&i| Item {
                 key: keys[i].key,
                 values: (),
             })
             .collect();
-        let chunks = self.plan(operation, table, &items).await?;
+        let chunks = self
+            .plan_sizes::<K, ()>(operation, table, &sendable.sizes)
+            .await?;
+        let sendable = sendable.indices;
         let mut session = self.open(operation, table, 1).await?;
         for (i, chunk) in chunks.iter().enumerate() {
             let step = Step::Chunk {
@@ -731,6 +736,7 @@ impl<DB: Dialect> Db<DB> {
             results[index] = Err(error);
         }
         let sent: Vec<Item<'_, R::Key, R::Values<'_>>> = sendable
+            .indices
             .iter()
             .map(|&i| Item {
                 key: items[i].key,
@@ -738,7 +744,7 @@ impl<DB: Dialect> Db<DB> {
             })
             .collect();
         for (index, error) in self.write(table, &sent, true).await? {
-            results[sendable[index]] = Err(error);
+            results[sendable.indices[index]] = Err(error);
         }
         Ok(results)
     }
@@ -1023,6 +1029,7 @@ impl<DB: Dialect> Db<DB> {
             .map(|(index, error)| (keys[index].key.clone(), Err(error)))
             .collect();
         let items = sendable
+            .indices
             .iter()
             .map(|&i| Item {
                 key: keys[i].key,
@@ -1191,6 +1198,17 @@ impl<DB: Dialect> Db<DB> {
         table: &Table,
         items: &[Item<'_, K, V>],
     ) -> Result<Vec<Chunk>, Error> {
+        let sizes: Vec<usize> = items.iter().map(|item| item.encoding().size).collect();
+        self.plan_sizes::<K, V>(operation, table, &sizes).await
+    }
+
+    /// [`plan`](Self::plan) of items of encoded sizes `sizes`.
+    async fn plan_sizes<K: Key<DB>, V: Columns<DB>>(
+        &self,
+        operation: Operation,
+        table: &Table,
+        sizes: &[usize],
+    ) -> Result<Vec<Chunk>, Error> {
         let server = self.server(operation, table).await?;
         let arrays = DB::SYNTAX.lists == Lists::Arrays;
         let items_per_statement = match DB::SYNTAX.lists {
@@ -1206,12 +1224,11 @@ impl<DB: Dialect> Db<DB> {
             bytes: server.max_bytes,
             items: items_per_statement,
         };
-        let sizes: Vec<usize> = items.iter().map(Item::encoded_size).collect();
         let binds_per_item = if arrays { 0 } else { K::LEN + V::LEN };
         // Keyed lists spelled out are padded with keys of `NULL`s (a MySQL
         // `NULL` parameter is its 2-byte type); writes never are.
         let pad = (!arrays && operation != Operation::Upsert).then_some(2 * K::LEN);
-        chunk::plan(&sizes, binds_per_item, limits, pad).map_err(|too_large| Error::TooLarge {
+        chunk::plan(sizes, binds_per_item, limits, pad).map_err(|too_large| Error::TooLarge {
             table: table.name().to_owned(),
             size: too_large.size,
             limit: too_large.limit,
@@ -1441,19 +1458,22 @@ fn validate_record<DB: Dialect, R: Record<DB>>(table: &Table) -> Result<(), Erro
     Ok(())
 }
 
-/// The items that can be sent (their indices): known to be acceptable to
-/// the database and fitting a statement of `max_bytes` alone; and an error
-/// for each of the others.
+/// The items that can be sent: known to be acceptable to the database and
+/// fitting a statement of `max_bytes` alone; and an error for each of the
+/// others (by index).
 fn sendable<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
     items: &[Item<'_, K, V>],
     max_bytes: usize,
     table: &Table,
-) -> (Vec<usize>, Vec<(usize, Error)>) {
-    let mut sendable = Vec::with_capacity(items.len());
+) -> (Sendable, Vec<(usize, Error)>) {
+    let mut sendable = Sendable {
+        indices: Vec::with_capacity(items.len()),
+        sizes: Vec::with_capacity(items.len()),
+    };
     let mut refused = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let size = item.encoded_size();
-        if let Some(reason) = item.key.refusal().or_else(|| item.values.refusal()) {
+        let Encoding { size, refusal } = item.encoding();
+        if let Some(reason) = refusal {
             let table = table.name().to_owned();
             refused.push((index, Error::Refused { table, reason }));
         } else if size > max_bytes {
@@ -1466,10 +1486,18 @@ fn sendable<DB: Dialect, K: Key<DB>, V: Columns<DB>>(
                 },
             ));
         } else {
-            sendable.push(index);
+            sendable.indices.push(index);
+            sendable.sizes.push(size);
         }
     }
     (sendable, refused)
+}
+
+/// The items [`sendable`] found sendable: their indices among the items
+/// and their encoded sizes, in order.
+struct Sendable {
+    indices: Vec<usize>,
+    sizes: Vec<usize>,
 }
 
 /// Whether a failed write statement is split and its halves run again:

@@ -71,7 +71,7 @@ pub use pooler::{Pooler, PoolerError};
 pub use rows::{Rows, RowsError, RowsOptions, RowsSource, TableRow};
 pub use session::{Session, SessionSettings, SetUpFuture};
 pub use table::Table;
-pub use value::{Arguments, Columns, Key, KeyPart, Record, Value};
+pub use value::{Arguments, Columns, Encoding, Key, KeyPart, Record, Value};
 
 /// The toolkit's database handle under its name before 0.2.
 #[deprecated(

@@ -25,15 +25,9 @@ pub type Arguments<DB> = <DB as Database>::Arguments;
 /// # }
 /// ```
 pub trait Value<DB: Dialect>: Send + Sync {
-    /// The bytes this value adds to a statement's parameters, counted
-    /// against the server's packet limit (0 where there is none).
-    fn encoded_size(&self) -> usize;
-
-    /// Why the database would refuse this value, if that is known without
-    /// asking it (on PostgreSQL: a NUL byte in text).
-    fn refusal(&self) -> Option<&'static str> {
-        None
-    }
+    /// What the value is as a parameter: the bytes it adds, and whether the
+    /// database would refuse it. Encodes the value once.
+    fn encoding(&self) -> Encoding;
 
     /// Bind the value as the next parameter.
     fn bind(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
@@ -54,6 +48,41 @@ pub trait Value<DB: Dialect>: Send + Sync {
         Self: Sized;
 }
 
+/// What a value (or a key's or row's values together) is as statement
+/// parameters, known before it is sent ([`Value::encoding`]).
+///
+/// ```
+/// # #[cfg(feature = "postgres")] {
+/// use coalesce_sql::{Encoding, Value};
+///
+/// let name = Value::<sqlx::Postgres>::encoding(&"ada".to_owned());
+/// assert_eq!(name.size, 3 + 4, "its bytes and an array element's length");
+/// assert!(name.refusal.is_none());
+/// let nul = Value::<sqlx::Postgres>::encoding(&"a\0b".to_owned());
+/// assert!(nul.refusal.is_some(), "PostgreSQL refuses a NUL byte in text");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Encoding {
+    /// The bytes added to a statement's parameters, counted against the
+    /// server's packet limit (0 where there is none).
+    pub size: usize,
+    /// Why the database would refuse the value, if that is known without
+    /// asking it (on PostgreSQL: a NUL byte in text).
+    pub refusal: Option<&'static str>,
+}
+
+impl Encoding {
+    /// Both values together: their sizes added, the first refusal kept.
+    #[must_use]
+    pub fn and(self, other: Self) -> Self {
+        Self {
+            size: self.size + other.size,
+            refusal: self.refusal.or(other.refusal),
+        }
+    }
+}
+
 /// The value columns of a [`Record`]: a tuple of 1 to 8 references
 /// (`(&a, &b)`), or `()` for a table that is all key. Implemented for
 /// every tuple of [`Value`]s; name it only in bounds.
@@ -67,12 +96,8 @@ pub trait Columns<DB: Dialect>: Send + Sync {
     /// How many values.
     const LEN: usize;
 
-    /// The bytes the values add to a statement (see [`Value::encoded_size`]).
-    fn encoded_size(&self) -> usize;
-
-    /// Why the database would refuse a value, if known without asking it
-    /// (see [`Value::refusal`]).
-    fn refusal(&self) -> Option<&'static str>;
+    /// The values as parameters, together (see [`Value::encoding`]).
+    fn encoding(&self) -> Encoding;
 
     /// Bind the values in order, as (part of) one row of a list.
     fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
@@ -132,12 +157,8 @@ pub trait Key<DB: Dialect>: Eq + Hash + Clone + Send + Sync + 'static {
     /// How many fields (key columns).
     const LEN: usize;
 
-    /// The bytes the key adds to a statement (see [`Value::encoded_size`]).
-    fn encoded_size(&self) -> usize;
-
-    /// Why the database would refuse a field, if known without asking it
-    /// (see [`Value::refusal`]).
-    fn refusal(&self) -> Option<&'static str>;
+    /// The fields as parameters, together (see [`Value::encoding`]).
+    fn encoding(&self) -> Encoding;
 
     /// Bind the fields in order, as one row of a list.
     fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError>;
@@ -180,11 +201,8 @@ macro_rules! single_key {
     ($($t:ty),* $(,)?) => {$(
         impl<DB: $crate::Dialect> $crate::Key<DB> for $t where $t: $crate::KeyPart<DB> {
             const LEN: usize = 1;
-            fn encoded_size(&self) -> usize {
-                $crate::Value::<DB>::encoded_size(self)
-            }
-            fn refusal(&self) -> Option<&'static str> {
-                $crate::Value::<DB>::refusal(self)
+            fn encoding(&self) -> $crate::Encoding {
+                $crate::Value::<DB>::encoding(self)
             }
             fn type_names() -> Vec<String> {
                 vec![$crate::__private::type_name::<DB, $t>()]
@@ -285,15 +303,12 @@ macro_rules! tuple_keys {
     ($len:expr; $($t:ident $i:tt),+) => {
         impl<DB: Dialect, $($t: KeyPart<DB>),+> Key<DB> for ($($t,)+) {
             const LEN: usize = $len;
-            fn encoded_size(&self) -> usize {
-                0 $(+ self.$i.encoded_size())+
+            fn encoding(&self) -> Encoding {
+                Encoding::default()$(.and(self.$i.encoding()))+
             }
             fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
                 $(self.$i.bind(arguments)?;)+
                 Ok(())
-            }
-            fn refusal(&self) -> Option<&'static str> {
-                None $(.or_else(|| self.$i.refusal()))+
             }
             fn type_names() -> Vec<String> {
                 vec![$(type_name::<DB, $t>()),+]
@@ -324,11 +339,8 @@ tuple_keys!(4; A 0, B 1, C 2, D 3);
 /// A record without value columns (a table that is all key).
 impl<DB: Dialect> Columns<DB> for () {
     const LEN: usize = 0;
-    fn encoded_size(&self) -> usize {
-        0
-    }
-    fn refusal(&self) -> Option<&'static str> {
-        None
+    fn encoding(&self) -> Encoding {
+        Encoding::default()
     }
     fn bind_row(&self, _: &mut Arguments<DB>) -> Result<(), BoxDynError> {
         Ok(())
@@ -343,11 +355,8 @@ macro_rules! reference_tuples {
     ($len:expr; $($t:ident $i:tt),*) => {
         impl<'a, DB: Dialect, $($t: Value<DB>),*> Columns<DB> for ($(&'a $t,)*) {
             const LEN: usize = $len;
-            fn encoded_size(&self) -> usize {
-                0 $(+ self.$i.encoded_size())*
-            }
-            fn refusal(&self) -> Option<&'static str> {
-                None $(.or_else(|| self.$i.refusal()))*
+            fn encoding(&self) -> Encoding {
+                Encoding::default()$(.and(self.$i.encoding()))*
             }
             fn bind_row(&self, arguments: &mut Arguments<DB>) -> Result<(), BoxDynError> {
                 $(self.$i.bind(arguments)?;)*

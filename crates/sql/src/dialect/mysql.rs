@@ -6,7 +6,7 @@
 
 use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
 use crate::session::{SessionSettings, SetUpFuture};
-use crate::value::{Arguments, Value};
+use crate::value::{Arguments, Encoding, Value};
 use sqlx::{
     AssertSqlSafe, Encode, MySql, Pool, Type,
     error::BoxDynError,
@@ -121,11 +121,14 @@ where
     T: for<'q> Encode<'q, MySql> + Type<MySql> + Send + Sync,
 {
     /// The encoded value (length prefix included) plus its 2-byte type.
-    fn encoded_size(&self) -> usize {
+    fn encoding(&self) -> Encoding {
         let mut buffer = Vec::new();
         // An unencodable value fails again, with its error, when bound.
         let _ = self.encode_by_ref(&mut buffer);
-        buffer.len() + 2
+        Encoding {
+            size: buffer.len() + 2,
+            refusal: None,
+        }
     }
 
     fn bind(&self, arguments: &mut Arguments<MySql>) -> Result<(), BoxDynError> {

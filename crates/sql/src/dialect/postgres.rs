@@ -2,7 +2,7 @@
 //! `ON CONFLICT`, `RETURNING`.
 
 use super::internal::{Internal, Lists, Server, Syntax, Upsert};
-use crate::value::{Arguments, Value};
+use crate::value::{Arguments, Encoding, Value};
 use crate::{Pooler, SessionSettings};
 use sqlx::{
     Encode, Pool, Postgres, Type,
@@ -79,30 +79,21 @@ impl<T> Value<Postgres> for T
 where
     T: for<'q> Encode<'q, Postgres> + Type<Postgres> + PgHasArrayType + Send + Sync,
 {
-    fn encoded_size(&self) -> usize {
+    fn encoding(&self) -> Encoding {
         let mut buffer = sqlx::postgres::PgArgumentBuffer::default();
         // An unencodable value fails again, with its error, when bound.
-        let _ = self.encode_by_ref(&mut buffer);
-        // Each array element carries a 4-byte length.
-        buffer.len() + 4
-    }
-
-    fn refusal(&self) -> Option<&'static str> {
+        let encoded = self.encode_by_ref(&mut buffer);
         let info = <T as Type<Postgres>>::type_info();
         let text = matches!(
             sqlx::TypeInfo::name(&info),
             "TEXT" | "VARCHAR" | "CHAR" | "NAME"
         );
-        if !text {
-            return None;
+        let nul = text && matches!(encoded, Ok(IsNull::No)) && buffer.contains(&0);
+        Encoding {
+            // Each array element carries a 4-byte length.
+            size: buffer.len() + 4,
+            refusal: nul.then_some("a NUL byte in text, which PostgreSQL refuses (SQLSTATE 22021)"),
         }
-        let mut buffer = sqlx::postgres::PgArgumentBuffer::default();
-        if !matches!(self.encode_by_ref(&mut buffer), Ok(IsNull::No)) {
-            return None;
-        }
-        buffer
-            .contains(&0)
-            .then_some("a NUL byte in text, which PostgreSQL refuses (SQLSTATE 22021)")
     }
 
     fn bind(&self, arguments: &mut Arguments<Postgres>) -> Result<(), BoxDynError> {

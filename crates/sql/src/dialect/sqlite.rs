@@ -3,7 +3,7 @@
 
 use super::internal::{Internal, KeyRows, Lists, Server, Syntax, Upsert};
 use crate::SessionSettings;
-use crate::value::{Arguments, Value};
+use crate::value::{Arguments, Encoding, Value};
 use sqlx::{Encode, Pool, Sqlite, Type, error::BoxDynError, sqlite::SqliteConnectOptions};
 use std::str::FromStr;
 
@@ -79,9 +79,10 @@ impl<T> Value<Sqlite> for T
 where
     T: for<'q> Encode<'q, Sqlite> + Type<Sqlite> + Send + Sync,
 {
-    /// Values are handed to SQLite in memory: no packet limit to count against.
-    fn encoded_size(&self) -> usize {
-        0
+    /// Values are handed to SQLite in memory: no packet limit to count
+    /// against, and nothing known to be refused.
+    fn encoding(&self) -> Encoding {
+        Encoding::default()
     }
 
     fn bind(&self, arguments: &mut Arguments<Sqlite>) -> Result<(), BoxDynError> {
