@@ -572,10 +572,12 @@ fn fetch<S: BatchSource>(
             shared.stats.record_error();
         }
         report.end(ending, finished - started);
+        let mut released = Vec::with_capacity(keys.len());
         shared
             .state
             .lock()
-            .complete(batch, &keys, outcome.as_deref().ok());
+            .complete(batch, &keys, outcome.as_deref().ok(), &mut released);
+        drop(released);
         batch.publish(outcome);
         shared.last_batch.record(started, finished);
     })

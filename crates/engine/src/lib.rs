@@ -416,12 +416,15 @@ impl<S: BatchSource> State<S> {
 
     /// A batch finished: release its keys that are still attached to it and
     /// cache their results (a detached key was cleared after the fetch
-    /// began, so its value must not be cached).
+    /// began, so its value must not be cached). Released entries the cache
+    /// does not take go to `released`, for the caller to drop once the
+    /// state is unlocked: freeing them is work no load needs to wait for.
     fn complete(
         &mut self,
         batch: &Arc<Batch<S>>,
         keys: &[S::Key],
         values: Option<&[Option<S::Value>]>,
+        released: &mut Vec<(S::Key, Seat<S>)>,
     ) {
         for (index, key) in keys.iter().enumerate() {
             // Usually the key is still attached to this batch: remove it with
@@ -434,9 +437,12 @@ impl<S: BatchSource> State<S> {
                 self.in_flight.insert(key, seat);
                 continue;
             }
-            if let (Some(cache), Some(values)) = (self.cache.as_mut(), values) {
-                let value = values.get(index).cloned().flatten();
-                cache.insert(key, value);
+            match (self.cache.as_mut(), values) {
+                (Some(cache), Some(values)) => {
+                    let value = values.get(index).cloned().flatten();
+                    cache.insert(key, value);
+                }
+                _ => released.push((key, seat)),
             }
         }
     }
