@@ -26,7 +26,8 @@ use std::{collections::HashMap, future::Future, hash::Hash, marker::PhantomData,
 pub trait BatchSource: Send + Sync + 'static {
     /// The key a caller loads by, such as a primary key.
     type Key: Eq + Hash + Clone + Send + Sync + 'static;
-    /// The value a key resolves to; cloned once per caller.
+    /// The value a key resolves to. Its last caller takes it; the key's other
+    /// callers (loads of the same key in one batch) get clones.
     type Value: Clone + Send + Sync + 'static;
     /// The error a batch can fail with; shared among callers, never cloned.
     type Error: std::error::Error + Send + Sync + 'static;

@@ -66,15 +66,30 @@ impl<S: WriteSink> BatchSource for WriteSource<S> {
     type Error = S::Error;
 
     async fn load(&self, tickets: &[u64]) -> Result<HashMap<u64, S::Output>, S::Error> {
-        let (tickets, ops): (Vec<u64>, Vec<S::Op>) = {
+        let outputs = self.load_in_order(tickets).await?;
+        Ok(tickets
+            .iter()
+            .zip(outputs)
+            .filter_map(|(ticket, output)| Some((*ticket, output?)))
+            .collect())
+    }
+
+    /// Each ticket's output at its place: each moves to its one caller.
+    async fn load_in_order(&self, tickets: &[u64]) -> Result<Vec<Option<S::Output>>, S::Error> {
+        let (places, ops): (Vec<usize>, Vec<S::Op>) = {
             let mut queued = self.queued.lock();
             tickets
                 .iter()
-                .filter_map(|ticket| Some((*ticket, queued.remove(ticket)?)))
+                .enumerate()
+                .filter_map(|(place, ticket)| Some((place, queued.remove(ticket)?)))
                 .unzip()
         };
         let outputs = self.sink.write(ops).await?;
-        Ok(tickets.into_iter().zip(outputs).collect())
+        let mut answers: Vec<Option<S::Output>> = tickets.iter().map(|_| None).collect();
+        for (place, output) in places.into_iter().zip(outputs) {
+            answers[place] = Some(output);
+        }
+        Ok(answers)
     }
 }
 
