@@ -25,9 +25,10 @@
 //! [`repository!`] implements a per-item repository trait of your own on
 //! such handles. Underneath, [`Db`] runs the batched statements
 //! themselves ([`Db::fetch`], [`Db::upsert`], [`Db::delete`] and their
-//! per-item forms [`Db::fetch_each`], [`Db::upsert_each`],
-//! [`Db::delete_each`]) for a [`Table`] you describe, with a [`Key`] and a
-//! [`Record`]: it picks each dialect's form (see [`dialect`](Dialect)),
+//! per-item forms [`Db::fetch_each`] (also [`Db::fetch_each_in_order`]),
+//! [`Db::upsert_each`], [`Db::delete_each`]) for a [`Table`] you
+//! describe, with a [`Key`] and a [`Record`]: it picks each dialect's form
+//! (see [`dialect`](Dialect)),
 //! splits by bind count and by bytes so no statement exceeds an engine
 //! limit (SQLite's 32,766 binds, MySQL's 65,535 binds and
 //! `max_allowed_packet`), pads key lists to a few lengths so few statement
