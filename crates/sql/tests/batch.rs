@@ -168,6 +168,33 @@ macro_rules! backend_tests {
             }
 
             #[tokio::test]
+            async fn in_order_reads_answer_each_place_of_the_keys_in_one_statement() {
+                let Some(pool) = common::$backend().await else { return };
+                let name = items_table(&pool).await;
+                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let sql = $batch(pool.clone());
+                let rows: Vec<Item> = (1..=5).map(|id| Item { id, name: format!("n{id}") }).collect();
+                sql.upsert(&table, &rows).await.unwrap();
+                // A missing key, a repeated one, and keys out of order.
+                let keys = [3, 999, 3, 1, 5];
+                let before = sql.statements();
+                let found: Vec<Option<Result<Item, Error>>> =
+                    sql.fetch_each_in_order(&table, &keys).await.unwrap();
+                assert_eq!(sql.statements() - before, 1);
+                let found: Vec<Option<Item>> =
+                    found.into_iter().map(|answer| answer.map(Result::unwrap)).collect();
+                let expected: Vec<Option<Item>> = keys
+                    .iter()
+                    .map(|&id| rows.iter().find(|row| row.id == id).cloned())
+                    .collect();
+                assert_eq!(found, expected);
+                let none: Vec<Option<Result<Item, Error>>> =
+                    sql.fetch_each_in_order(&table, &[] as &[i64]).await.unwrap();
+                assert!(none.is_empty());
+                exec(&pool, format!("DROP TABLE {name}")).await;
+            }
+
+            #[tokio::test]
             async fn composite_key_reads_equal_the_naive_path_at_every_size() {
                 let Some(pool) = common::$backend().await else { return };
                 let name = lines_table(&pool).await;
