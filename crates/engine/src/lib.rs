@@ -120,7 +120,7 @@ pub use cache::CachePolicy;
 #[cfg(feature = "dataloader")]
 pub use dataloader_compat::DataloaderSource;
 pub use error::LoadError;
-pub use source::{BatchMethod, BatchSource, FnSource, MethodSource, from_fn, from_method};
+pub use source::{BatchMethod, BatchSource, FnSource, MethodSource, from_fn, from_method, keyed};
 pub use stats::{Stats, StatsSnapshot};
 pub use writer::{WriteSink, WriteSource, Writer};
 

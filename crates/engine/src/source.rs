@@ -47,7 +47,7 @@ pub trait BatchSource: Send + Sync + 'static {
     /// are ignored, and keys beyond the entries resolve to `None`.
     ///
     /// ```
-    /// use coalesce::{BatchSource, Loader};
+    /// use coalesce::{BatchSource, Loader, keyed};
     /// use std::{collections::HashMap, convert::Infallible};
     ///
     /// struct Squares;
@@ -56,8 +56,7 @@ pub trait BatchSource: Send + Sync + 'static {
     ///     type Value = u64;
     ///     type Error = Infallible;
     ///     async fn load(&self, keys: &[u64]) -> Result<HashMap<u64, u64>, Infallible> {
-    ///         let squares = self.load_in_order(keys).await?;
-    ///         Ok(keys.iter().copied().zip(squares).filter_map(|(k, v)| Some((k, v?))).collect())
+    ///         Ok(keyed(keys, self.load_in_order(keys).await?))
     ///     }
     ///     async fn load_in_order(&self, keys: &[u64]) -> Result<Vec<Option<u64>>, Infallible> {
     ///         Ok(keys.iter().map(|k| k.checked_mul(*k)).collect())
@@ -79,6 +78,23 @@ pub trait BatchSource: Send + Sync + 'static {
             Ok(keys.iter().map(|key| found.remove(key)).collect())
         }
     }
+}
+
+/// The map [`BatchSource::load`] returns, from the answers in the order of
+/// `keys` that [`BatchSource::load_in_order`] returns: each key with its
+/// value, keys without one left out. For a source that answers in order
+/// and gives `load` from that.
+///
+/// ```
+/// let found = coalesce::keyed(&["a", "b", "c"], vec![Some(1), None, Some(3)]);
+/// assert_eq!(found.len(), 2);
+/// assert_eq!((found["a"], found["c"]), (1, 3));
+/// ```
+pub fn keyed<K: Eq + Hash + Clone, V>(keys: &[K], values: Vec<Option<V>>) -> HashMap<K, V> {
+    keys.iter()
+        .zip(values)
+        .filter_map(|(key, value)| Some((key.clone(), value?)))
+        .collect()
 }
 
 /// A [`BatchSource`] made from an async closure; see [`from_fn`].

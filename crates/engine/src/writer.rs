@@ -66,12 +66,7 @@ impl<S: WriteSink> BatchSource for WriteSource<S> {
     type Error = S::Error;
 
     async fn load(&self, tickets: &[u64]) -> Result<HashMap<u64, S::Output>, S::Error> {
-        let outputs = self.load_in_order(tickets).await?;
-        Ok(tickets
-            .iter()
-            .zip(outputs)
-            .filter_map(|(ticket, output)| Some((*ticket, output?)))
-            .collect())
+        Ok(super::keyed(tickets, self.load_in_order(tickets).await?))
     }
 
     /// Each ticket's output at its place: each moves to its one caller.

@@ -487,16 +487,8 @@ impl<DB: Dialect> Db<DB> {
         if sendable.indices.is_empty() {
             return Ok(answers);
         }
-        // The sendable keys; `sendable.indices` says where each one's
-        // answer goes.
-        let items: Vec<Item<'_, K, ()>> = sendable
-            .indices
-            .iter()
-            .map(|&i| Item {
-                key: keys[i].key,
-                values: (),
-            })
-            .collect();
+        // `sendable.indices` says where each sendable key's answer goes.
+        let items = sendable.keys(keys);
         let chunks = self
             .plan_sizes::<K, ()>(operation, table, &sendable.sizes)
             .await?;
@@ -666,15 +658,8 @@ impl<DB: Dialect> Db<DB> {
     pub async fn upsert<R: Record<DB>>(&self, table: &Table, rows: &[R]) -> Result<(), Error> {
         validate_record::<DB, R>(table)?;
         let keys: Vec<R::Key> = rows.iter().map(Record::key).collect();
-        let rows: Vec<Item<'_, R::Key, R::Values<'_>>> = keys
-            .iter()
-            .zip(rows)
-            .map(|(key, row)| Item {
-                key,
-                values: row.values(),
-            })
-            .collect();
-        let failures = self.write(table, &rows, false).await?;
+        let rows = record_items(&keys, rows);
+        let failures = self.write(table, &rows, &sizes(&rows), false).await?;
         debug_assert!(failures.is_empty(), "only an isolating write fails items");
         Ok(())
     }
@@ -721,14 +706,7 @@ impl<DB: Dialect> Db<DB> {
         validate_record::<DB, R>(table)?;
         let operation = Operation::Upsert;
         let keys: Vec<R::Key> = rows.iter().map(Record::key).collect();
-        let items: Vec<Item<'_, R::Key, R::Values<'_>>> = keys
-            .iter()
-            .zip(rows)
-            .map(|(key, row)| Item {
-                key,
-                values: row.values(),
-            })
-            .collect();
+        let items = record_items(&keys, rows);
         let server = self.server(operation, table).await?;
         let (sendable, refused) = sendable(&items, server.max_bytes, table);
         let mut results: Vec<Result<(), Error>> = (0..rows.len()).map(|_| Ok(())).collect();
@@ -743,26 +721,28 @@ impl<DB: Dialect> Db<DB> {
                 values: rows[i].values(),
             })
             .collect();
-        for (index, error) in self.write(table, &sent, true).await? {
+        let written = self.write(table, &sent, &sendable.sizes, true).await?;
+        for (index, error) in written {
             results[sendable.indices[index]] = Err(error);
         }
         Ok(results)
     }
 
-    /// Upsert `rows`; with `isolate`, rows failing on their data fail
-    /// alone (their index in `rows` and error returned), otherwise any
-    /// failure fails the call.
+    /// Upsert `rows`, of encoded sizes `sizes`; with `isolate`, rows
+    /// failing on their data fail alone (their index in `rows` and error
+    /// returned), otherwise any failure fails the call.
     async fn write<K: Key<DB>, V: Columns<DB>>(
         &self,
         table: &Table,
         rows: &[Item<'_, K, V>],
+        sizes: &[usize],
         isolate: bool,
     ) -> Result<Vec<(usize, Error)>, Error> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let operation = Operation::Upsert;
-        let chunks = self.plan(operation, table, rows).await?;
+        let chunks = self.plan_sizes::<K, V>(operation, table, sizes).await?;
         let written = retry::on_conflict(self.write_attempts, || async {
             let whole = self.write_chunks(table, rows, &chunks).await;
             match whole {
@@ -985,12 +965,12 @@ impl<DB: Dialect> Db<DB> {
     ) -> Result<HashMap<K, Result<bool, Error>>, Error> {
         table.validate(K::LEN)?;
         let operation = Operation::Delete;
-        let (items, refused) = self.sendable_keys(operation, table, keys).await?;
+        let (items, sizes, refused) = self.sendable_keys(operation, table, keys).await?;
         let mut results: HashMap<K, Result<bool, Error>> = refused.into_iter().collect();
         if items.is_empty() {
             return Ok(results);
         }
-        let chunks = self.plan(operation, table, &items).await?;
+        let chunks = self.plan_sizes::<K, ()>(operation, table, &sizes).await?;
         let deleted = retry::on_conflict(self.write_attempts, || async {
             match self.delete_chunks(table, &items, &chunks).await {
                 Ok(deleted) => Ok((deleted, Vec::new())),
@@ -1013,14 +993,15 @@ impl<DB: Dialect> Db<DB> {
         Ok(results)
     }
 
-    /// The distinct `keys` that can be sent, as items, and for each key
-    /// that cannot (see [`sendable`]) its error, keyed for the caller.
+    /// The distinct `keys` that can be sent, as items, with their encoded
+    /// sizes, and for each key that cannot (see [`sendable`]) its error,
+    /// keyed for the caller.
     async fn sendable_keys<'k, K: Key<DB>, T>(
         &self,
         operation: Operation,
         table: &Table,
         keys: &'k [K],
-    ) -> Result<(Vec<Item<'k, K, ()>>, Vec<(K, Result<T, Error>)>), Error> {
+    ) -> Result<SendableKeys<'k, K, T>, Error> {
         let keys = distinct(keys);
         let server = self.server(operation, table).await?;
         let (sendable, refused) = sendable(&keys, server.max_bytes, table);
@@ -1028,15 +1009,7 @@ impl<DB: Dialect> Db<DB> {
             .into_iter()
             .map(|(index, error)| (keys[index].key.clone(), Err(error)))
             .collect();
-        let items = sendable
-            .indices
-            .iter()
-            .map(|&i| Item {
-                key: keys[i].key,
-                values: (),
-            })
-            .collect();
-        Ok((items, refused))
+        Ok((sendable.keys(&keys), sendable.sizes, refused))
     }
 
     /// Delete `keys` by `chunks`, all or nothing; whether each deleted a
@@ -1198,8 +1171,8 @@ impl<DB: Dialect> Db<DB> {
         table: &Table,
         items: &[Item<'_, K, V>],
     ) -> Result<Vec<Chunk>, Error> {
-        let sizes: Vec<usize> = items.iter().map(|item| item.encoding().size).collect();
-        self.plan_sizes::<K, V>(operation, table, &sizes).await
+        self.plan_sizes::<K, V>(operation, table, &sizes(items))
+            .await
     }
 
     /// [`plan`](Self::plan) of items of encoded sizes `sizes`.
@@ -1442,6 +1415,26 @@ fn distinct<K: std::hash::Hash + Eq>(keys: &[K]) -> Vec<Item<'_, K, ()>> {
         .collect()
 }
 
+/// Each of `rows` as an item: its key, from `keys` (the rows' keys, which
+/// the items borrow), and its values.
+fn record_items<'a, DB: Dialect, R: Record<DB>>(
+    keys: &'a [R::Key],
+    rows: &'a [R],
+) -> Vec<Item<'a, R::Key, R::Values<'a>>> {
+    keys.iter()
+        .zip(rows)
+        .map(|(key, row)| Item {
+            key,
+            values: row.values(),
+        })
+        .collect()
+}
+
+/// The encoded size of each of `items`.
+fn sizes<DB: Dialect, K: Key<DB>, V: Columns<DB>>(items: &[Item<'_, K, V>]) -> Vec<usize> {
+    items.iter().map(|item| item.encoding().size).collect()
+}
+
 /// Check that `R`'s key and values fit `table`'s description.
 fn validate_record<DB: Dialect, R: Record<DB>>(table: &Table) -> Result<(), Error> {
     table.validate(<R::Key as Key<DB>>::LEN)?;
@@ -1499,6 +1492,24 @@ struct Sendable {
     indices: Vec<usize>,
     sizes: Vec<usize>,
 }
+
+impl Sendable {
+    /// The sendable ones of the key items `keys` (those [`sendable`] was
+    /// given), in order.
+    fn keys<'k, K>(&self, keys: &[Item<'k, K, ()>]) -> Vec<Item<'k, K, ()>> {
+        self.indices
+            .iter()
+            .map(|&i| Item {
+                key: keys[i].key,
+                values: (),
+            })
+            .collect()
+    }
+}
+
+/// What [`Db::sendable_keys`] finds: the sendable keys as items, their
+/// encoded sizes, and each refused key with its error.
+type SendableKeys<'k, K, T> = (Vec<Item<'k, K, ()>>, Vec<usize>, Vec<(K, Result<T, Error>)>);
 
 /// Whether a failed write statement is split and its halves run again:
 /// on two rows the key's equality merges (PostgreSQL's SQLSTATE 21000,

@@ -362,11 +362,7 @@ impl MemoryStore {
         user_ids.iter().try_for_each(|id| validate::user_id(id))?;
         let loaded = self.profiles.load_many(user_ids.iter().cloned()).await;
         let profiles = loaded.map_err(StoreError::batch("batch_get_profiles"))?;
-        Ok(user_ids
-            .iter()
-            .zip(profiles)
-            .filter_map(|(id, profile)| Some((id.clone(), profile?)))
-            .collect())
+        Ok(coalesce::keyed(user_ids, profiles))
     }
 
     /// Insert or replace a user's profile.

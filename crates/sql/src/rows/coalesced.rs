@@ -149,12 +149,7 @@ impl<P: Place, R: Stored<P::Db>> BatchSource for Reads<P, R> {
         &self,
         keys: &[<R as TableRow>::Key],
     ) -> Result<HashMap<<R as TableRow>::Key, Outcome<R>>, Error> {
-        let found = self.load_in_order(keys).await?;
-        Ok(keys
-            .iter()
-            .zip(found)
-            .filter_map(|(key, row)| Some((key.clone(), row?)))
-            .collect())
+        Ok(coalesce::keyed(keys, self.load_in_order(keys).await?))
     }
 
     /// What the loader calls: the database gives each row the position of
