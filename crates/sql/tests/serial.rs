@@ -166,6 +166,14 @@ macro_rules! serial_tests {
                         "{key:?}"
                     );
                 }
+                // What a loader's reads run (`Rows`, `load_in_order`).
+                let in_order: Vec<Option<Result<(String, i64), coalesce_sql::Error>>> =
+                    sql.fetch_each_in_order(&table, &keys).await.unwrap();
+                for (key, answer) in keys.iter().zip(in_order) {
+                    let naive = naive_read(&pool, &name, key).await;
+                    let answer = answer.map(Result::unwrap);
+                    assert_eq!(answer.as_ref(), naive.first(), "in order, key {key:?}");
+                }
                 drop_tables(&pool, &[&name]).await;
             }
 
