@@ -69,11 +69,14 @@ const MAX_PREALLOCATED_KEYS: usize = 1024;
 pub(crate) struct Batch<S: BatchSource> {
     /// Keys collected while the batch is open, and the tasks to wake.
     inner: Mutex<Inner<S::Key>>,
+    /// The keys, from the moment the batch is sealed until it is dropped:
+    /// the fetch reads them, and the loader's registry compares with them.
+    sealed: OnceLock<Vec<S::Key>>,
     outcome: OnceLock<Outcome<S>>,
 }
 
 struct Inner<K> {
-    /// Taken when the batch is sealed.
+    /// Moved to `sealed` when the batch is sealed.
     keys: Vec<K>,
     /// How many callers wait for each key (by its index in `keys`); taken
     /// when the outcome is published.
@@ -130,6 +133,7 @@ impl<S: BatchSource> Batch<S> {
                 dispatcher: None,
                 parked: None,
             }),
+            sealed: OnceLock::new(),
             outcome: OnceLock::new(),
         }
     }
@@ -212,9 +216,24 @@ impl<S: BatchSource> Batch<S> {
         false
     }
 
-    /// The keys collected so far; the batch takes no more after this.
-    fn take_keys(&self) -> Vec<S::Key> {
-        std::mem::take(&mut self.inner.lock().keys)
+    /// Whether the key at `index` is `key`. Called under the state lock,
+    /// which the batch is sealed under too.
+    pub(crate) fn holds(&self, index: usize, key: &S::Key) -> bool {
+        match self.sealed.get() {
+            Some(keys) => keys.get(index) == Some(key),
+            None => self.inner.lock().keys.get(index) == Some(key),
+        }
+    }
+
+    /// Take no more keys. Called under the state lock.
+    fn seal_keys(&self) {
+        let keys = std::mem::take(&mut self.inner.lock().keys);
+        let _ = self.sealed.set(keys);
+    }
+
+    /// The keys of a sealed batch (none before).
+    fn sealed_keys(&self) -> &[S::Key] {
+        self.sealed.get().map_or(&[], Vec::as_slice)
     }
 
     /// Set the outcome and wake every caller waiting for it.
@@ -532,12 +551,12 @@ fn fetch<S: BatchSource>(
     slot: Slot<S>,
     waits: Option<Waits>,
 ) -> Fetch {
-    let keys = {
+    {
         let mut state = shared.state.lock();
         state.seal(&batch);
-        batch.take_keys()
-    };
-    let batch_size = keys.len();
+        batch.seal_keys();
+    }
+    let batch_size = batch.sealed_keys().len();
     shared.stats.record_batch(batch_size);
     let report = BatchReport::begin(shared.config.name, batch_size, waits);
     let guard = AbandonGuard { shared, batch };
@@ -545,10 +564,11 @@ fn fetch<S: BatchSource>(
         // Released once the outcome is published (or the fetch dropped).
         let _slot = slot;
         let AbandonGuard { shared, batch } = &guard;
+        let keys = batch.sealed_keys();
         // The source is called inside the guarded future: a `load` may run
         // code (and panic) before it returns its future.
         let started = Instant::now();
-        let result = AssertUnwindSafe(async { shared.source.load_in_order(&keys).await })
+        let result = AssertUnwindSafe(async { shared.source.load_in_order(keys).await })
             .catch_unwind()
             .instrument(report.span())
             .await;
@@ -576,7 +596,7 @@ fn fetch<S: BatchSource>(
         shared
             .state
             .lock()
-            .complete(batch, &keys, outcome.as_deref().ok(), &mut released);
+            .complete(batch, keys, outcome.as_deref().ok(), &mut released);
         drop(released);
         batch.publish(outcome);
         shared.last_batch.record(started, finished);

@@ -110,6 +110,7 @@ mod cache;
 mod dataloader_compat;
 mod error;
 mod observe;
+mod registry;
 mod source;
 mod stats;
 mod writer;
@@ -127,9 +128,9 @@ pub use writer::{WriteSink, WriteSource, Writer};
 use batch::{Batch, LastBatch, dispatch, lead};
 use cache::Cache;
 use parking_lot::Mutex;
+use registry::{Registry, Seat};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::{
-    collections::{HashMap, hash_map::Entry},
     fmt,
     sync::{Arc, Weak},
     time::Duration,
@@ -280,23 +281,8 @@ struct Config {
 /// optional cache.
 struct State<S: BatchSource> {
     open: Option<Arc<Batch<S>>>,
-    in_flight: HashMap<S::Key, Seat<S>>,
+    in_flight: Registry<S>,
     cache: Option<Cache<S::Key, S::Value>>,
-}
-
-/// Where a key waits: its batch, and its index among the batch's keys.
-struct Seat<S: BatchSource> {
-    batch: Arc<Batch<S>>,
-    index: usize,
-}
-
-impl<S: BatchSource> Clone for Seat<S> {
-    fn clone(&self) -> Self {
-        Self {
-            batch: Arc::clone(&self.batch),
-            index: self.index,
-        }
-    }
 }
 
 /// What registering a key produced: an answer now, or a seat to wait in.
@@ -334,17 +320,14 @@ impl<S: BatchSource> State<S> {
             stats.record_cache_hits(1);
             return Ticket::Ready(hit);
         }
-        // One hash of the key: join the batch already holding it, or claim
-        // the entry for the open batch.
-        let entry = match self.in_flight.entry(key) {
-            Entry::Occupied(joined) => {
-                stats.record_deduplicated(1);
-                let seat = joined.get();
-                seat.batch.join(seat.index);
-                return Ticket::Pending(seat.clone());
-            }
-            Entry::Vacant(vacant) => vacant,
-        };
+        // One hash of the key: join the batch already holding it, or add it
+        // to the open batch.
+        let hash = self.in_flight.hash(&key);
+        if let Some(seat) = self.in_flight.find(hash, &key) {
+            stats.record_deduplicated(1);
+            seat.batch.join(seat.index);
+            return Ticket::Pending(seat.clone());
+        }
         let batch = match &self.open {
             Some(open) => Arc::clone(open),
             None => {
@@ -362,9 +345,8 @@ impl<S: BatchSource> State<S> {
                 batch
             }
         };
-        let (index, len, one_task) = batch.push(entry.key().clone(), tokio::task::try_id());
-        let seat = Seat { batch, index };
-        entry.insert(seat.clone());
+        let (index, len, one_task) = batch.push(key, tokio::task::try_id());
+        let seat = self.in_flight.insert(hash, batch, index);
         let batch = &seat.batch;
         // The early sizes are for callers coming back from a batch, each in
         // a task of its own; one task's fan-out (made in one poll) goes
@@ -416,34 +398,26 @@ impl<S: BatchSource> State<S> {
 
     /// A batch finished: release its keys that are still attached to it and
     /// cache their results (a detached key was cleared after the fetch
-    /// began, so its value must not be cached). Released entries the cache
-    /// does not take go to `released`, for the caller to drop once the
-    /// state is unlocked: freeing them is work no load needs to wait for.
+    /// began, so its value must not be cached). Released seats go to
+    /// `released`, for the caller to drop once the state is unlocked:
+    /// freeing them is work no load needs to wait for.
     fn complete(
         &mut self,
         batch: &Arc<Batch<S>>,
         keys: &[S::Key],
         values: Option<&[Option<S::Value>]>,
-        released: &mut Vec<(S::Key, Seat<S>)>,
+        released: &mut Vec<Seat<S>>,
     ) {
         for (index, key) in keys.iter().enumerate() {
-            // Usually the key is still attached to this batch: remove it with
-            // one lookup, and put it back in the rare case that it was
-            // detached and has since joined another batch.
-            let Some((key, seat)) = self.in_flight.remove_entry(key) else {
-                continue;
+            let hash = self.in_flight.hash(key);
+            let Some(seat) = self.in_flight.remove_seat(hash, batch, index) else {
+                continue; // detached
             };
-            if !Arc::ptr_eq(&seat.batch, batch) {
-                self.in_flight.insert(key, seat);
-                continue;
+            if let (Some(cache), Some(values)) = (self.cache.as_mut(), values) {
+                let value = values.get(index).cloned().flatten();
+                cache.insert(key.clone(), value);
             }
-            match (self.cache.as_mut(), values) {
-                (Some(cache), Some(values)) => {
-                    let value = values.get(index).cloned().flatten();
-                    cache.insert(key, value);
-                }
-                _ => released.push((key, seat)),
-            }
+            released.push(seat);
         }
     }
 
@@ -451,18 +425,18 @@ impl<S: BatchSource> State<S> {
     fn forget(&mut self, batch: &Arc<Batch<S>>) {
         self.seal(batch);
         self.in_flight
-            .retain(|_, seat| !Arc::ptr_eq(&seat.batch, batch));
+            .retain(|seat| !Arc::ptr_eq(&seat.batch, batch));
     }
 
     /// Detach a key from a batch whose fetch may already have begun, so the
     /// next load fetches it anew. A key in the open batch stays: that fetch
     /// has not started, so it will read the current value.
     fn detach(&mut self, key: &S::Key) {
-        if let Some(seat) = self.in_flight.get(key)
-            && !self.is_open(&seat.batch)
-        {
-            self.in_flight.remove(key);
-        }
+        let hash = self.in_flight.hash(key);
+        let open = self.open.as_ref();
+        self.in_flight.remove_unless(hash, key, |seat| {
+            open.is_some_and(|open| Arc::ptr_eq(open, &seat.batch))
+        });
     }
 }
 
@@ -575,7 +549,7 @@ impl<S: BatchSource> Loader<S> {
                 },
                 state: Mutex::new(State {
                     open: None,
-                    in_flight: HashMap::new(),
+                    in_flight: Registry::default(),
                     cache: Cache::new(builder.cache),
                 }),
                 permits: settings
@@ -617,7 +591,7 @@ impl<S: BatchSource> Loader<S> {
                 self.shared.stats.record_requests(1);
                 Ok(value)
             }
-            Ticket::Pending(Seat { batch, index }) => {
+            Ticket::Pending(Seat { batch, index, .. }) => {
                 self.shared.stats.record_requests(1);
                 // This load opened the batch: it runs the batch itself.
                 if let (Some(opened), Some(handle)) = (new_batch.pop(), &runtime) {
@@ -669,7 +643,7 @@ impl<S: BatchSource> Loader<S> {
         for ticket in tickets {
             values.push(match ticket {
                 Ticket::Ready(value) => value,
-                Ticket::Pending(Seat { batch, index }) => batch.wait(index).await?,
+                Ticket::Pending(Seat { batch, index, .. }) => batch.wait(index).await?,
                 // The runtime was found before registering.
                 Ticket::NoRuntime => return Err(LoadError::NoRuntime),
             });
@@ -714,7 +688,8 @@ impl<S: BatchSource> Loader<S> {
         let Some(cache) = cache.as_mut() else {
             return false;
         };
-        if in_flight.contains_key(&key) || cache.get(&key).is_some() {
+        let hash = in_flight.hash(&key);
+        if in_flight.find(hash, &key).is_some() || cache.get(&key).is_some() {
             return false;
         }
         cache.insert(key, Some(value));
@@ -768,7 +743,7 @@ impl<S: BatchSource> Loader<S> {
             in_flight,
             cache,
         } = &mut *state;
-        in_flight.retain(|_, seat| open.as_ref().is_some_and(|o| Arc::ptr_eq(o, &seat.batch)));
+        in_flight.retain(|seat| open.as_ref().is_some_and(|o| Arc::ptr_eq(o, &seat.batch)));
         if let Some(cache) = cache.as_mut() {
             cache.clear();
         }

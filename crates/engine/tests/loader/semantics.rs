@@ -1027,3 +1027,89 @@ async fn load_many_answers_repeated_keys_and_keys_the_source_left_out() {
     assert_eq!(keys, [None, Some(5), Some(5), Some(7), None]);
     assert_eq!(clones.load(SeqCst), 1, "key 5's second caller copies");
 }
+
+/// A key that counts its clones.
+#[derive(Debug)]
+struct CountedKey {
+    id: u64,
+    clones: Arc<AtomicUsize>,
+}
+
+impl PartialEq for CountedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for CountedKey {}
+
+impl std::hash::Hash for CountedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl Clone for CountedKey {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, SeqCst);
+        Self {
+            id: self.id,
+            clones: Arc::clone(&self.clones),
+        }
+    }
+}
+
+/// Answers each key with its id.
+struct ById;
+
+impl BatchSource for ById {
+    type Key = CountedKey;
+    type Value = u64;
+    type Error = std::convert::Infallible;
+
+    async fn load(&self, keys: &[CountedKey]) -> Result<HashMap<CountedKey, u64>, Self::Error> {
+        unreachable!("the loader asks for values in order, {} keys", keys.len())
+    }
+
+    async fn load_in_order(&self, keys: &[CountedKey]) -> Result<Vec<Option<u64>>, Self::Error> {
+        Ok(keys.iter().map(|key| Some(key.id)).collect())
+    }
+}
+
+/// Loads of keys 0..40, key 7 three times, in tasks of their own; returns
+/// how often the loader cloned a key.
+async fn key_clones(cache: CachePolicy) -> usize {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let loader = Loader::builder(ById).cache(cache).build().unwrap();
+    let ids: Vec<u64> = (0..40).chain([7, 7]).collect();
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let loader = loader.clone();
+            let key = CountedKey {
+                id,
+                clones: Arc::clone(&clones),
+            };
+            tokio::spawn(async move { loader.load(key).await })
+        })
+        .collect();
+    for (id, task) in ids.into_iter().zip(tasks) {
+        assert_eq!(task.await.unwrap().unwrap(), Some(id));
+    }
+    assert_eq!(loader.in_flight(), 0);
+    clones.load(SeqCst)
+}
+
+#[tokio::test]
+async fn a_key_moves_into_its_batch_and_is_cloned_only_to_be_cached() {
+    assert_eq!(
+        key_clones(CachePolicy::Disabled).await,
+        0,
+        "without the cache"
+    );
+    assert_eq!(
+        key_clones(CachePolicy::Unbounded).await,
+        40,
+        "the cache keeps a copy of each distinct key"
+    );
+}
