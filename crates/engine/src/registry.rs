@@ -12,7 +12,8 @@ use std::{hash::BuildHasher, sync::Arc};
 
 /// How keys are hashed: foldhash, seeded at random per process, as the
 /// cache's `lru` map does. SipHash, the standard map's hasher, cost a third
-/// of each load's registration (docs/BENCHMARKS.md, "The key registry");
+/// of each load's registration (docs/BENCHMARKS.md, "The key registry, and
+/// the fetch's boxed future");
 /// its stronger resistance to keys crafted to collide buys little here,
 /// where the registry holds only the keys of batches open or in flight.
 type KeyHasher = foldhash::fast::RandomState;
@@ -50,6 +51,7 @@ impl<S: BatchSource> Default for Registry<S> {
 }
 
 impl<S: BatchSource> Registry<S> {
+    /// The hash a key is registered under.
     pub(crate) fn hash(&self, key: &S::Key) -> u64 {
         self.hasher.hash_one(key)
     }
