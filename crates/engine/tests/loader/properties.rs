@@ -1,7 +1,7 @@
 //! Property tests: random concurrent workloads against a direct lookup.
 
 use crate::source::{Recorder, expected};
-use coalesce::{BatchWindow, Loader};
+use coalesce::{BatchWindow, CachePolicy, Loader};
 use proptest::prelude::*;
 use std::{collections::HashSet, time::Duration};
 
@@ -9,12 +9,16 @@ use std::{collections::HashSet, time::Duration};
 enum Call {
     Load(u64),
     LoadMany(Vec<u64>),
+    /// Forget a key while other tasks may be loading it: it leaves the
+    /// cache and any batch already fetching it.
+    Clear(u64),
 }
 
 fn call() -> impl Strategy<Value = Call> {
     prop_oneof![
-        (0u64..60).prop_map(Call::Load),
-        prop::collection::vec(0u64..60, 0..25).prop_map(Call::LoadMany),
+        4 => (0u64..60).prop_map(Call::Load),
+        4 => prop::collection::vec(0u64..60, 0..25).prop_map(Call::LoadMany),
+        1 => (0u64..60).prop_map(Call::Clear),
     ]
 }
 
@@ -35,6 +39,7 @@ proptest! {
         limit in prop::option::of(1usize..4),
         window in window(),
         workers in 1usize..3,
+        cache in any::<bool>(),
     ) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
@@ -42,7 +47,11 @@ proptest! {
             .build()
             .unwrap();
         let source = Recorder::new();
-        let mut builder = Loader::builder(source.clone()).max_batch_size(cap).window(window);
+        let cache = if cache { CachePolicy::Unbounded } else { CachePolicy::Disabled };
+        let mut builder = Loader::builder(source.clone())
+            .max_batch_size(cap)
+            .window(window)
+            .cache(cache);
         if let Some(limit) = limit {
             builder = builder.max_concurrent_batches(limit);
         }
@@ -63,6 +72,7 @@ proptest! {
                                     let values = loader.load_many(keys.clone()).await.unwrap();
                                     seen.push((keys, values));
                                 }
+                                Call::Clear(key) => loader.clear(&key),
                             }
                         }
                         seen
@@ -85,6 +95,7 @@ proptest! {
             let distinct: HashSet<_> = batch.iter().collect();
             prop_assert_eq!(distinct.len(), batch.len(), "key sent twice in {:?}", batch);
         }
+        // Every seat was released: none leaked, whatever was cleared when.
         prop_assert_eq!(loader.in_flight(), 0);
     }
 }
