@@ -936,7 +936,8 @@ async fn callers_of_a_completed_batch_join_the_waiting_open_batch() {
     assert_eq!(batches, vec![(0..10).collect(), second]);
 }
 
-/// A value that counts its clones.
+/// A value (or key) that counts its clones; it equals another of the same
+/// `key`.
 #[derive(Debug)]
 struct Counted {
     key: u64,
@@ -950,6 +951,20 @@ impl Clone for Counted {
             key: self.key,
             clones: Arc::clone(&self.clones),
         }
+    }
+}
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Counted {}
+
+impl std::hash::Hash for Counted {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
     }
 }
 
@@ -1028,51 +1043,20 @@ async fn load_many_answers_repeated_keys_and_keys_the_source_left_out() {
     assert_eq!(clones.load(SeqCst), 1, "key 5's second caller copies");
 }
 
-/// A key that counts its clones.
-#[derive(Debug)]
-struct CountedKey {
-    id: u64,
-    clones: Arc<AtomicUsize>,
-}
-
-impl PartialEq for CountedKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for CountedKey {}
-
-impl std::hash::Hash for CountedKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-
-impl Clone for CountedKey {
-    fn clone(&self) -> Self {
-        self.clones.fetch_add(1, SeqCst);
-        Self {
-            id: self.id,
-            clones: Arc::clone(&self.clones),
-        }
-    }
-}
-
 /// Answers each key with its id.
 struct ById;
 
 impl BatchSource for ById {
-    type Key = CountedKey;
+    type Key = Counted;
     type Value = u64;
     type Error = std::convert::Infallible;
 
-    async fn load(&self, keys: &[CountedKey]) -> Result<HashMap<CountedKey, u64>, Self::Error> {
+    async fn load(&self, keys: &[Counted]) -> Result<HashMap<Counted, u64>, Self::Error> {
         unreachable!("the loader asks for values in order, {} keys", keys.len())
     }
 
-    async fn load_in_order(&self, keys: &[CountedKey]) -> Result<Vec<Option<u64>>, Self::Error> {
-        Ok(keys.iter().map(|key| Some(key.id)).collect())
+    async fn load_in_order(&self, keys: &[Counted]) -> Result<Vec<Option<u64>>, Self::Error> {
+        Ok(keys.iter().map(|key| Some(key.key)).collect())
     }
 }
 
@@ -1086,8 +1070,8 @@ async fn key_clones(cache: CachePolicy) -> usize {
         .iter()
         .map(|&id| {
             let loader = loader.clone();
-            let key = CountedKey {
-                id,
+            let key = Counted {
+                key: id,
                 clones: Arc::clone(&clones),
             };
             tokio::spawn(async move { loader.load(key).await })
