@@ -24,7 +24,10 @@ use std::{collections::HashMap, future::Future, hash::Hash, marker::PhantomData,
 /// }
 /// ```
 pub trait BatchSource: Send + Sync + 'static {
-    /// The key a caller loads by, such as a primary key.
+    /// The key a caller loads by, such as a primary key. The loader moves
+    /// it into its batch and clones it only for the cache, when caching is
+    /// on. (`load`'s map owns its keys: a source answering by position,
+    /// with `load_in_order`, clones none.)
     type Key: Eq + Hash + Clone + Send + Sync + 'static;
     /// The value a key resolves to. Its last caller takes it; the key's other
     /// callers (loads of the same key in one batch) get clones.
