@@ -86,6 +86,15 @@ struct Item<'a, K, V> {
     values: V,
 }
 
+// By hand: a derive would ask `K: Copy`, where only the reference is copied.
+impl<K, V: Copy> Clone for Item<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V: Copy> Copy for Item<'_, K, V> {}
+
 impl<K, V> Item<'_, K, V> {
     fn encoding<DB: Dialect>(&self) -> Encoding
     where
@@ -488,7 +497,7 @@ impl<DB: Dialect> Db<DB> {
             return Ok(answers);
         }
         // `sendable.indices` says where each sendable key's answer goes.
-        let items = sendable.keys(keys);
+        let items = sendable.take(keys.iter().copied());
         let chunks = self
             .plan_sizes::<K, ()>(operation, table, &sendable.sizes)
             .await?;
@@ -713,14 +722,7 @@ impl<DB: Dialect> Db<DB> {
         for (index, error) in refused {
             results[index] = Err(error);
         }
-        let sent: Vec<Item<'_, R::Key, R::Values<'_>>> = sendable
-            .indices
-            .iter()
-            .map(|&i| Item {
-                key: items[i].key,
-                values: rows[i].values(),
-            })
-            .collect();
+        let sent = sendable.take(items);
         let written = self.write(table, &sent, &sendable.sizes, true).await?;
         for (index, error) in written {
             results[sendable.indices[index]] = Err(error);
@@ -1009,7 +1011,7 @@ impl<DB: Dialect> Db<DB> {
             .into_iter()
             .map(|(index, error)| (keys[index].key.clone(), Err(error)))
             .collect();
-        Ok((sendable.keys(&keys), sendable.sizes, refused))
+        Ok((sendable.take(keys), sendable.sizes, refused))
     }
 
     /// Delete `keys` by `chunks`, all or nothing; whether each deleted a
@@ -1494,15 +1496,14 @@ struct Sendable {
 }
 
 impl Sendable {
-    /// The sendable ones of the key items `keys` (those [`sendable`] was
-    /// given), in order.
-    fn keys<'k, K>(&self, keys: &[Item<'k, K, ()>]) -> Vec<Item<'k, K, ()>> {
-        self.indices
-            .iter()
-            .map(|&i| Item {
-                key: keys[i].key,
-                values: (),
-            })
+    /// The sendable ones of `items` (those [`sendable`] was given, in the
+    /// same order), in order.
+    fn take<T>(&self, items: impl IntoIterator<Item = T>) -> Vec<T> {
+        let mut sendable = self.indices.iter().copied().peekable();
+        items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, item)| sendable.next_if_eq(&index).map(|_| item))
             .collect()
     }
 }
