@@ -111,9 +111,12 @@ macro_rules! backend_tests {
                 name
             }
 
-            async fn items_table(pool: &Pool) -> String {
+            /// A new table of [`Item`]s: its name, and its description.
+            async fn items_table(pool: &Pool) -> (String, Table) {
                 let columns = format!("id {} PRIMARY KEY, name {} NOT NULL", $int, $text);
-                table(pool, "items", &columns).await
+                let name = table(pool, "items", &columns).await;
+                let description = Table::new(&name).key(["id"]).values(["name"]);
+                (name, description)
             }
 
             async fn lines_table(pool: &Pool) -> String {
@@ -129,8 +132,7 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn single_key_reads_equal_the_naive_path_at_every_size() {
                 let Some(pool) = common::$backend().await else { return };
-                let name = items_table(&pool).await;
-                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let (name, table) = items_table(&pool).await;
                 let sql = $batch(pool.clone());
                 let rows: Vec<Item> = (0..70_000)
                     .step_by(2)
@@ -170,8 +172,7 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn in_order_reads_answer_each_place_of_the_keys_in_one_statement() {
                 let Some(pool) = common::$backend().await else { return };
-                let name = items_table(&pool).await;
-                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let (name, table) = items_table(&pool).await;
                 let sql = $batch(pool.clone());
                 let rows: Vec<Item> = (1..=5).map(|id| Item { id, name: format!("n{id}") }).collect();
                 sql.upsert(&table, &rows).await.unwrap();
@@ -371,8 +372,7 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn the_last_write_of_a_key_wins_in_one_statement() {
                 let Some(pool) = common::$backend().await else { return };
-                let name = items_table(&pool).await;
-                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let (name, table) = items_table(&pool).await;
                 let sql = $batch(pool.clone());
                 let rows = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")]
                     .map(|(id, name)| Item { id, name: name.to_owned() });
@@ -454,8 +454,7 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn big_values_are_split_by_bytes_and_never_padded_over_the_limit() {
                 let Some(pool) = common::$backend().await else { return };
-                let name = items_table(&pool).await;
-                let table = Table::new(&name).key(["id"]).values(["name"]);
+                let (name, table) = items_table(&pool).await;
                 let sql = $batch(pool.clone());
                 // 20 values of 1 MB: 20 MB, over MariaDB's 16 MiB packet.
                 let big: Vec<Item> = (0..20)
