@@ -603,12 +603,16 @@ impl<DB: Dialect> Db<DB> {
         let items = &keys[range.clone()];
         let padding = padding_for::<DB>(items.len(), padding);
         let len = items.len() + padding;
-        let sql = typed::<DB, K>(sql::select(&DB::SYNTAX, table, len));
+        let texts = table.texts();
+        let sql = texts.read::<DB, K>(len, false, || {
+            typed::<DB, K>(sql::select(&DB::SYNTAX, table, len))
+        });
         let arguments = key_arguments(items, padding)?;
         self.count_statement();
         let rows = match DB::fetch_rows(connection, sql, arguments, self.named()).await {
             Err(error) if DB::is_collation_mix(&error) && len > 1 => {
-                let sql = sql::select(&branches::<DB>(), table, len);
+                let sql =
+                    texts.read::<DB, K>(len, true, || sql::select(&branches::<DB>(), table, len));
                 let arguments = key_arguments(items, padding)?;
                 self.count_statement();
                 DB::fetch_rows(connection, sql, arguments, self.named()).await?
@@ -886,7 +890,9 @@ impl<DB: Dialect> Db<DB> {
         range: Range<usize>,
     ) -> Result<(), sqlx::Error> {
         let items = &rows[range];
-        let sql = sql::upsert(&DB::SYNTAX, table, items.len());
+        let sql = table
+            .texts()
+            .upsert::<DB, K>(items.len(), || sql::upsert(&DB::SYNTAX, table, items.len()));
         let arguments = arguments(items)?;
         self.count_statement();
         DB::execute(connection, sql, arguments, self.named())
@@ -1027,7 +1033,7 @@ impl<DB: Dialect> Db<DB> {
             .iter()
             .map(|chunk| {
                 let len = chunk.items.len() + padding_for::<DB>(chunk.items.len(), chunk.padding());
-                sql::delete(&DB::SYNTAX, table, len).statements()
+                delete_text::<DB, K>(table, len, false).statements()
             })
             .sum();
         let mut scope = self.open(operation, table, statements).await?;
@@ -1105,9 +1111,8 @@ impl<DB: Dialect> Db<DB> {
             }
             Ok(credited)
         };
-        match sql::delete(&DB::SYNTAX, table, items.len() + padding) {
+        match delete_text::<DB, K>(table, items.len() + padding, false) {
             sql::Delete::One(delete) => {
-                let delete = typed::<DB, K>(delete);
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
                 let affected = DB::execute(connection, delete, arguments, self.named()).await;
@@ -1119,7 +1124,6 @@ impl<DB: Dialect> Db<DB> {
                 })
             }
             sql::Delete::Returning(delete) => {
-                let delete = typed::<DB, K>(delete);
                 let arguments = key_arguments(items, padding).map_err(Ran::Before)?;
                 self.count_statement();
                 let rows = DB::fetch_rows(connection, delete, arguments, self.named()).await;
@@ -1132,7 +1136,7 @@ impl<DB: Dialect> Db<DB> {
                     Err(error) if DB::is_collation_mix(&error) => {
                         let len = items.len() + padding;
                         let sql::Delete::LockedFirst { lock, .. } =
-                            sql::delete(&branches::<DB>(), table, len)
+                            delete_text::<DB, K>(table, len, true)
                         else {
                             return Err(Ran::Before(error));
                         };
@@ -1311,6 +1315,24 @@ fn failed(operation: Operation, table: &Table, step: Step, source: sqlx::Error) 
         step,
         source,
     }
+}
+
+/// The delete of `len` keys of type `K` from `table`, in the form for a
+/// statement whose table of keys the server refused to compare if
+/// `fallback`.
+fn delete_text<DB: Dialect, K: Key<DB>>(table: &Table, len: usize, fallback: bool) -> sql::Delete {
+    table.texts().delete::<DB, K>(len, fallback, || {
+        if fallback {
+            return sql::delete(&branches::<DB>(), table, len);
+        }
+        match sql::delete(&DB::SYNTAX, table, len) {
+            sql::Delete::One(delete) => sql::Delete::One(typed::<DB, K>(delete.to_string()).into()),
+            sql::Delete::Returning(delete) => {
+                sql::Delete::Returning(typed::<DB, K>(delete.to_string()).into())
+            }
+            locked => locked,
+        }
+    })
 }
 
 /// `sql` for keys of type `K`: on PostgreSQL followed by a comment naming

@@ -59,6 +59,7 @@ mod rows;
 mod session;
 mod sql;
 mod table;
+mod texts;
 mod value;
 
 /// `#[derive(Record)]`: a row type's table and key in one attribute. See

@@ -3,6 +3,7 @@
 
 use crate::dialect::internal::{KeyRows, Lists, Syntax, Upsert};
 use crate::table::{Table, quoted, quoted_path};
+use std::sync::Arc;
 
 /// Quoted names, joined by `, `.
 fn names(syntax: &Syntax, columns: &[String]) -> String {
@@ -111,6 +112,15 @@ fn match_keys(syntax: &Syntax, table: &str, key: &[String], keys: &[String]) -> 
         .join(" AND ")
 }
 
+/// The length a statement of `items` keys or rows is built for: where
+/// lists travel as arrays, one text serves every length above one.
+pub(crate) fn text_len(syntax: &Syntax, items: usize) -> usize {
+    match syntax.lists {
+        Lists::Arrays => items.min(2),
+        Lists::Rows { .. } => items,
+    }
+}
+
 /// The keyed read of `items` keys. One key is plain equality; several are
 /// a join with the derived table of keys, each row followed by the
 /// 1-based position of the key that found it (its last column).
@@ -214,18 +224,18 @@ fn row_placeholders(rows: usize, per_row: usize) -> String {
 pub(crate) enum Delete {
     /// One key: `DELETE ... WHERE` its equality; it deleted something if
     /// it affected a row.
-    One(String),
+    One(Arc<str>),
     /// One statement deleting and returning the position credited with
     /// each deleted row (PostgreSQL: a data-modifying `WITH`).
-    Returning(String),
+    Returning(Arc<str>),
     /// Two statements in one transaction: the positions credited with the
     /// rows about to be deleted, locked, then the delete.
     LockedFirst {
         /// Returns the first matching position per group of rows equal in
         /// the key columns (all matched by the same keys).
-        lock: String,
+        lock: Arc<str>,
         /// Deletes every row matched by a key.
-        delete: String,
+        delete: Arc<str>,
     },
 }
 
@@ -245,7 +255,7 @@ pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> Delete {
     let key = table.key_columns();
     let equal = equal_to_one(syntax, key);
     if items == 1 {
-        return Delete::One(format!("DELETE FROM {name} {equal}"));
+        return Delete::One(format!("DELETE FROM {name} {equal}").into());
     }
     let (keys, position, columns) = keys_table(syntax, key.len(), items);
     let matched = match_keys(syntax, &name, key, &columns);
@@ -257,12 +267,15 @@ pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> Delete {
             let deleted = "coalesce_deleted";
             let returned = names(syntax, key);
             let matched_again = match_keys(syntax, deleted, key, &columns);
-            Delete::Returning(format!(
-                "WITH {deleted} AS (DELETE FROM {name} USING {keys} WHERE {matched} \
+            Delete::Returning(
+                format!(
+                    "WITH {deleted} AS (DELETE FROM {name} USING {keys} WHERE {matched} \
                  RETURNING {name}.ctid AS coalesce_row, {returned}) \
                  SELECT MIN({position}) FROM {deleted} JOIN {keys} ON {matched_again} \
                  GROUP BY {deleted}.coalesce_row"
-            ))
+                )
+                .into(),
+            )
         }
         Lists::Rows {
             keys: keys_form @ (KeyRows::Derived | KeyRows::Branches),
@@ -302,8 +315,8 @@ pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> Delete {
                 format!("({returned}) IN ({})", row_placeholders(items, key.len()))
             };
             Delete::LockedFirst {
-                lock,
-                delete: format!("DELETE FROM {name} WHERE {listed}"),
+                lock: lock.into(),
+                delete: format!("DELETE FROM {name} WHERE {listed}").into(),
             }
         }
         // SQLite locks the whole database for the transaction; its DELETE
@@ -322,11 +335,13 @@ pub(crate) fn delete(syntax: &Syntax, table: &Table, items: usize) -> Delete {
             Delete::LockedFirst {
                 lock: format!(
                     "SELECT MIN({position}) FROM {name} JOIN {keys} ON {matched} GROUP BY {grouped}"
-                ),
+                )
+                .into(),
                 delete: format!(
                     "DELETE FROM {name} WHERE {listed} IN (SELECT {} FROM {keys})",
                     columns.join(", ")
-                ),
+                )
+                .into(),
             }
         }
     }
@@ -457,7 +472,7 @@ mod tests {
             panic!("MySQL locks first");
         };
         assert_eq!(
-            listed,
+            &*listed,
             "DELETE FROM `order_lines` WHERE (`order_id`, `line_no`) IN ((?, ?), (?, ?))"
         );
     }

@@ -1,7 +1,7 @@
 //! The description of a user's table: its name, key and value columns.
 
-use crate::Error;
-use std::collections::HashSet;
+use crate::{Error, texts::Texts};
+use std::{collections::HashSet, sync::Arc};
 
 /// A table to batch: its name, its key column(s) and the value columns an
 /// upsert writes (a read selects the key and value columns unless you give
@@ -21,7 +21,7 @@ use std::collections::HashSet;
 /// assert_eq!(lines.key_columns(), ["order_id", "line_no"]);
 /// # let _ = orders;
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Table {
     schema: Option<String>,
     name: String,
@@ -29,7 +29,25 @@ pub struct Table {
     columns: Vec<String>,
     select: Option<String>,
     on_update: Vec<(String, String)>,
+    /// The statements built from this description so far; each builder
+    /// method starts anew.
+    texts: Arc<Texts>,
 }
+
+/// Tables are equal when their descriptions are: the texts they keep are
+/// built from them.
+impl PartialEq for Table {
+    fn eq(&self, other: &Self) -> bool {
+        self.schema == other.schema
+            && self.name == other.name
+            && self.key == other.key
+            && self.columns == other.columns
+            && self.select == other.select
+            && self.on_update == other.on_update
+    }
+}
+
+impl Eq for Table {}
 
 impl Table {
     /// A table named `name` (one identifier, even with a dot in it), with
@@ -46,7 +64,16 @@ impl Table {
             columns: Vec::new(),
             select: None,
             on_update: Vec::new(),
+            texts: Arc::default(),
         }
+    }
+
+    /// This table, changed by `change`, with no statement texts of its old
+    /// description.
+    fn changed(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self.texts = Arc::default();
+        self
     }
 
     /// The same table under another name (in the same schema).
@@ -55,9 +82,8 @@ impl Table {
     /// let orders = coalesce_sql::Table::new("orders").key(["id"]).renamed("orders_2026");
     /// assert_eq!(orders.name(), "orders_2026");
     /// ```
-    pub fn renamed(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
+    pub fn renamed(self, name: impl Into<String>) -> Self {
+        self.changed(|t| t.name = name.into())
     }
 
     /// The schema (PostgreSQL) or database (MySQL/MariaDB; an attached
@@ -68,9 +94,8 @@ impl Table {
     /// let orders = coalesce_sql::Table::new("orders").schema("app").key(["id"]);
     /// assert_eq!(orders.schema_name(), Some("app"));
     /// ```
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = Some(schema.into());
-        self
+    pub fn schema(self, schema: impl Into<String>) -> Self {
+        self.changed(|t| t.schema = Some(schema.into()))
     }
 
     /// The key column(s): one for a single key, several for a composite
@@ -81,9 +106,8 @@ impl Table {
     /// let lines = coalesce_sql::Table::new("order_lines").key(["order_id", "line_no"]);
     /// assert_eq!(lines.key_columns(), ["order_id", "line_no"]);
     /// ```
-    pub fn key<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
-        self.key = columns.into_iter().map(Into::into).collect();
-        self
+    pub fn key<I: IntoIterator<Item = S>, S: Into<String>>(self, columns: I) -> Self {
+        self.changed(|t| t.key = columns.into_iter().map(Into::into).collect())
     }
 
     /// The value columns (every column an upsert writes besides the
@@ -93,9 +117,8 @@ impl Table {
     /// let orders = coalesce_sql::Table::new("orders").key(["id"]).values(["customer", "total_cents"]);
     /// assert_eq!(orders.value_columns(), ["customer", "total_cents"]);
     /// ```
-    pub fn values<I: IntoIterator<Item = S>, S: Into<String>>(mut self, columns: I) -> Self {
-        self.columns = columns.into_iter().map(Into::into).collect();
-        self
+    pub fn values<I: IntoIterator<Item = S>, S: Into<String>>(self, columns: I) -> Self {
+        self.changed(|t| t.columns = columns.into_iter().map(Into::into).collect())
     }
 
     /// The value columns under their name before 0.2 (it read as if it
@@ -119,9 +142,8 @@ impl Table {
     ///     .select("id, customer, total_cents / 100.0 AS total");
     /// # let _ = orders;
     /// ```
-    pub fn select(mut self, list: impl Into<String>) -> Self {
-        self.select = Some(list.into());
-        self
+    pub fn select(self, list: impl Into<String>) -> Self {
+        self.changed(|t| t.select = Some(list.into()))
     }
 
     /// Also set `column` to the SQL expression `expression` (trusted, not
@@ -136,9 +158,8 @@ impl Table {
     ///     .on_update("updated_at", "CURRENT_TIMESTAMP");
     /// # let _ = orders;
     /// ```
-    pub fn on_update(mut self, column: impl Into<String>, expression: impl Into<String>) -> Self {
-        self.on_update.push((column.into(), expression.into()));
-        self
+    pub fn on_update(self, column: impl Into<String>, expression: impl Into<String>) -> Self {
+        self.changed(|t| t.on_update.push((column.into(), expression.into())))
     }
 
     /// The table name as given (see [`Table::new`]).
@@ -179,24 +200,27 @@ impl Table {
         &self.on_update
     }
 
-    /// Check the description once before building statements from it.
+    /// Check the description before building statements from it (its
+    /// names once, the key's arity on each call).
     pub(crate) fn validate(&self, key_arity: usize) -> Result<(), Error> {
-        let bad = |reason: String| {
-            Err(Error::BadTable {
-                table: self.name.clone(),
-                reason,
-            })
+        let bad = |reason: String| Error::BadTable {
+            table: self.name.clone(),
+            reason,
         };
         if self.key.is_empty() {
-            return bad("no key column".into());
+            return Err(bad("no key column".into()));
         }
         if self.key.len() != key_arity {
-            return bad(format!(
+            return Err(bad(format!(
                 "{} key column(s) but the key type has {key_arity} field(s)",
                 self.key.len()
-            ));
+            )));
         }
-        let mut seen = HashSet::new();
+        self.texts.check_names(|| self.names_problem()).map_err(bad)
+    }
+
+    /// What is wrong with the table's names, if anything.
+    fn names_problem(&self) -> Result<(), String> {
         for name in [self.name.as_str()]
             .into_iter()
             .chain(self.schema.as_deref())
@@ -204,16 +228,22 @@ impl Table {
             .chain(self.on_update.iter().map(|(column, _)| column.as_str()))
         {
             if name.is_empty() || name.contains('\0') {
-                return bad(format!("invalid identifier {name:?}"));
+                return Err(format!("invalid identifier {name:?}"));
             }
         }
+        let mut seen = HashSet::new();
         let updated = self.on_update.iter().map(|(column, _)| column);
         for column in self.key.iter().chain(&self.columns).chain(updated) {
             if !seen.insert(column) {
-                return bad(format!("column {column:?} named twice"));
+                return Err(format!("column {column:?} named twice"));
             }
         }
         Ok(())
+    }
+
+    /// The statement texts built from this description so far.
+    pub(crate) fn texts(&self) -> &Texts {
+        &self.texts
     }
 }
 

@@ -197,7 +197,7 @@ pub(crate) mod internal {
         /// statement cached on the connection if `named`.
         fn fetch_rows<'c>(
             connection: &'c mut Self::Connection,
-            sql: String,
+            sql: std::sync::Arc<str>,
             arguments: Self::Arguments,
             named: bool,
         ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c;
@@ -206,7 +206,7 @@ pub(crate) mod internal {
         /// Prepared as [`fetch_rows`](Self::fetch_rows) says.
         fn execute<'c>(
             connection: &'c mut Self::Connection,
-            sql: String,
+            sql: std::sync::Arc<str>,
             arguments: Self::Arguments,
             named: bool,
         ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
@@ -263,7 +263,7 @@ macro_rules! driver_calls {
     () => {
         fn fetch_rows<'c>(
             connection: &'c mut Self::Connection,
-            sql: String,
+            sql: std::sync::Arc<str>,
             arguments: Self::Arguments,
             named: bool,
         ) -> impl std::future::Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c {
@@ -274,7 +274,7 @@ macro_rules! driver_calls {
 
         fn execute<'c>(
             connection: &'c mut Self::Connection,
-            sql: String,
+            sql: std::sync::Arc<str>,
             arguments: Self::Arguments,
             named: bool,
         ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
