@@ -72,7 +72,11 @@ impl Table {
     /// description.
     fn changed(mut self, change: impl FnOnce(&mut Self)) -> Self {
         change(&mut self);
-        self.texts = Arc::default();
+        match Arc::get_mut(&mut self.texts) {
+            // Not shared (a table being described): emptied in place.
+            Some(texts) => *texts = Texts::default(),
+            None => self.texts = Arc::default(),
+        }
         self
     }
 

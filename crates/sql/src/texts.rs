@@ -167,5 +167,7 @@ mod tests {
             assert_eq!(read(table, "new"), "new", "{table:?}");
         }
         assert_eq!(read(&table, "again"), "old", "the original keeps its own");
+        let alone = table.values(["v"]);
+        assert_eq!(read(&alone, "new"), "new", "changed without a clone");
     }
 }
