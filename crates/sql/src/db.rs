@@ -540,7 +540,7 @@ impl<DB: Dialect> Db<DB> {
                 }
             }
         }
-        session.end_read(operation, table).await?;
+        session.end_read(&self.pool, operation, table).await?;
         Ok(answers)
     }
 
@@ -582,7 +582,7 @@ impl<DB: Dialect> Db<DB> {
                 found(index, row);
             }
         }
-        session.end_read(operation, table).await
+        session.end_read(&self.pool, operation, table).await
     }
 
     /// One read statement: the rows matching `keys[range]` (padded with
@@ -787,7 +787,7 @@ impl<DB: Dialect> Db<DB> {
                 .await;
             done.map_err(|e| scope.failed(operation, table, step, e))?;
         }
-        scope.commit(operation, table).await
+        scope.commit(&self.pool, operation, table).await
     }
 
     /// Upsert `rows` by `chunks`, bisecting failed statements
@@ -877,7 +877,7 @@ impl<DB: Dialect> Db<DB> {
                 }
             }
         }
-        scope.commit(operation, table).await?;
+        scope.commit(&self.pool, operation, table).await?;
         Ok(failures)
     }
 
@@ -1060,7 +1060,7 @@ impl<DB: Dialect> Db<DB> {
                 deleted[index] = true;
             }
         }
-        scope.commit(operation, table).await?;
+        scope.commit(&self.pool, operation, table).await?;
         Ok(deleted)
     }
 
@@ -1283,8 +1283,13 @@ impl<DB: Dialect> Session<DB> {
 
     /// Commit the write's transaction, if any. A connection that fails
     /// once `COMMIT` is sent leaves the outcome unknown.
-    async fn commit(self, operation: Operation, table: &Table) -> Result<(), Error> {
-        self.finish().await.map_err(|source| {
+    async fn commit(
+        self,
+        pool: &Pool<DB>,
+        operation: Operation,
+        table: &Table,
+    ) -> Result<(), Error> {
+        self.finish_batch(pool).await.map_err(|source| {
             if is_connection_lost(&source) {
                 Error::CommitOutcomeUnknown {
                     operation,
@@ -1300,8 +1305,13 @@ impl<DB: Dialect> Session<DB> {
 
     /// End a read's transaction, if any: nothing to commit, so a failure
     /// is the read's.
-    async fn end_read(self, operation: Operation, table: &Table) -> Result<(), Error> {
-        self.finish()
+    async fn end_read(
+        self,
+        pool: &Pool<DB>,
+        operation: Operation,
+        table: &Table,
+    ) -> Result<(), Error> {
+        self.finish_batch(pool)
             .await
             .map_err(|e| failed(operation, table, Step::Commit, e))
     }

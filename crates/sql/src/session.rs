@@ -188,6 +188,42 @@ impl<DB: Dialect> Session<DB> {
     }
 }
 
+impl<DB: Dialect> Session<DB> {
+    /// As [`finish`](Self::finish), for a batch's statements: a plain
+    /// connection of `pool` goes back once the worker's ready tasks have
+    /// run, if the pool has idle connections (so no caller waits for it).
+    ///
+    /// Why: sqlx pings every connection it takes back, in a task spawned
+    /// when the connection is dropped (a `Sync` and its answer). Dropped
+    /// at the end of a batch, that task is queued ahead of the next
+    /// batch's leader, which yields for its window: the ping went out
+    /// before the next batch's statement, and a lone call in a loop paid
+    /// for it (docs/BENCHMARKS.md, "The connection's return, after the
+    /// next statement"). Deferred, it goes out after it.
+    pub(crate) async fn finish_batch(self, pool: &Pool<DB>) -> Result<(), sqlx::Error> {
+        match self.held {
+            Held::Connection(connection) => {
+                if pool.num_idle() > 0 {
+                    return_later(connection);
+                }
+                Ok(())
+            }
+            Held::Transaction(transaction) => transaction.commit().await,
+        }
+    }
+}
+
+/// Drop `connection` (sqlx then returns it to its pool) once the worker
+/// has run its ready tasks; at once outside a Tokio runtime.
+fn return_later<DB: Dialect>(connection: PoolConnection<DB>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            tokio::task::yield_now().await;
+            drop(connection);
+        });
+    }
+}
+
 impl<DB: Dialect> Deref for Session<DB> {
     type Target = DB::Connection;
 
