@@ -186,9 +186,7 @@ impl<DB: Dialect> Session<DB> {
             Held::Transaction(transaction) => transaction.commit().await,
         }
     }
-}
 
-impl<DB: Dialect> Session<DB> {
     /// As [`finish`](Self::finish), for a batch's statements: a plain
     /// connection of `pool` goes back once the worker's ready tasks have
     /// run, if the pool has idle connections (so no caller waits for it).
