@@ -155,8 +155,43 @@ impl Batches {
     }
 }
 
-pub(super) fn memories_table<DB: StoreDialect>() -> Table {
-    <NewMemory as coalesce_sql::TableRow>::table().on_update("updated_at", DB::NOW)
+/// The store's tables as the toolkit describes them on one backend. Each
+/// backend describes them once per process ([`StoreDialect::tables`]): a
+/// `Table` keeps the statement texts built from it, which a description
+/// made per call would build again on every call.
+pub(crate) struct Tables {
+    /// Memories by (user, category, key); upserts set `updated_at`.
+    memories: Table,
+    /// Memories by (user, key), with their category and value.
+    memory_groups: Table,
+    /// Memories by (user, key), for deletes.
+    memory_pairs: Table,
+    profiles: Table,
+    onboardings: Table,
+}
+
+impl Tables {
+    /// The tables on `DB`.
+    pub(crate) fn of<DB: StoreDialect>() -> Self {
+        Self {
+            memories: <NewMemory as coalesce_sql::TableRow>::table()
+                .on_update("updated_at", DB::NOW),
+            memory_groups: Table::new("memories")
+                .key(["user_id", "key"])
+                .values(["category", "value"]),
+            memory_pairs: Table::new("memories").key(["user_id", "key"]),
+            profiles: Table::new("profiles").key(["user_id"]).values(["profile"]),
+            onboardings: Table::new("onboarding")
+                .key(["user_id"])
+                .values(["data", "completed"])
+                .select(format!("user_id, {}, completed", DB::ONBOARDING_DATA)),
+        }
+    }
+
+    /// Memories by (user, category, key); upserts set `updated_at`.
+    pub(super) fn memories(&self) -> &Table {
+        &self.memories
+    }
 }
 
 /// The toolkit's error as the driver error the store's API carries: a
@@ -230,7 +265,7 @@ where
 {
     let triples: Vec<MemoryTriple> = keys.iter().map(triple).collect();
     let rows: HashMap<MemoryTriple, MemoryRow> = batch
-        .fetch(&memories_table::<DB>(), &triples)
+        .fetch(&DB::tables().memories, &triples)
         .await
         .map_err(driver_error)?;
     rows.into_values()
@@ -258,11 +293,8 @@ where
     String: KeyPart<DB>,
     MemoryRow: for<'r> FromRow<'r, DB::Row>,
 {
-    let by_user_and_key = Table::new("memories")
-        .key(["user_id", "key"])
-        .values(["category", "value"]);
     let rows: HashMap<(String, String), Vec<MemoryRow>> = batch
-        .fetch_grouped(&by_user_and_key, pairs)
+        .fetch_grouped(&DB::tables().memory_groups, pairs)
         .await
         .map_err(driver_error)?;
     rows.into_iter()
@@ -318,9 +350,10 @@ where
     String: KeyPart<DB>,
     (String, String): for<'r> FromRow<'r, DB::Row>,
 {
-    let table = Table::new("profiles").key(["user_id"]).values(["profile"]);
-    let rows: HashMap<String, (String, String)> =
-        batch.fetch(&table, user_ids).await.map_err(driver_error)?;
+    let rows: HashMap<String, (String, String)> = batch
+        .fetch(&DB::tables().profiles, user_ids)
+        .await
+        .map_err(driver_error)?;
     Ok(rows
         .into_iter()
         .map(|(user_id, (_, profile))| (user_id, profile))
@@ -336,12 +369,10 @@ where
     String: KeyPart<DB>,
     (String, String, bool): for<'r> FromRow<'r, DB::Row>,
 {
-    let table = Table::new("onboarding")
-        .key(["user_id"])
-        .values(["data", "completed"])
-        .select(format!("user_id, {}, completed", DB::ONBOARDING_DATA));
-    let rows: HashMap<String, (String, String, bool)> =
-        batch.fetch(&table, user_ids).await.map_err(driver_error)?;
+    let rows: HashMap<String, (String, String, bool)> = batch
+        .fetch(&DB::tables().onboardings, user_ids)
+        .await
+        .map_err(driver_error)?;
     Ok(rows
         .into_iter()
         .map(|(user_id, (_, data, completed))| (user_id, (data, completed)))
@@ -360,7 +391,7 @@ where
 {
     let batch = batch.clone().with_rows_per_statement(rows_per_statement);
     batch
-        .upsert(&memories_table::<DB>(), rows)
+        .upsert(&DB::tables().memories, rows)
         .await
         .map_err(driver_error)
 }
@@ -374,9 +405,8 @@ pub(super) async fn delete_memory_pairs<DB: StoreDialect>(
 where
     String: KeyPart<DB>,
 {
-    let by_user_and_key = Table::new("memories").key(["user_id", "key"]);
     batch
-        .delete(&by_user_and_key, pairs)
+        .delete(&DB::tables().memory_pairs, pairs)
         .await
         .map_err(driver_error)
 }

@@ -1,8 +1,12 @@
 //! MySQL/MariaDB: `ON DUPLICATE KEY UPDATE` upserts; the statements
 //! themselves are shared (`shared`).
 
-use super::shared::{Statements, StoreDialect};
+use super::{
+    batched::Tables,
+    shared::{Statements, StoreDialect},
+};
 use sqlx::MySql;
+use std::sync::LazyLock;
 
 impl StoreDialect for MySql {
     const NOW: &'static str = "CURRENT_TIMESTAMP(6)";
@@ -12,6 +16,11 @@ impl StoreDialect for MySql {
          VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE data = VALUES(data), completed = VALUES(completed), \
          updated_at = CURRENT_TIMESTAMP(6)";
+
+    fn tables() -> &'static Tables {
+        static TABLES: LazyLock<Tables> = LazyLock::new(Tables::of::<MySql>);
+        &TABLES
+    }
 }
 
 impl Statements for MySql {}

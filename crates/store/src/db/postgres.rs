@@ -3,10 +3,12 @@
 //! statement serves every batch size and there is no bind limit to chunk
 //! under. The per-item statements are shared (`shared`).
 
+use super::batched::Tables;
 use super::shared::{Statements, StoreDialect, on_session};
 use super::{Counters, MemoryRow};
 use coalesce_sql::SessionSettings;
 use sqlx::{PgPool, Postgres};
+use std::sync::LazyLock;
 
 const MEMORY_ORDER: &str = r#"category COLLATE "C", key COLLATE "C""#;
 
@@ -19,6 +21,11 @@ impl StoreDialect for Postgres {
          VALUES ($1, $2::jsonb, $3) \
          ON CONFLICT (user_id) DO UPDATE \
          SET data = EXCLUDED.data, completed = EXCLUDED.completed, updated_at = now()";
+
+    fn tables() -> &'static Tables {
+        static TABLES: LazyLock<Tables> = LazyLock::new(Tables::of::<Postgres>);
+        &TABLES
+    }
 }
 
 impl Statements for Postgres {

@@ -3,11 +3,7 @@
 //! its read-your-writes, write ordering and per-item results), and how each
 //! backend builds their handles.
 
-use super::{
-    Database,
-    batched::{Batches, memories_table},
-    shared::StoreDialect,
-};
+use super::{Database, batched::Batches, shared::StoreDialect};
 use crate::model::{Category, NewMemory, Onboarding};
 use coalesce::ConfigError;
 use coalesce_sql::{Dialect, KeyPart, Record, Rows, RowsOptions, Table, TableRow, replicas::KeyId};
@@ -92,7 +88,7 @@ impl TableRow for NewMemory {
 
 impl StoreRow for NewMemory {
     fn table_on<DB: StoreDialect>() -> Option<Table> {
-        Some(memories_table::<DB>())
+        Some(DB::tables().memories().clone())
     }
 }
 

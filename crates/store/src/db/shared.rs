@@ -11,7 +11,7 @@
 //! through `ROW_NUMBER()`, bulk upserts as a transaction of single-row
 //! ones), which PostgreSQL overrides with its array forms (`postgres`).
 
-use super::{Counters, MemoryRow};
+use super::{Counters, MemoryRow, batched::Tables};
 use crate::model::{Category, MemoryKey};
 use coalesce_sql::{Dialect, SessionSettings};
 use sqlx::{
@@ -54,6 +54,8 @@ pub(crate) trait StoreDialect: Dialect {
     /// The upsert of one onboarding state, binding (user id, JSON text,
     /// completed).
     const SAVE_ONBOARDING: &'static str;
+    /// The store's tables on this backend, described once per process.
+    fn tables() -> &'static Tables;
 }
 
 /// A template in `DB`'s spelling, for sqlx.

@@ -1,8 +1,12 @@
 //! SQLite: `ON CONFLICT DO UPDATE` upserts; the statements themselves are
 //! shared (`shared`).
 
-use super::shared::{Statements, StoreDialect};
+use super::{
+    batched::Tables,
+    shared::{Statements, StoreDialect},
+};
 use sqlx::Sqlite;
+use std::sync::LazyLock;
 
 impl StoreDialect for Sqlite {
     const NOW: &'static str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
@@ -14,6 +18,11 @@ impl StoreDialect for Sqlite {
          ON CONFLICT (user_id) DO UPDATE \
          SET data = excluded.data, completed = excluded.completed, \
          updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')";
+
+    fn tables() -> &'static Tables {
+        static TABLES: LazyLock<Tables> = LazyLock::new(Tables::of::<Sqlite>);
+        &TABLES
+    }
 }
 
 impl Statements for Sqlite {}
