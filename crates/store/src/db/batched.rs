@@ -4,10 +4,13 @@
 //! dialect's list form, splits by bind count and bytes, pads, and runs
 //! multi-statement writes in one transaction.
 
-use super::{Pool, category_of, replicated::Routed, shared::StoreDialect};
+use super::{
+    MemoryPair, OnboardingRow, Pool, ProfileRow, category_of, replicated::Routed,
+    shared::StoreDialect,
+};
 use crate::model::{Category, Memory, MemoryKey, NewMemory};
 use coalesce_sql::{
-    Db, Dialect, KeyPart, Record, SessionSettings, Table,
+    Db, Dialect, KeyPart, Record, SessionSettings, Table, TableRow,
     replicas::{KeyId, Position, ReplicaError, ServerStats},
 };
 use sqlx::{FromRow, MySql, Postgres, Sqlite};
@@ -161,36 +164,29 @@ impl Batches {
 /// made per call would build again on every call.
 pub(crate) struct Tables {
     /// Memories by (user, category, key); upserts set `updated_at`.
-    memories: Table,
+    pub(super) memories: Table,
     /// Memories by (user, key), with their category and value.
     memory_groups: Table,
     /// Memories by (user, key), for deletes.
     memory_pairs: Table,
     profiles: Table,
-    onboardings: Table,
+    /// Onboarding states, their data read as JSON text.
+    pub(super) onboardings: Table,
 }
 
 impl Tables {
-    /// The tables on `DB`.
+    /// The tables on `DB`: the rows' own, as `DB` reads and writes them.
     pub(crate) fn of<DB: StoreDialect>() -> Self {
         Self {
-            memories: <NewMemory as coalesce_sql::TableRow>::table()
-                .on_update("updated_at", DB::NOW),
+            memories: NewMemory::table().on_update("updated_at", DB::NOW),
             memory_groups: Table::new("memories")
                 .key(["user_id", "key"])
                 .values(["category", "value"]),
-            memory_pairs: Table::new("memories").key(["user_id", "key"]),
-            profiles: Table::new("profiles").key(["user_id"]).values(["profile"]),
-            onboardings: Table::new("onboarding")
-                .key(["user_id"])
-                .values(["data", "completed"])
+            memory_pairs: MemoryPair::table(),
+            profiles: ProfileRow::table(),
+            onboardings: OnboardingRow::table()
                 .select(format!("user_id, {}, completed", DB::ONBOARDING_DATA)),
         }
-    }
-
-    /// Memories by (user, category, key); upserts set `updated_at`.
-    pub(super) fn memories(&self) -> &Table {
-        &self.memories
     }
 }
 

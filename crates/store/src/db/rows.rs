@@ -47,8 +47,7 @@ impl OnboardingRow {
 
 impl StoreRow for OnboardingRow {
     fn table_on<DB: StoreDialect>() -> Option<Table> {
-        let select = format!("user_id, {}, completed", DB::ONBOARDING_DATA);
-        Some(Self::table().select(select))
+        Some(DB::tables().onboardings.clone())
     }
 }
 
@@ -88,7 +87,7 @@ impl TableRow for NewMemory {
 
 impl StoreRow for NewMemory {
     fn table_on<DB: StoreDialect>() -> Option<Table> {
-        Some(DB::tables().memories().clone())
+        Some(DB::tables().memories.clone())
     }
 }
 
