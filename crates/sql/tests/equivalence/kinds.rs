@@ -52,10 +52,20 @@ macro_rules! kind {
 
 pub const PG_CITEXT: Kind = kind!("eq_citext", Some(crate::CITEXT), "k CITEXT");
 pub const PG_CHAR: Kind = kind!("eq_char", "k CHAR(8)");
+pub const PG_ICU_CI_AI: Kind = kind!(
+    "eq_icu",
+    Some(crate::ICU_CI_AI),
+    "k TEXT COLLATE coalesce_ci_ai"
+);
 pub const PG_TEXT: Kind = kind!("eq_text", "k TEXT");
 pub const MY_CI: Kind = kind!(
     "eq_ci",
     "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
+);
+/// The Unicode collation: case- and accent-insensitive, PAD SPACE.
+pub const MY_UNICODE_CI: Kind = kind!(
+    "eq_uca",
+    "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci"
 );
 pub const MY_BIN: Kind = kind!(
     "eq_bin",
@@ -66,6 +76,8 @@ pub const MY_NOPAD: Kind = kind!(
     "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"
 );
 pub const LITE_NOCASE: Kind = kind!("eq_nocase", "k TEXT COLLATE NOCASE");
+/// Trailing spaces ignored, case kept.
+pub const LITE_RTRIM: Kind = kind!("eq_rtrim", "k TEXT COLLATE RTRIM");
 pub const LITE_TEXT: Kind = kind!("eq_text", "k TEXT");
 pub const PAIRS: Kind = Kind {
     prefix: "eq_pair",

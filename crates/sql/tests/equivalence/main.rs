@@ -31,6 +31,12 @@ use backend::Backend;
 /// PostgreSQL's case-insensitive text type (the `citext` contrib module).
 pub const CITEXT: &str = "CREATE EXTENSION IF NOT EXISTS citext";
 
+/// A PostgreSQL ICU collation that ignores case and accents (`e`, `E`,
+/// `é` are one key): nondeterministic, so equality is the collation's,
+/// not the bytes'.
+pub const ICU_CI_AI: &str = "CREATE COLLATION IF NOT EXISTS coalesce_ci_ai \
+     (provider = icu, locale = 'und-u-ks-level1', deterministic = false)";
+
 /// Run `sql` once per process: tests running at once may race to create
 /// the same extension, and the loser's error means it exists now.
 pub async fn setup<DB: Backend>(pool: &sqlx::Pool<DB>, sql: &str) {

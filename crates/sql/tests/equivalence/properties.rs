@@ -192,6 +192,28 @@ fn postgres_char_n() {
     );
 }
 
+/// A nondeterministic ICU collation: `e`, `E` and `é` are one key.
+#[test]
+fn postgres_icu_case_and_accent_insensitive() {
+    property::<Postgres, String, Text>(
+        &PG_ICU_CI_AI,
+        text_key(),
+        text_key(),
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+#[test]
+fn postgres_icu_case_and_accent_insensitive_through_the_engine() {
+    property::<Postgres, String, Text>(
+        &PG_ICU_CI_AI,
+        text_key(),
+        text_key(),
+        Via::Engine,
+        Counter::Sometimes,
+    );
+}
+
 /// The control: keys compare as Rust compares them (PostgreSQL pads no
 /// upsert, so the counter is in the control too).
 #[test]
@@ -283,6 +305,28 @@ fn mysql_general_ci_through_the_engine() {
     );
 }
 
+/// `utf8mb4_unicode_520_ci`: case- and accent-insensitive, PAD SPACE.
+#[test]
+fn mysql_unicode_520_ci() {
+    property::<MySql, String, Text>(
+        &MY_UNICODE_CI,
+        text_key(),
+        text_key(),
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+#[test]
+fn mysql_unicode_520_ci_through_the_engine() {
+    property::<MySql, String, Text>(
+        &MY_UNICODE_CI,
+        text_key(),
+        text_key(),
+        Via::Engine,
+        Counter::Sometimes,
+    );
+}
+
 /// `utf8mb4_bin` is PAD SPACE in MariaDB: `'a' = 'a '`.
 #[test]
 fn mysql_bin_pads_spaces() {
@@ -356,6 +400,28 @@ fn sqlite_nocase() {
 fn sqlite_nocase_through_the_engine() {
     property::<Sqlite, String, Text>(
         &LITE_NOCASE,
+        text_key(),
+        text_key(),
+        Via::Engine,
+        Counter::Sometimes,
+    );
+}
+
+/// `RTRIM`: trailing spaces ignored, case kept.
+#[test]
+fn sqlite_rtrim() {
+    property::<Sqlite, String, Text>(
+        &LITE_RTRIM,
+        text_key(),
+        text_key(),
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+#[test]
+fn sqlite_rtrim_through_the_engine() {
+    property::<Sqlite, String, Text>(
+        &LITE_RTRIM,
         text_key(),
         text_key(),
         Via::Engine,
