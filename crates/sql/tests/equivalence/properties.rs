@@ -36,8 +36,21 @@ enum Step<K> {
 /// PAD SPACE comparisons: 4 stems (one accented), 3 casings, 0-2
 /// trailing spaces (36 keys, at most 5 characters).
 pub fn text_key() -> impl Strategy<Value = String> + Clone {
-    (0..4usize, 0..3usize, 0..3usize).prop_map(|(stem, case, pad)| {
-        let stem = ["a", "ab", "e", "é"][stem];
+    cased_and_padded(&["a", "ab", "e", "é"])
+}
+
+/// Keys that Unicode collations equate across lengths: `ß` and `ss`
+/// (`ß` upper-cases to `SS`), `æ` and `ae`; cased and padded as
+/// [`text_key`].
+pub fn expanding_key() -> impl Strategy<Value = String> + Clone {
+    cased_and_padded(&["ss", "ß", "ae", "æ"])
+}
+
+/// Each of `stems` as is, upper-cased or title-cased, with 0-2 trailing
+/// spaces.
+fn cased_and_padded(stems: &'static [&'static str]) -> impl Strategy<Value = String> + Clone {
+    (0..stems.len(), 0..3usize, 0..3usize).prop_map(move |(stem, case, pad)| {
+        let stem = stems[stem];
         let cased = match case {
             0 => stem.to_owned(),
             1 => stem.to_uppercase(),
@@ -214,6 +227,30 @@ fn postgres_icu_case_and_accent_insensitive_through_the_engine() {
     );
 }
 
+/// The ICU collation equates `ß` with `ss` and `æ` with `ae`: keys of
+/// different lengths are one key.
+#[test]
+fn postgres_icu_expansions() {
+    property::<Postgres, String, Text>(
+        &PG_ICU_CI_AI,
+        expanding_key(),
+        expanding_key(),
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+
+#[test]
+fn postgres_icu_expansions_through_the_engine() {
+    property::<Postgres, String, Text>(
+        &PG_ICU_CI_AI,
+        expanding_key(),
+        expanding_key(),
+        Via::Engine,
+        Counter::Sometimes,
+    );
+}
+
 /// The control: keys compare as Rust compares them (PostgreSQL pads no
 /// upsert, so the counter is in the control too).
 #[test]
@@ -322,6 +359,29 @@ fn mysql_unicode_520_ci_through_the_engine() {
         &MY_UNICODE_CI,
         text_key(),
         text_key(),
+        Via::Engine,
+        Counter::Sometimes,
+    );
+}
+
+/// `utf8mb4_unicode_520_ci` equates `ß` with `ss` and `æ` with `ae`.
+#[test]
+fn mysql_unicode_520_ci_expansions() {
+    property::<MySql, String, Text>(
+        &MY_UNICODE_CI,
+        expanding_key(),
+        expanding_key(),
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+
+#[test]
+fn mysql_unicode_520_ci_expansions_through_the_engine() {
+    property::<MySql, String, Text>(
+        &MY_UNICODE_CI,
+        expanding_key(),
+        expanding_key(),
         Via::Engine,
         Counter::Sometimes,
     );
