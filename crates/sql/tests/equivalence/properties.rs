@@ -434,6 +434,40 @@ fn mysql_nopad_bin_counter() {
     );
 }
 
+/// `i64` keys on an `INT` column, as on PostgreSQL: reads and deletes
+/// also ask for keys outside its range.
+#[test]
+fn mysql_i64_keys_on_int() {
+    let edge = i64::from(i32::MAX);
+    let any = prop_oneof![-3i64..5, Just(edge), Just(edge + 1), Just(i64::MIN)];
+    let writable = prop_oneof![-3i64..5, Just(edge), Just(-edge)];
+    property::<MySql, i64, Int4>(&INT_KEY, any, writable, Via::Direct, Counter::Sometimes);
+}
+
+#[test]
+fn mysql_i32_keys_on_bigint() {
+    let keys = prop_oneof![-3i32..5, Just(i32::MAX), Just(i32::MIN)];
+    property::<MySql, i32, Int8>(
+        &BIGINT_KEY,
+        keys.clone(),
+        keys,
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+
+#[test]
+fn mysql_i16_keys_on_int() {
+    let keys = prop_oneof![-3i16..5, Just(i16::MAX), Just(i16::MIN)];
+    property::<MySql, i16, Int4>(
+        &INT_KEY,
+        keys.clone(),
+        keys,
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+
 #[test]
 fn mysql_null_key_parts() {
     property::<MySql, _, Pair>(
