@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Each measured iteration spawns `tasks` tasks on a two-worker Tokio
-//! runtime; each task loads its share of the iteration's keys one after the
+//! runtime (`COALESCE_BENCH_WORKERS=N` sets another count, to see what
+//! the second worker costs); each task loads its share of the iteration's keys one after the
 //! other (keys from a space of 1,000,000, drawn by a seeded xorshift). The
 //! source counts its calls, so the summary table printed at the end shows
 //! loads/s (median iteration), batches per iteration and mean batch size
@@ -535,8 +536,14 @@ impl Bench {
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
+    let workers = match std::env::var("COALESCE_BENCH_WORKERS") {
+        Ok(value) => value
+            .parse()
+            .expect("COALESCE_BENCH_WORKERS must be a positive number"),
+        Err(_) => 2,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("tokio runtime");
