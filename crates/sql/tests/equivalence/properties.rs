@@ -172,6 +172,57 @@ pub fn property<DB, K, R>(
     }
 }
 
+/// `i64` keys on an `INT` column; reads and deletes also ask for keys
+/// outside its range (the naive query answers "no row").
+fn i64_keys_on_int<DB>()
+where
+    DB: Backend,
+    i64: TestKey<DB>,
+    Put<i64>: Naive<DB, Key = i64>,
+    Int4: TestRow<DB>,
+{
+    let edge = i64::from(i32::MAX);
+    let any = prop_oneof![-3i64..5, Just(edge), Just(edge + 1), Just(i64::MIN)];
+    let writable = prop_oneof![-3i64..5, Just(edge), Just(-edge)];
+    property::<DB, i64, Int4>(&INT_KEY, any, writable, Via::Direct, Counter::Sometimes);
+}
+
+/// `i32` keys on a `BIGINT` column.
+fn i32_keys_on_bigint<DB>()
+where
+    DB: Backend,
+    i32: TestKey<DB>,
+    Put<i32>: Naive<DB, Key = i32>,
+    Int8: TestRow<DB>,
+{
+    let keys = prop_oneof![-3i32..5, Just(i32::MAX), Just(i32::MIN)];
+    property::<DB, i32, Int8>(
+        &BIGINT_KEY,
+        keys.clone(),
+        keys,
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+
+/// `i16` keys on an `INT` column.
+fn i16_keys_on_int<DB>()
+where
+    DB: Backend,
+    i16: TestKey<DB>,
+    Put<i16>: Naive<DB, Key = i16>,
+    Int4: TestRow<DB>,
+{
+    let keys = prop_oneof![-3i16..5, Just(i16::MAX), Just(i16::MIN)];
+    property::<DB, i16, Int4>(
+        &INT_KEY,
+        keys.clone(),
+        keys,
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+
 #[test]
 fn postgres_citext() {
     property::<Postgres, String, Text>(
@@ -286,38 +337,19 @@ fn postgres_null_key_parts() {
     );
 }
 
-/// `i64` keys on an `INT` column; reads and deletes also ask for keys
-/// outside its range (the naive query answers "no row").
 #[test]
 fn postgres_i64_keys_on_int() {
-    let edge = i64::from(i32::MAX);
-    let any = prop_oneof![-3i64..5, Just(edge), Just(edge + 1), Just(i64::MIN)];
-    let writable = prop_oneof![-3i64..5, Just(edge), Just(-edge)];
-    property::<Postgres, i64, Int4>(&INT_KEY, any, writable, Via::Direct, Counter::Sometimes);
+    i64_keys_on_int::<Postgres>();
 }
 
 #[test]
 fn postgres_i32_keys_on_bigint() {
-    let keys = prop_oneof![-3i32..5, Just(i32::MAX), Just(i32::MIN)];
-    property::<Postgres, i32, Int8>(
-        &BIGINT_KEY,
-        keys.clone(),
-        keys,
-        Via::Direct,
-        Counter::Sometimes,
-    );
+    i32_keys_on_bigint::<Postgres>();
 }
 
 #[test]
 fn postgres_i16_keys_on_int() {
-    let keys = prop_oneof![-3i16..5, Just(i16::MAX), Just(i16::MIN)];
-    property::<Postgres, i16, Int4>(
-        &INT_KEY,
-        keys.clone(),
-        keys,
-        Via::Direct,
-        Counter::Sometimes,
-    );
+    i16_keys_on_int::<Postgres>();
 }
 
 #[test]
@@ -434,38 +466,19 @@ fn mysql_nopad_bin_counter() {
     );
 }
 
-/// `i64` keys on an `INT` column, as on PostgreSQL: reads and deletes
-/// also ask for keys outside its range.
 #[test]
 fn mysql_i64_keys_on_int() {
-    let edge = i64::from(i32::MAX);
-    let any = prop_oneof![-3i64..5, Just(edge), Just(edge + 1), Just(i64::MIN)];
-    let writable = prop_oneof![-3i64..5, Just(edge), Just(-edge)];
-    property::<MySql, i64, Int4>(&INT_KEY, any, writable, Via::Direct, Counter::Sometimes);
+    i64_keys_on_int::<MySql>();
 }
 
 #[test]
 fn mysql_i32_keys_on_bigint() {
-    let keys = prop_oneof![-3i32..5, Just(i32::MAX), Just(i32::MIN)];
-    property::<MySql, i32, Int8>(
-        &BIGINT_KEY,
-        keys.clone(),
-        keys,
-        Via::Direct,
-        Counter::Sometimes,
-    );
+    i32_keys_on_bigint::<MySql>();
 }
 
 #[test]
 fn mysql_i16_keys_on_int() {
-    let keys = prop_oneof![-3i16..5, Just(i16::MAX), Just(i16::MIN)];
-    property::<MySql, i16, Int4>(
-        &INT_KEY,
-        keys.clone(),
-        keys,
-        Via::Direct,
-        Counter::Sometimes,
-    );
+    i16_keys_on_int::<MySql>();
 }
 
 #[test]
