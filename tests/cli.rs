@@ -32,12 +32,25 @@ fn assert_one_line_error(output: &Output, code: i32, hint: &str) {
     assert!(!stderr.contains("panicked"), "{stderr:?}");
 }
 
-/// A SQLite URL in a directory that does not exist yet.
-fn fresh_url() -> String {
-    let dir = std::env::temp_dir()
-        .join(unique("coalesce-cli"))
-        .join("nested");
-    format!("sqlite://{}", dir.join("memories.db").display())
+/// A SQLite URL in a directory that does not exist yet, and the guard
+/// that removes that directory when the test ends, passed or failed.
+fn fresh_url() -> (Scratch, String) {
+    let root = std::env::temp_dir().join(unique("coalesce-cli"));
+    let url = format!(
+        "sqlite://{}",
+        root.join("nested").join("memories.db").display()
+    );
+    (Scratch(root), url)
+}
+
+/// A test's scratch directory, removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Absent when the command under test refused to create it.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
@@ -83,7 +96,7 @@ fn usage_errors_are_one_line() {
 /// is refused by each.
 #[test]
 fn the_timeout_flags_reach_every_command_that_connects() {
-    let url = fresh_url();
+    let (_scratch, url) = fresh_url();
     let commands: [&[&str]; 6] = [
         &["migrate"],
         &["seed"],
@@ -111,7 +124,7 @@ fn the_timeout_flags_reach_every_command_that_connects() {
 fn runtime_errors_are_one_line() {
     let bad_scheme = coalesce(&["migrate", "--database-url", "mssql://db/app"]);
     assert_one_line_error(&bad_scheme, 1, "unsupported database URL scheme");
-    let url = fresh_url();
+    let (_scratch, url) = fresh_url();
     let bad_json = coalesce(&[
         "tool",
         "getDatabaseBatchStats",
@@ -143,7 +156,7 @@ fn runtime_errors_are_one_line() {
 
 #[test]
 fn migrate_creates_the_file_and_is_idempotent() {
-    let url = fresh_url();
+    let (_scratch, url) = fresh_url();
     let first = coalesce(&["migrate", "--database-url", &url]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(text(&first.stdout).contains("applied migration 1 (memory store)"));
@@ -162,7 +175,7 @@ fn migrate_creates_the_file_and_is_idempotent() {
 
 #[tokio::test]
 async fn tool_and_session_print_the_users_data() {
-    let url = fresh_url();
+    let (_scratch, url) = fresh_url();
     let first = coalesce(&["migrate", "--database-url", &url]);
     assert!(first.status.success(), "{}", text(&first.stderr));
     let (me, other) = (unique("me"), unique("other"));
@@ -237,7 +250,7 @@ async fn tool_and_session_print_the_users_data() {
 
 #[test]
 fn seed_writes_data_the_tools_read_and_is_idempotent() {
-    let url = fresh_url();
+    let (_scratch, url) = fresh_url();
     let flags = [
         "seed",
         "--users",
@@ -327,7 +340,7 @@ fn seed_writes_data_the_tools_read_and_is_idempotent() {
 #[test]
 fn tool_lines_run_many_calls_in_one_process() {
     use std::io::Write;
-    let url = fresh_url();
+    let (_scratch, url) = fresh_url();
     let seeded = coalesce(&[
         "seed",
         "--users",
