@@ -32,10 +32,12 @@ fn assert_one_line_error(output: &Output, code: i32, hint: &str) {
     assert!(!stderr.contains("panicked"), "{stderr:?}");
 }
 
-/// A SQLite URL in a directory that does not exist yet, and the guard
-/// that removes that directory when the test ends, passed or failed.
+/// A SQLite URL in a directory that does not exist yet (under Cargo's
+/// scratch directory for integration tests, as `bench_cli`'s files), and
+/// the guard that removes that directory when the test ends, passed or
+/// failed.
 fn fresh_url() -> (Scratch, String) {
-    let root = std::env::temp_dir().join(unique("coalesce-cli"));
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("coalesce-cli"));
     let url = format!(
         "sqlite://{}",
         root.join("nested").join("memories.db").display()

@@ -10,8 +10,9 @@
 //!
 //! Each measured iteration spawns `tasks` tasks on a two-worker Tokio
 //! runtime (`COALESCE_BENCH_WORKERS=N` sets another count, to see what
-//! the second worker costs); each task loads its share of the iteration's keys one after the
-//! other (keys from a space of 1,000,000, drawn by a seeded xorshift). The
+//! the second worker costs); each task loads its share of the iteration's
+//! keys one after the other (keys from a space of 1,000,000, drawn by a
+//! seeded xorshift). The
 //! source counts its calls, so the summary table printed at the end shows
 //! loads/s (median iteration), batches per iteration and mean batch size
 //! per path, the ratio of coalesce to each peer, and, at one task, the
