@@ -21,7 +21,16 @@ use std::collections::HashSet;
 
 /// Cases per property: enough to draw every collision class many times,
 /// few enough that the binary runs in well under a minute per backend.
+/// `PROPTEST_CASES` sets another count, for a longer soak.
 const CASES: u32 = 40;
+
+/// [`CASES`], unless `PROPTEST_CASES` says otherwise.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(CASES)
+}
 
 /// One batch of the toolkit: its items in batch order.
 #[derive(Debug, Clone)]
@@ -135,7 +144,7 @@ pub fn property<DB, K, R>(
     };
     let twins = runtime.block_on(kind.create(&pool));
     let config = Config {
-        cases: CASES,
+        cases: cases(),
         max_shrink_iters: 64,
         failure_persistence: None,
         ..Config::default()
