@@ -67,6 +67,12 @@ pub const MY_UNICODE_CI: Kind = kind!(
     "eq_uca",
     "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci"
 );
+/// MariaDB's newer Unicode collation (the server default from 11.5), NO
+/// PAD: case- and accent-insensitive, `ß` = `ss`, but `'a' <> 'a '`.
+pub const MY_UCA1400_NOPAD: Kind = kind!(
+    "eq_uca14",
+    "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_uca1400_nopad_ai_ci"
+);
 pub const MY_BIN: Kind = kind!(
     "eq_bin",
     "k VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"

@@ -55,6 +55,12 @@ pub fn expanding_key() -> impl Strategy<Value = String> + Clone {
     cased_and_padded(&["ss", "ß", "ae", "æ"])
 }
 
+/// [`text_key`]'s accents and [`expanding_key`]'s expansions together,
+/// for the collations that equate both.
+pub fn unicode_key() -> impl Strategy<Value = String> + Clone {
+    cased_and_padded(&["e", "é", "ss", "ß", "ae", "æ"])
+}
+
 /// Each of `stems` as is, upper-cased or title-cased, with 0-2 trailing
 /// spaces.
 fn cased_and_padded(stems: &'static [&'static str]) -> impl Strategy<Value = String> + Clone {
@@ -423,6 +429,30 @@ fn mysql_unicode_520_ci_expansions_through_the_engine() {
         &MY_UNICODE_CI,
         expanding_key(),
         expanding_key(),
+        Via::Engine,
+        Counter::Sometimes,
+    );
+}
+
+/// `utf8mb4_uca1400_nopad_ai_ci`: case- and accent-insensitive with
+/// expansions, like `unicode_520_ci`, but trailing spaces count.
+#[test]
+fn mysql_uca1400_nopad_ai_ci() {
+    property::<MySql, String, Text>(
+        &MY_UCA1400_NOPAD,
+        unicode_key(),
+        unicode_key(),
+        Via::Direct,
+        Counter::Sometimes,
+    );
+}
+
+#[test]
+fn mysql_uca1400_nopad_ai_ci_through_the_engine() {
+    property::<MySql, String, Text>(
+        &MY_UCA1400_NOPAD,
+        unicode_key(),
+        unicode_key(),
         Via::Engine,
         Counter::Sometimes,
     );
